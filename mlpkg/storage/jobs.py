@@ -1,0 +1,264 @@
+"""Training jobs in SQLite: queued -> running -> succeeded | failed, or interrupted by a restart.
+
+The seed service kept its training queue in memory, so a crash or restart silently forgot
+running jobs. Here every transition is committed, and ``mark_interrupted()`` (called once at
+service start-up) turns jobs a dead process left ``queued`` or ``running`` into
+``interrupted``, so the job API tells the truth after a restart.
+
+A ``JobStore`` uses its own SQLite file (e.g. ``storage_path.with_name("jobs.db")``) because
+each store versions its schema with ``PRAGMA user_version``. Threading and durability are those
+of ``mlpkg.storage.predictions.SQLiteStore``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from mlpkg.storage.predictions import SQLiteStore, StorageError, from_db_time, to_db_time
+
+logger = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    """Where a training job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.INTERRUPTED}
+)
+
+
+class JobNotFoundError(StorageError):
+    """No job has the given id."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRecord:
+    """One training job as stored. Times are tz-aware UTC."""
+
+    id: str
+    pair: str
+    status: JobStatus
+    params: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    run_id: str | None = None
+    model_version: str | None = None
+    promoted: bool | None = None
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has reached a final status."""
+        return self.status in TERMINAL_STATUSES
+
+
+_JOBS_V1: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        pair TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'interrupted')),
+        params TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        run_id TEXT,
+        model_version TEXT,
+        promoted INTEGER,
+        metrics TEXT,
+        error TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_jobs_created_at ON jobs (created_at)",
+    "CREATE INDEX IF NOT EXISTS ix_jobs_status ON jobs (status)",
+)
+
+
+def _json_default(value: Any) -> Any:
+    """Encode numpy scalars/arrays, datetimes and paths; refuse anything else."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _to_json(name: str, value: dict[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise StorageError(
+            f"Job {name} cannot be stored as JSON ({exc}): pass plain numbers, strings, "
+            "lists and dicts."
+        ) from exc
+
+
+def _record_from_row(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        pair=row["pair"],
+        status=JobStatus(row["status"]),
+        params=json.loads(row["params"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        started_at=from_db_time(row["started_at"]),
+        finished_at=from_db_time(row["finished_at"]),
+        run_id=row["run_id"],
+        model_version=row["model_version"],
+        promoted=None if row["promoted"] is None else bool(row["promoted"]),
+        metrics=None if row["metrics"] is None else json.loads(row["metrics"]),
+        error=row["error"],
+    )
+
+
+class JobStore(SQLiteStore):
+    """Training jobs, one committed row each; every status change is one transaction."""
+
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1,)
+
+    def create(self, pair: str, params: dict[str, Any]) -> str:
+        """Queue a job and return its id (a uuid4 hex string)."""
+        job_id = uuid.uuid4().hex
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, pair, status, params, created_at) VALUES (?, ?, ?, ?, ?)",
+                (job_id, pair, JobStatus.QUEUED.value, _to_json("params", params), _now()),
+            )
+        logger.info("Queued training job %s for %s", job_id, pair)
+        return job_id
+
+    def start(self, job_id: str) -> None:
+        """Mark a queued job running.
+
+        Raises:
+            JobNotFoundError: if there is no such job.
+            StorageError: if the job is not queued.
+        """
+        self._transition(job_id, (JobStatus.QUEUED,), JobStatus.RUNNING, {"started_at": _now()})
+
+    def finish(
+        self,
+        job_id: str,
+        *,
+        run_id: str | None,
+        model_version: str | None,
+        promoted: bool | None,
+        metrics: dict[str, Any] | None,
+    ) -> None:
+        """Mark a running job succeeded, with what it produced.
+
+        Raises:
+            JobNotFoundError: if there is no such job.
+            StorageError: if the job is not running.
+        """
+        values = {
+            "finished_at": _now(),
+            "run_id": run_id,
+            "model_version": model_version,
+            "promoted": None if promoted is None else int(promoted),
+            "metrics": _to_json("metrics", metrics),
+        }
+        self._transition(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, values)
+
+    def fail(self, job_id: str, error: str) -> None:
+        """Mark a queued or running job failed with an error message.
+
+        Raises:
+            JobNotFoundError: if there is no such job.
+            StorageError: if the job has already finished.
+        """
+        allowed = (JobStatus.QUEUED, JobStatus.RUNNING)
+        values = {"finished_at": _now(), "error": error}
+        self._transition(job_id, allowed, JobStatus.FAILED, values)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """Return the job, or ``None`` if the id is unknown."""
+        with self._locked() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def list(self, limit: int = 50, *, pair: str | None = None) -> builtins.list[JobRecord]:
+        """Return the newest jobs first.
+
+        Args:
+            limit: At most this many jobs (>= 1).
+            pair: Only jobs for this pair (default: all pairs).
+        """
+        if limit < 1:
+            raise StorageError(f"job list limit must be at least 1, got {limit}.")
+        sql = "SELECT * FROM jobs"
+        params: builtins.list[Any] = []
+        if pair is not None:
+            sql += " WHERE pair = ?"
+            params.append(pair)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        with self._locked() as conn:
+            rows = conn.execute(sql, [*params, limit]).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def mark_interrupted(self) -> int:
+        """Mark every queued or running job interrupted; call once when the service starts.
+
+        Only call it when no other live process runs jobs from this file: those jobs would be
+        marked interrupted too.
+
+        Returns:
+            The number of jobs marked.
+        """
+        with self._transaction() as conn:
+            count = conn.execute(
+                "UPDATE jobs SET status = 'interrupted', finished_at = ?, error ="
+                " 'Interrupted: the service stopped (restart or crash) while this job was '"
+                " || status || '; submit it again.' WHERE status IN ('queued', 'running')",
+                (_now(),),
+            ).rowcount
+        if count:
+            logger.warning("Marked %d unfinished training jobs interrupted", count)
+        return int(count)
+
+    def _transition(
+        self,
+        job_id: str,
+        allowed: tuple[JobStatus, ...],
+        status: JobStatus,
+        values: dict[str, Any],
+    ) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        marks = ", ".join("?" for _ in allowed)
+        with self._transaction() as conn:
+            updated = conn.execute(
+                f"UPDATE jobs SET status = ?, {assignments} WHERE id = ? AND status IN ({marks})",
+                (status.value, *values.values(), job_id, *(s.value for s in allowed)),
+            ).rowcount
+            row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"No training job {job_id!r}: list jobs to see valid ids.")
+        if not updated:
+            raise StorageError(
+                f"Training job {job_id} is {row[0]}; only a job that is "
+                f"{' or '.join(allowed)} can become {status.value}."
+            )
+        logger.info("Training job %s is %s", job_id, status.value)
+
+
+def _now() -> str:
+    return to_db_time(datetime.now(UTC))

@@ -1,0 +1,615 @@
+"""Prediction history in SQLite: every served prediction, its realised outcome, live accuracy.
+
+Replaces the seed service's ``MLStorage`` prediction history (one JSON file per pair, written
+only on every 10th prediction, so a crash lost up to nine). Here each prediction is one row
+committed before ``add`` returns, in a WAL-mode database with ``synchronous=FULL``, so a
+committed prediction survives the process being killed.
+
+Threading: a store holds ONE connection opened with ``check_same_thread=False`` and guards it
+with a re-entrant lock, so one store can be shared by the uvicorn threadpool, background tasks
+and the event loop. SQLite serialises writers anyway and every statement here is short, so a
+lock costs little, and unlike per-thread connections it leaves nothing open after ``close()``.
+Calls block (a commit fsyncs): call them from ``def`` routes or through ``asyncio.to_thread``.
+Other processes (the CLI, a second worker) may open the same file: ``busy_timeout`` makes them
+wait for each other's write transactions instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Literal, NoReturn, Self
+
+import pandas as pd
+
+from mlpkg.errors import MlpkgError
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a connection waits for another connection's write lock before failing."""
+
+Direction = Literal["up", "down"]
+_DIRECTIONS: tuple[str, ...] = ("up", "down")
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+class StorageError(MlpkgError):
+    """The prediction or job store cannot be opened, read or written."""
+
+
+def to_db_time(value: datetime) -> str:
+    """Return a tz-aware datetime as fixed-width UTC ISO text (sorts like the instant it names).
+
+    Raises:
+        StorageError: if ``value`` is naive.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StorageError(
+            f"Naive datetime {value!r}: storage needs tz-aware UTC times; "
+            "use datetime.now(UTC) or pd.Timestamp(..., tz='UTC')."
+        )
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def from_db_time(text: str | None) -> datetime | None:
+    """Parse text written by ``to_db_time`` (``None`` stays ``None``)."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def target_time(candle_time: datetime, horizon: int, interval: timedelta) -> datetime:
+    """Return the open time of the candle whose close settles a prediction.
+
+    Args:
+        candle_time: Open time of the last candle the model saw.
+        horizon: Candles ahead the model predicts.
+        interval: Candle length, e.g. ``timedelta(hours=1)``.
+    """
+    if horizon < 1 or interval <= timedelta(0):
+        raise StorageError(
+            f"Invalid horizon {horizon} or interval {interval}: both must be positive."
+        )
+    return candle_time + horizon * interval
+
+
+def _bad(name: str, value: object) -> NoReturn:
+    raise StorageError(
+        f"Invalid prediction field {name}={value!r}: see the PredictionRecord docstring."
+    )
+
+
+def _check_time(name: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime):
+        _bad(name, value)
+    to_db_time(value)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PredictionRecord:
+    """One served prediction and, once its target candle has closed, its outcome.
+
+    Times are tz-aware UTC. ``target_time`` is the open time of the candle whose close decides
+    the outcome (``candle_time + horizon * interval``; see ``create``); the realised direction
+    is ``'up'`` if that close is above ``close_at_prediction``, else ``'down'`` (ties are down,
+    as in the training labels).
+    """
+
+    id: int | None = None
+    pair: str
+    predicted_at: datetime
+    candle_time: datetime
+    horizon: int
+    target_time: datetime
+    probability: float
+    direction: Direction
+    confidence: float
+    signal: str
+    model_name: str
+    model_version: str | None
+    run_id: str | None
+    close_at_prediction: float
+    realised_direction: Direction | None = None
+    realised_close: float | None = None
+    realised_at: datetime | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("predicted_at", "candle_time", "target_time", "realised_at"):
+            _check_time(name, getattr(self, name))
+        if not self.pair:
+            _bad("pair", self.pair)
+        if self.horizon < 1 or self.target_time <= self.candle_time:
+            _bad("horizon/target_time", (self.horizon, self.target_time))
+        if not 0.0 <= self.probability <= 1.0:
+            _bad("probability", self.probability)
+        if self.direction not in _DIRECTIONS:
+            _bad("direction", self.direction)
+        if self.realised_direction not in (None, *_DIRECTIONS):
+            _bad("realised_direction", self.realised_direction)
+        if not math.isfinite(self.close_at_prediction):
+            _bad("close_at_prediction", self.close_at_prediction)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        pair: str,
+        predicted_at: datetime,
+        candle_time: datetime,
+        horizon: int,
+        interval: timedelta,
+        probability: float,
+        direction: Direction,
+        confidence: float,
+        signal: str,
+        model_name: str,
+        model_version: str | None,
+        run_id: str | None,
+        close_at_prediction: float,
+        request_id: str | None = None,
+    ) -> PredictionRecord:
+        """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``."""
+        return cls(
+            pair=pair,
+            predicted_at=predicted_at,
+            candle_time=candle_time,
+            horizon=horizon,
+            target_time=target_time(candle_time, horizon, interval),
+            probability=probability,
+            direction=direction,
+            confidence=confidence,
+            signal=signal,
+            model_name=model_name,
+            model_version=model_version,
+            run_id=run_id,
+            close_at_prediction=close_at_prediction,
+            request_id=request_id,
+        )
+
+
+_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PredictionRecord) if f.name != "id")
+_TIME_COLUMNS: frozenset[str] = frozenset(
+    {"predicted_at", "candle_time", "target_time", "realised_at"}
+)
+
+_PREDICTIONS_V1: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS predictions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT UNIQUE,
+        pair TEXT NOT NULL,
+        predicted_at TEXT NOT NULL,
+        candle_time TEXT NOT NULL,
+        horizon INTEGER NOT NULL CHECK (horizon >= 1),
+        target_time TEXT NOT NULL,
+        probability REAL NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+        confidence REAL NOT NULL,
+        signal TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        model_version TEXT,
+        run_id TEXT,
+        close_at_prediction REAL NOT NULL,
+        realised_direction TEXT CHECK (realised_direction IN ('up', 'down')),
+        realised_close REAL,
+        realised_at TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_pair_predicted_at"
+    " ON predictions (pair, predicted_at)",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_pair_candle_time ON predictions (pair, candle_time)",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_predicted_at ON predictions (predicted_at)",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_pending ON predictions (pair, target_time)"
+    " WHERE realised_direction IS NULL",
+)
+
+
+class SQLiteStore:
+    """Base of the SQLite stores: one WAL-mode file, one lock-guarded connection, migrations.
+
+    Subclasses set ``MIGRATIONS``: entry ``i`` holds the statements that take the schema from
+    version ``i`` to ``i + 1`` (kept in ``PRAGMA user_version``). Use as a context manager or
+    call ``open()`` / ``close()``.
+    """
+
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version this code writes (``PRAGMA user_version`` after ``open``)."""
+        return len(self.MIGRATIONS)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether ``open()`` has been called (and ``close()`` not since)."""
+        return self._conn is not None
+
+    def open(self) -> Self:
+        """Open (creating parent folders, the file and the schema as needed) and migrate.
+
+        Returns:
+            The store itself. Opening an open store does nothing.
+
+        Raises:
+            StorageError: if the file is not a SQLite database, is from a newer mlpkg, or
+                cannot be opened. The file is never modified or deleted in that case.
+        """
+        with self._lock:
+            if self._conn is not None:
+                return self
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            try:
+                _check_is_database(conn, self.path)
+                _configure(conn, self.path)
+                _migrate(conn, self.MIGRATIONS, self.path)
+            except BaseException:
+                conn.close()
+                raise
+            conn.row_factory = sqlite3.Row
+            self._conn = conn
+        logger.info(
+            "Opened %s at %s (schema v%d)", type(self).__name__, self.path, len(self.MIGRATIONS)
+        )
+        return self
+
+    def close(self) -> None:
+        """Close the connection (idempotent); committed data stays on disk."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def checkpoint(self) -> int:
+        """Copy the write-ahead log into the database file and truncate the log.
+
+        Returns:
+            The number of WAL frames checkpointed (0 when the log was empty).
+        """
+        with self._locked() as conn:
+            busy, _, frames = conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            logger.warning("WAL checkpoint of %s incomplete: another connection is busy", self.path)
+        return int(frames)
+
+    def integrity_check(self) -> bool:
+        """Run SQLite's full ``PRAGMA integrity_check``; True when the file is sound."""
+        with self._locked() as conn:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        problems = [str(row[0]) for row in rows if row[0] != "ok"]
+        for problem in problems:
+            logger.error("Integrity problem in %s: %s", self.path, problem)
+        return not problems
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and yield the connection outside any transaction."""
+        with self._lock:
+            if self._conn is None:
+                raise StorageError(
+                    f"{type(self).__name__} for {self.path} is not open: "
+                    "call open() first or use it as a context manager."
+                )
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise _storage_error(self.path, exc) from exc
+
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """Yield the connection inside one transaction (``DEFERRED`` for snapshot reads)."""
+        with self._locked() as conn:
+            conn.execute(f"BEGIN {mode}")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+
+
+def _storage_error(path: Path, exc: sqlite3.Error) -> StorageError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        hint = "another process holds a long write lock; retry, or stop the other writer"
+    elif "disk" in text or "full" in text:
+        hint = "check free disk space and permissions of the folder"
+    else:
+        hint = "check the path and permissions; if the file is damaged, move it aside"
+    return StorageError(f"SQLite store {path}: {text} ({hint}).")
+
+
+def _check_is_database(conn: sqlite3.Connection, path: Path) -> None:
+    """Read the schema (a pure read) so a non-database fails before anything is written."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(
+            f"{path} is not a valid SQLite database ({exc}). Nothing was changed: move the file "
+            f"aside (e.g. mv {path} {path}.corrupt) and restart; a new empty store will be "
+            "created there, and the old file can be inspected or restored later."
+        ) from exc
+
+
+def _configure(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        raise _storage_error(path, exc) from exc
+    if str(mode).lower() != "wal":
+        logger.warning("%s: journal_mode is %s, not WAL (unsupported filesystem?)", path, mode)
+
+
+def _migrate(conn: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...], path: Path) -> None:
+    """Apply missing migrations, each in its own transaction (safe against a concurrent opener)."""
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= len(migrations):
+                conn.execute("COMMIT")
+                break
+            for statement in migrations[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise _storage_error(path, exc) from exc
+        logger.info("Migrated %s to schema version %d", path, version + 1)
+    if version > len(migrations):
+        raise StorageError(
+            f"{path} has schema version {version}, newer than this mlpkg supports "
+            f"({len(migrations)}): upgrade mlpkg, or point the store at another file."
+        )
+
+
+def _record_from_row(row: sqlite3.Row) -> PredictionRecord:
+    values = dict(zip(row.keys(), tuple(row), strict=True))
+    for name in _TIME_COLUMNS:
+        values[name] = from_db_time(values[name])
+    return PredictionRecord(**values)
+
+
+def _close_lookup(closes: pd.Series) -> dict[str, float]:
+    """Map UTC open-time text to close, dropping NaN closes (not yet known)."""
+    if closes.empty:
+        return {}
+    index = closes.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise StorageError(
+            "closes must be indexed by a tz-aware DatetimeIndex of candle open times "
+            "(e.g. candles['close'] from a validated candle frame)."
+        )
+    keys = index.tz_convert(UTC).strftime(_TS_FORMAT)
+    values = closes.to_numpy(dtype="float64", na_value=math.nan)
+    return {k: float(v) for k, v in zip(keys, values, strict=True) if math.isfinite(v)}
+
+
+class PredictionStore(SQLiteStore):
+    """Every served prediction, committed immediately; outcomes filled in as candles close."""
+
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_PREDICTIONS_V1,)
+
+    def add(self, record: PredictionRecord, *, request_id: str | None = None) -> int:
+        """Commit one prediction (durably, before returning) and return its id.
+
+        Args:
+            record: The prediction; its ``id`` is ignored.
+            request_id: Optional idempotency key (defaults to ``record.request_id``). Adding a
+                second record with a known key stores nothing and returns the first one's id,
+                so a retried request is not counted twice. Without a key every call adds a row
+                (one row per served request, even for the same candle).
+        """
+        key = request_id if request_id is not None else record.request_id
+        values = [getattr(record, name) for name in _COLUMNS]
+        values[_COLUMNS.index("request_id")] = key
+        params = [to_db_time(v) if isinstance(v, datetime) else v for v in values]
+        sql = (
+            f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
+        )
+        with self._transaction() as conn:
+            cursor = conn.execute(sql, params)
+            if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                return int(cursor.lastrowid)
+            row = conn.execute("SELECT id FROM predictions WHERE request_id = ?", (key,)).fetchone()
+        logger.debug("Prediction with request_id %r already stored as %s", key, row[0])
+        return int(row[0])
+
+    def get(self, prediction_id: int) -> PredictionRecord | None:
+        """Return one prediction by id, or ``None`` if there is none (or it was cleaned up)."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT * FROM predictions WHERE id = ?", (prediction_id,)
+            ).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def fill_outcomes(self, pair: str, closes: pd.Series, *, now: datetime | None = None) -> int:
+        """Record outcomes of the pair's pending predictions whose target candle is in ``closes``.
+
+        Idempotent: realised rows are never touched again; targets missing from ``closes`` (or
+        NaN there) stay pending for a later call.
+
+        Args:
+            pair: The pair the closes belong to.
+            closes: Close prices indexed by tz-aware UTC candle open time.
+            now: When the outcome is recorded (``realised_at``); default the current time.
+
+        Returns:
+            The number of predictions that got an outcome.
+        """
+        lookup = _close_lookup(closes)
+        if not lookup:
+            return 0
+        realised_at = to_db_time(now or datetime.now(UTC))
+        with self._transaction() as conn:
+            pending = conn.execute(
+                "SELECT id, target_time, close_at_prediction FROM predictions WHERE pair = ?"
+                " AND realised_direction IS NULL AND target_time BETWEEN ? AND ?",
+                (pair, min(lookup), max(lookup)),
+            ).fetchall()
+            updates = [
+                (lookup[t], "up" if lookup[t] > base else "down", realised_at, row_id)
+                for row_id, t, base in pending
+                if t in lookup
+            ]
+            conn.executemany(
+                "UPDATE predictions SET realised_close = ?, realised_direction = ?,"
+                " realised_at = ? WHERE id = ? AND realised_direction IS NULL",
+                updates,
+            )
+        if updates:
+            logger.info("Filled %d outcomes for %s", len(updates), pair)
+        return len(updates)
+
+    def history(
+        self, pair: str, *, limit: int = 100, since: datetime | None = None
+    ) -> list[PredictionRecord]:
+        """Return the pair's predictions, newest first.
+
+        Args:
+            pair: The pair.
+            limit: At most this many rows (>= 1).
+            since: Only predictions served at or after this time.
+        """
+        if limit < 1:
+            raise StorageError(f"history limit must be at least 1, got {limit}.")
+        sql = "SELECT * FROM predictions WHERE pair = ?"
+        params: list[Any] = [pair]
+        if since is not None:
+            sql += " AND predicted_at >= ?"
+            params.append(to_db_time(since))
+        sql += " ORDER BY predicted_at DESC, id DESC LIMIT ?"
+        with self._locked() as conn:
+            rows = conn.execute(sql, [*params, limit]).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def live_accuracy(self, pair: str, *, model_version: str | None = None) -> dict[str, Any]:
+        """Directional accuracy of the pair's realised predictions.
+
+        Args:
+            pair: The pair.
+            model_version: Only predictions made by this model version (default: all).
+
+        Returns:
+            ``n_realised``, ``n_correct``, ``accuracy`` (``None`` when nothing is realised yet)
+            and ``n_pending``.
+        """
+        sql = (
+            "SELECT count(realised_direction), coalesce(sum(realised_direction = direction), 0),"
+            " coalesce(sum(realised_direction IS NULL), 0) FROM predictions WHERE pair = ?"
+        )
+        params: list[Any] = [pair]
+        if model_version is not None:
+            sql += " AND model_version = ?"
+            params.append(model_version)
+        with self._locked() as conn:
+            n_realised, n_correct, n_pending = conn.execute(sql, params).fetchone()
+        return {
+            "n_realised": int(n_realised),
+            "n_correct": int(n_correct),
+            "accuracy": n_correct / n_realised if n_realised else None,
+            "n_pending": int(n_pending),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Summary for a health/stats endpoint.
+
+        Returns:
+            ``path``, ``rows``, ``rows_per_pair``, ``pending``, ``realised``, ``oldest`` and
+            ``newest`` (``predicted_at``; ``None`` when empty), ``file_size_bytes``,
+            ``wal_size_bytes``, ``journal_mode`` and ``schema_version``.
+        """
+        with self._transaction("DEFERRED") as conn:
+            per_pair = conn.execute(
+                "SELECT pair, count(*) FROM predictions GROUP BY pair ORDER BY pair"
+            ).fetchall()
+            pending, oldest, newest = conn.execute(
+                "SELECT coalesce(sum(realised_direction IS NULL), 0), min(predicted_at),"
+                " max(predicted_at) FROM predictions"
+            ).fetchone()
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        rows = sum(count for _, count in per_pair)
+        wal = self.path.with_name(self.path.name + "-wal")
+        return {
+            "path": str(self.path),
+            "rows": rows,
+            "rows_per_pair": {pair: int(count) for pair, count in per_pair},
+            "pending": int(pending),
+            "realised": rows - int(pending),
+            "oldest": from_db_time(oldest),
+            "newest": from_db_time(newest),
+            "file_size_bytes": self.path.stat().st_size,
+            "wal_size_bytes": wal.stat().st_size if wal.exists() else 0,
+            "journal_mode": str(mode),
+            "schema_version": int(version),
+        }
+
+    def cleanup(self, older_than_hours: float, *, now: datetime | None = None) -> int:
+        """Delete predictions served strictly before ``now - older_than_hours``.
+
+        Rows at or after the cut-off are never deleted.
+
+        Args:
+            older_than_hours: Age limit in hours (>= 0), e.g. 168 for one week.
+            now: Reference time (default: the current time).
+
+        Returns:
+            The number of rows deleted.
+        """
+        if not math.isfinite(older_than_hours) or older_than_hours < 0:
+            raise StorageError(
+                f"cleanup needs a finite, non-negative age in hours, got {older_than_hours}."
+            )
+        cutoff = (now or datetime.now(UTC)) - timedelta(hours=older_than_hours)
+        with self._transaction() as conn:
+            deleted = conn.execute(
+                "DELETE FROM predictions WHERE predicted_at < ?", (to_db_time(cutoff),)
+            ).rowcount
+        logger.info("Deleted %d predictions served before %s", deleted, cutoff.isoformat())
+        return int(deleted)
