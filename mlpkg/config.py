@@ -10,6 +10,7 @@ names: those are the notebook parameters and the MLflow params.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -184,6 +185,9 @@ class RunConfig(_Frozen):
     horizon: int = Field(default=5, ge=1, le=100, description="Candles ahead for direction_h.")
     source: DataSourceName = Field(default="shipped", description="shipped | file | core.")
     max_rows: int = Field(default=0, ge=0, description="Use only the last N candles (0 = all).")
+    data_end: str = Field(
+        default="", description="Ignore candles after this UTC time, e.g. 2019-06-30 ('' = none)."
+    )
     seed: int = Field(default=42, description="Seed for numpy, python and TensorFlow.")
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
@@ -193,6 +197,18 @@ class RunConfig(_Frozen):
     @classmethod
     def _parse_pair(cls, value: Any) -> str:
         return normalize_pair(value)
+
+    @field_validator("data_end")
+    @classmethod
+    def _parse_data_end(cls, value: str) -> str:
+        if not value:
+            return ""
+        try:
+            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"data_end {value!r} is not an ISO date/time like 2019-06-30") from exc
+        stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        return stamp.isoformat()
 
     def to_flat(self) -> dict[str, Any]:
         """Return the config as one level of ``name -> value`` (notebook parameters)."""

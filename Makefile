@@ -1,0 +1,76 @@
+# mlpkg — every target is listed by `make help`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PAIR ?= BTC
+PAIRS ?= BTC ETH
+PORT ?= 3001
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
+
+.PHONY: help install run lint format test test-fast train evaluate serve predict lab mlflow-ui bench clean
+
+help: ## List every target with one line each
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name mlpkg --display-name "Python (mlpkg)" >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP) ## Build .venv with pip from pyproject (pinned) and register the Jupyter kernel
+
+run: $(STAMP) ## Quickstart: train + evaluate + register the default pair on shipped data, then predict
+	$(BIN)/mlpkg train --pair $(PAIR)
+	$(BIN)/mlpkg predict --pair $(PAIR)
+
+lint: $(STAMP) ## ruff, mypy --strict, import-linter layers, nb-clean check, pip-audit (if reachable)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/nb-clean check notebooks
+	-$(BIN)/pip-audit --progress-spinner off --skip-editable
+
+format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/nb-clean clean notebooks
+
+test: $(STAMP) ## Run the whole test suite (the README's test command; .ci/run calls it)
+	$(BIN)/pytest
+
+test-fast: $(STAMP) ## Run the tests not marked slow
+	$(BIN)/pytest -m "not slow"
+
+train: $(STAMP) ## Batch-retrain pairs with papermill notebooks: make train PAIRS="BTC ETH"
+	$(BIN)/mlpkg batch --pairs $(PAIRS)
+
+evaluate: $(STAMP) ## Walk-forward evaluation of a pair vs baselines (no registration): make evaluate PAIR=ETH
+	$(BIN)/mlpkg evaluate --pair $(PAIR)
+
+predict: $(STAMP) ## Predict the latest candle of a pair with its registered model
+	$(BIN)/mlpkg predict --pair $(PAIR)
+
+serve: $(STAMP) ## Serve the HTTP API on :3001 (MLPKG_PORT / PORT=... to change)
+	$(BIN)/mlpkg serve --port $(PORT)
+
+lab: $(STAMP) ## Start JupyterLab with the project kernel on loopback
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser notebooks
+
+mlflow-ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:5000 over mlruns/ (one worker)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1
+
+bench: $(STAMP) ## Run every benchmark under bench/ and print the figures
+	@for script in bench/*/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean: ## Remove caches, executed notebooks and build outputs (keeps .venv and mlruns)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis reports build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+
+from mlpkg.config import RunConfig, Settings, normalize_pair
+from mlpkg.errors import ConfigError, UnknownPairError
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("btc", "BTC"), ("BTC_USDT", "BTC"), ("ethusd", "ETH"), (" xrp-usd ", "XRP"), ("RVN", "RVN")],
+)
+def test_normalize_pair_accepts_common_spellings(raw, expected):
+    assert normalize_pair(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["../etc/passwd", "B", "BTC USDT", "x" * 500, "", "BTC;DROP"])
+def test_normalize_pair_rejects_path_characters_and_bad_lengths(raw):
+    with pytest.raises(ConfigError, match="Invalid pair"):
+        normalize_pair(raw)
+
+
+def test_settings_read_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLPKG_PAIRS", "btc, eth xmr")
+    monkeypatch.setenv("MLPKG_PORT", "4001")
+    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    settings = Settings()
+    assert settings.pairs == ["BTC", "ETH", "XMR"]
+    assert settings.port == 4001
+    assert settings.resolved_tracking_uri == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert settings.artifact_root == tmp_path / "mlruns" / "artifacts"
+
+
+def test_settings_default_port_is_the_seed_services():
+    assert Settings().port == 3001
+
+
+def test_check_pair_lists_configured_pairs_for_unknown_pair():
+    settings = Settings(pairs=["BTC", "ETH"])
+    assert settings.check_pair("eth") == "ETH"
+    with pytest.raises(UnknownPairError, match="Configured pairs: BTC, ETH"):
+        settings.check_pair("DOGE")
+
+
+def test_run_config_flattens_and_rebuilds():
+    config = RunConfig.from_flat(pair="eth", epochs=3, n_folds=2, return_lookbacks=(1, 5))
+    flat = config.to_flat()
+    assert flat["pair"] == "ETH" and flat["epochs"] == 3 and flat["n_folds"] == 2
+    assert RunConfig.from_flat(**flat) == config
+    assert len(set(RunConfig.flat_fields())) == len(RunConfig.flat_fields())
+
+
+def test_run_config_is_frozen():
+    config = RunConfig()
+    with pytest.raises(ValueError, match="frozen"):
+        config.horizon = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"epochs": -1}, "epochs"),
+        ({"window": "abc"}, "window"),
+        ({"nope": 1}, "Unknown run parameter 'nope'"),
+        ({"data_end": "yesterday"}, "data_end"),
+    ],
+)
+def test_run_config_rejects_bad_parameters_clearly(params, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_flat(**params)
