@@ -1,0 +1,217 @@
+"""Metrics of direction predictions (pure NumPy): classification, confidence, trading, DM test.
+
+Decisions follow the seed service: up when P(up) > 0.5 (exactly 0.5 counts as down).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from mlpkg.errors import MlpkgError
+
+StrategyMode = Literal["long_flat", "long_short"]
+LOG_LOSS_EPS = 1e-15
+
+
+def _pair(y_true: ArrayLike, proba_up: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    p = np.asarray(proba_up, dtype=np.float64).reshape(-1)
+    if y.shape != p.shape:
+        raise MlpkgError(f"y_true has {len(y)} values but proba_up has {len(p)}.")
+    if np.isnan(y).any() or np.isnan(p).any():
+        raise MlpkgError("y_true and proba_up must not hold NaN; drop unscored/unlabelled rows.")
+    return y, p
+
+
+def log_losses(y_true: ArrayLike, proba_up: ArrayLike) -> np.ndarray:
+    """Return per-sample binary log loss, with P clipped to [1e-15, 1 - 1e-15]."""
+    y, p = _pair(y_true, proba_up)
+    p = np.clip(p, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
+    return np.asarray(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
+
+
+def roc_auc(y_true: ArrayLike, proba_up: ArrayLike) -> float:
+    """Return the ROC AUC (Mann-Whitney, ties counted half), NaN with a single class."""
+    y, p = _pair(y_true, proba_up)
+    n_pos = int((y == 1).sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = pd.Series(p).rank(method="average").to_numpy()
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification_metrics(y_true: ArrayLike, proba_up: ArrayLike) -> dict[str, float]:
+    """Return accuracy, balanced accuracy, log loss, Brier, ROC AUC and up rates.
+
+    Balanced accuracy is the mean recall over the classes present; ROC AUC is NaN when only
+    one class is present.
+
+    Raises:
+        MlpkgError: on different lengths, NaN, or no samples.
+    """
+    y, p = _pair(y_true, proba_up)
+    if len(y) == 0:
+        raise MlpkgError("No samples to score.")
+    pred = (p > 0.5).astype(np.float64)
+    recalls = [float((pred[y == c] == c).mean()) for c in (0.0, 1.0) if (y == c).any()]
+    return {
+        "accuracy": float((pred == y).mean()),
+        "balanced_accuracy": float(np.mean(recalls)),
+        "log_loss": float(log_losses(y, p).mean()),
+        "brier": float(((p - y) ** 2).mean()),
+        "roc_auc": roc_auc(y, p),
+        "up_rate_pred": float(pred.mean()),
+        "up_rate_true": float(y.mean()),
+        "n": float(len(y)),
+    }
+
+
+def confidence_buckets(
+    y_true: ArrayLike,
+    proba_up: ArrayLike,
+    edges: Sequence[float] = (0.0, 0.1, 0.2, 0.4, 1.0),
+) -> pd.DataFrame:
+    """Accuracy by confidence bucket, confidence = ``|p - 0.5| * 2``.
+
+    Buckets are ``[lower, upper)``, the last one closed; empty buckets have NaN accuracy.
+
+    Returns:
+        A frame with columns ``bucket, lower, upper, count, share, accuracy, mean_proba_up``.
+    """
+    y, p = _pair(y_true, proba_up)
+    confidence = np.abs(p - 0.5) * 2.0
+    correct = (p > 0.5) == (y == 1)
+    rows = []
+    for i, (lower, upper) in enumerate(pairwise(edges)):
+        last = i == len(edges) - 2
+        inside = (confidence >= lower) & ((confidence <= upper) if last else (confidence < upper))
+        count = int(inside.sum())
+        rows.append({
+            "bucket": f"{lower:g}-{upper:g}",
+            "lower": float(lower),
+            "upper": float(upper),
+            "count": count,
+            "share": count / len(y) if len(y) else math.nan,
+            "accuracy": float(correct[inside].mean()) if count else math.nan,
+            "mean_proba_up": float(p[inside].mean()) if count else math.nan,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def trade_returns(
+    proba_up: ArrayLike,
+    future_return: ArrayLike,
+    *,
+    fee_bps: float,
+    mode: StrategyMode = "long_flat",
+    horizon: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Net returns of non-overlapping h-step trades, one decision every ``horizon`` rows.
+
+    Row t's ``future_return`` is close[t+h]/close[t] - 1, so deciding at rows 0, h, 2h, ... gives
+    back-to-back holding periods with no overlap (the last period may end after the block).
+    Position is +1 when P(up) > 0.5, else 0 (``long_flat``) or -1 (``long_short``). Each change of
+    position costs ``fee_bps`` per unit of change (a flip long->short costs twice), including the
+    entry from flat and the final exit to flat.
+
+    Returns:
+        ``(positions, net_returns)``, one value per holding period.
+    """
+    if mode not in ("long_flat", "long_short"):
+        raise MlpkgError(f"Unknown strategy mode {mode!r}; use 'long_flat' or 'long_short'.")
+    if horizon < 1:
+        raise MlpkgError(f"horizon must be >= 1, got {horizon}.")
+    p, r = _pair(proba_up, future_return)
+    p, r = p[::horizon], r[::horizon]
+    short = 0.0 if mode == "long_flat" else -1.0
+    positions = np.where(p > 0.5, 1.0, short)
+    changes = np.abs(np.diff(positions, prepend=0.0))
+    if len(positions):
+        changes[-1] += abs(positions[-1])
+    return positions, positions * r - changes * fee_bps / 1e4
+
+
+def _trade_summary(positions: np.ndarray, net: np.ndarray, prefix: str) -> dict[str, float]:
+    traded = positions != 0
+    n_trades = int(traded.sum())
+    return {
+        f"{prefix}total_return": float(np.prod(1.0 + net) - 1.0),
+        f"{prefix}mean_return_per_trade": float(net[traded].mean()) if n_trades else math.nan,
+        f"{prefix}hit_rate": float((net[traded] > 0).mean()) if n_trades else math.nan,
+        f"{prefix}n_trades": float(n_trades),
+    }
+
+
+def strategy_returns(
+    proba_up: ArrayLike,
+    future_return: ArrayLike,
+    *,
+    fee_bps: float,
+    mode: StrategyMode = "long_flat",
+    horizon: int = 1,
+) -> dict[str, float]:
+    """Trade the predictions with non-overlapping h-step trades; compare with buy-and-hold.
+
+    See :func:`trade_returns` for the schedule and costs. Buy-and-hold holds +1 over the same
+    periods (one entry and one exit fee). ``total_return`` compounds the net period returns;
+    a "trade" is a period with a non-zero position, and the hit rate is the share of those with
+    a positive net return.
+
+    Returns:
+        ``total_return, mean_return_per_trade, hit_rate, n_trades`` and the same keys prefixed
+        ``buy_hold_``, plus ``n_periods`` and ``exposure`` (share of periods in the market).
+    """
+    positions, net = trade_returns(
+        proba_up, future_return, fee_bps=fee_bps, mode=mode, horizon=horizon
+    )
+    hold_positions, hold_net = trade_returns(
+        np.ones(len(np.asarray(proba_up))), future_return, fee_bps=fee_bps, horizon=horizon
+    )
+    result = _trade_summary(positions, net, "")
+    result.update(_trade_summary(hold_positions, hold_net, "buy_hold_"))
+    result["n_periods"] = float(len(positions))
+    result["exposure"] = float((positions != 0).mean()) if len(positions) else math.nan
+    return result
+
+
+def _normal_two_sided_p(stat: float) -> float:
+    return math.erfc(abs(stat) / math.sqrt(2.0))
+
+
+def diebold_mariano(loss_a: ArrayLike, loss_b: ArrayLike, horizon: int = 1) -> dict[str, float]:
+    """Diebold-Mariano test of equal expected loss, with a Newey-West (Bartlett) HAC variance.
+
+    The loss differential d = loss_a - loss_b of h-step-ahead forecasts made every row is
+    autocorrelated up to lag h - 1 (overlapping label periods), so its long-run variance uses
+    Bartlett weights over lags 1 .. h - 1. ``stat < 0`` means a has the lower loss. The p-value
+    is two-sided from the standard normal.
+
+    Returns:
+        ``stat``, ``p_value``, ``mean_diff`` (mean of loss_a - loss_b) and ``n``. Identical
+        losses give stat 0 and p 1; a constant non-zero difference gives p 0.
+    """
+    a = np.asarray(loss_a, dtype=np.float64).reshape(-1)
+    b = np.asarray(loss_b, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape or len(a) < 2:
+        raise MlpkgError(f"DM test needs two equal-length loss series of >= 2 values; got "
+                         f"{len(a)} and {len(b)}.")  # fmt: skip
+    d = a - b
+    n, mean = len(d), float(d.mean())
+    centred = d - mean
+    lags = min(max(horizon - 1, 0), n - 1)
+    long_run = float(centred @ centred) / n
+    for k in range(1, lags + 1):
+        long_run += 2.0 * (1.0 - k / (lags + 1)) * float(centred[k:] @ centred[:-k]) / n
+    if long_run <= 1e-300:
+        stat = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+    else:
+        stat = mean / math.sqrt(long_run / n)
+    return {"stat": stat, "p_value": _normal_two_sided_p(stat), "mean_diff": mean, "n": float(n)}

@@ -1,0 +1,140 @@
+"""Evaluation plots, each returned as a new ``matplotlib.figure.Figure``.
+
+No pyplot state and nothing saved: display the figure in a notebook or log it with the
+tracking layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mlpkg.errors import MlpkgError
+from mlpkg.evaluation.metrics import StrategyMode, trade_returns
+
+
+def _model_rows(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
+    rows = predictions[predictions["model"] == model]
+    if rows.empty:
+        names = sorted(str(n) for n in predictions["model"].unique())
+        raise MlpkgError(f"No predictions of model {model!r}; models present: {names}.")
+    return rows.sort_values(["fold", "open_time"])
+
+
+def _quantile_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-count bin keys; each distinct value is its own bin when there are few of them."""
+    if len(np.unique(p)) <= n_bins:
+        return p
+    inner = np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1))[1:-1]
+    return np.searchsorted(inner, p, side="right").astype(np.float64)
+
+
+def plot_reliability(predictions: pd.DataFrame, model: str, *, n_bins: int = 10) -> Figure:
+    """Reliability diagram: observed up-frequency vs mean P(up) in equal-count bins.
+
+    Equal-count (quantile) bins suit models whose probabilities crowd around 0.5. The lower
+    panel is the histogram of P(up).
+    """
+    rows = _model_rows(predictions, model)
+    p = rows["proba_up"].to_numpy(dtype=np.float64)
+    y = rows["y_true"].to_numpy(dtype=np.float64)
+    binned = pd.DataFrame({"bin": _quantile_bins(p, n_bins), "p": p, "y": y}).groupby("bin").mean()
+    fig = Figure(figsize=(6, 6))
+    top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    low, high = min(p.min(), y.mean(), 0.4), max(p.max(), y.mean(), 0.6)
+    top.plot([low, high], [low, high], linestyle="--", color="grey", label="perfect calibration")
+    top.plot(binned["p"], binned["y"], marker="o", label=model)
+    top.set_ylabel("observed up frequency")
+    top.set_title(f"Reliability of {model} ({len(p)} test rows)")
+    top.legend()
+    bottom.hist(p, bins=30)
+    bottom.set_xlabel("predicted P(up)")
+    bottom.set_ylabel("rows")
+    return fig
+
+
+def plot_confusion(predictions: pd.DataFrame, model: str) -> Figure:
+    """Confusion matrix of the decisions (up when P(up) > 0.5) with counts and row shares."""
+    rows = _model_rows(predictions, model)
+    pred = (rows["proba_up"].to_numpy() > 0.5).astype(int)
+    true = rows["y_true"].to_numpy().astype(int)
+    counts = np.zeros((2, 2), dtype=int)
+    np.add.at(counts, (true, pred), 1)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig = Figure(figsize=(4.5, 4))
+    ax = fig.subplots()
+    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center")
+    ax.set_xticks([0, 1], labels=["down", "up"])
+    ax.set_yticks([0, 1], labels=["down", "up"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion of {model}")
+    return fig
+
+
+def _equity(rows: pd.DataFrame, fee_bps: float, horizon: int, mode: StrategyMode,
+            hold: bool = False) -> pd.Series:  # fmt: skip
+    parts = []
+    for _, fold in rows.groupby("fold", sort=True):
+        p = np.ones(len(fold)) if hold else fold["proba_up"].to_numpy()
+        _, net = trade_returns(p, fold["future_return"], fee_bps=fee_bps, mode=mode,
+                               horizon=horizon)  # fmt: skip
+        parts.append(pd.Series(net, index=fold["open_time"].to_numpy()[::horizon]))
+    returns = pd.concat(parts)
+    return (1.0 + returns).cumprod()
+
+
+def plot_equity(
+    predictions: pd.DataFrame,
+    fee_bps: float,
+    horizon: int,
+    *,
+    mode: StrategyMode = "long_flat",
+) -> Figure:
+    """Equity curves of every model's strategy and of buy-and-hold over the test blocks.
+
+    Trades are non-overlapping h-step holds (see :func:`mlpkg.evaluation.metrics.trade_returns`),
+    net of fees, compounded across folds in time order.
+    """
+    models = sorted(str(n) for n in predictions["model"].unique())
+    if not models:
+        raise MlpkgError("No predictions to plot.")
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
+    for name in models:
+        curve = _equity(_model_rows(predictions, name), fee_bps, horizon, mode)
+        ax.plot(curve.index, curve.to_numpy(), label=name)
+    hold = _equity(_model_rows(predictions, models[0]), fee_bps, horizon, mode, hold=True)
+    ax.plot(hold.index, hold.to_numpy(), color="black", linestyle="--", label="buy & hold")
+    ax.axhline(1.0, color="grey", linewidth=0.5)
+    ax.set_ylabel("equity (start = 1)")
+    ax.set_title(f"{mode} strategy, {horizon}-step trades, fee {fee_bps:g} bp")
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+
+
+def plot_training_curves(history: Mapping[str, Sequence[float]]) -> Figure:
+    """Loss and accuracy per epoch (training and validation), best validation epoch marked."""
+    if "loss" not in history:
+        raise MlpkgError(f"history has no 'loss' key (keys: {sorted(history)}).")
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
+    best = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else None
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key in (metric, f"val_{metric}"):
+            values = list(history.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker=".", label=key)
+        if best is not None:
+            ax.axvline(best, color="grey", linestyle=":", label=f"best epoch {best}")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    return fig

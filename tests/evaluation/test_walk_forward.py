@@ -1,0 +1,206 @@
+"""Walk-forward harness: oracle series, leaky features, shifted models, context rows."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpkg.config import WalkForwardConfig
+from mlpkg.errors import MlpkgError
+from mlpkg.evaluation.metrics import classification_metrics
+from mlpkg.evaluation.splits import Fold, walk_forward_splits
+from mlpkg.evaluation.walk_forward import PREDICTION_COLUMNS, run_walk_forward, timings_frame
+from mlpkg.models.baselines import LogisticBaseline, MajorityClassBaseline
+from mlpkg.models.estimator import LSTMDirectionClassifier
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keras loads lazily, at the first fit
+
+
+def _candles(n_rows: int, seed: int = 0) -> pd.DataFrame:
+    """A geometric random walk: no feature built from the past can predict its direction."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2023-01-01", periods=n_rows, freq="h", tz="UTC", name="open_time")
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n_rows)))
+    return pd.DataFrame({"close": close}, index=index)
+
+
+def _features(candles: pd.DataFrame, *, leak: bool = False) -> pd.DataFrame:
+    close = candles["close"]
+    features = {f"return_{k}": close.pct_change(k) for k in (1, 3, 5)}
+    features["volatility_10"] = close.pct_change().rolling(10).std()
+    if leak:
+        features["next_return_1"] = close.shift(-1) / close - 1.0  # uses close[t+1]
+    return pd.DataFrame(features)
+
+
+def _labels(candles: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    close = candles["close"]
+    future = close.shift(-horizon)
+    direction = (future > close).astype("float64").where(future.notna())
+    return pd.DataFrame({"y": direction, "future_return": future / close - 1.0})
+
+
+def _dataset(n_rows: int, horizon: int, *, leak: bool = False, seed: int = 0):
+    candles = _candles(n_rows, seed)
+    frame = pd.concat([_features(candles, leak=leak), _labels(candles, horizon)], axis=1).dropna()
+    X = frame.drop(columns=["y", "future_return"])
+    return X, frame["y"], frame["future_return"]
+
+
+def _lookahead_columns(build, candles: pd.DataFrame, cuts) -> set[str]:
+    """Columns whose value at row t changes when the candles after t are removed."""
+    full = build(candles)
+    flagged = set()
+    for cut in cuts:
+        partial = build(candles.iloc[: cut + 1]).iloc[cut]
+        for column, value in full.iloc[cut].items():
+            if not np.isclose(value, partial[column], equal_nan=True):
+                flagged.add(column)
+    return flagged
+
+
+class _Oracle:
+    """Reads the label from the 'oracle' column; optionally shifted by one row (a bug)."""
+
+    def __init__(self, shift: int = 0, context: int = 0) -> None:
+        self.shift, self.context = shift, context
+
+    @property
+    def context_rows(self) -> int:
+        return self.context
+
+    def fit(self, X, y):
+        return self
+
+    def predict_proba(self, X):
+        p_up = np.array(X["oracle"].shift(self.shift), dtype=float)
+        p_up[: self.context] = np.nan  # like the LSTM: no score without full history
+        return np.column_stack([1 - p_up, p_up])
+
+
+class _Spy(_Oracle):
+    """Records what the harness shows the model."""
+
+    def __init__(self, calls: list, context: int) -> None:
+        super().__init__(context=context)
+        self.calls = calls
+
+    def fit(self, X, y):
+        self.calls.append(("fit", X.index, y.index))
+        return self
+
+    def predict_proba(self, X):
+        self.calls.append(("predict", X.index, None))
+        return super().predict_proba(X)
+
+
+@pytest.fixture(scope="module")
+def oracle_data():
+    X, y, future_return = _dataset(700, horizon=1)
+    X = X.assign(oracle=y)
+    folds = walk_forward_splits(len(X), WalkForwardConfig(n_folds=3), horizon=1, window=3)
+    return X, y, future_return, folds
+
+
+def _accuracy(predictions, model):
+    rows = predictions[predictions["model"] == model]
+    return classification_metrics(rows["y_true"], rows["proba_up"])["accuracy"]
+
+
+def test_output_is_long_format_with_one_row_per_model_and_test_row(oracle_data):
+    X, y, future_return, folds = oracle_data
+    messages = []
+    models = {"oracle": _Oracle, "majority": MajorityClassBaseline}
+    predictions = run_walk_forward(X, y, future_return, models, folds, progress=messages.append)
+
+    assert tuple(predictions.columns) == PREDICTION_COLUMNS
+    assert len(predictions) == 2 * sum(f.test_rows for f in folds)
+    for fold in folds:
+        rows = predictions[(predictions["fold"] == fold.index) & (predictions["model"] == "oracle")]
+        assert (rows["open_time"].to_numpy() == X.index[fold.test_start : fold.test_end]).all()
+        assert (rows["cutoff"] == X.index[fold.test_start]).all()
+        np.testing.assert_array_equal(rows["y_true"], y.iloc[fold.test_start : fold.test_end])
+    assert len(messages) == 6 and "fold 3/3 majority" in messages[-1]
+    timings = timings_frame(predictions)
+    assert len(timings) == 6 and (timings["fit_seconds"] >= 0).all()
+
+
+def test_oracle_logistic_scores_perfectly_on_every_fold(oracle_data):
+    X, y, future_return, folds = oracle_data
+    models = {"logistic": lambda: LogisticBaseline(C=100.0), "majority": MajorityClassBaseline}
+    predictions = run_walk_forward(X, y, future_return, models, folds)
+
+    for _, rows in predictions[predictions["model"] == "logistic"].groupby("fold"):
+        result = classification_metrics(rows["y_true"], rows["proba_up"])
+        assert result["accuracy"] == 1.0
+        assert result["log_loss"] < 0.05
+    assert 0.35 < _accuracy(predictions, "majority") < 0.65
+
+
+def test_predictions_shifted_by_one_row_score_chance_not_perfect(oracle_data):
+    X, y, future_return, folds = oracle_data
+    models = {
+        "oracle": _Oracle,
+        "shifted": lambda: _Oracle(shift=1, context=1),
+        "needs_history": lambda: _Oracle(context=4),
+    }
+    predictions = run_walk_forward(X, y, future_return, models, folds)
+
+    assert _accuracy(predictions, "oracle") == 1.0
+    assert 0.4 < _accuracy(predictions, "shifted") < 0.6
+    assert _accuracy(predictions, "needs_history") == 1.0
+    assert not predictions["proba_up"].isna().any()
+
+
+def test_models_fit_on_training_rows_and_see_only_context_features_before_the_test(oracle_data):
+    X, y, future_return, folds = oracle_data
+    calls: list = []
+    run_walk_forward(X, y, future_return, {"spy": lambda: _Spy(calls, context=4)}, folds)
+
+    for fold, (fit, predict) in zip(folds, zip(*[iter(calls)] * 2, strict=True), strict=True):
+        assert fit[0] == "fit" and predict[0] == "predict"
+        assert fit[1].equals(X.index[fold.train_start : fold.train_end])
+        assert fit[2].equals(fit[1])  # labels only for the training rows
+        assert fit[1].max() < X.index[fold.test_start - fold.purge]
+        assert predict[1].equals(X.index[fold.test_start - 4 : fold.test_end])
+
+
+def test_oracle_lstm_scores_perfectly_proving_windows_are_labelled_at_their_last_row(oracle_data):
+    X, y, future_return, folds = oracle_data
+    params = {"window": 4, "units": 8, "lstm_layers": 1, "dropout": 0.0, "dense_units": 8,
+              "learning_rate": 0.03, "epochs": 25, "batch_size": 64, "patience": 25,
+              "purge": 1, "seed": 1}  # fmt: skip
+    last = [folds[-1]]
+    predictions = run_walk_forward(
+        X, y, future_return, {"lstm": lambda: LSTMDirectionClassifier(**params)}, last
+    )
+
+    assert _accuracy(predictions, "lstm") == 1.0
+
+
+def test_leaky_feature_scores_implausibly_and_the_lookahead_check_flags_it():
+    horizon = 3
+    honest = _dataset(1500, horizon)
+    leaky = _dataset(1500, horizon, leak=True)
+    folds = walk_forward_splits(len(honest[0]), WalkForwardConfig(n_folds=3), horizon=3, window=1)
+    models = {"logistic": LogisticBaseline}
+
+    honest_acc = _accuracy(run_walk_forward(*honest, models, folds), "logistic")
+    leaky_acc = _accuracy(run_walk_forward(*leaky, models, folds), "logistic")
+
+    assert honest_acc < 0.6  # a random walk: nothing to learn from the past
+    assert leaky_acc > 0.65  # sign(r[t+1]) agrees with sign(r[t+1..t+3]) ~70% of the time
+    candles = _candles(300)
+    flagged = _lookahead_columns(lambda c: _features(c, leak=True), candles, range(50, 300, 25))
+    assert flagged == {"next_return_1"}
+
+
+def test_nan_labels_and_out_of_range_folds_are_refused(oracle_data):
+    X, y, future_return, folds = oracle_data
+    with pytest.raises(MlpkgError, match="y holds NaN"):
+        run_walk_forward(X, y.where(y.index != y.index[-1]), future_return, {}, folds)
+    with pytest.raises(MlpkgError, match="beyond"):
+        run_walk_forward(X, y, future_return, {}, [Fold(0, 0, 10, 20, len(X) + 1, 10)])
