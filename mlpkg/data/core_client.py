@@ -1,0 +1,169 @@
+"""HTTP client for the replaced system's upstream "core" service (trading-bot-core).
+
+``GET {core_url}/api/pair/{PAIR}`` answers ``history.{timestamps, closes, highs, lows, volumes}``
+(equal-length arrays, oldest first, timestamps in epoch milliseconds). Two things to know:
+
+- Core has **no opens**: here ``open`` is the previous close (the first row's open is its own
+  close), clipped into that candle's ``[low, high]`` so the candle stays consistent.
+- Only core's preloaded points are real candles. The points it appends live are **ticker
+  snapshots**: ``high``/``low``/``volume`` are the exchange's rolling 24-hour values, not the
+  range and volume of one interval, and the spacing follows core's collection loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from mlpkg.config import Settings, get_settings, normalize_pair
+from mlpkg.data.schema import INDEX_NAME, validate_candles
+from mlpkg.errors import DataSourceError, UnknownPairError, UpstreamUnavailableError
+
+log = logging.getLogger(__name__)
+
+HISTORY_FIELDS: tuple[str, ...] = ("timestamps", "closes", "highs", "lows", "volumes")
+RETRY_BACKOFF_S = 0.5
+"""First pause between attempts, doubled after each failure (capped at 4 s)."""
+_RETRY_STATUS = frozenset({408, 429})
+_FIX = (
+    "Start trading-bot-core (or point MLPKG_CORE_URL at it), or use local candles with "
+    "MLPKG_DATA_SOURCE=shipped or MLPKG_DATA_SOURCE=file."
+)
+
+
+def fetch_core_candles(
+    pair: str,
+    settings: Settings | None = None,
+    *,
+    min_rows: int = 0,
+    client: httpx.Client | None = None,
+) -> pd.DataFrame:
+    """Fetch a pair's history from core and return it as a validated candle frame.
+
+    Connection errors, timeouts, HTTP 5xx, 408 and 429 are retried ``settings.core_retries``
+    times with a short exponential backoff; 404 is not retried. ``open`` is derived from the
+    previous close (see the module docstring): core's live points are ticker snapshots.
+
+    Args:
+        pair: any spelling ``normalize_pair`` accepts.
+        settings: machine settings (``core_url``, ``core_timeout_s``, ``core_retries``).
+        min_rows: fewest candles the caller needs.
+        client: an ``httpx.Client`` to reuse; a temporary one is opened when omitted.
+
+    Raises:
+        UnknownPairError: core answered 404 (the message lists core's ``availablePairs``).
+        UpstreamUnavailableError: core is down, timed out, failed or answered an unexpected shape.
+        CandleValidationError: core's values are not valid candles (NaN, negative, ...).
+        DataSourceError: fewer than ``min_rows`` candles.
+    """
+    settings = settings or get_settings()
+    name = normalize_pair(pair)
+    url = f"{settings.core_url.rstrip('/')}/api/pair/{name}"
+    if client is None:
+        with httpx.Client() as own_client:
+            response = _get_with_retries(own_client, url, settings)
+    else:
+        response = _get_with_retries(client, url, settings)
+    if response.status_code == 404:
+        raise UnknownPairError(_not_found_message(name, url, response))
+    if not response.is_success:
+        raise UpstreamUnavailableError(
+            f"core at {url} answered HTTP {response.status_code}: {response.text[:200]!r}. {_FIX}"
+        )
+    frame = _history_to_frame(_json_body(response, url), url)
+    candles = validate_candles(frame, origin=f"core /api/pair/{name}")
+    if len(candles) < min_rows:
+        raise DataSourceError(
+            f"core at {url} has {len(candles)} candles for {name}; {min_rows} are needed. Let "
+            "core collect longer, or use MLPKG_DATA_SOURCE=shipped or file for more history."
+        )
+    log.info("%s: %d candles from core at %s", name, len(candles), url)
+    return candles
+
+
+def _get_with_retries(client: httpx.Client, url: str, settings: Settings) -> httpx.Response:
+    """GET ``url``, retrying transient failures; return the first non-transient response."""
+    attempts = settings.core_retries + 1
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            response = client.get(url, timeout=settings.core_timeout_s)
+        except httpx.TimeoutException as exc:
+            problem = f"no answer within {settings.core_timeout_s} s ({type(exc).__name__})"
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            problem = f"cannot connect ({type(exc).__name__}: {exc})"
+        else:
+            status = response.status_code
+            if status < 500 and status not in _RETRY_STATUS:
+                return response
+            problem = f"HTTP {status}"
+        log.warning("core %s: attempt %d/%d failed: %s", url, attempt, attempts, problem)
+        if attempt < attempts:
+            time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 4.0))
+    raise UpstreamUnavailableError(
+        f"core at {url} is unavailable: {problem} after {attempts} attempt(s). {_FIX}"
+    )
+
+
+def _not_found_message(name: str, url: str, response: httpx.Response) -> str:
+    try:
+        available = response.json().get("availablePairs")
+    except (ValueError, AttributeError):
+        available = None
+    listed = ", ".join(map(str, available)) if isinstance(available, list) else "unknown"
+    return (
+        f"core at {url} has no pair {name!r} (HTTP 404); core's available pairs: {listed}. "
+        "Use one of those, add the pair to core's config, or use MLPKG_DATA_SOURCE=shipped/file."
+    )
+
+
+def _json_body(response: httpx.Response, url: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise UpstreamUnavailableError(
+            f"core at {url} answered something that is not JSON ({response.text[:80]!r}). Is "
+            f"MLPKG_CORE_URL pointing at trading-bot-core? {_FIX}"
+        ) from exc
+
+
+def _history_to_frame(payload: Any, url: str) -> pd.DataFrame:
+    """Convert core's ``history`` arrays to an (unvalidated) candle frame."""
+    history = payload.get("history") if isinstance(payload, dict) else None
+    arrays = history if isinstance(history, dict) else {}
+    absent = [f for f in HISTORY_FIELDS if not isinstance(arrays.get(f), list)]
+    if absent:
+        raise UpstreamUnavailableError(
+            f"core at {url} answered JSON without the arrays history.{', history.'.join(absent)}"
+            f". Is MLPKG_CORE_URL pointing at trading-bot-core (GET /api/pair/:pair)? {_FIX}"
+        )
+    lengths = {f: len(arrays[f]) for f in HISTORY_FIELDS}
+    if len(set(lengths.values())) > 1:
+        raise UpstreamUnavailableError(
+            f"core at {url} answered history arrays of unequal length ({lengths}); they must "
+            f"line up one value per timestamp. {_FIX}"
+        )
+    numbers = {
+        f: pd.to_numeric(pd.Series(arrays[f], dtype=object), errors="coerce").to_numpy(
+            dtype="float64"
+        )
+        for f in HISTORY_FIELDS
+    }
+    close, low, high = numbers["closes"], numbers["lows"], numbers["highs"]
+    previous = np.concatenate([close[:1], close[:-1]])
+    stamps = pd.to_datetime(numbers["timestamps"], unit="ms", utc=True, errors="coerce")
+    return pd.DataFrame(
+        {
+            "open": np.fmin(np.fmax(previous, low), high),  # fmin/fmax ignore NaN bounds
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": numbers["volumes"],
+        },
+        index=pd.DatetimeIndex(stamps, name=INDEX_NAME),
+    )

@@ -1,0 +1,287 @@
+"""The core client against a real local HTTP server shaped like trading-bot-core."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpkg.config import Settings
+from mlpkg.data import core_client
+from mlpkg.data.core_client import fetch_core_candles
+from mlpkg.data.sources import load_candles
+from mlpkg.errors import (
+    CandleValidationError,
+    DataSourceError,
+    UnknownPairError,
+    UpstreamUnavailableError,
+)
+
+HANG = object()
+
+
+@dataclass
+class CoreStub:
+    """What the fake core answers (in order; the last answer repeats) and what it was asked."""
+
+    url: str = ""
+    answers: list[tuple[int, object]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def answer(self, *answers: tuple[int, object]) -> None:
+        self.answers = list(answers)
+
+    def next_answer(self) -> tuple[int, object]:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+class _CoreHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        stub: CoreStub = self.server.stub  # type: ignore[attr-defined]
+        stub.paths.append(self.path)
+        status, body = stub.next_answer()
+        if body is HANG:
+            stub.release.wait(timeout=10)
+            return
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def core() -> Iterator[CoreStub]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CoreHandler)
+    server.daemon_threads = True
+    stub = CoreStub(url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.stub = stub  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield stub
+    stub.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(core_client, "RETRY_BACKOFF_S", 0.0)
+
+
+@pytest.fixture
+def slice_(btc_candles) -> pd.DataFrame:
+    return btc_candles.iloc[:120].copy()
+
+
+def core_payload(candles: pd.DataFrame, pair: str = "BTC") -> dict:
+    closes = candles["close"].tolist()
+    return {
+        "pair": pair,
+        "history": {
+            "closes": closes,
+            "highs": candles["high"].tolist(),
+            "lows": candles["low"].tolist(),
+            "prices": closes,
+            "volumes": candles["volume"].tolist(),
+            "timestamps": candles.index.as_unit("ms").asi8.tolist(),
+        },
+        "hasEnoughData": len(closes) >= 52,
+        "timestamp": 1748900000000,
+    }
+
+
+def expected_from(candles: pd.DataFrame) -> pd.DataFrame:
+    expected = candles.copy()
+    previous = candles["close"].shift(1).fillna(candles["close"].iloc[0])
+    expected["open"] = previous.clip(lower=candles["low"], upper=candles["high"])
+    return expected
+
+
+def settings_for(stub: CoreStub, **overrides) -> Settings:
+    return Settings(core_url=stub.url, **{"core_timeout_s": 5.0, "core_retries": 2, **overrides})
+
+
+def test_ok_response_becomes_candles_with_open_from_previous_close(core, slice_):
+    core.answer((200, core_payload(slice_)))
+    candles = fetch_core_candles("btc_usdt", settings_for(core))
+    pd.testing.assert_frame_equal(candles, expected_from(slice_), check_index_type=False)
+    assert core.paths == ["/api/pair/BTC"]
+    assert candles["open"].iloc[0] == slice_["close"].iloc[0]
+    inside = (slice_["close"].shift(1) >= slice_["low"]) & (
+        slice_["close"].shift(1) <= slice_["high"]
+    )
+    assert inside.sum() > 100
+    assert (candles["open"][inside] == slice_["close"].shift(1)[inside]).all()
+
+
+def test_previous_close_outside_the_range_is_clipped_into_it(core, slice_):
+    previous = slice_["close"].shift(1)
+    outside = (previous > slice_["high"]) | (previous < slice_["low"])
+    assert outside.any(), "the slice has snapshot-like rows"
+    core.answer((200, core_payload(slice_)))
+    candles = fetch_core_candles("BTC", settings_for(core))
+    assert (candles["open"] <= candles["high"]).all() and (candles["open"] >= candles["low"]).all()
+
+
+def test_load_candles_core_source_uses_core(core, slice_):
+    core.answer((200, core_payload(slice_)))
+    candles = load_candles("BTC", "core", settings_for(core))
+    pd.testing.assert_frame_equal(candles, expected_from(slice_), check_index_type=False)
+
+
+def test_a_given_client_is_used_and_left_open(core, slice_):
+    core.answer((200, core_payload(slice_)))
+    with httpx.Client(headers={"X-Test": "1"}) as client:
+        candles = fetch_core_candles("BTC", settings_for(core), client=client)
+        assert not client.is_closed
+    assert len(candles) == len(slice_)
+
+
+def test_404_lists_cores_available_pairs_without_retrying(core):
+    core.answer((404, {"error": "Pair not found", "pair": "XMR", "availablePairs": ["RVN", "KAS"]}))
+    with pytest.raises(UnknownPairError) as err:
+        fetch_core_candles("xmr", settings_for(core))
+    message = str(err.value)
+    assert "'XMR'" in message and "RVN, KAS" in message
+    assert core.paths == ["/api/pair/XMR"]
+
+
+def test_500_then_ok_is_retried(core, slice_):
+    core.answer((500, {"error": "Internal server error"}), (200, core_payload(slice_)))
+    candles = fetch_core_candles("BTC", settings_for(core))
+    assert len(candles) == len(slice_)
+    assert len(core.paths) == 2
+
+
+def test_429_then_ok_is_retried(core, slice_):
+    core.answer((429, {"error": "slow down"}), (429, {}), (200, core_payload(slice_)))
+    assert len(fetch_core_candles("BTC", settings_for(core))) == len(slice_)
+    assert len(core.paths) == 3
+
+
+def test_always_500_gives_up_after_the_retries_naming_the_url(core):
+    core.answer((500, {"error": "Internal server error"}))
+    with pytest.raises(UpstreamUnavailableError) as err:
+        fetch_core_candles("BTC", settings_for(core, core_retries=3))
+    message = str(err.value)
+    assert f"{core.url}/api/pair/BTC" in message
+    assert "HTTP 500 after 4 attempt(s)" in message
+    assert "MLPKG_CORE_URL" in message and "MLPKG_DATA_SOURCE" in message
+    assert len(core.paths) == 4
+
+
+def test_other_client_errors_are_not_retried(core):
+    core.answer((400, {"error": "bad"}))
+    with pytest.raises(UpstreamUnavailableError, match="HTTP 400"):
+        fetch_core_candles("BTC", settings_for(core))
+    assert len(core.paths) == 1
+
+
+def test_garbage_body_is_a_clear_error(core):
+    core.answer((200, b"<html>It works!</html>"))
+    with pytest.raises(UpstreamUnavailableError, match=r"not JSON.*MLPKG_CORE_URL") as err:
+        fetch_core_candles("BTC", settings_for(core))
+    assert core.url in str(err.value)
+
+
+@pytest.mark.parametrize("body", [{"pair": "BTC"}, [1, 2], {"history": {"closes": [1.0]}}])
+def test_wrong_shape_names_the_missing_arrays(core, body):
+    core.answer((200, body))
+    with pytest.raises(UpstreamUnavailableError, match=r"without the arrays history\.") as err:
+        fetch_core_candles("BTC", settings_for(core))
+    assert "history.timestamps" in str(err.value)
+
+
+def test_unequal_arrays_are_rejected(core, slice_):
+    payload = core_payload(slice_)
+    payload["history"]["volumes"] = payload["history"]["volumes"][:-1]
+    core.answer((200, payload))
+    with pytest.raises(UpstreamUnavailableError, match="unequal length") as err:
+        fetch_core_candles("BTC", settings_for(core))
+    assert "'volumes': 119" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field_", "value", "expected"),
+    [
+        ("closes", float("nan"), r"column 'close' is nan at row 5"),
+        ("closes", None, r"column 'close' is nan at row 5"),
+        ("volumes", -3.0, r"column 'volume' is negative \(-3.0\) at row 5"),
+        ("lows", -1.0, r"column 'low' has a non-positive price -1.0 at row 5"),
+        ("timestamps", None, r"missing timestamp \(NaT\) at row 5"),
+    ],
+)
+def test_bad_values_are_candle_validation_errors_naming_the_row(
+    core, slice_, field_, value, expected
+):
+    payload = core_payload(slice_)
+    payload["history"][field_][5] = value
+    core.answer((200, payload))
+    with pytest.raises(CandleValidationError, match=expected) as err:
+        fetch_core_candles("BTC", settings_for(core))
+    assert str(err.value).startswith("core /api/pair/BTC:")
+
+
+def test_timeout_is_retried_then_reported(core):
+    core.answer((200, HANG))
+    with pytest.raises(UpstreamUnavailableError) as err:
+        fetch_core_candles("BTC", settings_for(core, core_timeout_s=0.2, core_retries=1))
+    message = str(err.value)
+    assert "no answer within 0.2 s" in message and "after 2 attempt(s)" in message
+    assert f"{core.url}/api/pair/BTC" in message
+    assert len(core.paths) == 2
+
+
+def test_connection_refused_names_the_url_and_the_fix():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(core_url=f"http://127.0.0.1:{port}/", core_retries=1, core_timeout_s=2)
+    with pytest.raises(UpstreamUnavailableError) as err:
+        fetch_core_candles("ETH", settings)
+    message = str(err.value)
+    assert f"http://127.0.0.1:{port}/api/pair/ETH" in message
+    assert "cannot connect" in message and "after 2 attempt(s)" in message
+    assert "Start trading-bot-core" in message
+
+
+def test_too_few_rows_says_how_many_are_needed(core, slice_):
+    core.answer((200, core_payload(slice_)))
+    with pytest.raises(DataSourceError, match="has 120 candles for BTC; 500 are needed") as err:
+        fetch_core_candles("BTC", settings_for(core), min_rows=500)
+    assert not isinstance(err.value, UpstreamUnavailableError)
+    assert len(fetch_core_candles("BTC", settings_for(core), min_rows=120)) == 120
+
+
+def test_empty_history_is_rejected(core):
+    core.answer(
+        (
+            200,
+            core_payload(
+                pd.DataFrame(
+                    {
+                        c: np.array([], dtype="float64")
+                        for c in ("open", "high", "low", "close", "volume")
+                    },
+                    index=pd.DatetimeIndex([], tz="UTC"),
+                )
+            ),
+        )
+    )
+    with pytest.raises(CandleValidationError, match="empty"):
+        fetch_core_candles("BTC", settings_for(core))
