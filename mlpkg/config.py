@@ -15,7 +15,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -81,6 +89,12 @@ class Settings(BaseSettings):
     )
     prediction_cache_s: float = Field(default=60.0, ge=0)
     model_poll_s: float = Field(default=30.0, ge=0, description="How often aliases are re-read.")
+    signal_strong: float = Field(
+        default=0.7, ge=0, le=1, description="Confidence above which signals are STRONG_*."
+    )
+    signal_normal: float = Field(
+        default=0.55, ge=0, le=1, description="Confidence above which signals are BUY/SELL."
+    )
     log_level: str = "INFO"
 
     @field_validator("pairs", mode="before")
@@ -210,6 +224,16 @@ class RunConfig(_Frozen):
         stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
         return stamp.isoformat()
 
+    @model_validator(mode="after")
+    def _horizon_has_return(self) -> RunConfig:
+        if self.horizon not in self.features.return_lookbacks:
+            lags = ",".join(map(str, self.features.return_lookbacks))
+            raise ValueError(
+                f"horizon {self.horizon} needs the feature return_{self.horizon} (the persistence "
+                f"baseline reads it): add {self.horizon} to return_lookbacks (now {lags})"
+            )
+        return self
+
     def to_flat(self) -> dict[str, Any]:
         """Return the config as one level of ``name -> value`` (notebook parameters)."""
         flat: dict[str, Any] = {}
@@ -247,10 +271,15 @@ class RunConfig(_Frozen):
         try:
             return cls.model_validate(nested)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(_describe_error(err) for err in exc.errors())
             raise ConfigError(f"Invalid run parameters: {problems}.") from exc
+
+
+def _describe_error(err: Any) -> str:
+    """One validation error as ``field: message`` (no prefix for whole-model checks)."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    field = str(err["loc"][-1]) if err["loc"] else ""
+    return f"{field}: {message}" if field else message
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {

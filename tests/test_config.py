@@ -68,3 +68,9 @@ def test_run_config_is_frozen():
 def test_run_config_rejects_bad_parameters_clearly(params, message):
     with pytest.raises(ConfigError, match=message):
         RunConfig.from_flat(**params)
+
+
+def test_horizon_without_its_return_feature_is_rejected_with_the_fix():
+    with pytest.raises(ConfigError, match=r"add 7 to return_lookbacks"):
+        RunConfig.from_flat(horizon=7)
+    assert RunConfig.from_flat(horizon=7, return_lookbacks=[1, 7]).horizon == 7
