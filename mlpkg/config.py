@@ -161,6 +161,14 @@ class FeatureConfig(_Frozen):
     return_lookbacks: tuple[int, ...] = Field(default=(1, 3, 5, 10, 20), description="Return lags.")
     volatility_windows: tuple[int, ...] = Field(default=(10, 50), description="Rolling std windows.")
 
+    @field_validator("return_lookbacks", "volatility_windows")
+    @classmethod
+    def _positive_and_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        # A lag <= 0 would read the current or a future candle (look-ahead).
+        if not value or any(v < 1 or v > 1000 for v in value) or len(set(value)) != len(value):
+            raise ValueError(f"must be distinct whole numbers from 1 to 1000, got {list(value)}")
+        return value
+
 
 class ModelConfig(_Frozen):
     """LSTM architecture and training parameters (seed-service defaults for the architecture)."""

@@ -74,3 +74,9 @@ def test_horizon_without_its_return_feature_is_rejected_with_the_fix():
     with pytest.raises(ConfigError, match=r"add 7 to return_lookbacks"):
         RunConfig.from_flat(horizon=7)
     assert RunConfig.from_flat(horizon=7, return_lookbacks=[1, 7]).horizon == 7
+
+
+@pytest.mark.parametrize("lags", [[0, 5], [-1, 5], [5, 5], []])
+def test_lags_that_would_look_ahead_or_collide_are_rejected(lags):
+    with pytest.raises(ConfigError, match=r"return_lookbacks: must be distinct whole numbers"):
+        RunConfig.from_flat(return_lookbacks=lags)
