@@ -35,13 +35,13 @@ lint: $(STAMP) ## ruff, mypy --strict, import-linter layers, nb-clean check, pip
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/nb-clean check notebooks
+	$(BIN)/nb-clean check --preserve-cell-metadata-field tags notebooks
 	-$(BIN)/pip-audit --progress-spinner off --skip-editable
 
 format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIN)/nb-clean clean notebooks
+	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
 test: $(STAMP) ## Run the whole test suite (the README's test command; .ci/run calls it)
 	$(BIN)/pytest

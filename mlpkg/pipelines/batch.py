@@ -1,0 +1,323 @@
+"""Batch retraining: run the parameterised notebooks per pair with papermill, one MLflow run each.
+
+For every (pair, notebook) the runner opens a run in the pair's experiment (tags ``kind`` and
+``notebook``), executes the notebook with ``pair`` + ``run_id`` + the extra parameters into
+``<reports_dir>/executed/<PAIR>/<notebook>.ipynb`` and logs that executed copy to the run, failed
+ones included (papermill saves the partial notebook with the error before raising).
+
+Run hand-off: the notebook kernel is another process. It sees the same MLflow store because the
+runner exports the settings as ``MLPKG_*`` variables (plus ``MLFLOW_TRACKING_URI``) while
+papermill starts the kernel, and it resumes the run with ``mlflow.start_run(run_id=...)``, logs
+params, metrics, plots and the model, and ends it. The runner then logs the executed notebook
+and sets the final status itself (FINISHED, or FAILED with an ``error`` tag and ``error.txt``);
+ending a run only changes its status and end time, so nothing the kernel logged is overwritten.
+The environment is changed for the duration of :func:`run_batch` only (not thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import mlflow
+import papermill
+from pydantic import SecretStr
+
+from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.errors import ConfigError
+from mlpkg.tracking import runs
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+Status = Literal["ok", "failed"]
+DEFAULT_NOTEBOOKS: tuple[str, ...] = ("10-train-pair", "20-evaluate-pair")
+KERNEL_NAME = "mlpkg"
+FALLBACK_KERNEL_NAME = "python3"
+RESERVED_PARAMS = ("pair", "run_id")
+_SOURCE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    """The outcome of one notebook run for one pair."""
+
+    pair: str
+    notebook: str
+    status: Status
+    run_id: str
+    seconds: float
+    error: str
+    output: Path
+
+    @property
+    def ok(self) -> bool:
+        """Whether the notebook ran to the end."""
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Every (pair, notebook) result of a batch, in execution order."""
+
+    results: tuple[NotebookResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every notebook of every pair succeeded."""
+        return all(result.ok for result in self.results)
+
+    @property
+    def failures(self) -> tuple[NotebookResult, ...]:
+        """The results that failed."""
+        return tuple(result for result in self.results if not result.ok)
+
+    @property
+    def text(self) -> str:
+        """A table of the results followed by one ``failed: PAIR/notebook: why`` line each."""
+        width = max([len("notebook"), *(len(r.notebook) for r in self.results)])
+        lines = [f"{'pair':<8}{'notebook':<{width + 2}}{'status':<8}{'seconds':>8}  run_id"]
+        lines += [
+            f"{r.pair:<8}{r.notebook:<{width + 2}}{r.status:<8}{r.seconds:>8.1f}  {r.run_id}"
+            for r in self.results
+        ]
+        lines += [f"failed: {r.pair}/{r.notebook}: {r.error}" for r in self.failures]
+        done = len(self.results) - len(self.failures)
+        lines.append(f"{done}/{len(self.results)} notebooks succeeded.")
+        return "\n".join(lines)
+
+
+def kind_of(notebook: str) -> str:
+    """Return the run kind of a notebook name (``10-train-pair`` -> ``train``)."""
+    match = re.match(r"^\d+-([a-z]+)", notebook)
+    return match.group(1) if match else notebook
+
+
+def kernel_environment(settings: Settings) -> dict[str, str]:
+    """Return the ``MLPKG_*`` (and MLflow) variables that give a kernel the same settings."""
+    env = {
+        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+        "MLPKG_TRACKING_URI": settings.resolved_tracking_uri,
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    for name, value in settings:
+        if name == "tracking_uri" or value is None or isinstance(value, SecretStr):
+            continue
+        key = f"MLPKG_{name.upper()}"
+        env[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    env["MLPKG_HOME"] = str(settings.home.resolve())
+    return env
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str], remove: Sequence[str] = ()) -> Iterator[None]:
+    """Set (and remove) environment variables for the duration of the block, then restore."""
+    saved = {key: os.environ.get(key) for key in [*values, *remove]}
+    os.environ.update(values)
+    for key in remove:
+        os.environ.pop(key, None)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def choose_kernel() -> str:
+    """Return ``mlpkg`` when that kernelspec is installed, else ``python3`` (logged)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL_NAME in KernelSpecManager().find_kernel_specs():
+        return KERNEL_NAME
+    log.warning(
+        "Jupyter kernel %r is not installed; using %r. Register it with `make install` or "
+        "`python -m ipykernel install --sys-prefix --name mlpkg`.",
+        KERNEL_NAME,
+        FALLBACK_KERNEL_NAME,
+    )
+    return FALLBACK_KERNEL_NAME
+
+
+def notebook_path(name: str, settings: Settings) -> Path:
+    """Find a notebook by name under ``<home>/notebooks`` (else the source tree's notebooks/).
+
+    Raises:
+        ConfigError: if it does not exist or does not declare ``pair`` and ``run_id`` parameters.
+    """
+    candidates = [
+        settings.resolve(Path("notebooks")) / f"{name}.ipynb",
+        _SOURCE_NOTEBOOKS / f"{name}.ipynb",
+    ]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise ConfigError(
+            f"Notebook {name!r} not found (looked for {', '.join(map(str, candidates))}); "
+            f"use one of {', '.join(DEFAULT_NOTEBOOKS)}."
+        )
+    try:
+        declared = papermill.inspect_notebook(str(path))
+    except ValueError as exc:  # no kernelspec, so papermill cannot tell the language
+        raise ConfigError(f"Notebook {name!r} cannot be inspected: {exc}") from exc
+    missing = [p for p in RESERVED_PARAMS if p not in declared]
+    if missing:
+        raise ConfigError(
+            f"Notebook {name!r} has no parameter(s) {', '.join(missing)}: the batch runner "
+            "needs a `parameters` cell declaring pair and run_id."
+        )
+    return path
+
+
+def jsonable_params(extra_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate extra run parameters and make them papermill-friendly (tuples become lists).
+
+    Raises:
+        ConfigError: on ``pair``/``run_id`` (the runner sets them), unknown names or bad values.
+    """
+    extra = dict(extra_params or {})
+    reserved = [name for name in RESERVED_PARAMS if name in extra]
+    if reserved:
+        raise ConfigError(
+            f"extra_params must not set {', '.join(reserved)}: pass the pairs to run_batch and "
+            "let the runner open the runs."
+        )
+    RunConfig.from_flat(**extra)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()}
+
+
+def describe_error(exc: BaseException) -> str:
+    """Return the first line of an exception, e.g. ``ConfigError: Invalid run parameters: ...``."""
+    if isinstance(exc, papermill.PapermillExecutionError):
+        first = (str(exc.evalue).strip().splitlines() or [""])[0]
+        return f"{exc.ename}: {first} (at In [{exc.exec_count}])"
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One notebook execution of the batch."""
+
+    pair: str
+    name: str
+    path: Path
+    output: Path
+    parameters: Mapping[str, Any]
+    kernel: str
+    cwd: Path
+
+
+def _execute(job: _Job, run_id: str) -> BaseException | None:
+    """Run papermill; return the exception instead of raising it (the notebook is kept)."""
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(job.path),
+            str(job.output),
+            parameters={**job.parameters, "pair": job.pair, "run_id": run_id},
+            kernel_name=job.kernel,
+            cwd=str(job.cwd),
+            progress_bar=False,
+            log_output=False,
+        )
+    except Exception as exc:  # one notebook failing must not stop the batch
+        return exc
+    return None
+
+
+def _run_job(job: _Job, settings: Settings) -> NotebookResult:
+    """Open the run, execute the notebook, log it and set the run's final status."""
+    tags = {"kind": kind_of(job.name), "notebook": job.name, "runner": "batch"}
+    started = time.perf_counter()
+    with runs.pair_run(
+        job.pair, run_name=f"{kind_of(job.name)}-{job.pair}", tags=tags, settings=settings
+    ) as run:
+        run_id = str(run.info.run_id)
+        exc = _execute(job, run_id)
+        if job.output.is_file():
+            runs.log_notebook(job.output, run_id)
+        error = describe_error(exc) if exc is not None else ""
+        if exc is not None:
+            mlflow.set_tag("error", error[:4000])
+            runs.log_text(str(exc), "error.txt")
+        mlflow.end_run(status="FAILED" if exc is not None else "FINISHED")
+    status: Status = "failed" if exc is not None else "ok"
+    return NotebookResult(
+        job.pair, job.name, status, run_id, time.perf_counter() - started, error, job.output
+    )
+
+
+def _plan(
+    pairs: Sequence[str], notebooks: Sequence[str], params: Mapping[str, Any], settings: Settings
+) -> list[_Job]:
+    """Validate pairs and notebooks up front and list the executions, pair by pair."""
+    names = list(dict.fromkeys(settings.check_pair(p) for p in pairs))
+    if not names or not notebooks:
+        raise ConfigError("run_batch needs at least one pair and one notebook.")
+    paths = {name: notebook_path(name, settings) for name in notebooks}
+    kernel = choose_kernel()
+    executed = settings.resolve(settings.reports_dir) / "executed"
+    return [
+        _Job(
+            pair,
+            name,
+            paths[name],
+            executed / pair / f"{name}.ipynb",
+            params,
+            kernel,
+            settings.home.resolve(),
+        )
+        for pair in names
+        for name in notebooks
+    ]
+
+
+def run_batch(
+    pairs: Sequence[str],
+    *,
+    notebooks: Sequence[str] = DEFAULT_NOTEBOOKS,
+    extra_params: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Run each notebook for each pair with papermill, one MLflow run per execution.
+
+    Args:
+        pairs: Pair names (normalised, and checked against ``settings.pairs``).
+        notebooks: Notebook names under ``notebooks/`` (without ``.ipynb``), run in order.
+        extra_params: Run parameters for every pair (flattened RunConfig names, no ``pair``).
+        settings: Machine settings (default ``get_settings()``); exported to the kernels.
+        progress: Called with one line per notebook (default: the module logger).
+
+    Returns:
+        The results; ``summary.ok`` is False when any notebook failed.
+
+    Raises:
+        ConfigError: on bad parameters or a missing notebook (before any run is opened).
+        UnknownPairError: if a pair is not configured.
+    """
+    settings = settings or get_settings()
+    report = progress or log.info
+    jobs = _plan(pairs, notebooks, jsonable_params(extra_params), settings)
+    n_pairs = len({job.pair for job in jobs})
+    pair_numbers = {pair: i for i, pair in enumerate(dict.fromkeys(j.pair for j in jobs), 1)}
+    results = []
+    with patched_environ(kernel_environment(settings), remove=("MLFLOW_RUN_ID",)):
+        for job in jobs:
+            prefix = f"[{pair_numbers[job.pair]}/{n_pairs}] {job.pair} {job.name}"
+            report(f"{prefix} ...")
+            result = _run_job(job, settings)
+            outcome = "ok" if result.ok else f"FAILED ({result.error})"
+            report(f"{prefix} ... {outcome} in {result.seconds:.0f} s")
+            results.append(result)
+    return BatchSummary(tuple(results))

@@ -1,0 +1,144 @@
+"""MLflow runs: where they are stored, what each run logs (config, data, metrics, plots, model)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mlpkg.config import RunConfig, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME_IN_RUN = "model"
+PIP_REQUIREMENTS = (
+    "mlpkg",
+    "tensorflow-cpu==2.21.0",
+    "keras==3.15.1",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "scikit-learn==1.9.1",
+    "mlflow==3.17.2",
+)
+
+
+def configure_tracking(settings: Settings | None = None) -> str:
+    """Point MLflow at the SQLite store under ``mlruns/`` and return the tracking URI."""
+    settings = settings or get_settings()
+    settings.resolve(settings.mlruns_dir).mkdir(parents=True, exist_ok=True)
+    uri = settings.resolved_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def experiment_name(pair: str) -> str:
+    """Return the experiment that holds a pair's runs."""
+    return f"mlpkg/{pair}"
+
+
+def ensure_experiment(pair: str, settings: Settings | None = None) -> str:
+    """Create (once) the pair's experiment with artifacts under ``mlruns/artifacts``; return id."""
+    settings = settings or get_settings()
+    configure_tracking(settings)
+    name = experiment_name(pair)
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = (settings.artifact_root / pair).as_uri()
+    return str(mlflow.create_experiment(name, artifact_location=location))
+
+
+@contextmanager
+def pair_run(
+    pair: str,
+    *,
+    run_name: str | None = None,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start (or resume, with ``run_id``) a run in the pair's experiment."""
+    experiment_id = ensure_experiment(pair, settings)
+    all_tags = {"pair": pair, **(tags or {})}
+    if run_id is not None:
+        with mlflow.start_run(run_id=run_id) as run:
+            mlflow.set_tags(all_tags)
+            yield run
+        return
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags) as run:
+        yield run
+
+
+def log_run_config(config: RunConfig) -> None:
+    """Log the resolved run config as flattened params and as ``config.json``."""
+    flat = {
+        k: ",".join(map(str, v)) if isinstance(v, tuple) else v for k, v in config.to_flat().items()
+    }
+    mlflow.log_params(flat)
+    mlflow.log_dict(config.model_dump(mode="json"), "config.json")
+
+
+def log_data_info(description: Mapping[str, Any], checksum: str) -> None:
+    """Log the candles' checksum, date range and shape as params and ``data.json``."""
+    mlflow.log_params(
+        {
+            "data_checksum": checksum,
+            "data_first_candle": str(description.get("start")),
+            "data_last_candle": str(description.get("end")),
+            "data_rows": description.get("rows"),
+        }
+    )
+    mlflow.log_dict(
+        {**{k: str(v) for k, v in description.items()}, "sha256": checksum}, "data.json"
+    )
+
+
+def log_metrics(metrics: Mapping[str, float]) -> None:
+    """Log finite metrics (NaN values are skipped with a debug message)."""
+    finite = {k: float(v) for k, v in metrics.items() if pd.notna(v)}
+    skipped = sorted(set(metrics) - set(finite))
+    if skipped:
+        log.debug("not logging NaN metrics: %s", skipped)
+    mlflow.log_metrics(finite)
+
+
+def log_figures(figures: Mapping[str, Figure]) -> None:
+    """Log each figure as ``plots/<name>.png``."""
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}.png")
+
+
+def log_frame(frame: pd.DataFrame, name: str) -> None:
+    """Log a DataFrame as a CSV artifact ``<name>.csv``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.csv"
+        frame.to_csv(path)
+        mlflow.log_artifact(str(path))
+
+
+def log_text(text: str, name: str) -> None:
+    """Log a text artifact."""
+    mlflow.log_text(text, name)
+
+
+def log_notebook(path: Path, run_id: str) -> None:
+    """Attach an executed notebook to a run under ``notebooks/``."""
+    client = mlflow.MlflowClient()
+    client.log_artifact(run_id, str(path), artifact_path="notebooks")
+
+
+def read_json_artifact(run_id: str, name: str) -> dict[str, Any]:
+    """Download and parse a JSON artifact of a run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp)
+        data: dict[str, Any] = json.loads(Path(local).read_text())
+    return data

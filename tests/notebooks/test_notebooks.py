@@ -1,0 +1,319 @@
+"""The notebooks: thin, parameterised, clean, and they really run (papermill, nbval, run_batch).
+
+Static checks are fast. The executing tests (markers ``notebook`` and ``slow``) run the notebooks
+headless with tiny parameters into an MLflow SQLite store under ``tmp_path`` and assert on the
+runs they made.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import nbformat
+import papermill
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+from papermill.exceptions import PapermillExecutionError
+
+from mlpkg.config import RunConfig, Settings
+from mlpkg.pipelines.batch import choose_kernel, run_batch
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+ALL_NOTEBOOKS = sorted(NOTEBOOKS.glob("*.ipynb"))
+RUN_NOTEBOOKS = ("10-train-pair", "20-evaluate-pair")
+EXPLORE = NOTEBOOKS / "00-explore-features.ipynb"
+# The smallest run the splits and features accept, to keep each execution to seconds.
+TINY = {
+    "max_rows": 700,
+    "window": 8,
+    "units": 4,
+    "lstm_layers": 1,
+    "dense_units": 4,
+    "epochs": 1,
+    "batch_size": 128,
+    "patience": 1,
+    "n_folds": 1,
+}
+executes = [pytest.mark.notebook, pytest.mark.slow]
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def _code_cells(path: Path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracking_uri():
+    uri = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(uri)
+
+
+def _client(uri: str) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _artifacts(client: mlflow.MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in client.list_artifacts(run_id, path):
+        found |= _artifacts(client, run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+# ----------------------------------------------------------------------------- static
+
+
+def test_the_three_notebooks_exist():
+    assert {p.stem for p in ALL_NOTEBOOKS} >= {"00-explore-features", *RUN_NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
+def test_notebook_parses_and_validates(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == "mlpkg"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
+def test_notebook_defines_no_function_or_class(path):
+    transform = TransformerManager().transform_cell
+    for cell in _code_cells(path):
+        tree = ast.parse(transform(cell.source))
+        defined = [
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ]
+        assert defined == [], f"{path.name}: move {defined} into mlpkg"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
+def test_the_first_code_cell_is_the_only_parameters_cell(path):
+    cells = _code_cells(path)
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert tagged == [0]
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
+def test_every_parameter_is_annotated_and_documented(path):
+    params = papermill.inspect_notebook(str(path))
+    assert params
+    for name, spec in params.items():
+        assert spec["inferred_type_name"] != "None", f"{name} has no annotation"
+        assert spec["help"].strip(), f"{name} has no help comment"
+        assert ast.literal_eval(spec["default"]) is not None
+
+
+@pytest.mark.parametrize("name", RUN_NOTEBOOKS)
+def test_run_notebook_parameters_are_the_run_config_fields(name):
+    params = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    assert list(params) == [*RunConfig.flat_fields(), "run_id"]
+
+
+@pytest.mark.parametrize("name", RUN_NOTEBOOKS)
+def test_run_notebook_defaults_are_the_run_config_defaults(name):
+    params = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    defaults = {k: ast.literal_eval(v["default"]) for k, v in params.items()}
+    expected = {k: list(v) if isinstance(v, tuple) else v for k, v in RunConfig().to_flat().items()}
+    assert defaults == {**expected, "run_id": ""}
+
+
+@pytest.mark.parametrize("name", RUN_NOTEBOOKS)
+def test_run_notebook_validates_every_parameter_in_the_second_code_cell(name):
+    source = _code_cells(NOTEBOOKS / f"{name}.ipynb")[1].source
+    call = next(
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "from_flat"
+    )
+    assert [kw.arg for kw in call.keywords] == RunConfig.flat_fields()
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
+def test_notebook_is_committed_without_outputs(path):
+    for cell in _code_cells(path):
+        assert cell.outputs == []
+        assert cell.execution_count is None
+
+
+def test_nb_clean_check_passes_keeping_the_parameters_tags():
+    nb_clean = shutil.which("nb-clean", path=str(Path(sys.executable).parent))
+    if nb_clean is None:
+        pytest.skip("nb-clean is not installed")
+    cmd = [nb_clean, "check", "--preserve-cell-metadata-field", "tags", str(NOTEBOOKS)]
+    completed = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# -------------------------------------------------------------------------- execution
+
+
+@pytest.fixture
+def kernel_env(tmp_path, monkeypatch) -> str:
+    """Point the notebook kernels (they inherit this environment) at a store in tmp_path."""
+    for key in [k for k in os.environ if k.startswith("MLPKG_") or k.startswith("MLFLOW_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    monkeypatch.setenv("MLPKG_MLRUNS_DIR", str(tmp_path / "mlruns"))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    return Settings().resolved_tracking_uri
+
+
+def _execute(name: str, tmp_path: Path, **parameters):
+    output = tmp_path / f"{name}.out.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(output), parameters=parameters,
+        kernel_name=choose_kernel(), cwd=str(tmp_path), progress_bar=False,
+    )  # fmt: skip
+    return nbformat.read(output, as_version=4)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [({"epochs": -1}, "epochs: Input should be greater than or equal to 1"),
+     ({"window": "abc"}, "window: Input should be a valid integer")],
+)  # fmt: skip
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_bad_parameter_fails_the_validation_cell_with_the_config_error(
+    tmp_path, kernel_env, bad, message
+):
+    with pytest.raises(PapermillExecutionError) as failure:
+        _execute("10-train-pair", tmp_path, **bad)
+    assert failure.value.ename == "ConfigError"
+    assert message in failure.value.evalue
+    assert "RunConfig.from_flat" in failure.value.source, "it fails in the validation cell"
+    assert not list((tmp_path / "mlruns").glob("artifacts/*")), "no run may have been logged"
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_evaluate_notebook_logs_a_run_with_params_metrics_and_plots(tmp_path, kernel_env):
+    executed = _execute("20-evaluate-pair", tmp_path, pair="btc", **TINY)
+    client = _client(kernel_env)
+    experiment = client.get_experiment_by_name("mlpkg/BTC")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["kind"] == "evaluate"
+    assert run.data.params["pair"] == "BTC"
+    assert run.data.params["horizon"] == "5"
+    assert run.data.params["epochs"] == "1"
+    assert {"lstm_log_loss_mean", "majority_log_loss_mean", "logistic_log_loss_mean"} <= set(
+        run.data.metrics
+    )
+    artifacts = _artifacts(client, run.info.run_id)
+    assert {"config.json", "plots/reliability_lstm.png", "plots/equity.png"} <= artifacts
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "plots are displayed"
+    assert any("Verdict:" in o.get("text", "") for o in outputs), "the report is shown"
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """One batch over BTC (has data) and XMR (configured, no data) with both notebooks."""
+    home = tmp_path_factory.mktemp("batch")
+    settings = Settings(home=home, pairs=["BTC", "XMR"], tracking_uri=None,
+                        mlruns_dir=Path("mlruns"), reports_dir=Path("reports"),
+                        data_source="shipped")  # fmt: skip
+    messages: list[str] = []
+    uri = mlflow.get_tracking_uri()
+    summary = run_batch(["BTC", "XMR"], extra_params=TINY, settings=settings,
+                        progress=messages.append)  # fmt: skip
+    mlflow.set_tracking_uri(uri)
+    return summary, settings, messages
+
+
+def _result(summary, pair: str, notebook: str):
+    return next(r for r in summary.results if (r.pair, r.notebook) == (pair, notebook))
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_batch_reports_the_failed_pair_and_runs_the_other(batch):
+    summary, _, messages = batch
+    assert not summary.ok
+    assert [(r.pair, r.notebook, r.status) for r in summary.results] == [
+        ("BTC", "10-train-pair", "ok"),
+        ("BTC", "20-evaluate-pair", "ok"),
+        ("XMR", "10-train-pair", "failed"),
+        ("XMR", "20-evaluate-pair", "failed"),
+    ]
+    failed = _result(summary, "XMR", "10-train-pair")
+    assert "XMR" in failed.error
+    assert f"failed: XMR/10-train-pair: {failed.error}" in summary.text
+    assert any(m.startswith("[1/2] BTC 10-train-pair ... ok in ") for m in messages)
+    assert any(m.startswith("[2/2] XMR 20-evaluate-pair ... FAILED") for m in messages)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(batch):
+    summary, settings, _ = batch
+    result = _result(summary, "BTC", "10-train-pair")
+    client = _client(settings.resolved_tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["kind"] == "train"
+    assert run.data.tags["notebook"] == "10-train-pair"
+    assert (run.data.params["pair"], run.data.params["epochs"]) == ("BTC", "1")
+    assert run.data.params["window"] == "8"
+    assert {"lstm_log_loss_mean", "majority_log_loss_mean"} <= set(run.data.metrics)
+    artifacts = _artifacts(client, result.run_id)
+    assert {"config.json", "notebooks/10-train-pair.ipynb", "plots/training_curves.png",
+            "plots/reliability_lstm.png"} <= artifacts  # fmt: skip
+    candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
+    assert candidate.run_id == result.run_id
+    assert result.output == settings.home / "reports/executed/BTC/10-train-pair.ipynb"
+    assert result.output.is_file()
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_batch_evaluate_run_is_finished_with_its_notebook(batch):
+    summary, settings, _ = batch
+    result = _result(summary, "BTC", "20-evaluate-pair")
+    client = _client(settings.resolved_tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["kind"] == "evaluate"
+    assert "lstm_log_loss_mean" in run.data.metrics
+    assert "notebooks/20-evaluate-pair.ipynb" in _artifacts(client, result.run_id)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_batch_failed_run_is_failed_with_its_partial_notebook_and_error(batch):
+    summary, settings, _ = batch
+    result = _result(summary, "XMR", "10-train-pair")
+    client = _client(settings.resolved_tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == result.error
+    assert {"notebooks/10-train-pair.ipynb", "error.txt"} <= _artifacts(client, result.run_id)
+    executed = nbformat.read(result.output, as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors and "XMR" in errors[0].evalue
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_explore_notebook_runs_under_nbval_lax(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPKG_")}
+    env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
+           "no:cacheprovider", "-q", "--rootdir", str(ROOT), str(EXPLORE)]  # fmt: skip
+    completed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=300, check=False)  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+    assert " passed" in completed.stdout
+    assert "failed" not in completed.stdout.splitlines()[-1]
