@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3001, ge=1, le=65535)
     serve_alias: Literal["champion", "candidate"] = "champion"
+    serve_fallback_candidate: bool = Field(
+        default=True,
+        description="A pair with no champion serves its latest candidate, labelled as such.",
+    )
     api_token: SecretStr | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3005", "http://localhost:3010"]
@@ -159,7 +163,9 @@ class FeatureConfig(_Frozen):
     """What the feature matrix holds."""
 
     return_lookbacks: tuple[int, ...] = Field(default=(1, 3, 5, 10, 20), description="Return lags.")
-    volatility_windows: tuple[int, ...] = Field(default=(10, 50), description="Rolling std windows.")
+    volatility_windows: tuple[int, ...] = Field(
+        default=(10, 50), description="Rolling std windows."
+    )
 
     @field_validator("return_lookbacks", "volatility_windows")
     @classmethod
@@ -267,7 +273,9 @@ class RunConfig(_Frozen):
         nested: dict[str, Any] = {}
         sections = {k: v for k, v in cls.model_fields.items() if k in _SECTIONS}
         for name, value in params.items():
-            section = next((s for s, f in sections.items() if name in _SECTIONS[s].model_fields), None)
+            section = next(
+                (s for s, f in sections.items() if name in _SECTIONS[s].model_fields), None
+            )
             if section is not None:
                 nested.setdefault(section, {})[name] = value
             elif name in cls.model_fields and name not in _SECTIONS:

@@ -1,0 +1,84 @@
+"""The FastAPI app: ``create_app`` factory and the lifespan that owns the service's state.
+
+``mlpkg serve`` runs ``uvicorn mlpkg.serving.app:create_app --factory`` on port 3001.
+Nothing happens at import time: the lifespan opens the stores, loads every pair's model from
+the registry alias, starts the training worker and the alias poller, and closes it all on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from mlpkg.config import Settings, get_settings
+from mlpkg.serving import routes, routes_admin
+from mlpkg.serving.handlers import install_error_handlers
+from mlpkg.serving.middleware import (
+    MAX_BODY_BYTES,
+    BodySizeLimitMiddleware,
+    UnexpectedErrorMiddleware,
+)
+from mlpkg.serving.state import ServingState, poll_models
+from mlpkg.serving.status import service_version
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Short-horizon price direction of crypto pairs, one LSTM per pair, served from
+the MLflow registry alias (`champion` by default). Errors always carry `error` and `message`.
+Mutating endpoints need `Authorization: Bearer <MLPKG_API_TOKEN>` when a token is configured."""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the state (blocking work in a thread), poll aliases, close everything on stop."""
+    settings: Settings = app.state.settings
+    state = ServingState(settings)
+    await anyio.to_thread.run_sync(state.open)
+    app.state.serving = state
+    poller = (
+        asyncio.create_task(poll_models(state), name="mlpkg-model-poller")
+        if settings.model_poll_s > 0
+        else None
+    )
+    log.info("mlpkg serving pairs %s (alias %s)", ", ".join(settings.pairs), settings.serve_alias)
+    try:
+        yield
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        await anyio.to_thread.run_sync(state.close)
+        log.info("mlpkg serving stopped")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app (no I/O until the lifespan starts).
+
+    Args:
+        settings: Machine settings; ``get_settings()`` (environment) when omitted.
+    """
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="mlpkg", version=service_version(), description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(  # added last = outermost, so CORS headers reach every answer
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+    install_error_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(routes_admin.router)
+    return app

@@ -1,0 +1,67 @@
+"""FastAPI dependencies: the serving state, a validated pair, the bearer-token check.
+
+They are ``async`` because they do no blocking work: a ``def`` dependency would cost a
+threadpool round-trip per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from mlpkg.serving.state import ServingState
+
+log = logging.getLogger(__name__)
+
+
+async def get_state(request: Request) -> ServingState:
+    """Return the running service's state (set by the lifespan)."""
+    state: ServingState = request.app.state.serving
+    return state
+
+
+StateDep = Annotated[ServingState, Depends(get_state)]
+
+
+async def valid_pair(pair: str, state: StateDep) -> str:
+    """Normalise the ``{pair}`` path parameter and check it is configured (no I/O).
+
+    Raises:
+        ConfigError: for a malformed name (answered 422).
+        UnknownPairError: for a pair that is not configured (answered 404 with the pairs).
+    """
+    return state.settings.check_pair(pair)
+
+
+PairDep = Annotated[str, Depends(valid_pair)]
+
+
+async def require_token(
+    state: StateDep,
+    authorization: Annotated[str | None, Header(description="Bearer <MLPKG_API_TOKEN>")] = None,
+) -> None:
+    """Require ``Authorization: Bearer <token>`` when ``MLPKG_API_TOKEN`` is set.
+
+    Raises:
+        HTTPException: 401 when the header is missing or the token is wrong.
+    """
+    expected = state.settings.api_token
+    if expected is None:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    valid = scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), expected.get_secret_value().encode()
+    )
+    if not valid:
+        log.warning("rejected a mutating request without a valid bearer token")
+        raise HTTPException(
+            status_code=401,
+            detail="This endpoint needs the header 'Authorization: Bearer <MLPKG_API_TOKEN>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+AuthDep = Depends(require_token)

@@ -1,0 +1,214 @@
+"""The models being served: one per pair, loaded natively from the registry alias.
+
+A model that fails to load never replaces a working one: the old version keeps answering and
+the error is kept for ``/api/health`` and ``/api/models/{pair}/status``. A version that failed
+is not downloaded again on every poll (only when the alias moves or a reload is forced).
+
+Threading: ``refresh`` blocks (MLflow, file downloads, Keras) and runs in worker threads; a
+lock per pair serialises loads of the same pair. ``get`` and ``snapshot`` never block on a
+load. ``LoadedModel.score`` holds a per-model lock around Keras prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlpkg.errors import ModelLoadError, ModelNotFoundError
+from mlpkg.pipelines.predict import LatestPrediction, score_latest
+from mlpkg.tracking import registry
+from mlpkg.tracking.pyfunc import ModelBundle
+
+log = logging.getLogger(__name__)
+
+
+class RefreshOutcome(StrEnum):
+    """What a refresh did."""
+
+    LOADED = "loaded"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered version loaded in memory, ready to score."""
+
+    pair: str
+    alias: str
+    bundle: ModelBundle
+    info: registry.VersionInfo
+    loaded_at: datetime
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The registered model name (``mlpkg-<PAIR>``)."""
+        return registry.model_name(self.pair)
+
+    @property
+    def version(self) -> str:
+        """The registered version number."""
+        return self.info.version
+
+    def score(self, candles: pd.DataFrame) -> LatestPrediction:
+        """Score the latest candle (one prediction at a time per model)."""
+        with self.lock:
+            return score_latest(self.bundle, candles)
+
+
+@dataclass
+class PairSlot:
+    """What the cache knows about one pair."""
+
+    model: LoadedModel | None = None
+    error: str | None = None
+    failed_version: str | None = None
+    missing: str | None = None
+    checked_at: datetime | None = None
+
+
+def how_to_train(pair: str) -> str:
+    """The hint every 'no model' answer carries."""
+    return f"train one with `mlpkg train --pair {pair}` or `POST /api/train/{pair}`"
+
+
+def warm_up(bundle: ModelBundle) -> None:
+    """Run one prediction on zeros so the first request does not pay for graph tracing."""
+    estimator = bundle.estimator
+    names = [str(n) for n in estimator.feature_names_in_]
+    zeros = pd.DataFrame(np.zeros((estimator.context_rows + 1, len(names))), columns=names)
+    proba = estimator.predict_proba(zeros)
+    if not np.isfinite(proba[-1, 1]):
+        raise ModelLoadError("The model produced no finite probability on a test window.")
+
+
+class ModelCache:
+    """The served model of every configured pair.
+
+    Args:
+        pairs: The configured pairs.
+        alias: The registry alias to serve (``champion`` or ``candidate``).
+        fallback: The alias served while a pair has none under ``alias`` (``None``: none). The
+            served model carries the alias it was loaded from, and health and responses say so.
+    """
+
+    def __init__(self, pairs: Sequence[str], alias: str, fallback: str | None = None) -> None:
+        self.pairs = tuple(pairs)
+        self.alias = alias
+        self.fallback = fallback if fallback != alias else None
+        self._slots = {pair: PairSlot() for pair in self.pairs}
+        self._locks = {pair: threading.Lock() for pair in self.pairs}
+
+    def get(self, pair: str) -> LoadedModel:
+        """Return the pair's loaded model.
+
+        Raises:
+            ModelNotFoundError: if no version is registered under the alias.
+            ModelLoadError: if the version behind the alias failed to load and none is loaded.
+        """
+        slot = self._slots[pair]
+        if slot.model is not None:
+            return slot.model
+        if slot.error is not None:
+            raise ModelLoadError(f"No model is loaded for {pair}: {slot.error}")
+        raise ModelNotFoundError(
+            slot.missing or f"No {self.alias} model for {pair} yet: {how_to_train(pair)}."
+        )
+
+    def peek(self, pair: str) -> LoadedModel | None:
+        """Return the pair's loaded model or ``None`` (never raises, never blocks)."""
+        return self._slots[pair].model
+
+    def snapshot(self, pair: str) -> PairSlot:
+        """Return a copy of what is known about the pair (for health and status)."""
+        slot = self._slots[pair]
+        return PairSlot(slot.model, slot.error, slot.failed_version, slot.missing, slot.checked_at)
+
+    def refresh_all(self) -> dict[str, RefreshOutcome]:
+        """Refresh every pair (blocking); one pair's failure does not stop the others."""
+        return {pair: self.refresh(pair) for pair in self.pairs}
+
+    def refresh(self, pair: str, *, force: bool = False) -> RefreshOutcome:
+        """Load the version behind the alias if it is not the one being served (blocking).
+
+        Args:
+            pair: A configured pair.
+            force: Retry a version that failed before.
+        """
+        with self._locks[pair]:
+            slot = self._slots[pair]
+            slot.checked_at = datetime.now(UTC)
+            try:
+                served, info = self._resolve(pair)
+            except Exception as exc:  # the registry store itself is unreachable or broken
+                log.warning("%s: cannot read the registry: %s", pair, exc)
+                slot.error = f"Cannot read the model registry: {exc}"
+                return RefreshOutcome.FAILED
+            if info is None:
+                return self._mark_missing(pair, slot)
+            model = slot.model
+            if model is not None and (model.version, model.alias) == (info.version, served):
+                slot.error = slot.failed_version = None
+                return RefreshOutcome.UNCHANGED
+            if not force and slot.failed_version == info.version:
+                return RefreshOutcome.FAILED
+            return self._load(pair, slot, info.version, served)
+
+    def _resolve(self, pair: str) -> tuple[str, registry.VersionInfo | None]:
+        """Return the alias to serve and its version: ``alias``, else ``fallback`` if set."""
+        info = registry.alias_version(pair, self.alias)
+        if info is None and self.fallback is not None:
+            fallback = registry.alias_version(pair, self.fallback)
+            if fallback is not None:
+                return self.fallback, fallback
+        return self.alias, info
+
+    def _mark_missing(self, pair: str, slot: PairSlot) -> RefreshOutcome:
+        name = registry.model_name(pair)
+        if slot.model is not None:
+            slot.error = (
+                f"The {self.alias!r} alias of {name} no longer exists; still serving version "
+                f"{slot.model.version}."
+            )
+            return RefreshOutcome.MISSING
+        versions = registry.list_versions(pair)
+        hint = (
+            f"versions {', '.join(v.version for v in versions)} exist but none is "
+            f"{self.alias!r}: promote one with `mlpkg promote --pair {pair} --version N`, or "
+            f"{how_to_train(pair)}"
+            if versions
+            else how_to_train(pair)
+        )
+        slot.missing = f"No {self.alias} model is registered for {pair}: {hint}."
+        slot.error = slot.failed_version = None
+        return RefreshOutcome.MISSING
+
+    def _load(self, pair: str, slot: PairSlot, version: str, alias: str) -> RefreshOutcome:
+        try:
+            with tempfile.TemporaryDirectory(prefix="mlpkg-model-") as tmp:
+                bundle, info = registry.load_model(pair, alias, Path(tmp))
+            warm_up(bundle)
+        except ModelNotFoundError:
+            return self._mark_missing(pair, slot)
+        except Exception as exc:  # any load failure must leave the served model in place
+            kept = f"; still serving version {slot.model.version}" if slot.model else ""
+            name = registry.model_name(pair)
+            slot.error = f"Version {version} of {name} failed to load{kept}: {exc}"
+            slot.failed_version = version
+            log.error("%s: %s", pair, slot.error)
+            return RefreshOutcome.FAILED
+        slot.model = LoadedModel(pair, alias, bundle, info, datetime.now(UTC))
+        slot.error = slot.failed_version = slot.missing = None
+        log.info("%s: serving %s version %s (%s)", pair, slot.model.name, info.version, alias)
+        return RefreshOutcome.LOADED

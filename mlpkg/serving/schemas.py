@@ -1,0 +1,344 @@
+"""Request and response bodies of the HTTP API (separate from the storage records).
+
+JSON keys are camelCase like the seed service's (``modelType``, ``responseTime``); the Python
+attributes are snake_case. Times are ISO-8601 UTC strings, except ``timestamp`` (epoch
+milliseconds, as the seed's clients expect).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Direction = Literal["up", "down"]
+Signal = Literal["STRONG_BUY", "BUY", "HOLD", "SELL", "STRONG_SELL"]
+
+
+class ApiModel(BaseModel):
+    """Base of every body: camelCase JSON keys, snake_case attributes."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+class ErrorBody(ApiModel):
+    """Every error answer: a stable machine code and a message saying how to fix it."""
+
+    error: str = Field(description="Machine-readable code, e.g. unknown_pair, model_not_found.")
+    message: str = Field(description="What is wrong and how to fix it.")
+    pairs: list[str] | None = Field(default=None, description="Configured pairs (404 pair).")
+    upstream: str | None = Field(default=None, description="The upstream that failed (503).")
+    details: list[dict[str, Any]] | None = Field(default=None, description="Field errors (422).")
+
+
+class PredictionMetadata(ApiModel):
+    """Which model answered and what the prediction is about."""
+
+    model_name: str
+    version: str
+    alias: str
+    run_id: str
+    feature_count: int
+    candle_time: datetime = Field(description="Open time of the last candle the model saw.")
+    target_time: datetime = Field(description="Open time of the candle whose close settles it.")
+    horizon: int = Field(description="Candles ahead.")
+    prediction_id: int | None = Field(description="Row id in the prediction history.")
+    type: Literal["individual_prediction"] = "individual_prediction"
+
+
+class PredictionDetail(ApiModel):
+    """The seed-compatible ``prediction`` object."""
+
+    prediction: float = Field(description="P(up) (the field the dashboard reads).")
+    probability: float = Field(description="P(up) again (what dashboard v1 read).")
+    confidence: float = Field(description="|P(up) - 0.5| * 2: how far the model leans.")
+    direction: Direction
+    signal: Signal
+    model_type: Literal["lstm"] = "lstm"
+    metadata: PredictionMetadata
+
+
+class PredictionResponse(ApiModel):
+    """Body of ``GET /api/predictions/{pair}``."""
+
+    pair: str
+    prediction: PredictionDetail
+    timestamp: int = Field(description="When the prediction was computed (epoch ms).")
+    cached: bool
+    cache_age: int | None = Field(default=None, description="Age of a cached answer (ms).")
+    response_time: float = Field(description="Server time spent on this request (ms).")
+
+
+class PairError(ApiModel):
+    """A per-pair failure inside ``GET /api/predictions``."""
+
+    error: str
+    message: str
+    status: int = Field(description="The HTTP status the single-pair endpoint would answer.")
+
+
+class AllPredictionsResponse(ApiModel):
+    """Body of ``GET /api/predictions``: one entry per configured pair."""
+
+    predictions: dict[str, PredictionResponse | PairError]
+    pairs: list[str]
+    timestamp: int
+    response_time: float
+
+
+class FeatureValues(ApiModel):
+    """The feature row the model scores for the latest candle."""
+
+    count: int
+    names: list[str]
+    values: list[float | None]
+    candle_time: datetime
+    model_version: str | None = Field(description="Version whose feature config was used.")
+
+
+class FeaturesResponse(ApiModel):
+    """Body of ``GET /api/features/{pair}``."""
+
+    pair: str
+    features: FeatureValues
+    timestamp: int
+    cached: bool = False
+
+
+class ModelHealth(ApiModel):
+    """The model a pair is served with (or why none is)."""
+
+    loaded: bool
+    alias: str
+    version: str | None = None
+    run_id: str | None = None
+    loaded_at: datetime | None = None
+    age_seconds: float | None = Field(default=None, description="Seconds since it was loaded.")
+    registered_at: datetime | None = None
+    error: str | None = Field(default=None, description="Last load error, or why none is loaded.")
+    note: str | None = Field(
+        default=None, description="Set when the served alias is not the configured one."
+    )
+
+
+class UpstreamHealth(ApiModel):
+    """State of the candle source."""
+
+    source: str
+    url: str | None = None
+    state: Literal["ok", "error", "unknown"]
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+class StorageHealth(ApiModel):
+    """State of the prediction store."""
+
+    state: Literal["ok", "error"]
+    path: str
+    rows: int | None = None
+    error: str | None = None
+
+
+class TrainingHealth(ApiModel):
+    """State of the training worker."""
+
+    worker_alive: bool
+    running_job: str | None
+    queued: int
+
+
+class HealthResponse(ApiModel):
+    """Body of ``GET /api/health`` (always HTTP 200 while the process is up)."""
+
+    status: Literal["healthy", "degraded"]
+    reasons: list[str] = Field(description="Why the status is degraded (empty when healthy).")
+    service: str = "mlpkg"
+    version: str
+    timestamp: int
+    uptime: str = Field(description="HH:MM:SS since start.")
+    uptime_seconds: float
+    models: dict[str, ModelHealth]
+    upstream: UpstreamHealth
+    storage: StorageHealth
+    training: TrainingHealth
+
+
+class VersionOut(ApiModel):
+    """A registered version of a pair's model."""
+
+    version: str
+    run_id: str
+    aliases: list[str]
+    log_loss_mean: float | None = Field(description="Walk-forward mean log loss of its run.")
+    created_at: datetime | None
+
+
+class LiveAccuracy(ApiModel):
+    """Directional accuracy of served predictions whose horizon has passed."""
+
+    n_realised: int
+    n_correct: int
+    accuracy: float | None
+    n_pending: int
+
+
+class ChampionMetrics(ApiModel):
+    """Walk-forward metrics of the version behind the served alias, beside the baselines."""
+
+    version: str
+    run_id: str
+    walk_forward: dict[str, dict[str, float]] = Field(
+        description="model -> metric -> mean over folds (lstm and every baseline)."
+    )
+    best_baseline: str | None
+    beats_baselines: bool | None = Field(description="LSTM log loss below every baseline's.")
+    significance: dict[str, float] = Field(description="Diebold-Mariano test vs best baseline.")
+
+
+class ModelStatusResponse(ApiModel):
+    """Body of ``GET /api/models/{pair}/status``."""
+
+    pair: str
+    model_name: str
+    alias: str
+    loaded: ModelHealth
+    versions: list[VersionOut]
+    champion: ChampionMetrics | None
+    live_accuracy: LiveAccuracy = Field(description="All served predictions of the pair.")
+    live_accuracy_loaded_version: LiveAccuracy | None
+    timestamp: int
+
+
+class ReloadResponse(ApiModel):
+    """Body of ``POST /api/models/{pair}/reload``."""
+
+    pair: str
+    outcome: Literal["loaded", "unchanged", "failed", "missing"]
+    loaded: ModelHealth
+
+
+class PredictionRecordOut(ApiModel):
+    """One stored prediction with its outcome (``realised*`` null until the horizon passed)."""
+
+    id: int
+    predicted_at: datetime
+    candle_time: datetime
+    horizon: int
+    target_time: datetime
+    probability: float
+    direction: Direction
+    confidence: float
+    signal: str
+    model_name: str
+    model_version: str | None
+    run_id: str | None
+    close_at_prediction: float
+    realised_direction: Direction | None
+    realised_close: float | None
+    realised_at: datetime | None
+    correct: bool | None
+
+
+class HistoryResponse(ApiModel):
+    """Body of ``GET /api/predictions/{pair}/history``."""
+
+    pair: str
+    predictions: list[PredictionRecordOut]
+    count: int
+    live_accuracy: LiveAccuracy
+    timestamp: int
+
+
+class StorageStats(ApiModel):
+    """What the prediction store holds."""
+
+    path: str
+    rows: int
+    rows_per_pair: dict[str, int]
+    pending: int
+    realised: int
+    oldest: datetime | None
+    newest: datetime | None
+    file_size_bytes: int
+    wal_size_bytes: int
+    journal_mode: str
+    schema_version: int
+
+
+class StorageStatsResponse(ApiModel):
+    """Body of ``GET /api/storage/stats``."""
+
+    storage: StorageStats
+    cached_predictions: int
+    timestamp: int
+
+
+class CleanupRequest(ApiModel):
+    """Body of ``POST /api/storage/cleanup``."""
+
+    max_age_hours: float = Field(gt=0, le=1e6, description="Delete predictions older than this.")
+
+
+class CleanupResponse(ApiModel):
+    """Body answered by ``POST /api/storage/cleanup``."""
+
+    message: str
+    cleaned_items: int
+    max_age_hours: float
+    cutoff: datetime
+    timestamp: int
+
+
+class SaveResponse(ApiModel):
+    """Body answered by ``POST /api/storage/save``."""
+
+    message: str
+    checkpointed_frames: int
+    wal_size_bytes_before: int
+    wal_size_bytes_after: int
+    timestamp: int
+
+
+class JobOut(ApiModel):
+    """A training job."""
+
+    id: str
+    pair: str
+    status: Literal["queued", "running", "succeeded", "failed", "interrupted"]
+    params: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    run_id: str | None
+    model_version: str | None
+    promoted: bool | None
+    metrics: dict[str, Any] | None
+    error: str | None
+
+
+class TrainAccepted(ApiModel):
+    """Body answered by ``POST /api/train/{pair}`` (HTTP 202)."""
+
+    message: str
+    job_id: str
+    pair: str
+    status: Literal["queued"] = "queued"
+    params: dict[str, Any]
+    status_url: str
+    timestamp: int
+
+
+class JobsResponse(ApiModel):
+    """Body of ``GET /api/train/jobs``."""
+
+    jobs: list[JobOut]
+    count: int

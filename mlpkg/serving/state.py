@@ -1,0 +1,94 @@
+"""Everything the running service holds: stores, models, candle feed, predictor, training worker.
+
+``ServingState`` is built and opened by the app's lifespan (never at import time) and closed
+when the server stops. ``poll_models`` is the lifespan's background task that reloads a pair
+when its alias moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import anyio.to_thread
+
+from mlpkg.config import Settings
+from mlpkg.models.signals import describe_prediction
+from mlpkg.serving.candles import CandleFeed
+from mlpkg.serving.model_cache import ModelCache
+from mlpkg.serving.predictor import Predictor
+from mlpkg.serving.training import TrainingWorker
+from mlpkg.storage import JobStore, PredictionStore
+from mlpkg.tracking import registry
+from mlpkg.tracking.runs import configure_tracking
+
+log = logging.getLogger(__name__)
+
+
+class ServingState:
+    """The service's long-lived objects (nothing is opened until ``open``).
+
+    Args:
+        settings: Machine settings.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = datetime.now(UTC)
+        self._started = time.monotonic()
+        storage_path = settings.resolve(settings.storage_path)
+        self.store = PredictionStore(storage_path)
+        self.jobs = JobStore(storage_path.with_name("jobs.db"))
+        fallback = registry.CANDIDATE if settings.serve_fallback_candidate else None
+        self.models = ModelCache(settings.pairs, settings.serve_alias, fallback)
+        self.feed = CandleFeed(settings)
+        self.predictor = Predictor(settings, self.models, self.feed, self.store)
+        self.training = TrainingWorker(settings, self.jobs, self.models.refresh)
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since the state was created."""
+        return time.monotonic() - self._started
+
+    def open(self) -> None:
+        """Open the stores, load every pair's model and start the training worker (blocking).
+
+        Raises:
+            ConfigError: if the signal thresholds are inconsistent.
+            StorageError: if a store cannot be opened (the message says how to fix it).
+        """
+        describe_prediction(
+            0.5, strong=self.settings.signal_strong, normal=self.settings.signal_normal
+        )
+        configure_tracking(self.settings)
+        self.store.open()
+        self.jobs.open()
+        self.jobs.mark_interrupted()
+        self.feed.open()
+        outcomes = self.models.refresh_all()
+        log.info("models at start: %s", {pair: str(o) for pair, o in outcomes.items()})
+        self.training.start()
+
+    def close(self) -> None:
+        """Stop the worker and close the feed and the stores (blocking, idempotent)."""
+        self.training.stop()
+        self.feed.close()
+        self.jobs.close()
+        self.store.close()
+
+
+async def poll_models(state: ServingState) -> None:
+    """Re-read every pair's alias every ``model_poll_s`` seconds and load moved versions.
+
+    Runs until cancelled; a failing refresh is logged and retried at the next poll.
+    """
+    interval = state.settings.model_poll_s
+    while True:
+        await asyncio.sleep(interval)
+        for pair in state.models.pairs:
+            try:
+                await anyio.to_thread.run_sync(state.models.refresh, pair)
+            except Exception:  # keep polling whatever one refresh did
+                log.exception("model refresh of %s failed", pair)

@@ -1,0 +1,188 @@
+"""A tiny registered model in an isolated MLflow store, and real uvicorn servers around the app.
+
+The session fixture trains BTC once with the real pipeline (a few hundred candles, 4 LSTM
+units, one epoch, one fold). Servers run ``uvicorn.Server`` in a thread on a free port
+(``port=0``), are called with ``httpx`` and are shut down in teardown.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import pytest
+import uvicorn
+
+from mlpkg.config import RunConfig, Settings
+from mlpkg.pipelines.train import TrainResult, train_pair
+from mlpkg.serving.app import create_app
+from mlpkg.tracking import registry
+
+PAIRS = ["BTC", "ETH", "LTC"]
+TOKEN = "test-token-123"
+ORIGIN = "http://dashboard.example"
+TINY: dict[str, Any] = {
+    "max_rows": 1200,
+    "window": 8,
+    "units": 4,
+    "lstm_layers": 1,
+    "dense_units": 4,
+    "epochs": 1,
+    "batch_size": 128,
+    "patience": 1,
+    "n_folds": 1,
+}
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The isolated tracking store and the BTC champion trained into it."""
+
+    home: Path
+    trained: TrainResult
+    champion: registry.VersionInfo
+
+
+@pytest.fixture(scope="session")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Train BTC once into a tmp MLflow store; make it champion."""
+    home = tmp_path_factory.mktemp("serving")
+    previous = mlflow.get_tracking_uri()
+    settings = make_settings(home)
+    result = train_pair(RunConfig.from_flat(pair="BTC", **TINY), settings)
+    if not result.decision.promote:
+        # One epoch on a few hundred rows rarely beats the baselines: the promotion rule then
+        # keeps it a candidate. The serving tests need a champion, so promote it by hand.
+        registry.promote("BTC", result.version)
+    champion = registry.alias_version("BTC", registry.CHAMPION)
+    assert champion is not None and champion.version == result.version
+    yield Registry(home, result, champion)
+    mlflow.set_tracking_uri(previous)
+
+
+def make_settings(home: Path, store: str = "main", **overrides: Any) -> Settings:
+    """Settings for a test server: shared tracking store in ``home``, own stores in ``store/``."""
+    values: dict[str, Any] = {
+        "home": home,
+        "mlruns_dir": home / "mlruns",
+        "storage_path": home / store / "predictions.db",
+        "pairs": PAIRS,
+        "model_poll_s": 0,
+        "prediction_cache_s": 60,
+        "cors_origins": [ORIGIN],
+        "data_source": "shipped",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that signals when start-up has finished (or failed)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        finally:
+            self.ready.set()
+
+    def run_in_thread(self) -> None:
+        try:
+            self.run()
+        finally:
+            self.ready.set()
+
+
+@dataclass
+class Running:
+    """A started server: its settings, base URL and an HTTP client bound to it."""
+
+    settings: Settings
+    base_url: str
+    client: httpx.Client
+    app: Any
+
+    @property
+    def state(self) -> Any:
+        """The app's ServingState (to reach the stores and the model cache from a test)."""
+        return self.app.state.serving
+
+
+@contextmanager
+def run_server(settings: Settings) -> Iterator[Running]:
+    """Start the app on a free loopback port; stop it on exit."""
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = _Server(config)
+    thread = threading.Thread(target=server.run_in_thread, name="uvicorn-test", daemon=True)
+    thread.start()
+    assert server.ready.wait(START_TIMEOUT_S), "server did not start in time"
+    assert server.started, "server start-up failed (see the log)"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            yield Running(settings, base_url, client, app)
+    finally:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT_S)
+        assert not thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture(scope="session")
+def server(tracked: Registry) -> Iterator[Running]:
+    """The shared server: token required, 60 s prediction cache, shipped candles."""
+    settings = make_settings(tracked.home, api_token=TOKEN)
+    with run_server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def start_server(tracked: Registry) -> Iterator[Callable[..., Running]]:
+    """Start extra servers with setting overrides (stopped after the test)."""
+    stack: list[Any] = []
+
+    def start(**overrides: Any) -> Running:
+        manager = run_server(make_settings(tracked.home, **overrides))
+        stack.append(manager)
+        return manager.__enter__()
+
+    yield start
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    """The Authorization header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Check an error answer's status and shape; return its body."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    assert "Traceback" not in response.text
+    return body
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

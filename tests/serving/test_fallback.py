@@ -1,0 +1,46 @@
+"""A pair whose model never passed the promotion rule: served as its candidate, and labelled."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+
+from mlpkg.tracking import registry
+
+from .conftest import assert_error, make_settings, run_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def candidate_only(tracked):
+    """Register the tiny BTC model as mlpkg-XRP with only the candidate alias."""
+    client = mlflow.MlflowClient()
+    source = client.get_model_version("mlpkg-BTC", tracked.trained.version).source
+    registry.register_version("XRP", source, tracked.trained.run_id)
+    assert registry.alias_version("XRP", registry.CHAMPION) is None
+    return tracked
+
+
+def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only):
+    settings = make_settings(candidate_only.home, store="fallback", pairs=["BTC", "XRP"])
+    with run_server(settings) as server:
+        body = server.client.get("/api/predictions/XRP").json()
+        assert body["prediction"]["metadata"]["alias"] == "candidate"
+        assert 0.0 <= body["prediction"]["prediction"] <= 1.0
+        champion = server.client.get("/api/predictions/BTC").json()
+        assert champion["prediction"]["metadata"]["alias"] == "champion"
+        health = server.client.get("/api/health").json()
+    xrp = health["models"]["XRP"]
+    assert xrp["loaded"] and xrp["alias"] == "candidate"
+    assert "no champion yet" in xrp["note"]
+    assert health["status"] == "degraded"
+    assert any(r.startswith("XRP: no champion yet") for r in health["reasons"])
+
+
+def test_without_the_fallback_a_pair_without_champion_is_503(candidate_only):
+    settings = make_settings(candidate_only.home, store="strict", pairs=["BTC", "XRP"],
+                             serve_fallback_candidate=False)  # fmt: skip
+    with run_server(settings) as server:
+        body = assert_error(server.client.get("/api/predictions/XRP"), 503, "model_not_found")
+    assert "mlpkg promote --pair XRP" in body["message"]

@@ -1,0 +1,67 @@
+"""GET /api/health: always 200, healthy/degraded with reasons, models, upstream, storage."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ORIGIN
+
+# Every test here uses the session's trained model (a real, tiny training run).
+pytestmark = pytest.mark.slow
+
+
+def test_health_answers_200_and_reports_the_loaded_champion(server, tracked):
+    response = server.client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    btc = body["models"]["BTC"]
+    assert btc["loaded"] is True and btc["alias"] == "champion"
+    assert btc["version"] == tracked.champion.version
+    assert btc["runId"] == tracked.trained.run_id
+    assert btc["ageSeconds"] >= 0 and btc["loadedAt"]
+    assert body["storage"]["state"] == "ok"
+    assert body["upstream"]["source"] == "shipped"
+    assert body["training"]["workerAlive"] is True
+    assert body["uptime"].count(":") == 2 and body["uptimeSeconds"] >= 0
+
+
+def test_health_is_degraded_and_says_why_when_a_pair_has_no_model(server):
+    body = server.client.get("/api/health").json()
+    assert body["status"] == "degraded"
+    eth = body["models"]["ETH"]
+    assert eth["loaded"] is False and "POST /api/train/ETH" in eth["error"]
+    assert any(reason.startswith("ETH:") for reason in body["reasons"])
+    assert not any(reason.startswith("BTC:") for reason in body["reasons"])
+
+
+def test_health_is_healthy_when_every_pair_is_served(start_server):
+    running = start_server(pairs=["BTC"], store="healthy")
+    body = running.client.get("/api/health").json()
+    assert body["status"] == "healthy" and body["reasons"] == []
+
+
+def test_cors_allows_the_configured_origin_only(server):
+    allowed = server.client.get("/api/health", headers={"Origin": ORIGIN})
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
+    other = server.client.get("/api/health", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_openapi_docs_list_every_endpoint(server):
+    paths = server.client.get("/openapi.json").json()["paths"]
+    expected = {
+        "/api/health",
+        "/api/predictions",
+        "/api/predictions/{pair}",
+        "/api/predictions/{pair}/history",
+        "/api/features/{pair}",
+        "/api/models/{pair}/status",
+        "/api/models/{pair}/reload",
+        "/api/train/{pair}",
+        "/api/train/jobs/{job_id}",
+        "/api/storage/stats",
+        "/api/storage/cleanup",
+        "/api/storage/save",
+    }
+    assert expected <= set(paths)
+    assert server.client.get("/docs").status_code == 200
