@@ -61,7 +61,8 @@ def main(wheel_path: str) -> None:
             write_gz(hourly, path)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             sums.append(f"{digest}  {path.name}")
-            sys.stdout.write(f"{path.name}: {len(hourly)} rows {hourly.index[0]} .. {hourly.index[-1]}\n")
+            span = f"{hourly.index[0]} .. {hourly.index[-1]}"
+            sys.stdout.write(f"{path.name}: {len(hourly)} rows {span}\n")
     (OUT_DIR / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 
