@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from mlpkg.config import Settings, get_settings
+from mlpkg.errors import MlpkgError
 from mlpkg.serving import routes, routes_admin
 from mlpkg.serving.handlers import install_error_handlers
 from mlpkg.serving.middleware import (
@@ -37,10 +38,19 @@ Mutating endpoints need `Authorization: Bearer <MLPKG_API_TOKEN>` when a token i
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the state (blocking work in a thread), poll aliases, close everything on stop."""
+    """Open the state (blocking work in a thread), poll aliases, close everything on stop.
+
+    A start-up failure (e.g. a corrupt prediction store) is logged as one line that says what
+    to do, before uvicorn's traceback, and whatever was opened is closed again.
+    """
     settings: Settings = app.state.settings
     state = ServingState(settings)
-    await anyio.to_thread.run_sync(state.open)
+    try:
+        await anyio.to_thread.run_sync(state.open)
+    except MlpkgError as exc:
+        log.critical("mlpkg cannot start: %s", exc)
+        await anyio.to_thread.run_sync(state.close)
+        raise
     app.state.serving = state
     poller = (
         asyncio.create_task(poll_models(state), name="mlpkg-model-poller")

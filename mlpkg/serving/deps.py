@@ -10,7 +10,7 @@ import logging
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 
 from mlpkg.serving.state import ServingState
 
@@ -26,7 +26,22 @@ async def get_state(request: Request) -> ServingState:
 StateDep = Annotated[ServingState, Depends(get_state)]
 
 
-async def valid_pair(pair: str, state: StateDep) -> str:
+PAIR_PATH_PATTERN = r"^[A-Za-z0-9]{2,15}([-_]?[Uu][Ss][Dd][Tt]?)?$"
+"""The URL spellings ``mlpkg.config.normalize_pair`` accepts (``BTC``, ``btc``, ``BTC_USDT``,
+``ethusd``), as documented in the OpenAPI schema. Documented only: ``valid_pair`` checks the
+name itself so a bad one gets the friendlier ``Invalid pair ...`` message."""
+
+PairPath = Annotated[
+    str,
+    Path(
+        description="Base symbol such as BTC (case-insensitive; a USD/USDT suffix is dropped).",
+        json_schema_extra={"pattern": PAIR_PATH_PATTERN},
+        examples=["BTC"],
+    ),
+]
+
+
+async def valid_pair(pair: PairPath, state: StateDep) -> str:
     """Normalise the ``{pair}`` path parameter and check it is configured (no I/O).
 
     Raises:

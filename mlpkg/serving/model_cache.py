@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.errors import ModelLoadError, ModelNotFoundError
+from mlpkg.features.build import feature_names
 from mlpkg.pipelines.predict import LatestPrediction, score_latest
 from mlpkg.tracking import registry
 from mlpkg.tracking.pyfunc import ModelBundle
@@ -84,13 +85,36 @@ def how_to_train(pair: str) -> str:
 
 
 def warm_up(bundle: ModelBundle) -> None:
-    """Run one prediction on zeros so the first request does not pay for graph tracing."""
+    """Check the model can score what serving feeds it, and trace its graph once.
+
+    Serving builds features with the bundle's ``FeatureConfig``; a network trained on other
+    columns (metadata and weights from different runs) would fail every request, so it is
+    refused here and the version already served keeps answering.
+
+    Raises:
+        ModelLoadError: if the config's features differ from the network's, or the model
+            yields no finite probability on a test window.
+    """
     estimator = bundle.estimator
     names = [str(n) for n in estimator.feature_names_in_]
+    built = feature_names(bundle.run_config.features)
+    if built != names:
+        raise ModelLoadError(_feature_mismatch(built, names))
     zeros = pd.DataFrame(np.zeros((estimator.context_rows + 1, len(names))), columns=names)
     proba = estimator.predict_proba(zeros)
     if not np.isfinite(proba[-1, 1]):
         raise ModelLoadError("The model produced no finite probability on a test window.")
+
+
+def _feature_mismatch(built: list[str], trained: list[str]) -> str:
+    extra = [n for n in built if n not in trained][:5]
+    missing = [n for n in trained if n not in built][:5]
+    return (
+        f"The model's feature config builds {len(built)} features but its network was trained "
+        f"on {len(trained)} (not trained on: {', '.join(extra) or 'none'}; not built: "
+        f"{', '.join(missing) or 'none'}; or another order). Its metadata and weights do not "
+        "belong together: retrain the pair."
+    )
 
 
 class ModelCache:

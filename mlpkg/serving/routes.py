@@ -6,12 +6,14 @@ FastAPI runs them in its threadpool and the event loop stays free.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Response
+from pydantic import BeforeValidator
 
 from mlpkg.serving import status, views
 from mlpkg.serving.deps import PairDep, StateDep
@@ -37,7 +39,25 @@ SOURCE_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "No model, or the candle source is unavailable."},
 }
 
+_DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
 router = APIRouter(prefix="/api")
+
+
+def require_date_time(value: object) -> object:
+    """Refuse a ``since`` value that is not shaped like an ISO-8601 date-time.
+
+    Runs before pydantic's datetime parsing, which would also take a number as a Unix time
+    and a bare date: neither fits the documented ``date-time`` format.
+
+    Raises:
+        ValueError: answered 422 with the field's location.
+    """
+    if isinstance(value, str) and not _DATE_TIME_START.match(value):
+        raise ValueError(
+            "use an ISO-8601 date-time such as 2024-01-31T12:00:00Z (UTC when no offset is given)"
+        )
+    return value
 
 
 @router.get("/health", tags=["health"])
@@ -89,7 +109,11 @@ def get_history(
     pair: PairDep,
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest N predictions.")] = 100,
-    since: Annotated[datetime | None, Query(description="ISO time; UTC if no offset.")] = None,
+    since: Annotated[
+        datetime | None,
+        BeforeValidator(require_date_time),
+        Query(description="ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z; UTC if no offset."),
+    ] = None,
 ) -> HistoryResponse:
     """Served predictions of the pair, newest first, with realised outcomes."""
     if since is not None and since.tzinfo is None:

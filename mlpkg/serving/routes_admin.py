@@ -33,9 +33,21 @@ PAIR_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
     404: {"model": ErrorBody, "description": "Unknown pair."},
 }
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Body that cannot be decoded (e.g. not UTF-8)."},
+}
 TRAIN_EXAMPLE = {"epochs": 3, "max_rows": 2000}
 
 router = APIRouter(prefix="/api")
+# GET /train/jobs is declared before POST /train/{pair}: both match the path /train/jobs, and
+# Starlette's 405 answer lists the methods of the first route that matches the path.
+
+
+@router.get("/train/jobs", tags=["training"])
+def get_jobs(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobsResponse:
+    """The newest training jobs first."""
+    jobs = [views.job_view(j) for j in state.jobs.list(limit)]
+    return JobsResponse(jobs=jobs, count=len(jobs))
 
 
 @router.post(
@@ -43,7 +55,7 @@ router = APIRouter(prefix="/api")
     status_code=202,
     tags=["training"],
     dependencies=[AuthDep],
-    responses=PAIR_AUTH_ERRORS,
+    responses={**PAIR_AUTH_ERRORS, **BODY_ERRORS},
 )
 def post_train(
     pair: PairDep,
@@ -63,13 +75,6 @@ def post_train(
         status_url=f"/api/train/jobs/{job_id}",
         timestamp=status.now_ms(),
     )
-
-
-@router.get("/train/jobs", tags=["training"])
-def get_jobs(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobsResponse:
-    """The newest training jobs first."""
-    jobs = [views.job_view(j) for j in state.jobs.list(limit)]
-    return JobsResponse(jobs=jobs, count=len(jobs))
 
 
 @router.get(
@@ -104,7 +109,12 @@ def get_storage_stats(state: StateDep) -> StorageStatsResponse:
     )
 
 
-@router.post("/storage/cleanup", tags=["storage"], dependencies=[AuthDep], responses=AUTH_ERRORS)
+@router.post(
+    "/storage/cleanup",
+    tags=["storage"],
+    dependencies=[AuthDep],
+    responses={**AUTH_ERRORS, **BODY_ERRORS},
+)
 def post_cleanup(
     state: StateDep,
     body: Annotated[CleanupRequest | None, Body()] = None,

@@ -351,6 +351,8 @@ def _storage_error(path: Path, exc: sqlite3.Error) -> StorageError:
     text = str(exc)
     if "locked" in text or "busy" in text:
         hint = "another process holds a long write lock; retry, or stop the other writer"
+    elif "malformed" in text or "not a database" in text:  # "database disk image is malformed"
+        hint = f"the file is damaged: stop mlpkg, move it aside (mv {path} {path}.corrupt), restart"
     elif "disk" in text or "full" in text:
         hint = "check free disk space and permissions of the folder"
     else:

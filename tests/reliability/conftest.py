@@ -1,0 +1,518 @@
+"""Reliability fixtures: one tiny trained model, real uvicorn servers, a stub core service.
+
+The tiny model is trained once per session (a few seconds) and downloaded to a local folder.
+Each server home gets its own SQLite MLflow store in which that folder is registered as
+``mlpkg-<PAIR>`` versions (``create_model_version`` with a local ``source``: nothing is copied),
+so servers never share a registry, a prediction store or a job store.
+
+Servers are real ``python -m uvicorn mlpkg.serving.app:create_app --factory`` subprocesses on
+a free loopback port; their stdout and stderr go to ``<home>/server.log``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpkg.config import RunConfig, Settings
+
+T = TypeVar("T")
+
+SERVER_START_TIMEOUT_S = 90.0
+"""Generous: importing TensorFlow and loading models on a busy 2-core machine takes a while."""
+LOCAL = "127.0.0.1"
+TINY_PARAMS: dict[str, Any] = {
+    "pair": "BTC", "max_rows": 600, "window": 8, "units": 4, "lstm_layers": 1,
+    "dense_units": 4, "epochs": 1, "batch_size": 128, "patience": 1, "n_folds": 1,
+}  # fmt: skip
+TINY = RunConfig.from_flat(**TINY_PARAMS)
+
+
+# ----------------------------------------------------------------------------- polling
+
+
+def poll_until(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
+    """Call ``check`` until it returns something truthy; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        time.sleep(every)
+        last = check()
+    return last
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind((LOCAL, 0))
+        return int(sock.getsockname()[1])
+
+
+# ----------------------------------------------------------------------------- tiny model
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local copy of a tiny trained BTC model (``MLmodel`` + ``artifacts/``), trained once."""
+    from mlpkg.pipelines.train import train_pair
+    from mlpkg.tracking.registry import model_name
+
+    home = tmp_path_factory.mktemp("tiny-train")
+    settings = Settings(home=home, pairs=["BTC"])
+    previous = mlflow.get_tracking_uri()
+    try:
+        result = train_pair(TINY, settings)
+        target = home / "tiny-model"
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{model_name('BTC')}/{result.version}", dst_path=str(target)
+        )
+    finally:
+        mlflow.set_tracking_uri(previous)
+        mlflow.set_registry_uri(previous)
+    assert (target / "MLmodel").is_file()
+    return target
+
+
+def tracking_client(home: Path) -> mlflow.MlflowClient:
+    """An MLflow client on the SQLite store of a server home (no global state touched)."""
+    uri = Settings(home=home).resolved_tracking_uri
+    (home / "mlruns").mkdir(parents=True, exist_ok=True)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def register_model_dir(home: Path, pair: str, model_dir: Path, alias: str = "champion") -> str:
+    """Register ``model_dir`` as a new version of ``mlpkg-<pair>`` in ``home``; set ``alias``.
+
+    Returns:
+        The new version number.
+    """
+    client = tracking_client(home)
+    name = f"mlpkg-{pair}"
+    if not client.search_registered_models(filter_string=f"name='{name}'"):
+        client.create_registered_model(name)
+    version = client.create_model_version(name, source=str(model_dir), run_id=None)
+    client.set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
+
+
+def copy_model_dir(model_dir: Path, target: Path) -> Path:
+    """Copy a model folder (to corrupt the copy without touching the original)."""
+    shutil.copytree(model_dir, target)
+    return target
+
+
+# ----------------------------------------------------------------------------- servers
+
+
+@dataclass
+class ServerProcess:
+    """A real uvicorn server subprocess serving ``create_app`` from a private home."""
+
+    home: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{LOCAL}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server's stdout and stderr go."""
+        return self.home / "server.log"
+
+    def start(self, *, wait: bool = True) -> ServerProcess:
+        """Start the subprocess; with ``wait``, return once ``/api/health`` answers 200."""
+        command = [
+            sys.executable, "-m", "uvicorn", "mlpkg.serving.app:create_app", "--factory",
+            "--host", LOCAL, "--port", str(self.port),
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, cwd=self.home, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = SERVER_START_TIMEOUT_S) -> None:
+        """Poll ``/api/health`` until it answers 200 (fail early if the process died)."""
+
+        def healthy() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(
+                    f"server exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}"
+                )
+            try:
+                return httpx.get(f"{self.base_url}/api/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        poll_until(healthy, timeout=timeout, what=f"server on {self.base_url} to be healthy")
+
+    def is_alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown hooks run) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop the server gracefully (SIGTERM), killing it if it does not exit in 20 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_text(self) -> str:
+        """Everything the server wrote so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An httpx client on this server (30 s timeout unless given)."""
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.Client(base_url=self.base_url, **kwargs)
+
+
+def server_env(home: Path, **settings: str) -> dict[str, str]:
+    """The environment of a server: this one without ``MLPKG_*``, plus ``settings``.
+
+    ``settings`` keys are Settings field names (``pairs="BTC,ETH"`` -> ``MLPKG_PAIRS``).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPKG_")}
+    env.update(
+        {
+            "MLPKG_HOME": str(home),
+            "MLPKG_PREDICTION_CACHE_S": "0",
+            "MLPKG_MODEL_POLL_S": "0.5",
+            "MLPKG_LOG_LEVEL": "INFO",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+    )
+    env.update({f"MLPKG_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+@pytest.fixture(scope="module")
+def start_server() -> Iterator[Callable[..., ServerProcess]]:
+    """Factory: ``start_server(home, wait=True, **settings)``; every server is stopped after."""
+    started: list[ServerProcess] = []
+
+    def start(home: Path, *, wait: bool = True, **settings: str) -> ServerProcess:
+        server = ServerProcess(home=home, env=server_env(home, **settings))
+        started.append(server)
+        return server.start(wait=wait)
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def make_home(
+    tmp_path_factory: pytest.TempPathFactory,
+    model_dir: Path,
+    name: str,
+    pairs: tuple[str, ...] = ("BTC",),
+) -> Path:
+    """A fresh server home whose registry holds ``model_dir`` as champion of every pair."""
+    home = tmp_path_factory.mktemp(name)
+    for pair in pairs:
+        register_model_dir(home, pair, model_dir)
+    return home
+
+
+# ----------------------------------------------------------------------------- core stub
+
+
+CoreAnswer = tuple[int, str | bytes, str]
+"""(HTTP status, body, content type) of one stub core answer."""
+
+
+def core_payload(pair: str, candles: pd.DataFrame) -> dict[str, Any]:
+    """A core-shaped ``GET /api/pair/{pair}`` body (seed-api.md section 1.4) for ``candles``."""
+    closes = [float(v) for v in candles["close"]]
+    return {
+        "pair": pair,
+        "history": {
+            "closes": closes,
+            "highs": [float(v) for v in candles["high"]],
+            "lows": [float(v) for v in candles["low"]],
+            "prices": closes,
+            "volumes": [float(v) for v in candles["volume"]],
+            "timestamps": [int(t.value // 1_000_000) for t in candles.index],
+        },
+        "hasEnoughData": len(closes) >= 52,
+        "timestamp": int(time.time() * 1000),
+    }
+
+
+class CoreStub:
+    """A real HTTP server on 127.0.0.1 answering like trading-bot-core's ``/api/pair/{PAIR}``.
+
+    ``answers`` maps a pair to a fixed answer, or to ``"hang"`` (the request is held until the
+    stub stops, so the client times out).
+    """
+
+    def __init__(self, answers: Mapping[str, CoreAnswer | str]) -> None:
+        self.answers = dict(answers)
+        self.requests: list[str] = []
+        self._release = threading.Event()
+        self._server = ThreadingHTTPServer((LOCAL, 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the stub."""
+        return f"http://{LOCAL}:{self._server.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stub.requests.append(self.path)
+                pair = self.path.rstrip("/").rsplit("/", 1)[-1]
+                answer = stub.answers.get(pair) if self.path.startswith("/api/pair/") else None
+                if answer == "hang":
+                    stub._release.wait(60)
+                    return
+                if answer is None:
+                    body = json.dumps({"error": "Pair not found", "pair": pair,
+                                       "availablePairs": sorted(stub.answers)})  # fmt: skip
+                    answer = (404, body, "application/json")
+                assert not isinstance(answer, str)
+                status, content, content_type = answer
+                data = content.encode() if isinstance(content, str) else content
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+        return Handler
+
+    def __enter__(self) -> CoreStub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# ----------------------------------------------------------------------------- broken models
+
+
+def truncate_file(path: Path, keep: float = 0.5) -> None:
+    """Cut a file to ``keep`` of its size (a torn write / interrupted download)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def cut_mid_row(data: bytes, keep: float = 0.8) -> bytes:
+    """Cut CSV bytes just after the first comma past ``keep`` of them (a torn last row)."""
+    return data[: data.index(b",", int(len(data) * keep)) + 1]
+
+
+def model_file(model_dir: Path, name: str) -> Path:
+    """The one file called ``name`` inside a downloaded model folder."""
+    found = list(model_dir.rglob(name))
+    assert len(found) == 1, f"expected one {name} under {model_dir}, found {found}"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def wrong_features_model_dir(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny model whose metadata asks for one more feature than its network takes."""
+    target = copy_model_dir(tiny_model_dir, tmp_path_factory.mktemp("wrong-features") / "model")
+    meta_path = model_file(target, "mlpkg_meta.json")
+    meta = json.loads(meta_path.read_text())
+    lookbacks = meta["run_config"]["features"]["return_lookbacks"]
+    meta["run_config"]["features"]["return_lookbacks"] = [*lookbacks, 30]
+    meta_path.write_text(json.dumps(meta))
+    return target
+
+
+@pytest.fixture(scope="session")
+def truncated_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with its Keras file cut in half."""
+    target = copy_model_dir(tiny_model_dir, tmp_path_factory.mktemp("truncated") / "model")
+    truncate_file(model_file(target, "model.keras"))
+    return target
+
+
+# ----------------------------------------------------------------------------- shared servers
+
+
+@pytest.fixture(scope="session")
+def api_token() -> str:
+    """The bearer token of ``token_server`` (random, so it cannot be in any fixture file)."""
+    return "tok-" + secrets.token_urlsafe(24)
+
+
+def _session_server(home: Path, **settings: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(home=home, env=server_env(home, **settings)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def open_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, wrong_features_model_dir: Path
+) -> Iterator[ServerProcess]:
+    """Shipped candles, no token. BTC: tiny champion; ETH: no model; LTC: wrong feature count."""
+    home = make_home(tmp_path_factory, tiny_model_dir, "open-server")
+    register_model_dir(home, "LTC", wrong_features_model_dir)
+    yield from _session_server(home, pairs="BTC,ETH,LTC")
+
+
+@pytest.fixture(scope="session")
+def token_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, api_token: str
+) -> Iterator[ServerProcess]:
+    """Shipped candles, ``MLPKG_API_TOKEN`` set; BTC has the tiny champion."""
+    home = make_home(tmp_path_factory, tiny_model_dir, "token-server")
+    yield from _session_server(home, pairs="BTC", api_token=api_token)
+
+
+# ----------------------------------------------------------------------------- raw HTTP
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """Status, parsed JSON body (None if not JSON), raw text and headers of one answer."""
+
+    status: int
+    body: Any
+    text: str
+    headers: dict[str, str]
+
+
+def raw_request(
+    server: ServerProcess,
+    method: str,
+    path: str,
+    *,
+    body: bytes | Iterator[bytes] | None = None,
+    headers: Mapping[str, str] | None = None,
+    chunked: bool = False,
+) -> RawAnswer:
+    """Send a request with ``path`` exactly as given (httpx would remove ``..`` segments)."""
+    connection = http.client.HTTPConnection(LOCAL, server.port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=dict(headers or {}),
+                           encode_chunked=chunked)  # fmt: skip
+        response = connection.getresponse()
+        text = response.read().decode(errors="replace")
+        answer_headers = {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    return RawAnswer(response.status, parsed, text, answer_headers)
+
+
+def assert_still_healthy(server: ServerProcess) -> None:
+    """The process is alive and ``/api/health`` answers 200."""
+    assert server.is_alive(), server.log_text()[-3000:]
+    response = httpx.get(f"{server.base_url}/api/health", timeout=30)
+    assert response.status_code == 200, response.text
+
+
+# ----------------------------------------------------------------------------- candle files
+
+
+def _csv_bytes(candles: pd.DataFrame) -> bytes:
+    frame = candles.copy()
+    frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame.index.name = "open_time"
+    return frame.to_csv().encode()
+
+
+def _parquet_bytes(candles: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    candles.rename_axis("open_time").reset_index().to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def bad_candle_frames(candles: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Candle frames that break one rule each: NaN, unsorted, duplicated, inconsistent."""
+    nan = candles.copy()
+    nan.iloc[150, nan.columns.get_loc("close")] = np.nan
+    order = [*range(100), 101, 100, *range(102, len(candles))]
+    swapped_prices = candles.copy()
+    swapped_prices.iloc[50, swapped_prices.columns.get_loc("high")] = candles["low"].iloc[50] - 1
+    return {
+        "NAN": nan,
+        "UNSORTED": candles.iloc[order],
+        "DUPLICATED": pd.concat([candles.iloc[:100], candles.iloc[[99]], candles.iloc[100:]]),
+        "HIGHLOW": swapped_prices,
+    }
+
+
+def write_user_files(folder: Path, candles: pd.DataFrame) -> dict[str, str]:
+    """Write one candle file per case into ``folder``; return pair -> file name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = _csv_bytes(candles)
+    parquet = _parquet_bytes(candles)
+    files: dict[str, bytes] = {
+        "FGOOD.csv": good,
+        "FGZIP.csv.gz": gzip.compress(good),
+        "FPARQUET.parquet": parquet,
+        "FTRUNCCSV.csv": cut_mid_row(good),
+        "FTRUNCPQ.parquet": parquet[: len(parquet) // 2],
+        "FGARBAGE.csv": b"\x00\xff\x89PNG\r\n not a csv \x01\x02",
+        "FEMPTY.csv": b"",
+        "FCOLUMNS.csv": b"time,price\n1,2\n",
+        "FSHORT.csv": _csv_bytes(candles.iloc[:20]),
+        **{f"F{name}.csv": _csv_bytes(frame) for name, frame in
+           bad_candle_frames(candles).items()},
+    }  # fmt: skip
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name.split(".")[0]: name for name in files}

@@ -1,0 +1,183 @@
+"""Security: bearer token on every mutating endpoint, no secrets in logs, pair names checked
+before any file or MLflow object is touched, and the dependency audit wired into lint."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlpkg.config import Settings
+from mlpkg.serving.app import create_app
+
+from .conftest import (
+    TINY_PARAMS,
+    ServerProcess,
+    assert_still_healthy,
+    poll_until,
+    raw_request,
+    tracking_client,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRAIN_BODY = {k: v for k, v in TINY_PARAMS.items() if k != "pair"}
+MUTATING = [
+    ("POST", "/api/train/BTC", TRAIN_BODY, 202),
+    ("POST", "/api/storage/cleanup", {"maxAgeHours": 1e5}, 200),
+    ("POST", "/api/storage/save", None, 200),
+    ("POST", "/api/models/BTC/reload", None, 200),
+]
+MUTATING_IDS = [path for _, path, _, _ in MUTATING]
+JSON = {"Content-Type": "application/json"}
+UNKNOWN = "ZZTOP"
+"""A pair name of the configured pattern that no server configures."""
+
+
+def _bad_headers(token: str) -> dict[str, dict[str, str]]:
+    return {
+        "no header": {},
+        "wrong token": {"Authorization": "Bearer wrong-" + token[::-1]},
+        "token without scheme": {"Authorization": token},
+        "basic scheme": {"Authorization": f"Basic {token}"},
+        "bearer without token": {"Authorization": "Bearer"},
+        "token prefix": {"Authorization": f"Bearer {token[:-1]}"},
+    }
+
+
+def wait_for_job(server: ServerProcess, job_id: str, headers: dict[str, str]) -> dict:
+    """Poll the job until it has finished; return its body."""
+
+    def done() -> dict | None:
+        body = httpx.get(f"{server.base_url}/api/train/jobs/{job_id}", headers=headers).json()
+        return body if body["status"] in {"succeeded", "failed", "interrupted"} else None
+
+    return poll_until(done, timeout=180, what=f"training job {job_id}", every=0.2)
+
+
+def test_the_mutating_endpoints_tested_here_are_all_the_apps_mutating_routes():
+    paths = create_app(Settings(home=Path(tempfile.gettempdir()), pairs=["BTC"])).openapi()["paths"]
+    mutating = {path for path, operations in paths.items() if set(operations) - {"get", "head"}}
+    tested = {path.replace("BTC", "{pair}") for _, path, _, _ in MUTATING}
+    assert mutating == tested
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", list(_bad_headers("x")))
+@pytest.mark.parametrize(("method", "path", "body", "_ok"), MUTATING, ids=MUTATING_IDS)
+def test_mutating_endpoint_without_the_right_token_is_401(
+    token_server, api_token, how, method, path, body, _ok
+):
+    headers = _bad_headers(api_token)[how]
+    response = httpx.request(method, token_server.base_url + path, json=body, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "unauthorized"
+    assert "Authorization: Bearer" in response.json()["message"]
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert api_token not in response.text
+
+
+@pytest.mark.slow
+def test_a_rejected_train_queues_nothing(token_server):
+    before = httpx.get(f"{token_server.base_url}/api/train/jobs").json()["count"]
+    response = httpx.post(f"{token_server.base_url}/api/train/BTC", json=TRAIN_BODY)
+    assert response.status_code == 401
+    assert httpx.get(f"{token_server.base_url}/api/train/jobs").json()["count"] == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "body", "ok"), MUTATING, ids=MUTATING_IDS)
+def test_mutating_endpoint_with_the_right_token_is_accepted(
+    token_server, api_token, method, path, body, ok
+):
+    headers = {"Authorization": f"Bearer {api_token}"}
+    response = httpx.request(method, token_server.base_url + path, json=body, headers=headers)
+    assert response.status_code == ok, response.text
+    if path.startswith("/api/train/"):
+        job = wait_for_job(token_server, response.json()["jobId"], headers)
+        assert job["status"] == "succeeded", job
+
+
+@pytest.mark.slow
+def test_read_endpoints_need_no_token(token_server):
+    for path in ("/api/health", "/api/predictions/BTC", "/api/storage/stats", "/api/train/jobs"):
+        assert httpx.get(token_server.base_url + path, timeout=60).status_code == 200, path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "body", "ok"), MUTATING, ids=MUTATING_IDS)
+def test_without_a_configured_token_mutating_endpoints_are_open(
+    open_server, method, path, body, ok
+):
+    response = httpx.request(method, open_server.base_url + path, json=body, timeout=60)
+    assert response.status_code == ok, response.text
+    if path.startswith("/api/train/"):
+        job = wait_for_job(open_server, response.json()["jobId"], {})
+        assert job["status"] == "succeeded", job
+
+
+@pytest.mark.slow
+def test_the_token_never_appears_in_the_server_log(token_server, api_token):
+    headers = {"Authorization": f"Bearer {api_token}"}
+    for _ in range(3):
+        httpx.post(f"{token_server.base_url}/api/storage/save", headers=headers)
+        httpx.post(f"{token_server.base_url}/api/storage/save",
+                   headers={"Authorization": f"Bearer {api_token}x"})  # fmt: skip
+    httpx.get(f"{token_server.base_url}/api/predictions/BTC", headers=headers, timeout=60)
+    for path in ("/api/health", "/openapi.json", "/api/train/jobs", "/api/storage/stats"):
+        assert api_token not in httpx.get(token_server.base_url + path, timeout=60).text, path
+    log = token_server.log_text()
+    assert "rejected a mutating request" in log, "the log holds the rejected requests"
+    assert "POST /api/storage/save" in log, "the access log is on"
+    assert api_token not in log
+    assert api_token[4:20] not in log, "not even a part of it"
+
+
+def _requests_for_an_unknown_pair(server: ServerProcess) -> list[int]:
+    statuses = []
+    for method, path in [
+        ("GET", f"/api/predictions/{UNKNOWN}"),
+        ("GET", f"/api/predictions/{UNKNOWN}/history"),
+        ("GET", f"/api/features/{UNKNOWN}"),
+        ("GET", f"/api/models/{UNKNOWN}/status"),
+        ("POST", f"/api/train/{UNKNOWN}"),
+        ("POST", f"/api/models/{UNKNOWN}/reload"),
+        ("GET", f"/api/predictions/{UNKNOWN.lower()}usdt"),
+        ("POST", f"/api/train/{UNKNOWN}_USDT"),
+        ("GET", "/api/predictions/%2E%2E%2F%2E%2E%2Fetc"),
+        ("POST", "/api/train/%2e%2e"),
+    ]:
+        body = b"{}" if method == "POST" else None
+        answer = raw_request(server, method, path, body=body, headers=JSON)
+        statuses.append(answer.status)
+    return statuses
+
+
+@pytest.mark.slow
+def test_an_unknown_pair_touches_no_file_and_no_mlflow_object(open_server):
+    home = open_server.home
+    before = {p.relative_to(home) for p in home.rglob("*")}
+    statuses = _requests_for_an_unknown_pair(open_server)
+    assert set(statuses) <= {404, 422}, statuses
+    assert_still_healthy(open_server)
+    created = {p.relative_to(home) for p in home.rglob("*")} - before
+    assert not [p for p in created if re.search(UNKNOWN, str(p), re.IGNORECASE)], created
+    assert not [p for p in home.rglob("*") if UNKNOWN.lower() in str(p).lower()]
+    client = tracking_client(home)
+    names = {e.name for e in client.search_experiments()}
+    assert not [n for n in names if UNKNOWN in n], names
+    assert not client.search_registered_models(filter_string=f"name='mlpkg-{UNKNOWN}'")
+    stats = httpx.get(f"{open_server.base_url}/api/storage/stats").json()["storage"]
+    assert UNKNOWN not in stats["rowsPerPair"]
+    jobs = httpx.get(f"{open_server.base_url}/api/train/jobs").json()["jobs"]
+    assert not [job for job in jobs if job["pair"] == UNKNOWN]
+
+
+def test_make_lint_runs_the_dependency_audit():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"^\t-?\$\(BIN\)/pip-audit\b", lint, re.MULTILINE), lint
+    assert "pip-audit" in (REPO_ROOT / "pyproject.toml").read_text()
+    assert "pip-audit" in (REPO_ROOT / "docs" / "bad-input.md").read_text()
