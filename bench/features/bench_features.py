@@ -53,7 +53,7 @@ def ours(candles: pd.DataFrame) -> None:
     ind.ichimoku(high, low)
     ind.adx(high, low, close)
     ind.cci(high, low, close)
-    ind.parabolic_sar(high, low, close)
+    ind.parabolic_sar(high, low)
 
 
 def ta_calls(candles: pd.DataFrame) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,13 @@ LONGEST_WINDOW = 52
 _TWO_PI = 2.0 * math.pi
 
 
+@lru_cache(maxsize=32)
 def settle_rows(alpha: float, stages: int = 1, tolerance: float = EWM_TOLERANCE) -> int:
     """Rows after which a chain of ``stages`` EWMs has forgotten its seed to ``tolerance``.
 
     One EWM keeps a weight ``(1 - alpha) ** k`` on its seed after k rows; ``stages`` identical
-    EWMs in a row keep at most ``C(k + stages - 1, stages - 1) * (1 - alpha) ** k``.
+    EWMs in a row keep at most ``C(k + stages - 1, stages - 1) * (1 - alpha) ** k``. Cached:
+    ``warmup_rows`` calls it on every prediction.
     """
     rows = 0
     while math.comb(rows + stages - 1, stages - 1) * (1.0 - alpha) ** rows > tolerance:
@@ -54,8 +57,8 @@ def warmup_rows(config: FeatureConfig) -> int:
     392 rows; MACD (alpha = 2/27, then its signal EMA) settles sooner. The warm-up is the
     longest window plus that settling time, 52 + 392 = 444 rows with the default config, which
     keeps features computed on such a suffix within 1e-6 of the full-history values. Parabolic
-    SAR, path-dependent, re-synchronised within 381 rows from every start row of the shipped
-    data; the tests check both on real candles.
+    SAR, path-dependent, re-synchronised within 335 rows from every start row of the shipped
+    data (``bench/features/sar_resync.py``); the tests check both on real candles.
     """
     longest = max(
         LONGEST_WINDOW, *config.return_lookbacks, *(w + 1 for w in config.volatility_windows)
@@ -69,7 +72,7 @@ def _return_features(close: pd.Series, config: FeatureConfig) -> dict[str, pd.Se
     features = {f"return_{h}": close / close.shift(h) - 1.0 for h in config.return_lookbacks}
     log_return = np.log(close / close.shift(1))
     for window in config.volatility_windows:
-        features[f"volatility_{window}"] = log_return.rolling(window, min_periods=window).std()
+        features[f"volatility_{window}"] = ind.rolling_std(log_return, window, ddof=1)
     if len(config.volatility_windows) > 1:
         short, long = min(config.volatility_windows), max(config.volatility_windows)
         features[f"volatility_ratio_{short}_{long}"] = ind.safe_divide(
@@ -134,7 +137,7 @@ def _oscillator_features(candles: pd.DataFrame) -> dict[str, pd.Series]:
     stoch = ind.stochastic(high, low, close, 14, 3)
     cloud = ind.ichimoku(high, low, 9, 26, 52)
     directional = ind.adx(high, low, close, WILDER_WINDOW)
-    sar = ind.parabolic_sar(high, low, close, 0.02, 0.2)
+    sar = ind.parabolic_sar(high, low, 0.02, 0.2)
     return {
         "stoch_k": stoch["stoch_k"],
         "stoch_d": stoch["stoch_d"],

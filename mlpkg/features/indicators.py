@@ -4,13 +4,15 @@ Every function takes candle columns as ``pd.Series`` and returns a ``pd.Series``
 ``pd.DataFrame`` on the same index. The value at row t uses only rows <= t: rolling windows look
 back, exponential averages run forward (``adjust=False``), and the only loop (Parabolic SAR) is a
 forward pass. Definitions follow the ``ta`` library (Wilder smoothing for RSI, ATR and ADX, the
-population standard deviation for Bollinger bands); the differences are listed in
-``docs/features.md``. Values are in price units where the indicator is a price (moving averages,
-bands, Ichimoku lines, SAR); ``mlpkg.features.build`` turns them into scale-free features.
+population standard deviation for Bollinger bands), except Parabolic SAR, which follows Wilder's
+rule as TA-Lib implements it; the differences are listed in ``docs/features.md``. Values are in
+price units where the indicator is a price (moving averages, bands, Ichimoku lines, SAR);
+``mlpkg.features.build`` turns them into scale-free features.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,17 +25,19 @@ def _lags(values: np.ndarray, window: int) -> Iterator[np.ndarray]:
         yield np.concatenate([np.full(lag, np.nan), values[: len(values) - lag]])
 
 
-def rolling_std(values: pd.Series, window: int) -> pd.Series:
-    """Population standard deviation over the last ``window`` rows, computed window by window.
+def rolling_std(values: pd.Series, window: int, ddof: int = 0) -> pd.Series:
+    """Standard deviation over the last ``window`` rows, computed window by window.
 
-    Unlike pandas' running update, each row's result depends on its own window only, so it does
-    not drift with the length of the history (a suffix of the history gives identical values).
+    ``ddof`` 0 gives the population deviation, 1 the sample one. Unlike pandas' running update,
+    each row's result depends on its own window only, so it does not drift with the length of
+    the history (a suffix of the history gives identical values), and a flat window gives
+    exactly 0 (pandas can leave ~1e-9 there after a move has left the window).
     """
     centre = sma(values, window).to_numpy()
     squares = np.zeros(len(values))
     for lagged in _lags(values.to_numpy(dtype="float64"), window):
         squares += (lagged - centre) ** 2
-    return pd.Series(np.sqrt(squares / window), index=values.index)
+    return pd.Series(np.sqrt(squares / (window - ddof)), index=values.index)
 
 
 def safe_divide(numerator: pd.Series, denominator: pd.Series, fill: float) -> pd.Series:
@@ -225,69 +229,74 @@ def cci(
 
 
 def parabolic_sar(
-    high: pd.Series, low: pd.Series, close: pd.Series, step: float = 0.02, max_step: float = 0.2
+    high: pd.Series, low: pd.Series, step: float = 0.02, max_step: float = 0.2
 ) -> pd.DataFrame:
-    """Wilder's Parabolic SAR: ``sar`` (price units), ``trend`` (+1 up, -1 down) and ``af``.
+    """Wilder's Parabolic SAR as TA-Lib computes it: ``sar``, ``trend`` (+1 up, -1 down), ``af``.
 
-    Starts like ``ta`` (uptrend, SAR = close on the first two rows, extreme point = first high)
-    and runs forward once; the loop is inherently sequential. Bar by bar it follows ``ta``
-    exactly: the new SAR is tested for a reversal before it is clamped to the prior two bars, and
-    the clamp takes the bar two back first (TA-Lib clamps first and to the more extreme of the
-    two); ``docs/features.md`` notes the difference.
+    ``sar`` is TA-Lib's ``SAR(high, low, acceleration=step, maximum=max_step)`` bar for bar;
+    ``trend`` and ``af`` are the trend and acceleration factor in force after the bar (``af``
+    is the one the next bar's SAR uses). The first row is NaN: its high and low only seed the
+    first trend (see ``parabolic_sar_values``).
     """
-    highs = high.to_numpy(dtype="float64").tolist()
-    lows = low.to_numpy(dtype="float64").tolist()
-    size = len(highs)
-    sar = close.to_numpy(dtype="float64").copy()
-    trend = np.ones(size)
-    factor = np.full(size, step)
-    state = _SarState(sar=float(sar[1]) if size > 1 else 0.0, extreme=highs[0] if size else 0.0)
-    state.factor = step
-    for i in range(2, size):
-        _advance_sar(state, highs, lows, i, step, max_step)
-        sar[i], trend[i], factor[i] = state.sar, state.sign, state.factor
-    return pd.DataFrame({"sar": sar, "trend": trend, "af": factor}, index=close.index)
+    sar, trend, factor = parabolic_sar_values(
+        high.to_numpy(dtype="float64"), low.to_numpy(dtype="float64"), step, max_step
+    )
+    return pd.DataFrame({"sar": sar, "trend": trend, "af": factor}, index=high.index)
 
 
-class _SarState:
-    """Mutable Parabolic SAR state; ``sign`` is +1 in an uptrend and -1 in a downtrend."""
-
-    __slots__ = ("extreme", "factor", "sar", "sign")
-
-    def __init__(self, sar: float, extreme: float) -> None:
-        self.sar = sar
-        self.extreme = extreme
-        self.factor = 0.0
-        self.sign = 1.0
+def _starts_down(highs: list[float], lows: list[float]) -> bool:
+    """TA-Lib's first trend: down if bar 1's -DM is positive."""
+    fall, rise = lows[0] - lows[1], highs[1] - highs[0]
+    return fall > 0.0 and rise < fall
 
 
-def _advance_sar(
-    state: _SarState, highs: list[float], lows: list[float], i: int, step: float, max_step: float
-) -> None:
-    """One bar of Parabolic SAR, written once for an uptrend on sign-flipped prices.
+def parabolic_sar_values(
+    high: np.ndarray, low: np.ndarray, step: float = 0.02, max_step: float = 0.2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parabolic SAR over arrays, following Wilder's rule exactly as TA-Lib's ``SAR`` does.
 
-    In a downtrend every price is negated and high/low swap roles, so the same rules apply.
+    On each bar the SAR computed at the previous bar is tested first: a low at or below it (in
+    an uptrend; a high at or above it in a downtrend) reverses the trend, and the bar's SAR
+    becomes the old extreme point pushed beyond the previous and current bars. Otherwise the
+    extreme point and ``af`` advance. Then the next bar's SAR, ``sar + af * (ep - sar)``, is
+    clamped to the lows (highs) of this bar and the previous one, *before* the next test. The
+    start is TA-Lib's: bar 0 is consumed, the first trend is down only if bar 1's -DM is
+    positive, the first SAR is bar 0's low (high) and the first extreme point bar 1's high
+    (low); on that first step bar 1 also stands for the previous bar.
+
+    The loop is written once, for an uptrend: in a downtrend it runs on negated prices with the
+    roles of high and low swapped, which is exact in floating point.
+
+    Args:
+        high: Highs, oldest first.
+        low: Lows, same length.
+        step: Acceleration step and initial factor (capped at ``max_step``, as TA-Lib does).
+        max_step: Largest acceleration factor.
+
+    Returns:
+        ``(sar, trend, af)`` float64 arrays of ``len(high)``; row 0 is NaN in all three.
     """
-    sign = state.sign
-    if sign > 0:
-        favourable, adverse = highs[i], lows[i]
-        adverse_1, adverse_2 = lows[i - 1], lows[i - 2]
-    else:
-        favourable, adverse = -lows[i], -highs[i]
-        adverse_1, adverse_2 = -highs[i - 1], -highs[i - 2]
-    extreme = sign * state.extreme
-    sar = sign * state.sar
-    sar += state.factor * (extreme - sar)
-    if adverse < sar:  # the price crossed the SAR: reverse, SAR jumps to the old extreme point
-        state.sar, state.extreme = sign * extreme, sign * adverse
-        state.sign, state.factor = -sign, step
-        return
-    if favourable > extreme:
-        extreme = favourable
-        state.factor = min(state.factor + step, max_step)
-    if adverse_2 < sar:
-        sar = adverse_2
-    elif adverse_1 < sar:
-        sar = adverse_1
-    state.sar = sign * sar
-    state.extreme = sign * extreme
+    size = len(high)
+    stops, signs, factors = [math.nan] * size, [math.nan] * size, [math.nan] * size
+    if size > 1:
+        step = min(step, max_step)
+        ups = (high.tolist(), low.tolist())  # (favourable, adverse) prices in an uptrend
+        downs = ((-low).tolist(), (-high).tolist())  # the same for a downtrend, negated
+        sign = -1.0 if _starts_down(ups[0], ups[1]) else 1.0
+        (fav, adv), (other_fav, other_adv) = (ups, downs) if sign > 0 else (downs, ups)
+        stop, extreme, factor, before = adv[0], fav[1], step, adv[1]
+        for i in range(1, size):
+            here = adv[i]
+            if here <= stop:  # penetrated: reverse at the old extreme point, beyond both bars
+                sign, fav, adv, other_fav, other_adv = -sign, other_fav, other_adv, fav, adv
+                before, here = adv[i - 1] if i > 1 else adv[1], adv[i]
+                stop, extreme, factor = min(-extreme, before, here), fav[i], step
+            elif fav[i] > extreme:
+                extreme, factor = fav[i], min(factor + step, max_step)
+            stops[i], signs[i], factors[i] = stop, sign, factor
+            stop += factor * (extreme - stop)  # next bar's SAR, clamped to this bar and the last
+            stop = before if stop > before else stop
+            stop = here if stop > here else stop
+            before = here
+    trend = np.array(signs)
+    return np.array(stops) * trend, trend, np.array(factors)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlpkg.config import FeatureConfig
+from mlpkg.config import SHIPPED_PAIRS, FeatureConfig
+from mlpkg.data.sources import load_candles
 from mlpkg.errors import CandleValidationError
 from mlpkg.features.build import (
     EWM_TOLERANCE,
@@ -25,15 +25,6 @@ from mlpkg.features.build import (
 CONFIG = FeatureConfig()
 WARM = warmup_rows(CONFIG)
 SERVING_WINDOW = 60
-
-
-@pytest.fixture(scope="module")
-def eth_full() -> pd.DataFrame:
-    path = resources.files("mlpkg.datasets") / "ETHUSD_1h.csv.gz"
-    with resources.as_file(path) as file:
-        frame = pd.read_csv(file, index_col="open_time")
-    frame.index = pd.to_datetime(frame.index, utc=True)
-    return frame.astype("float64")
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +116,9 @@ def _suffix_gap(candles: pd.DataFrame, full: pd.DataFrame, end: int) -> pd.Serie
     return (served - full.loc[served.index]).abs().max()
 
 
-@pytest.mark.parametrize("pair", ["btc", "eth"])
-def test_features_on_the_serving_suffix_match_the_full_history(pair, btc_full, eth_full):
-    candles = btc_full if pair == "btc" else eth_full
+@pytest.mark.parametrize("pair", SHIPPED_PAIRS)
+def test_features_on_the_serving_suffix_match_the_full_history(pair):
+    candles = load_candles(pair, "shipped")
     full = build_features(candles, CONFIG)
     ends = np.linspace(WARM + SERVING_WINDOW + 500, len(candles), 25).astype(int)
     gaps = pd.concat([_suffix_gap(candles, full, end) for end in ends], axis=1).max(axis=1)
