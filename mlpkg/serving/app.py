@@ -1,4 +1,4 @@
-"""The FastAPI app: ``create_app`` factory and the lifespan that owns the service's state.
+"""The FastAPI app: ``create_app`` factory, the lifespan that owns the state, the alias poller.
 
 ``mlpkg serve`` runs ``uvicorn mlpkg.serving.app:create_app --factory`` on port 3001.
 Nothing happens at import time: the lifespan opens the stores, loads every pair's model from
@@ -19,21 +19,31 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from mlpkg.config import Settings, get_settings
 from mlpkg.errors import MlpkgError
-from mlpkg.serving import routes, routes_admin
-from mlpkg.serving.handlers import install_error_handlers
-from mlpkg.serving.middleware import (
-    MAX_BODY_BYTES,
-    BodySizeLimitMiddleware,
-    UnexpectedErrorMiddleware,
-)
-from mlpkg.serving.state import ServingState, poll_models
-from mlpkg.serving.status import service_version
+from mlpkg.serving.errors import install_error_handling
+from mlpkg.serving.routes import ROUTERS
+from mlpkg.serving.routes.health import service_version
+from mlpkg.serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """Short-horizon price direction of crypto pairs, one LSTM per pair, served from
 the MLflow registry alias (`champion` by default). Errors always carry `error` and `message`.
 Mutating endpoints need `Authorization: Bearer <MLPKG_API_TOKEN>` when a token is configured."""
+
+
+async def poll_models(state: ServingState) -> None:
+    """Re-read every pair's alias every ``model_poll_s`` seconds and load moved versions.
+
+    Runs until cancelled; a failing refresh is logged and retried at the next poll.
+    """
+    interval = state.settings.model_poll_s
+    while True:
+        await asyncio.sleep(interval)
+        for pair in state.models.pairs:
+            try:
+                await anyio.to_thread.run_sync(state.models.refresh, pair)
+            except Exception:  # keep polling whatever one refresh did
+                log.exception("model refresh of %s failed", pair)
 
 
 @asynccontextmanager
@@ -80,15 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="mlpkg", version=service_version(), description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings
-    app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    install_error_handling(app)
     app.add_middleware(  # added last = outermost, so CORS headers reach every answer
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],
     )
-    install_error_handlers(app)
-    app.include_router(routes.router)
-    app.include_router(routes_admin.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

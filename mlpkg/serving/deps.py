@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the serving state, a validated pair, the bearer-token check.
+"""FastAPI dependencies: the settings, the serving state, a validated pair, the token check.
 
 They are ``async`` because they do no blocking work: a ``def`` dependency would cost a
 threadpool round-trip per request.
@@ -12,9 +12,19 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request
 
+from mlpkg.config import Settings
 from mlpkg.serving.state import ServingState
 
 log = logging.getLogger(__name__)
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """Return the settings the app was created with (``create_app(settings)``)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 async def get_state(request: Request) -> ServingState:
@@ -41,21 +51,21 @@ PairPath = Annotated[
 ]
 
 
-async def valid_pair(pair: PairPath, state: StateDep) -> str:
+async def valid_pair(pair: PairPath, settings: SettingsDep) -> str:
     """Normalise the ``{pair}`` path parameter and check it is configured (no I/O).
 
     Raises:
         ConfigError: for a malformed name (answered 422).
         UnknownPairError: for a pair that is not configured (answered 404 with the pairs).
     """
-    return state.settings.check_pair(pair)
+    return settings.check_pair(pair)
 
 
 PairDep = Annotated[str, Depends(valid_pair)]
 
 
 async def require_token(
-    state: StateDep,
+    settings: SettingsDep,
     authorization: Annotated[str | None, Header(description="Bearer <MLPKG_API_TOKEN>")] = None,
 ) -> None:
     """Require ``Authorization: Bearer <token>`` when ``MLPKG_API_TOKEN`` is set.
@@ -63,7 +73,7 @@ async def require_token(
     Raises:
         HTTPException: 401 when the header is missing or the token is wrong.
     """
-    expected = state.settings.api_token
+    expected = settings.api_token
     if expected is None:
         return
     scheme, _, given = (authorization or "").partition(" ")

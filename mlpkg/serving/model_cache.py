@@ -174,7 +174,7 @@ class ModelCache:
             slot = self._slots[pair]
             slot.checked_at = datetime.now(UTC)
             try:
-                served, info = self._resolve(pair)
+                served, info = registry.resolve_alias(pair, self.alias, self.fallback)
             except Exception as exc:  # the registry store itself is unreachable or broken
                 log.warning("%s: cannot read the registry: %s", pair, exc)
                 slot.error = f"Cannot read the model registry: {exc}"
@@ -188,15 +188,6 @@ class ModelCache:
             if not force and slot.failed_version == info.version:
                 return RefreshOutcome.FAILED
             return self._load(pair, slot, info.version, served)
-
-    def _resolve(self, pair: str) -> tuple[str, registry.VersionInfo | None]:
-        """Return the alias to serve and its version: ``alias``, else ``fallback`` if set."""
-        info = registry.alias_version(pair, self.alias)
-        if info is None and self.fallback is not None:
-            fallback = registry.alias_version(pair, self.fallback)
-            if fallback is not None:
-                return self.fallback, fallback
-        return self.alias, info
 
     def _mark_missing(self, pair: str, slot: PairSlot) -> RefreshOutcome:
         name = registry.model_name(pair)

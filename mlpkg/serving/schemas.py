@@ -3,22 +3,49 @@
 JSON keys are camelCase like the seed service's (``modelType``, ``responseTime``); the Python
 attributes are snake_case. Times are ISO-8601 UTC strings, except ``timestamp`` (epoch
 milliseconds, as the seed's clients expect).
+
+Response bodies are built from the internal objects with ``model_validate(obj,
+from_attributes=True)``, or ``Body.from_object(obj, **extras)`` when a few fields are computed or
+named differently: fields are read from the attributes of the same (snake_case) name. Response
+bodies look a field up by its Python name first and by its camelCase key second (FastAPI
+re-validates the camelCase dump), so reading an object's attributes costs no failed lookups.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-Direction = Literal["up", "down"]
-Signal = Literal["STRONG_BUY", "BUY", "HOLD", "SELL", "STRONG_SELL"]
+from mlpkg.models.signals import Direction, Signal
 
 
-class ApiModel(BaseModel):
-    """Base of every body: camelCase JSON keys, snake_case attributes."""
+def now_ms() -> int:
+    """The current time in epoch milliseconds (the ``timestamp`` fields)."""
+    return int(time.time() * 1000)
+
+
+class _Attributes:
+    """An object whose attributes are ``extras``, then those of ``source``."""
+
+    def __init__(self, source: object, extras: dict[str, Any]) -> None:
+        self.__dict__.update(extras)
+        self.__source = source
+
+    def __getattr__(self, name: str) -> Any:
+        """Called only for names that are not extras."""
+        return getattr(self.__source, name)
+
+
+def _name_then_camel(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name))
+
+
+class ApiRequest(BaseModel):
+    """Base of every request body: camelCase JSON keys (the snake_case names work too)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -26,6 +53,30 @@ class ApiModel(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=True,
     )
+
+
+class ApiModel(BaseModel):
+    """Base of every response body: camelCase JSON keys, snake_case attributes."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(
+            validation_alias=_name_then_camel, serialization_alias=to_camel
+        ),
+        serialize_by_alias=True,
+        from_attributes=True,
+    )
+
+    @classmethod
+    def from_object(cls, source: object, /, **extras: Any) -> Self:
+        """Build the body from ``source``'s attributes of the same names.
+
+        Args:
+            source: A dataclass or any object (a storage record, a loaded model, ...).
+            **extras: Fields that ``source`` lacks or names differently; they win over its
+                attributes.
+        """
+        attributes = _Attributes(source, extras) if extras else source
+        return cls.model_validate(attributes, from_attributes=True)
 
 
 class ErrorBody(ApiModel):
@@ -282,7 +333,7 @@ class StorageStatsResponse(ApiModel):
     timestamp: int
 
 
-class CleanupRequest(ApiModel):
+class CleanupRequest(ApiRequest):
     """Body of ``POST /api/storage/cleanup``."""
 
     max_age_hours: float = Field(gt=0, le=1e6, description="Delete predictions older than this.")

@@ -1,25 +1,20 @@
 """Everything the running service holds: stores, models, candle feed, predictor, training worker.
 
 ``ServingState`` is built and opened by the app's lifespan (never at import time) and closed
-when the server stops. ``poll_models`` is the lifespan's background task that reloads a pair
-when its alias moves.
+when the server stops. ``check_integrity`` refuses a damaged store at start-up.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
 
-import anyio.to_thread
-
 from mlpkg.config import Settings
 from mlpkg.models.signals import describe_prediction
-from mlpkg.serving.candles import CandleFeed
 from mlpkg.serving.model_cache import ModelCache
-from mlpkg.serving.predictor import Predictor
-from mlpkg.serving.training import TrainingWorker
+from mlpkg.serving.predictor import CandleFeed, Predictor
+from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import JobStore, PredictionStore, SQLiteStore, StorageError
 from mlpkg.tracking import registry
 from mlpkg.tracking.runs import configure_tracking
@@ -106,18 +101,3 @@ def check_integrity(store: SQLiteStore) -> None:
         f"move the file aside (mv {path} {path}.corrupt) and restart; a new empty store will "
         f"be created there. Rows may be recoverable: sqlite3 {path}.corrupt .recover"
     )
-
-
-async def poll_models(state: ServingState) -> None:
-    """Re-read every pair's alias every ``model_poll_s`` seconds and load moved versions.
-
-    Runs until cancelled; a failing refresh is logged and retried at the next poll.
-    """
-    interval = state.settings.model_poll_s
-    while True:
-        await asyncio.sleep(interval)
-        for pair in state.models.pairs:
-            try:
-                await anyio.to_thread.run_sync(state.models.refresh, pair)
-            except Exception:  # keep polling whatever one refresh did
-                log.exception("model refresh of %s failed", pair)

@@ -26,19 +26,19 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal, NoReturn, Self
+from typing import Any, ClassVar, NoReturn, Self, get_args
 
 import pandas as pd
 
 from mlpkg.errors import MlpkgError
+from mlpkg.models.signals import Direction
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another connection's write lock before failing."""
 
-Direction = Literal["up", "down"]
-_DIRECTIONS: tuple[str, ...] = ("up", "down")
+_DIRECTIONS: tuple[str, ...] = get_args(Direction)
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
@@ -140,6 +140,13 @@ class PredictionRecord:
             _bad("realised_direction", self.realised_direction)
         if not math.isfinite(self.close_at_prediction):
             _bad("close_at_prediction", self.close_at_prediction)
+
+    @property
+    def correct(self) -> bool | None:
+        """Whether the predicted direction was right (``None`` until realised)."""
+        if self.realised_direction is None:
+            return None
+        return self.realised_direction == self.direction
 
     @classmethod
     def create(

@@ -1,4 +1,4 @@
-"""Training jobs submitted over HTTP: one worker thread, one job at a time, the rest queued.
+"""Training jobs submitted over HTTP: one worker thread runs them one at a time, the rest queue.
 
 ``train_pair`` is CPU-heavy and blocking, so it runs in this thread, never on the event loop.
 Every transition is committed to the ``JobStore``. Jobs left queued or running when the

@@ -1,0 +1,22 @@
+"""The API's endpoints, one module per resource: ``/api/<resource>`` lives in ``<resource>.py``.
+
+Routes are a few lines each: they validate the request (``mlpkg.serving.deps``), call the
+state, the predictor, the model cache or the worker, and build the body
+(``mlpkg.serving.schemas``). Blocking routes are ``def`` (FastAPI runs them in its threadpool).
+"""
+
+from fastapi import APIRouter
+
+from mlpkg.serving.routes import features, health, models, predictions, storage, train
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    predictions.router,
+    features.router,
+    models.router,
+    train.router,
+    storage.router,
+)
+"""Every resource's router, in the order the OpenAPI docs list them."""
+
+__all__ = ["ROUTERS"]

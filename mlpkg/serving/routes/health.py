@@ -1,0 +1,98 @@
+"""``GET /api/health``: always 200 while the process is up; ``degraded`` says why.
+
+It never calls core or MLflow: the models, the candle source and the worker report what they
+last saw, and the store is asked for its row count.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from fastapi import APIRouter
+
+from mlpkg.serving.deps import StateDep
+from mlpkg.serving.routes.models import model_health
+from mlpkg.serving.schemas import (
+    HealthResponse,
+    ModelHealth,
+    StorageHealth,
+    TrainingHealth,
+    UpstreamHealth,
+    now_ms,
+)
+from mlpkg.serving.state import ServingState
+
+router = APIRouter(prefix="/api/health", tags=["health"])
+
+
+def service_version() -> str:
+    """The installed mlpkg version."""
+    try:
+        return metadata.version("mlpkg")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@router.get("")
+def get_health(state: StateDep) -> HealthResponse:
+    """Service status (always 200 while up): ``healthy``, or ``degraded`` with reasons."""
+    return health_body(state)
+
+
+def health_body(state: ServingState) -> HealthResponse:
+    """Build the ``/api/health`` body: degraded (with reasons) when anything is missing."""
+    alias = state.models.alias
+    models = {p: model_health(state.models.snapshot(p), alias) for p in state.models.pairs}
+    upstream = UpstreamHealth.model_validate(state.feed.upstream, from_attributes=True)
+    storage = _storage_health(state)
+    training = TrainingHealth.from_object(state.training, worker_alive=state.training.alive)
+    reasons = degraded_reasons(models, upstream, storage, training)
+    seconds = state.uptime_s
+    return HealthResponse(
+        status="degraded" if reasons else "healthy",
+        reasons=reasons,
+        version=service_version(),
+        timestamp=now_ms(),
+        uptime=_hh_mm_ss(seconds),
+        uptime_seconds=round(seconds, 3),
+        models=models,
+        upstream=upstream,
+        storage=storage,
+        training=training,
+    )
+
+
+def degraded_reasons(
+    models: dict[str, ModelHealth],
+    upstream: UpstreamHealth,
+    storage: StorageHealth,
+    training: TrainingHealth,
+) -> list[str]:
+    """Say why the service is degraded, one reason per problem (empty when healthy)."""
+    reasons = [
+        f"{pair}: {m.error}" if m.error else f"{pair}: no model loaded"
+        for pair, m in models.items()
+        if not m.loaded or m.error
+    ]
+    reasons += [f"{pair}: {m.note}" for pair, m in models.items() if m.note]
+    if upstream.state == "error":
+        reasons.append(f"candle source {upstream.source}: {upstream.last_error}")
+    if storage.state == "error":
+        reasons.append(f"prediction store: {storage.error}")
+    if not training.worker_alive:
+        reasons.append("training worker is not running")
+    return reasons
+
+
+def _storage_health(state: ServingState) -> StorageHealth:
+    path = str(state.store.path)
+    try:
+        rows = int(state.store.stats()["rows"])
+    except Exception as exc:  # health must answer whatever the store does
+        return StorageHealth(state="error", path=path, error=str(exc))
+    return StorageHealth(state="ok", path=path, rows=rows)
+
+
+def _hh_mm_ss(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"

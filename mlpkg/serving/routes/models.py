@@ -1,0 +1,112 @@
+"""``/api/models/{pair}``: what is served and why (``status``), and ``reload``.
+
+The status reads MLflow (the registered versions, their aliases and the walk-forward metrics of
+the version behind the served alias) and the prediction store (live accuracy).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from mlpkg.serving.deps import AuthDep, PairDep, StateDep
+from mlpkg.serving.errors import PAIR_AUTH_ERRORS, PAIR_ERRORS
+from mlpkg.serving.model_cache import PairSlot
+from mlpkg.serving.schemas import (
+    ChampionMetrics,
+    LiveAccuracy,
+    ModelHealth,
+    ModelStatusResponse,
+    ReloadResponse,
+    VersionOut,
+    now_ms,
+)
+from mlpkg.serving.state import ServingState
+from mlpkg.tracking import registry
+from mlpkg.tracking.metrics import champion_metrics
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+@router.get("/{pair}/status", responses=PAIR_ERRORS)
+def get_model_status(pair: PairDep, state: StateDep) -> ModelStatusResponse:
+    """Registered versions, the served version's walk-forward metrics, live accuracy."""
+    return model_status(state, pair)
+
+
+@router.post("/{pair}/reload", dependencies=[AuthDep], responses=PAIR_AUTH_ERRORS)
+def post_reload(pair: PairDep, state: StateDep) -> ReloadResponse:
+    """Re-read the alias now and load its version (a failed load keeps the served model)."""
+    outcome = state.models.refresh(pair, force=True)
+    loaded = model_health(state.models.snapshot(pair), state.models.alias)
+    return ReloadResponse(pair=pair, outcome=outcome.value, loaded=loaded)
+
+
+def model_health(slot: PairSlot, alias: str) -> ModelHealth:
+    """Describe what is served for one pair (no I/O; also used by ``/api/health``).
+
+    Args:
+        slot: The pair's ``ModelCache.snapshot``.
+        alias: The configured alias; a model served from another one gets a ``note``.
+    """
+    model = slot.model
+    if model is None:
+        return ModelHealth(loaded=False, alias=alias, error=slot.error or slot.missing)
+    note = None
+    if model.alias != alias:
+        note = (
+            f"no {alias} yet (no version passed the promotion rule); serving the {model.alias}, "
+            f"version {model.version}"
+        )
+    return ModelHealth.from_object(
+        model,
+        loaded=True,
+        note=note,
+        run_id=model.info.run_id,
+        age_seconds=round((datetime.now(UTC) - model.loaded_at).total_seconds(), 3),
+        registered_at=_from_ms(model.info.created_at_ms),
+        error=slot.error,
+    )
+
+
+def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
+    """Build the ``/api/models/{pair}/status`` body (MLflow and SQLite reads)."""
+    alias = state.models.alias
+    slot = state.models.snapshot(pair)
+    versions = registry.list_versions(pair)
+    aliases = registry.registered_aliases(pair)
+    behind_alias = next((v for v in versions if v.version == aliases.get(alias)), None)
+    loaded_version = slot.model.version if slot.model else None
+    by_version = (
+        LiveAccuracy.model_validate(state.store.live_accuracy(pair, model_version=loaded_version))
+        if loaded_version
+        else None
+    )
+    return ModelStatusResponse(
+        pair=pair,
+        model_name=registry.model_name(pair),
+        alias=alias,
+        loaded=model_health(slot, alias),
+        versions=[_version_out(v, aliases) for v in versions],
+        champion=(
+            ChampionMetrics.model_validate(champion_metrics(behind_alias), from_attributes=True)
+            if behind_alias
+            else None
+        ),
+        live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(pair)),
+        live_accuracy_loaded_version=by_version,
+        timestamp=now_ms(),
+    )
+
+
+def _version_out(version: registry.VersionInfo, aliases: dict[str, str]) -> VersionOut:
+    return VersionOut.from_object(
+        version,
+        aliases=sorted(a for a, v in aliases.items() if v == version.version),
+        created_at=_from_ms(version.created_at_ms),
+    )
+
+
+def _from_ms(value: int) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, UTC) if value else None
