@@ -1,4 +1,4 @@
-"""Baselines the LSTM must beat, with the same estimator API (``context_rows = 0``).
+"""Naive baselines every model is reported beside, with the same estimator API.
 
 * ``MajorityClassBaseline`` ("majority"): the training prior P(up) for every row.
 * ``AlwaysUpBaseline`` ("always_up"): always decides up (the buy-and-hold position); its P(up)
@@ -6,87 +6,72 @@
   the least confident "up" (log loss ~ ln 2 instead of the prior's smaller loss).
 * ``PersistenceBaseline`` ("persistence"): the last realised move over the horizon continues;
   its P(up) is the training frequency with which that happened.
-* ``LogisticBaseline`` ("logistic"): StandardScaler + LogisticRegression on the same features.
 
-Probabilities from counts use add-one (Laplace) smoothing, so they are never exactly 0 or 1.
+The strong reference, ``logistic``, is a model family (``LogisticDirectionClassifier``);
+:func:`default_baselines` returns the naive ones plus it. Probabilities from counts use add-one
+(Laplace) smoothing, so they are never exactly 0 or 1. Rows with a NaN label are ignored.
+Every baseline has ``context_rows = 0``, ``budget_param = None`` and ``stopping_point_ = None``.
 """
 
 from __future__ import annotations
 
-import inspect
-import logging
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
 
-from mlpkg.errors import ConfigError, NotFittedError
-from mlpkg.models.estimator import validate_features, validate_target
-
-log = logging.getLogger(__name__)
-
-
-def _smoothed_rate(hits: np.ndarray) -> float:
-    """Add-one smoothed share of true values: (sum + 1) / (n + 2)."""
-    return float((np.sum(hits) + 1.0) / (len(hits) + 2.0))
+from mlpkg.errors import ConfigError
+from mlpkg.models.artifacts import corrupt, read_record, restore, write_record
+from mlpkg.models.estimator import DirectionClassifier, validate_features, validate_target
+from mlpkg.models.logistic import LogisticDirectionClassifier, smoothed_rate
 
 
-class _Baseline:
-    """Shared plumbing: parameters, validation, fitted state, ``predict``."""
+class _Baseline(DirectionClassifier):
+    """Shared plumbing: validation, the prior, fitted state as JSON."""
 
-    @property
-    def context_rows(self) -> int:
-        """Baselines score each row from that row alone: 0."""
-        return 0
+    _state: ClassVar[tuple[str, ...]] = ("base_rate_",)
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Return the constructor parameters (scikit-learn contract)."""
-        parameters = inspect.signature(type(self).__init__).parameters.values()
-        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        names = [p.name for p in parameters if p.name != "self" and p.kind in named]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> _Baseline:
-        """Set constructor parameters; return self."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise ConfigError(f"Unknown parameter {name!r}; valid: {sorted(valid)}.")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def fit(self, X: pd.DataFrame, y: pd.Series) -> _Baseline:
-        """Fit on time-ordered rows (X without NaN, y 0/1 aligned); return self."""
-        values = validate_features(X)
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
+        """Fit on the rows with a finite label (X without NaN, y 0/1/NaN aligned); return self."""
+        validate_features(X)
         target = validate_target(y, X)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.base_rate_ = _smoothed_rate(target)
-        self._fit_values(X, values, target)
+        rows = np.flatnonzero(np.isfinite(target))
+        self.base_rate_ = smoothed_rate(target[rows])
+        self._fit_rows(X.iloc[rows], target[rows])
+        self.train_rows_ = int(rows[-1]) + 1
+        self.stopping_point_ = None
+        self._set_input_state(X.columns)
         return self
 
-    def _fit_values(self, X: pd.DataFrame, values: np.ndarray, target: np.ndarray) -> None:
-        """Learn model-specific state (nothing by default)."""
+    def _fit_rows(self, X: pd.DataFrame, target: np.ndarray) -> None:
+        """Learn model-specific state from the labelled rows (nothing by default)."""
 
-    def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    def save(self, path: Path) -> None:
+        """Write the fitted baseline to directory ``path`` as ``estimator.json``."""
+        self._check_fitted()
+        state = {name.rstrip("_"): float(getattr(self, name)) for name in self._state}
+        write_record(Path(path), self, {**state, "train_rows": self.train_rows_})
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Return ``(len(X), 2)`` probabilities [P(down), P(up)] aligned with X's rows."""
-        if not hasattr(self, "base_rate_"):
-            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(X, y).")
-        values = validate_features(X, list(self.feature_names_in_))
-        p_up = np.asarray(self._predict_up(X, values), dtype=np.float64)
-        return np.column_stack([1.0 - p_up, p_up])
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Load a baseline written by :meth:`save`.
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Return 1.0 where P(up) > 0.5, else 0.0."""
-        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.float64)
+        Raises:
+            ModelLoadError: if the file is missing or corrupt.
+        """
+        directory = Path(path)
+        record = read_record(directory, cls.family)
+        estimator = restore(cls, record, directory)
+        try:
+            for name in cls._state:
+                setattr(estimator, name, float(record.state[name.rstrip("_")]))
+            estimator.train_rows_ = int(record.state["train_rows"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise corrupt(directory, exc) from exc
+        estimator.stopping_point_ = None
+        return estimator
 
 
 class MajorityClassBaseline(_Baseline):
@@ -95,6 +80,8 @@ class MajorityClassBaseline(_Baseline):
     Its decision is the majority class; its log loss is the entropy of the prior, the floor a
     model without information reaches.
     """
+
+    family: ClassVar[str] = "majority"
 
     def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
         return np.full(len(values), self.base_rate_)
@@ -109,6 +96,8 @@ class AlwaysUpBaseline(_Baseline):
     Args:
         margin: How far above 0.5 the probability sits when down is the majority.
     """
+
+    family: ClassVar[str] = "always_up"
 
     def __init__(self, margin: float = 1e-3) -> None:
         self.margin = margin
@@ -129,6 +118,9 @@ class PersistenceBaseline(_Baseline):
         column: Feature holding the trailing h-step return.
     """
 
+    family: ClassVar[str] = "persistence"
+    _state: ClassVar[tuple[str, ...]] = ("base_rate_", "persist_rate_")
+
     def __init__(self, column: str = "return_5") -> None:
         self.column = column
 
@@ -141,59 +133,47 @@ class PersistenceBaseline(_Baseline):
             )
         return np.asarray(X[self.column].to_numpy(dtype=np.float64) > 0.0)
 
-    def _fit_values(self, X: pd.DataFrame, values: np.ndarray, target: np.ndarray) -> None:
-        self.persist_rate_ = _smoothed_rate(self._last_up(X) == (target > 0.5))
+    def _fit_rows(self, X: pd.DataFrame, target: np.ndarray) -> None:
+        self.persist_rate_ = smoothed_rate(self._last_up(X) == (target > 0.5))
 
     def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
         return np.where(self._last_up(X), self.persist_rate_, 1.0 - self.persist_rate_)
 
 
-class LogisticBaseline(_Baseline):
-    """StandardScaler + LogisticRegression on the same features (reported as ``logistic``).
-
-    Both steps are fitted on the training rows only. If the training labels hold a single
-    class, it falls back to the prior.
-
-    Args:
-        C: Inverse L2 regularisation strength.
-        max_iter: L-BFGS iterations.
-    """
-
-    def __init__(self, C: float = 1.0, max_iter: int = 2000) -> None:
-        self.C = C
-        self.max_iter = max_iter
-
-    def _fit_values(self, X: pd.DataFrame, values: np.ndarray, target: np.ndarray) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        self.pipeline_: Any = None
-        if len(np.unique(target)) < 2:
-            log.warning("LogisticBaseline: one class in training labels; predicting the prior")
-            return
-        self.pipeline_ = make_pipeline(
-            StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter)
-        ).fit(values, target.astype(int))
-
-    def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-        if self.pipeline_ is None:
-            return np.full(len(values), self.base_rate_)
-        return np.asarray(self.pipeline_.predict_proba(values)[:, 1])
+NAIVE_BASELINES: tuple[str, ...] = ("majority", "always_up", "persistence")
+"""The naive baselines, in reporting order."""
+REFERENCE_BASELINE = "logistic"
+"""The strong reference every family is reported beside (a model family itself)."""
 
 
-def default_baselines(
-    horizon: int, *, logistic_c: float = 1.0
-) -> dict[str, Callable[[], _Baseline]]:
-    """Return name -> factory of every baseline, as used beside the LSTM in an evaluation.
+def naive_baselines(horizon: int) -> dict[str, Callable[[], DirectionClassifier]]:
+    """Return name -> factory of the naive baselines (majority, always_up, persistence).
 
     Args:
         horizon: Label horizon h; persistence reads the ``return_<h>`` feature.
-        logistic_c: Inverse regularisation strength of the logistic baseline.
     """
     return {
         "majority": MajorityClassBaseline,
         "always_up": AlwaysUpBaseline,
         "persistence": lambda: PersistenceBaseline(column=f"return_{horizon}"),
-        "logistic": lambda: LogisticBaseline(C=logistic_c),
     }
+
+
+def default_baselines(
+    horizon: int, *, logistic_c: float = 1.0
+) -> dict[str, Callable[[], DirectionClassifier]]:
+    """Return name -> factory of the naive baselines and the logistic reference.
+
+    Args:
+        horizon: Label horizon h; persistence reads the ``return_<h>`` feature.
+        logistic_c: Inverse regularisation strength of the logistic reference.
+    """
+    factories = naive_baselines(horizon)
+    factories[REFERENCE_BASELINE] = lambda: LogisticDirectionClassifier(c=logistic_c)
+    return factories
+
+
+BASELINES: dict[str, type[DirectionClassifier]] = {
+    cls.family: cls for cls in (MajorityClassBaseline, AlwaysUpBaseline, PersistenceBaseline)
+}
+"""Baseline classes by name (what ``load_estimator`` dispatches on)."""

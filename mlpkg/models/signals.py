@@ -68,3 +68,17 @@ def describe_prediction(
     return DirectionPrediction(
         probability=p, direction="up" if up else "down", confidence=confidence, signal=signal
     )
+
+
+def withhold_signal(prediction: DirectionPrediction, *, promoted: bool) -> DirectionPrediction:
+    """No trade signal from a model that did not pass the promotion rule.
+
+    A pair without a champion may still be served by its candidate (so clients get a
+    probability), but the candidate failed the rule: its ``signal`` becomes ``HOLD`` while the
+    probability, direction and confidence are kept.
+    """
+    if promoted or prediction.signal == "HOLD":
+        return prediction
+    return DirectionPrediction(
+        prediction.probability, prediction.direction, prediction.confidence, "HOLD"
+    )

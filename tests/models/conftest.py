@@ -1,4 +1,4 @@
-"""Fixtures for model tests: small synthetic feature frames and one tiny fitted LSTM."""
+"""Fixtures for model tests: small synthetic frames, tiny estimators of every kind, fitted once."""
 
 from __future__ import annotations
 
@@ -8,59 +8,118 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpkg.models.estimator import LSTMDirectionClassifier
+from mlpkg.models import (
+    AlwaysUpBaseline,
+    CNNDirectionClassifier,
+    EnsembleClassifier,
+    GRUDirectionClassifier,
+    LightGBMDirectionClassifier,
+    LogisticDirectionClassifier,
+    LSTMDirectionClassifier,
+    MajorityClassBaseline,
+    PersistenceBaseline,
+    TransformerDirectionClassifier,
+)
 
 # Keras is imported lazily (on the first fit), so this still silences TensorFlow's C++ logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TINY = {
-    "window": 5,
-    "units": 4,
-    "lstm_layers": 2,
-    "dropout": 0.1,
-    "dense_units": 4,
-    "epochs": 2,
-    "batch_size": 32,
-    "patience": 1,
-    "validation_fraction": 0.2,
-    "purge": 2,
-    "seed": 7,
+_NEURAL_TRAINING = {
+    "window": 5, "dropout": 0.1, "dense_units": 4, "epochs": 2, "batch_size": 32,
+    "patience": 1, "validation_fraction": 0.2, "purge": 2, "seed": 7,
+}  # fmt: skip
+TINY = {**_NEURAL_TRAINING, "units": 4, "layers": 1}
+"""Parameters of a tiny, fast LSTM."""
+TINY_PARAMS: dict[str, dict] = {
+    "lstm": TINY,
+    "gru": {**_NEURAL_TRAINING, "units": 4, "layers": 2},
+    "cnn": {**_NEURAL_TRAINING, "filters": 4, "kernel_size": 2, "layers": 2},
+    "transformer": {**_NEURAL_TRAINING, "d_model": 8, "heads": 2, "layers": 1, "ff_units": 8},
+    "lightgbm": {
+        "window": 5, "n_estimators": 30, "num_leaves": 4, "learning_rate": 0.1,
+        "min_child_samples": 10, "feature_fraction": 0.5, "patience": 3,
+        "validation_fraction": 0.2, "purge": 2, "seed": 7,
+    },
+    "logistic": {"c": 1.0},
+    "majority": {},
+    "always_up": {},
+    "persistence": {"column": "return_5"},
+}  # fmt: skip
+CLASSES = {
+    "lstm": LSTMDirectionClassifier,
+    "gru": GRUDirectionClassifier,
+    "cnn": CNNDirectionClassifier,
+    "transformer": TransformerDirectionClassifier,
+    "lightgbm": LightGBMDirectionClassifier,
+    "logistic": LogisticDirectionClassifier,
+    "majority": MajorityClassBaseline,
+    "always_up": AlwaysUpBaseline,
+    "persistence": PersistenceBaseline,
 }
+NEURAL = ("lstm", "gru", "cnn", "transformer")
+LEARNED = (*NEURAL, "lightgbm", "logistic")
+BASELINE_NAMES = ("majority", "always_up", "persistence")
+ALL_MODELS = (*LEARNED, *BASELINE_NAMES, "ensemble")
+NAN_TAIL = 5
+"""Unlabelled rows at the end of the battery data (like the last `horizon` rows)."""
+NAN_GAPS = (40, 41, 42, 130)
+"""Rows in the middle of the battery data whose label is NaN (e.g. a candle gap)."""
+
+
+def make_model(name: str, **overrides):
+    """A tiny unfitted estimator of every kind the battery covers (``ensemble`` included)."""
+    if name == "ensemble":
+        members = {
+            "logistic": make_model("logistic"),
+            "lightgbm": make_model("lightgbm"),
+            "majority": make_model("majority"),
+        }
+        return EnsembleClassifier(members, {"logistic": 0.5, "lightgbm": 0.3, "majority": 0.2})
+    return CLASSES[name](**{**TINY_PARAMS[name], **overrides})
 
 
 def make_frame(
     n_rows: int = 240, n_features: int = 4, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Noise features on an hourly UTC index and random 0/1 labels."""
+    """Noise features on an hourly UTC index (the last one named return_5) and 0/1 labels."""
     rng = np.random.default_rng(seed)
     index = pd.date_range("2024-01-01", periods=n_rows, freq="h", tz="UTC", name="open_time")
-    X = pd.DataFrame(
-        rng.normal(size=(n_rows, n_features)),
-        index=index,
-        columns=[f"f{i}" for i in range(n_features)],
-    )
+    columns = [f"f{i}" for i in range(n_features - 1)] + ["return_5"]
+    X = pd.DataFrame(rng.normal(size=(n_rows, n_features)), index=index, columns=columns)
     y = pd.Series(rng.integers(0, 2, n_rows).astype("float64"), index=index, name="direction_1")
     return X, y
 
 
+def battery_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """The battery's data: noise, NaN labels in a few gap rows and in the last rows."""
+    X, y = make_frame()
+    y = y.copy()
+    y.iloc[list(NAN_GAPS)] = np.nan
+    y.iloc[-NAN_TAIL:] = np.nan
+    return X, y
+
+
+class FittedCache:
+    """Fits each battery estimator once per session: ``get(name) -> (model, fit's return)``."""
+
+    def __init__(self) -> None:
+        self.data = battery_frame()
+        self._fitted: dict[str, tuple] = {}
+
+    def get(self, name: str):
+        if name not in self._fitted:
+            model = make_model(name)
+            self._fitted[name] = (model, model.fit(*self.data))
+        return self._fitted[name]
+
+
 @pytest.fixture(scope="session")
-def tiny_params() -> dict[str, float]:
-    """Parameters of a tiny, fast LSTM."""
-    return dict(TINY)
+def fitted_cache() -> FittedCache:
+    """Battery estimators fitted once on :func:`battery_frame`."""
+    return FittedCache()
 
 
 @pytest.fixture(scope="session")
 def frame_factory():
     """The :func:`make_frame` helper."""
     return make_frame
-
-
-@pytest.fixture(scope="session")
-def noise_data() -> tuple[pd.DataFrame, pd.Series]:
-    return make_frame()
-
-
-@pytest.fixture(scope="session")
-def fitted_lstm(noise_data) -> LSTMDirectionClassifier:
-    X, y = noise_data
-    return LSTMDirectionClassifier(**TINY).fit(X, y)

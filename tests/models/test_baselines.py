@@ -4,13 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpkg.errors import ConfigError, ModelLoadError, NotFittedError
-from mlpkg.models.baselines import (
+from mlpkg.errors import ConfigError
+from mlpkg.models import (
+    NAIVE_BASELINES,
     AlwaysUpBaseline,
-    LogisticBaseline,
+    LogisticDirectionClassifier,
     MajorityClassBaseline,
     PersistenceBaseline,
     default_baselines,
+    naive_baselines,
 )
 
 
@@ -29,6 +31,14 @@ def test_majority_predicts_the_smoothed_training_prior():
     np.testing.assert_allclose(proba[:, 1], (5 + 1) / (8 + 2))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(model.predict(X), np.ones(8))
+
+
+def test_nan_labels_are_ignored_not_counted_as_down():
+    X, y = _frame(np.zeros(8), [1, 1, 1, np.nan, np.nan, np.nan, 0, np.nan])
+    model = MajorityClassBaseline().fit(X, y)
+
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], (3 + 1) / (4 + 2))
+    assert model.train_rows_ == 7
 
 
 def test_always_up_decides_up_even_when_down_is_the_majority():
@@ -63,59 +73,28 @@ def test_persistence_follows_the_last_move_with_the_training_persistence_rate():
     np.testing.assert_array_equal(model.predict(X), (np.asarray(returns) > 0).astype(float))
 
 
+def test_persistence_skips_rows_without_a_label():
+    returns = [0.01, 0.02, -0.01, 0.0, 0.03, -0.02]
+    X, y = _frame(returns, [1, 1, np.nan, np.nan, 0, 0])  # persisted: y y - - n y -> 3 of 4
+    model = PersistenceBaseline(column="return_1").fit(X, y)
+
+    assert model.persist_rate_ == pytest.approx((3 + 1) / (4 + 2))
+
+
 def test_persistence_without_its_column_names_the_available_return_columns():
     X, y = _frame(np.zeros(6), [1, 0, 1, 0, 1, 0])
     with pytest.raises(ConfigError, match=r"return_5.*\['return_1'\]"):
         PersistenceBaseline(column="return_5").fit(X, y)
 
 
-def test_logistic_learns_a_linearly_separable_signal():
-    rng = np.random.default_rng(0)
-    signal = rng.normal(size=200)
-    X, y = _frame(signal, (signal > 0).astype(float))
-    model = LogisticBaseline(C=10.0).fit(X.iloc[:150], y.iloc[:150])
-
-    assert (model.predict(X.iloc[150:]) == y.iloc[150:].to_numpy()).mean() > 0.95
-
-
-def test_logistic_scaler_uses_training_rows_only():
-    rng = np.random.default_rng(1)
-    X, y = _frame(rng.normal(size=100), rng.integers(0, 2, 100))
-    model = LogisticBaseline().fit(X.iloc[:60], y.iloc[:60])
-    scaler = model.pipeline_.steps[0][1]
-
-    np.testing.assert_allclose(scaler.mean_, X.iloc[:60].mean().to_numpy())
-
-
-def test_logistic_with_one_training_class_predicts_the_prior():
-    X, y = _frame(np.arange(6.0), [1, 1, 1, 1, 1, 1])
-    model = LogisticBaseline().fit(X, y)
-
-    np.testing.assert_allclose(model.predict_proba(X)[:, 1], 7 / 8)
-
-
-@pytest.mark.parametrize(
-    "factory", [MajorityClassBaseline, AlwaysUpBaseline, PersistenceBaseline, LogisticBaseline]
-)
-def test_baselines_check_columns_and_fitted_state(factory):
-    X, y = _frame(np.linspace(-1, 1, 10), [0, 1] * 5)
-    X = X.rename(columns={"return_1": "return_5"})
-    model = factory()
-    with pytest.raises(NotFittedError):
-        model.predict_proba(X)
-    model.fit(X, y)
-
-    with pytest.raises(ModelLoadError, match=r"missing \['noise'\]"):
-        model.predict_proba(X.drop(columns="noise"))
-    assert model.context_rows == 0
-    assert type(model)(**model.get_params()).get_params() == model.get_params()
-
-
-def test_default_baselines_name_every_baseline_and_use_the_horizon_return():
+def test_naive_and_default_baselines_name_every_baseline_and_use_the_horizon_return():
+    naive = naive_baselines(3)
     factories = default_baselines(3, logistic_c=0.5)
 
-    assert list(factories) == ["majority", "always_up", "persistence", "logistic"]
-    assert factories["persistence"]().column == "return_3"
-    assert factories["logistic"]().C == 0.5
-    with pytest.raises(ConfigError, match="Unknown parameter"):
-        factories["majority"]().set_params(C=1.0)
+    assert tuple(naive) == NAIVE_BASELINES == ("majority", "always_up", "persistence")
+    assert list(factories) == [*NAIVE_BASELINES, "logistic"]
+    assert naive["persistence"]().column == "return_3"
+    reference = factories["logistic"]()
+    assert isinstance(reference, LogisticDirectionClassifier) and reference.c == 0.5
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        naive["majority"]().set_params(c=1.0)
