@@ -51,22 +51,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _run_config(args)
     started = time.perf_counter()
     result = train_pair(config, progress=_progress)
-    sys.stdout.write(result.evaluation.text + "\n")
-    outcome = "champion" if result.decision.promote else "not promoted"
+    sys.stdout.write(result.text + "\n")
+    outcome = "champion" if result.decision.promote else "candidate only (not promoted)"
     sys.stdout.write(
-        f"\nRegistered mlpkg-{config.pair} version {result.version} (alias candidate); "
-        f"run {result.run_id}.\nPromotion: {outcome} - {result.decision.reason}.\n"
+        f"\nRegistered mlpkg-{config.pair} version {result.version} ({result.bundle.candidate}) "
+        f"as {outcome}; run {result.run_id}.\n{result.decision.reason}.\n"
         f"Wall time {time.perf_counter() - started:.1f} s.\n"
     )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Walk-forward evaluation only."""
+    """Development-fold evaluation only (never touches the holdout)."""
     from mlpkg.pipelines.evaluate import evaluate_pair
 
-    evaluation, run_id = evaluate_pair(_run_config(args), progress=_progress)
-    sys.stdout.write(evaluation.text + f"\nLogged as MLflow run {run_id}.\n")
+    development, run_id = evaluate_pair(_run_config(args), progress=_progress)
+    sys.stdout.write(
+        development.text + f"\nLogged as MLflow run {run_id} (the holdout was not scored).\n"
+    )
     return 0
 
 
@@ -80,18 +82,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     settings = get_settings()
     pair = settings.check_pair(args.pair)
     configure_tracking(settings)
-    alias = args.alias or settings.serve_alias
-    if args.alias is None and registry.alias_version(pair, alias) is None:
-        alias = registry.CANDIDATE
-        log.warning("%s has no champion yet; predicting with the candidate", pair)
+    wanted = args.alias or settings.serve_alias
+    fallback = registry.CANDIDATE if args.alias is None else None
+    alias, _ = registry.resolve_alias(pair, wanted, fallback)
+    if alias != wanted:
+        log.warning("%s has no %s yet; predicting with the %s", pair, wanted, alias)
     with tempfile.TemporaryDirectory() as tmp:
         bundle, info = registry.load_model(pair, alias, Path(tmp))
-    candles = load_candles(pair, bundle.run_config.source, settings)
-    pred = score_latest(bundle, candles)
+    candles = load_candles(pair, settings.data_source, settings)
+    pred = score_latest(
+        bundle, candles, strong=settings.signal_strong, normal=settings.signal_normal,
+        promoted=registry.is_promoted(info),
+    )  # fmt: skip
     sys.stdout.write(
         f"{pair} ({alias}, version {info.version}): P(up in {pred.horizon} candles after "
         f"{pred.candle_time:%Y-%m-%d %H:%M} UTC) = {pred.probability:.4f} -> {pred.direction}, "
-        f"confidence {pred.confidence:.3f}, signal {pred.signal}\n"
+        f"confidence {pred.confidence:.3f}, signal {pred.signal}"
+        + ("" if registry.is_promoted(info) else " (no trade signal: not promoted)")
+        + "\n"
     )
     return 0
 
@@ -106,7 +114,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     known = {v.version for v in registry.list_versions(pair)}
     if args.version not in known:
         raise MlpkgError(f"mlpkg-{pair} has no version {args.version}; known: {sorted(known)}.")
-    registry.promote(pair, args.version)
+    from mlpkg.evaluation.promotion import manual_decision
+
+    registry.promote(pair, args.version, manual=manual_decision(args.version))
     sys.stdout.write(f"mlpkg-{pair} version {args.version} is now champion.\n")
     return 0
 

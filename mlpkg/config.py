@@ -10,10 +10,11 @@ names: those are the notebook parameters and the MLflow params.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -30,22 +31,56 @@ from mlpkg.errors import ConfigError
 
 SHIPPED_PAIRS: tuple[str, ...] = ("BTC", "ETH", "LTC", "XRP", "EOS")
 PAIR_PATTERN = re.compile(r"^[A-Z0-9]{2,15}$")
-_QUOTE_SUFFIX = re.compile(r"[-_/]?(USDT|USD)$")
-DataSourceName = Literal["shipped", "file", "core"]
+_QUOTE_SUFFIX = re.compile(r"(?P<base>.*?)(?P<separator>[-_/]?)(?:USDT|USD)")
+USD_TOKENS: frozenset[str] = frozenset(
+    {
+        *("AUSD", "BUSD", "CUSD", "DUSD", "EUSD", "GUSD", "HUSD", "LUSD", "MUSD", "OUSD"),
+        *("SUSD", "TUSD", "ZUSD", "ALUSD", "DEUSD", "FDUSD", "FXUSD", "MKUSD", "PYUSD"),
+        *("RLUSD", "LISUSD"),
+    }
+)
+"""USD-denominated tokens whose symbol ends in USD: ``normalize_pair`` never splits them."""
+DataSourceName = Literal["shipped", "file", "core", "replay"]
 
 
 def normalize_pair(pair: str) -> str:
-    """Return the canonical pair name: upper-case base symbol (``btc_usdt`` -> ``BTC``).
+    """Return the canonical pair name, the upper-case base symbol (``btc_usdt`` -> ``BTC``).
+
+    The name is trimmed and upper-cased. At most one USD or USDT quote is then removed from
+    its end:
+
+    - after a separator (``-``, ``_`` or ``/``) it is always a quote: ``BTC_USDT``,
+      ``BTC-USD``, ``BTC/USDT`` -> ``BTC``, and ``FDUSD-USDT`` -> ``FDUSD``;
+    - glued to the name it is a quote only if the whole name is not a USD token
+      (``USD_TOKENS``) and what remains is itself a valid base symbol: ``BTCUSD``,
+      ``ETHUSDT`` -> ``ETH``, ``OPUSDT`` -> ``OP``, ``TUSDUSDT`` -> ``TUSD``, while
+      ``TUSD``, ``BUSD``, ``FDUSD``, ``PYUSD`` (listed; a single letter is never a base
+      either) and ``USDT``, ``USDC`` stay whole. A USD token missing from the list, such as
+      Curve's ``CRVUSD``, reads as base + quote (``CRV``); spell it with a separator
+      (``CRVUSD-USD``) to keep it whole.
+
+    Args:
+        pair: A pair name such as ``btc``, ``BTC_USDT``, ``BTCUSD`` or ``TUSD``.
+
+    Returns:
+        The base symbol: 2-15 upper-case letters or digits.
 
     Raises:
-        ConfigError: if the name is not 2-15 letters/digits once the quote suffix is removed.
+        ConfigError: if the base is not 2-15 letters/digits (a path, a space, another quote
+            such as ``ETH-BTC``, an empty name).
     """
     text = str(pair).strip().upper()
-    base = _QUOTE_SUFFIX.sub("", text) or text
+    base = text
+    match = _QUOTE_SUFFIX.fullmatch(text)
+    if match and (
+        match["separator"] or (text not in USD_TOKENS and PAIR_PATTERN.fullmatch(match["base"]))
+    ):
+        base = match["base"]
     if not PAIR_PATTERN.fullmatch(base):
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise ConfigError(
-            f"Invalid pair {shown!r}: use a base symbol of 2-15 letters or digits such as 'BTC'."
+            f"Invalid pair {shown!r}: use a base symbol of 2-15 letters or digits such as "
+            "'BTC', optionally with a USD or USDT quote ('BTC-USDT')."
         )
     return base
 
@@ -175,13 +210,17 @@ class FeatureConfig(_Frozen):
         return value
 
 
-class ModelConfig(_Frozen):
-    """LSTM architecture and training parameters (seed-service defaults for the architecture)."""
+class ModelSection(_Frozen):
+    """A model family's hyperparameters; flattened as ``<family>_<field>`` (e.g. ``lstm_units``)."""
 
-    window: int = Field(default=60, ge=2, le=500, description="Timesteps per LSTM window.")
-    units: int = Field(default=50, ge=1, le=1024, description="Units per LSTM layer.")
-    lstm_layers: int = Field(default=2, ge=1, le=4, description="Stacked LSTM layers.")
-    dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="Dropout after LSTM layers.")
+    family: ClassVar[str] = ""
+
+
+class NeuralConfig(ModelSection):
+    """Training parameters shared by the neural families (each family has its own copy)."""
+
+    window: int = Field(default=60, ge=2, le=500, description="Timesteps per input window.")
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="Dropout rate.")
     dense_units: int = Field(default=32, ge=1, le=1024, description="Dense head width.")
     learning_rate: float = Field(default=1e-3, gt=0, le=1.0, description="Adam learning rate.")
     epochs: int = Field(default=10, ge=1, le=1000, description="Maximum epochs.")
@@ -192,12 +231,70 @@ class ModelConfig(_Frozen):
     )
 
 
-class WalkForwardConfig(_Frozen):
-    """Walk-forward evaluation: expanding train window, consecutive test blocks."""
+class LSTMConfig(NeuralConfig):
+    """Stacked LSTM (the replaced service's v1 architecture: 2 x 50 units, window 60)."""
 
-    n_folds: int = Field(default=4, ge=1, le=50, description="Number of test blocks.")
+    family: ClassVar[str] = "lstm"
+    units: int = Field(default=50, ge=1, le=1024, description="Units per LSTM layer.")
+    layers: int = Field(default=2, ge=1, le=4, description="Stacked LSTM layers.")
+
+
+class GRUConfig(NeuralConfig):
+    """Stacked GRU, the same shape as the LSTM with GRU cells."""
+
+    family: ClassVar[str] = "gru"
+    units: int = Field(default=50, ge=1, le=1024, description="Units per GRU layer.")
+    layers: int = Field(default=2, ge=1, le=4, description="Stacked GRU layers.")
+
+
+class CNNConfig(NeuralConfig):
+    """Temporal convolution stack over the window (causal padding, dilations 1, 2, 4, ...)."""
+
+    family: ClassVar[str] = "cnn"
+    filters: int = Field(default=32, ge=1, le=1024, description="Filters per convolution.")
+    kernel_size: int = Field(default=3, ge=2, le=32, description="Convolution kernel size.")
+    layers: int = Field(default=3, ge=1, le=8, description="Convolution layers.")
+
+
+class TransformerConfig(NeuralConfig):
+    """Self-attention encoder (learned positions, multi-head attention blocks, pooling)."""
+
+    family: ClassVar[str] = "transformer"
+    d_model: int = Field(default=32, ge=4, le=512, description="Embedding width.")
+    heads: int = Field(default=4, ge=1, le=16, description="Attention heads per block.")
+    layers: int = Field(default=2, ge=1, le=8, description="Encoder blocks.")
+    ff_units: int = Field(default=64, ge=1, le=2048, description="Feed-forward width per block.")
+
+
+class LightGBMConfig(ModelSection):
+    """Gradient-boosted trees on the latest feature row plus summaries of the window."""
+
+    family: ClassVar[str] = "lightgbm"
+    window: int = Field(default=24, ge=1, le=500, description="Rows summarised per prediction.")
+    n_estimators: int = Field(default=500, ge=1, le=20000, description="Maximum boosting rounds.")
+    num_leaves: int = Field(default=15, ge=2, le=4096, description="Leaves per tree.")
+    learning_rate: float = Field(default=0.03, gt=0, le=1.0, description="Shrinkage.")
+    min_child_samples: int = Field(default=200, ge=1, le=100000, description="Rows per leaf.")
+    feature_fraction: float = Field(default=0.7, gt=0, le=1.0, description="Columns per tree.")
+    patience: int = Field(default=50, ge=1, le=10000, description="Early-stopping rounds.")
+    validation_fraction: float = Field(
+        default=0.15, gt=0.0, lt=0.5, description="Time-ordered tail used for early stopping."
+    )
+
+
+class LogisticConfig(ModelSection):
+    """L2-regularised logistic regression on standardised features (also a reference)."""
+
+    family: ClassVar[str] = "logistic"
+    c: float = Field(default=1.0, gt=0, le=1e6, description="Inverse L2 regularisation strength.")
+
+
+class WalkForwardConfig(_Frozen):
+    """Development folds: expanding train window, consecutive test blocks (before the holdout)."""
+
+    n_folds: int = Field(default=4, ge=1, le=50, description="Number of development test blocks.")
     test_fraction: float = Field(
-        default=0.1, gt=0.0, lt=0.5, description="Share of rows in each test block."
+        default=0.1, gt=0.0, lt=0.5, description="Share of development rows per test block."
     )
     max_train_rows: int = Field(
         default=0, ge=0, description="Cap on training rows per fold (0 = expanding window)."
@@ -205,20 +302,100 @@ class WalkForwardConfig(_Frozen):
     fee_bps: float = Field(default=10.0, ge=0.0, description="Cost per position change, in bp.")
 
 
+class HoldoutConfig(_Frozen):
+    """The untouched holdout: the newest rows, scored once by the selected candidate."""
+
+    holdout_fraction: float = Field(
+        default=0.2, gt=0.0, lt=0.6, description="Share of labelled rows held out at the end."
+    )
+    holdout_start: str = Field(
+        default="", description="Hold out from this UTC time instead of a fraction ('' = none)."
+    )
+    holdout_blocks: int = Field(
+        default=4, ge=1, le=50, description="Time-ordered holdout slices for the majority rule."
+    )
+
+    @field_validator("holdout_start")
+    @classmethod
+    def _parse_holdout_start(cls, value: str) -> str:
+        return parse_utc_time(value, "holdout_start")
+
+
+NEURAL_FAMILIES: tuple[str, ...] = ("lstm", "gru", "cnn", "transformer")
+"""Families trained with Keras (served through ONNX Runtime)."""
+FAMILIES: tuple[str, ...] = (*NEURAL_FAMILIES, "lightgbm", "logistic")
+"""Every model family, in reporting order."""
+ENSEMBLES: tuple[str, ...] = ("weighted", "stacked")
+"""Combinations of families, evaluated like any family."""
+CANDIDATES: tuple[str, ...] = (*FAMILIES, *ENSEMBLES)
+"""Every name ``models`` accepts (``all`` selects every one)."""
+
+
+def parse_utc_time(value: str, name: str) -> str:
+    """Return an ISO date/time as a UTC ISO string ('' stays '').
+
+    Raises:
+        ValueError: if ``value`` is not an ISO date/time.
+    """
+    if not value:
+        return ""
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{name} {value!r} is not an ISO date/time like 2019-06-30") from exc
+    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return stamp.isoformat()
+
+
+def parse_models(value: Any) -> tuple[str, ...]:
+    """Turn ``"lstm,gru"``, ``["lstm"]`` or ``"all"`` into the ordered tuple of candidate names.
+
+    Raises:
+        ValueError: on an unknown name, an empty list, or an ensemble without members.
+    """
+    names = [str(v).strip().lower() for v in _split_list(value) if str(v).strip()]
+    if "all" in names:
+        return CANDIDATES
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown model(s) {unknown or names}: choose from {', '.join(CANDIDATES)} or 'all'"
+        )
+    chosen = tuple(n for n in CANDIDATES if n in names)
+    members = [n for n in chosen if n in FAMILIES]
+    if "weighted" in chosen and not any(n in NEURAL_FAMILIES for n in members):
+        raise ValueError("the weighted ensemble combines neural families: add lstm, gru, ...")
+    if "stacked" in chosen and len(members) < 2:
+        raise ValueError("the stacked ensemble needs at least two families in models")
+    return chosen
+
+
 class RunConfig(_Frozen):
     """Everything one training/evaluation run of one pair depends on."""
 
     pair: str = Field(default="BTC", description="Base symbol, e.g. BTC.")
     horizon: int = Field(default=5, ge=1, le=100, description="Candles ahead for direction_h.")
-    source: DataSourceName = Field(default="shipped", description="shipped | file | core.")
+    source: DataSourceName = Field(default="shipped", description="shipped | file | core | replay.")
     max_rows: int = Field(default=0, ge=0, description="Use only the last N candles (0 = all).")
     data_end: str = Field(
         default="", description="Ignore candles after this UTC time, e.g. 2019-06-30 ('' = none)."
     )
-    seed: int = Field(default=42, description="Seed for numpy, python and TensorFlow.")
+    seed: int = Field(default=42, description="Base seed for numpy, python and TensorFlow.")
+    n_seeds: int = Field(
+        default=1, ge=1, le=20, description="Seeds per neural family on the development folds."
+    )
+    models: tuple[str, ...] = Field(
+        default=("lstm",), description="Families/ensembles to compare, e.g. lstm,gru,stacked; all."
+    )
     features: FeatureConfig = FeatureConfig()
-    model: ModelConfig = ModelConfig()
     walk_forward: WalkForwardConfig = WalkForwardConfig()
+    holdout: HoldoutConfig = HoldoutConfig()
+    lstm: LSTMConfig = LSTMConfig()
+    gru: GRUConfig = GRUConfig()
+    cnn: CNNConfig = CNNConfig()
+    transformer: TransformerConfig = TransformerConfig()
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    logistic: LogisticConfig = LogisticConfig()
 
     @field_validator("pair", mode="before")
     @classmethod
@@ -228,14 +405,12 @@ class RunConfig(_Frozen):
     @field_validator("data_end")
     @classmethod
     def _parse_data_end(cls, value: str) -> str:
-        if not value:
-            return ""
-        try:
-            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(f"data_end {value!r} is not an ISO date/time like 2019-06-30") from exc
-        stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-        return stamp.isoformat()
+        return parse_utc_time(value, "data_end")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: Any) -> tuple[str, ...]:
+        return parse_models(value)
 
     @model_validator(mode="after")
     def _horizon_has_return(self) -> RunConfig:
@@ -247,11 +422,35 @@ class RunConfig(_Frozen):
             )
         return self
 
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The model families in ``models`` (ensembles excluded)."""
+        return tuple(m for m in self.models if m in FAMILIES)
+
+    @property
+    def ensembles(self) -> tuple[str, ...]:
+        """The ensembles in ``models``."""
+        return tuple(m for m in self.models if m in ENSEMBLES)
+
+    def section(self, family: str) -> ModelSection:
+        """Return a family's hyperparameter section (``config.section("gru")``)."""
+        if family not in FAMILIES:
+            raise ConfigError(f"Unknown model family {family!r}; families: {', '.join(FAMILIES)}.")
+        section: ModelSection = getattr(self, family)
+        return section
+
+    def context_rows(self, families: Sequence[str] | None = None) -> int:
+        """Rows of history before a scored row that the given families read (max ``window - 1``)."""
+        names = self.families if families is None else families
+        return max((getattr(self.section(f), "window", 1) - 1 for f in names), default=0)
+
     def to_flat(self) -> dict[str, Any]:
         """Return the config as one level of ``name -> value`` (notebook parameters)."""
         flat: dict[str, Any] = {}
         for name, value in self:
-            if isinstance(value, BaseModel):
+            if isinstance(value, ModelSection):
+                flat.update({f"{value.family}_{k}": v for k, v in value.model_dump().items()})
+            elif isinstance(value, BaseModel):
                 flat.update(value.model_dump())
             else:
                 flat[name] = value
@@ -270,19 +469,17 @@ class RunConfig(_Frozen):
             ConfigError: on an unknown name or an invalid value.
         """
         nested: dict[str, Any] = {}
-        sections = {k: v for k, v in cls.model_fields.items() if k in _SECTIONS}
         for name, value in params.items():
-            section = next(
-                (s for s, f in sections.items() if name in _SECTIONS[s].model_fields), None
-            )
-            if section is not None:
-                nested.setdefault(section, {})[name] = value
-            elif name in cls.model_fields and name not in _SECTIONS:
-                nested[name] = value
-            else:
+            place = _FLAT_PLACES.get(name)
+            if place is None:
                 raise ConfigError(
                     f"Unknown run parameter {name!r}. Valid names: {', '.join(cls.flat_fields())}."
                 )
+            section, field = place
+            if section:
+                nested.setdefault(section, {})[field] = value
+            else:
+                nested[field] = value
         try:
             return cls.model_validate(nested)
         except ValidationError as exc:
@@ -291,14 +488,28 @@ class RunConfig(_Frozen):
 
 
 def _describe_error(err: Any) -> str:
-    """One validation error as ``field: message`` (no prefix for whole-model checks)."""
+    """One validation error as ``field: message`` (flattened name; no prefix for model checks)."""
     message = str(err["msg"]).removeprefix("Value error, ")
-    field = str(err["loc"][-1]) if err["loc"] else ""
-    return f"{field}: {message}" if field else message
+    loc = [str(part) for part in err["loc"]]
+    if not loc:
+        return message
+    if len(loc) >= 2 and loc[0] in _SECTION_PREFIX:
+        return f"{_SECTION_PREFIX[loc[0]]}{loc[1]}: {message}"
+    return f"{loc[-1] if len(loc) == 1 else loc[1]}: {message}"
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "features": FeatureConfig,
-    "model": ModelConfig,
-    "walk_forward": WalkForwardConfig,
-}
+def _flat_places() -> dict[str, tuple[str, str]]:
+    """Map each flattened name to ``(section attribute or '', field name)``."""
+    places: dict[str, tuple[str, str]] = {}
+    for name, info in RunConfig.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            prefix = f"{kind.family}_" if issubclass(kind, ModelSection) else ""
+            places.update({f"{prefix}{f}": (name, f) for f in kind.model_fields})
+        else:
+            places[name] = ("", name)
+    return places
+
+
+_SECTION_PREFIX: dict[str, str] = {family: f"{family}_" for family in FAMILIES}
+_FLAT_PLACES: dict[str, tuple[str, str]] = _flat_places()

@@ -23,6 +23,10 @@ class DataSourceError(MlpkgError):
     """A candle file or data source cannot be read."""
 
 
+class MissingCandlesError(DataSourceError):
+    """The candles a model window needs are missing (a gap); the window is not stretched."""
+
+
 class UpstreamUnavailableError(DataSourceError):
     """The upstream core service is down, timed out or answered garbage."""
 

@@ -8,13 +8,52 @@ from mlpkg.errors import ConfigError, UnknownPairError
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("btc", "BTC"), ("BTC_USDT", "BTC"), ("ethusd", "ETH"), (" xrp-usd ", "XRP"), ("RVN", "RVN")],
+    [
+        ("btc", "BTC"),
+        ("BTC_USDT", "BTC"),
+        ("BTC-USD", "BTC"),
+        ("BTC/USDT", "BTC"),
+        ("BTCUSD", "BTC"),
+        ("ETHUSDT", "ETH"),
+        ("ethusd", "ETH"),
+        (" xrp-usd ", "XRP"),
+        ("OPUSDT", "OP"),
+        ("opusdt", "OP"),
+        ("1INCHUSDT", "1INCH"),
+        ("RVN", "RVN"),
+    ],
 )
 def test_normalize_pair_accepts_common_spellings(raw, expected):
     assert normalize_pair(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["../etc/passwd", "B", "BTC USDT", "x" * 500, "", "BTC;DROP"])
+@pytest.mark.parametrize(
+    "token", ["TUSD", "BUSD", "FDUSD", "PYUSD", "USDT", "USDC", "tusd", " fdusd ", "Busd"]
+)
+def test_normalize_pair_keeps_usd_tokens_whole(token):
+    assert normalize_pair(token) == token.strip().upper()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("TUSDUSDT", "TUSD"),
+        ("busd_usdt", "BUSD"),
+        ("FDUSD-USDT", "FDUSD"),
+        ("FDUSDUSD", "FDUSD"),
+        ("USDTUSD", "USDT"),
+        ("CRVUSD", "CRV"),  # an unlisted USD token reads as base + quote ...
+        ("CRVUSD-USD", "CRVUSD"),  # ... and a separator keeps it whole
+    ],
+)
+def test_normalize_pair_removes_one_quote_from_usd_tokens_quoted_in_usd(raw, expected):
+    assert normalize_pair(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["../etc/passwd", "B", "BTC USDT", "x" * 500, "", "BTC;DROP", "-USDT", "BTC-", "ETH-BTC"],
+)
 def test_normalize_pair_rejects_path_characters_and_bad_lengths(raw):
     with pytest.raises(ConfigError, match="Invalid pair"):
         normalize_pair(raw)

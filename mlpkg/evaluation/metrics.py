@@ -1,4 +1,6 @@
-"""Metrics of direction predictions (pure NumPy): classification, confidence, trading, DM test.
+"""Metrics of direction predictions: classification (sklearn.metrics), confidence, trading.
+
+Per-sample log losses stay in NumPy (sklearn only returns their mean; the DM test needs each).
 
 Decisions follow the seed service: up when P(up) > 0.5 (exactly 0.5 counts as down).
 """
@@ -6,6 +8,7 @@ Decisions follow the seed service: up when P(up) > 0.5 (exactly 0.5 counts as do
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Literal
@@ -37,37 +40,31 @@ def log_losses(y_true: ArrayLike, proba_up: ArrayLike) -> np.ndarray:
     return np.asarray(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
 
 
-def roc_auc(y_true: ArrayLike, proba_up: ArrayLike) -> float:
-    """Return the ROC AUC (Mann-Whitney, ties counted half), NaN with a single class."""
-    y, p = _pair(y_true, proba_up)
-    n_pos = int((y == 1).sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = pd.Series(p).rank(method="average").to_numpy()
-    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def classification_metrics(y_true: ArrayLike, proba_up: ArrayLike) -> dict[str, float]:
     """Return accuracy, balanced accuracy, log loss, Brier, ROC AUC and up rates.
 
-    Balanced accuracy is the mean recall over the classes present; ROC AUC is NaN when only
-    one class is present.
+    The scores come from ``sklearn.metrics`` (decisions: up when P(up) > 0.5). Balanced accuracy
+    is the mean recall over the classes present; ROC AUC is NaN when only one class is present.
 
     Raises:
         MlpkgError: on different lengths, NaN, or no samples.
     """
+    from sklearn import metrics as skm
+
     y, p = _pair(y_true, proba_up)
     if len(y) == 0:
         raise MlpkgError("No samples to score.")
     pred = (p > 0.5).astype(np.float64)
-    recalls = [float((pred[y == c] == c).mean()) for c in (0.0, 1.0) if (y == c).any()]
+    single_class = len(np.unique(y)) < 2
+    with warnings.catch_warnings():  # one class: sklearn warns, and the recall is that class's
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = float(skm.balanced_accuracy_score(y, pred))
     return {
-        "accuracy": float((pred == y).mean()),
-        "balanced_accuracy": float(np.mean(recalls)),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": balanced,
         "log_loss": float(log_losses(y, p).mean()),
-        "brier": float(((p - y) ** 2).mean()),
-        "roc_auc": roc_auc(y, p),
+        "brier": float(skm.brier_score_loss(y, p, pos_label=1.0)),
+        "roc_auc": math.nan if single_class else float(skm.roc_auc_score(y, p)),
         "up_rate_pred": float(pred.mean()),
         "up_rate_true": float(y.mean()),
         "n": float(len(y)),
@@ -180,38 +177,3 @@ def strategy_returns(
     result["n_periods"] = float(len(positions))
     result["exposure"] = float((positions != 0).mean()) if len(positions) else math.nan
     return result
-
-
-def _normal_two_sided_p(stat: float) -> float:
-    return math.erfc(abs(stat) / math.sqrt(2.0))
-
-
-def diebold_mariano(loss_a: ArrayLike, loss_b: ArrayLike, horizon: int = 1) -> dict[str, float]:
-    """Diebold-Mariano test of equal expected loss, with a Newey-West (Bartlett) HAC variance.
-
-    The loss differential d = loss_a - loss_b of h-step-ahead forecasts made every row is
-    autocorrelated up to lag h - 1 (overlapping label periods), so its long-run variance uses
-    Bartlett weights over lags 1 .. h - 1. ``stat < 0`` means a has the lower loss. The p-value
-    is two-sided from the standard normal.
-
-    Returns:
-        ``stat``, ``p_value``, ``mean_diff`` (mean of loss_a - loss_b) and ``n``. Identical
-        losses give stat 0 and p 1; a constant non-zero difference gives p 0.
-    """
-    a = np.asarray(loss_a, dtype=np.float64).reshape(-1)
-    b = np.asarray(loss_b, dtype=np.float64).reshape(-1)
-    if a.shape != b.shape or len(a) < 2:
-        raise MlpkgError(f"DM test needs two equal-length loss series of >= 2 values; got "
-                         f"{len(a)} and {len(b)}.")  # fmt: skip
-    d = a - b
-    n, mean = len(d), float(d.mean())
-    centred = d - mean
-    lags = min(max(horizon - 1, 0), n - 1)
-    long_run = float(centred @ centred) / n
-    for k in range(1, lags + 1):
-        long_run += 2.0 * (1.0 - k / (lags + 1)) * float(centred[k:] @ centred[:-k]) / n
-    if long_run <= 1e-300:
-        stat = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
-    else:
-        stat = mean / math.sqrt(long_run / n)
-    return {"stat": stat, "p_value": _normal_two_sided_p(stat), "mean_diff": mean, "n": float(n)}

@@ -24,29 +24,23 @@ def _model_rows(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
     return rows.sort_values(["fold", "open_time"])
 
 
-def _quantile_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
-    """Equal-count bin keys; each distinct value is its own bin when there are few of them."""
-    if len(np.unique(p)) <= n_bins:
-        return p
-    inner = np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1))[1:-1]
-    return np.searchsorted(inner, p, side="right").astype(np.float64)
-
-
 def plot_reliability(predictions: pd.DataFrame, model: str, *, n_bins: int = 10) -> Figure:
     """Reliability diagram: observed up-frequency vs mean P(up) in equal-count bins.
 
-    Equal-count (quantile) bins suit models whose probabilities crowd around 0.5. The lower
-    panel is the histogram of P(up).
+    Equal-count (quantile) bins from ``sklearn.calibration.calibration_curve`` suit models whose
+    probabilities crowd around 0.5. The lower panel is the histogram of P(up).
     """
+    from sklearn.calibration import calibration_curve
+
     rows = _model_rows(predictions, model)
     p = rows["proba_up"].to_numpy(dtype=np.float64)
     y = rows["y_true"].to_numpy(dtype=np.float64)
-    binned = pd.DataFrame({"bin": _quantile_bins(p, n_bins), "p": p, "y": y}).groupby("bin").mean()
+    observed, mean_p = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
     fig = Figure(figsize=(6, 6))
     top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
     low, high = min(p.min(), y.mean(), 0.4), max(p.max(), y.mean(), 0.6)
     top.plot([low, high], [low, high], linestyle="--", color="grey", label="perfect calibration")
-    top.plot(binned["p"], binned["y"], marker="o", label=model)
+    top.plot(mean_p, observed, marker="o", label=model)
     top.set_ylabel("observed up frequency")
     top.set_title(f"Reliability of {model} ({len(p)} test rows)")
     top.legend()

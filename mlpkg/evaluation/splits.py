@@ -1,4 +1,10 @@
-"""Walk-forward splits: consecutive test blocks at the end, expanding (or capped) training rows.
+"""Splits in time order: the development period and its walk-forward folds, then the holdout.
+
+The newest rows are the **holdout** (``holdout_split``): nothing that chooses (model family,
+hyperparameters, ensemble weights, early stopping) sees them; the selected candidate is refit
+on the development period and scored there once. The **development period** is split into
+walk-forward folds (``walk_forward_splits``): consecutive test blocks at its end, expanding (or
+capped) training rows before each.
 
 Between a fold's training rows and its test block lie ``purge = horizon + window`` unused rows.
 A training row t carries a label built from close[t + horizon], so ``train_end + horizon <=
@@ -12,7 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mlpkg.config import WalkForwardConfig
+import numpy as np
+import pandas as pd
+
+from mlpkg.config import HoldoutConfig, WalkForwardConfig
 from mlpkg.errors import ConfigError
 
 MIN_TRAIN_ROWS = 50
@@ -117,3 +126,95 @@ def walk_forward_splits(
             train_start = max(0, train_end - config.max_train_rows)
         folds.append(Fold(k, train_start, train_end, test_start, test_start + test_size, purge))
     return folds
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """Development rows ``[0, dev_end)``, ``purge`` unused rows, holdout rows ``[start, end)``.
+
+    A development row t carries a label built from the close ``horizon`` candles later, and a
+    holdout row's input window reaches ``context`` rows back: ``purge = horizon + context + 1``
+    keeps both inside their own period. ``dev_end_time`` is the open time of the first row
+    that is not development data, ``start_time``/``end_time`` those of the first and last
+    holdout rows.
+    """
+
+    dev_end: int
+    start: int
+    end: int
+    purge: int
+    start_time: pd.Timestamp
+    end_time: pd.Timestamp
+    dev_end_time: pd.Timestamp
+
+    @property
+    def dev_rows(self) -> int:
+        """Number of development rows."""
+        return self.dev_end
+
+    @property
+    def rows(self) -> int:
+        """Number of holdout rows (labelled or not)."""
+        return self.end - self.start
+
+
+def _holdout_start(index: pd.DatetimeIndex, labelled: np.ndarray, config: HoldoutConfig) -> int:
+    if config.holdout_start:
+        start = int(index.searchsorted(pd.Timestamp(config.holdout_start)))
+        if start >= len(index):
+            raise ConfigError(
+                f"holdout_start {config.holdout_start} is after the last row ({index[-1]}): "
+                "choose an earlier date or use holdout_fraction."
+            )
+        return start
+    positions = np.flatnonzero(labelled)
+    count = max(1, math.ceil(config.holdout_fraction * len(positions)))
+    return int(positions[-count]) if len(positions) else len(index)
+
+
+def holdout_split(
+    index: pd.DatetimeIndex,
+    labelled: np.ndarray,
+    config: HoldoutConfig,
+    *,
+    horizon: int,
+    context: int,
+) -> HoldoutSplit:
+    """Split time-ordered rows into the development period and the holdout at the end.
+
+    Args:
+        index: Open times of the rows (features after the warm-up).
+        labelled: Which rows carry a usable label (the holdout share counts these).
+        config: ``holdout_fraction`` of the labelled rows, or everything from ``holdout_start``.
+        horizon: Label horizon h in rows.
+        context: Rows of history the models read before a scored row (``window - 1``).
+
+    Raises:
+        ConfigError: when the development period or the holdout would be empty or too short.
+    """
+    start = _holdout_start(index, labelled, config)
+    purge = horizon + context + 1
+    dev_end = start - purge
+    held = int(np.count_nonzero(labelled[start:]))
+    if dev_end < MIN_TRAIN_ROWS or held < 2 * config.holdout_blocks:
+        raise ConfigError(
+            f"Cannot hold out rows {start}..{len(index)} of {len(index)}: that leaves "
+            f"{max(dev_end, 0)} development rows (need {MIN_TRAIN_ROWS}+) and {held} labelled "
+            f"holdout rows (need {2 * config.holdout_blocks}+ for {config.holdout_blocks} blocks). "
+            "Use more candles, or change holdout_fraction / holdout_start / holdout_blocks."
+        )
+    return HoldoutSplit(
+        dev_end=dev_end,
+        start=start,
+        end=len(index),
+        purge=purge,
+        start_time=pd.Timestamp(index[start]),
+        end_time=pd.Timestamp(index[-1]),
+        dev_end_time=pd.Timestamp(index[dev_end]),
+    )
+
+
+def block_labels(n_rows: int, n_blocks: int) -> np.ndarray:
+    """Assign ``n_rows`` time-ordered rows to ``n_blocks`` consecutive, near-equal blocks."""
+    blocks = max(1, min(n_blocks, n_rows))
+    return np.minimum((np.arange(n_rows) * blocks) // max(n_rows, 1), blocks - 1)

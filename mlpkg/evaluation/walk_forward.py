@@ -1,9 +1,12 @@
-"""Run models over walk-forward folds and collect their test predictions in long format.
+"""Fit models on walk-forward folds (and seeds) and collect their out-of-sample predictions.
 
-Like statsforecast's cross-validation, each output row is one (fold, model, test row), stamped
-with the fold's ``cutoff``. Models see only their fold's training rows when fitting; to score
-the first test rows a model may read ``context_rows`` feature rows before ``test_start``
-(features only, never labels).
+Like statsforecast's cross-validation, each output row is one (fold, seed, model, test row),
+stamped with the fold's ``cutoff``: the open time of the last row the fold's models were
+trained on (their labels reach ``horizon`` candles further; the purge keeps those before the
+first test row). Models see only their fold's training rows when fitting; to score the first
+test rows a model may read ``context_rows`` feature rows before ``test_start`` (features only,
+never labels). Rows without a usable label (NaN ``y``: the unlabelled tail, or a label or window
+spanning missing candles) are context only: never fitted on, never scored.
 """
 
 from __future__ import annotations
@@ -11,67 +14,104 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.splits import Fold
-from mlpkg.models.estimator import DirectionEstimator
+from mlpkg.models import DirectionEstimator
 
 log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = (
-    "fold", "cutoff", "open_time", "model", "proba_up", "y_true", "future_return",
+    "fold", "seed", "cutoff", "open_time", "model", "proba_up", "y_true", "future_return",
 )  # fmt: skip
-TIMINGS_ATTR = "timings"
+FITS_ATTR = "fits"
+Progress = Callable[[str], None]
 
 
-def _check_inputs(
-    X: pd.DataFrame, y: pd.Series, future_returns: pd.Series, folds: Sequence[Fold]
-) -> None:
-    outside = [f.index for f in folds if f.test_end > len(X) or f.train_start < 0]
-    if outside:
-        raise MlpkgError(
-            f"Folds {outside} reach beyond the {len(X)} rows of X; build the folds with "
-            "walk_forward_splits(len(X), ...)."
-        )
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one model for a fold: ``factory(seed)``, and whether the seed matters."""
+
+    factory: Callable[[int], DirectionEstimator]
+    seeded: bool = False
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted model and its out-of-sample P(up) on the labelled rows of the scored range."""
+
+    model: DirectionEstimator
+    positions: np.ndarray
+    p_up: np.ndarray
+    record: dict[str, Any]
+
+
+def _check_inputs(X: pd.DataFrame, y: pd.Series, future_returns: pd.Series) -> None:
     for name, series in (("y", y), ("future_returns", future_returns)):
         if len(series) != len(X) or not series.index.equals(X.index):
             raise MlpkgError(f"{name} must have the same index as X ({len(X)} rows).")
-        if series.isna().any():
-            raise MlpkgError(
-                f"{name} holds NaN; drop the warm-up rows and the last `horizon` rows (whose "
-                "future is unknown) from X, y and future_returns before the walk-forward."
-            )
+    values = y.to_numpy(dtype="float64", na_value=np.nan)
+    if not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
+        raise MlpkgError("y must hold 0/1 labels, or NaN for rows that are context only.")
 
 
-def _predict_fold(model: DirectionEstimator, X: pd.DataFrame, fold: Fold, name: str) -> np.ndarray:
-    start = max(0, fold.test_start - model.context_rows)
-    proba = model.predict_proba(X.iloc[start : fold.test_end])[:, 1]
-    p_up = np.asarray(proba[fold.test_start - start :], dtype=np.float64)
-    if len(p_up) != fold.test_rows or np.isnan(p_up).any():
+def fit_and_score(
+    spec: ModelSpec,
+    seed: int,
+    X: pd.DataFrame,
+    y: pd.Series,
+    train: tuple[int, int],
+    scored: tuple[int, int],
+    name: str,
+) -> FitResult:
+    """Fit on rows ``[train)`` and predict the labelled rows of ``[scored)``.
+
+    Raises:
+        MlpkgError: when a labelled scored row gets no probability (too little history).
+    """
+    started = time.perf_counter()
+    model = spec.factory(seed).fit(X.iloc[train[0] : train[1]], y.iloc[train[0] : train[1]])
+    fitted = time.perf_counter()
+    start = max(0, scored[0] - model.context_rows)
+    proba = np.asarray(model.predict_proba(X.iloc[start : scored[1]])[:, 1], dtype=np.float64)
+    p_up = proba[scored[0] - start :]
+    labelled = np.flatnonzero(y.iloc[scored[0] : scored[1]].notna().to_numpy())
+    p_up = p_up[labelled]
+    if np.isnan(p_up).any():
         raise MlpkgError(
-            f"Model {name!r} left {int(np.isnan(p_up).sum())} test rows of fold {fold.index} "
-            f"unscored (context_rows={model.context_rows}); it needs more history than "
-            "the rows before the test block."
+            f"Model {name!r} left {int(np.isnan(p_up).sum())} labelled rows unscored "
+            f"(context_rows={model.context_rows}); it needs more history before the scored rows."
         )
-    return p_up
+    record = {
+        "model": name,
+        "seed": seed,
+        "fit_seconds": fitted - started,
+        "predict_seconds": time.perf_counter() - fitted,
+        "train_rows": train[1] - train[0],
+        "stopping_point": getattr(model, "stopping_point_", None),
+    }
+    return FitResult(model, labelled + scored[0], p_up, record)
 
 
 def _fold_frame(
-    X: pd.DataFrame, y: pd.Series, future_returns: pd.Series, fold: Fold, name: str,
-    p_up: np.ndarray,
+    X: pd.DataFrame, y: pd.Series, future_returns: pd.Series, fold: Fold, result: FitResult,
+    seed: int,
 ) -> pd.DataFrame:  # fmt: skip
-    test = slice(fold.test_start, fold.test_end)
+    rows = result.positions
     return pd.DataFrame({
         "fold": fold.index,
-        "cutoff": X.index[fold.test_start],
-        "open_time": X.index[test],
-        "model": name,
-        "proba_up": p_up,
-        "y_true": y.iloc[test].to_numpy(dtype=np.float64),
-        "future_return": future_returns.iloc[test].to_numpy(dtype=np.float64),
+        "seed": seed,
+        "cutoff": X.index[fold.train_end - 1],
+        "open_time": X.index[rows],
+        "model": result.record["model"],
+        "proba_up": result.p_up,
+        "y_true": y.to_numpy(dtype=np.float64)[rows],
+        "future_return": future_returns.to_numpy(dtype=np.float64)[rows],
     })  # fmt: skip
 
 
@@ -79,54 +119,70 @@ def run_walk_forward(
     X: pd.DataFrame,
     y: pd.Series,
     future_returns: pd.Series,
-    models: Mapping[str, Callable[[], DirectionEstimator]],
+    models: Mapping[str, ModelSpec],
     folds: Sequence[Fold],
     *,
-    progress: Callable[[str], None] | None = None,
+    seeds: Sequence[int] = (0,),
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Fit a fresh model per (fold, model) on the training rows and predict the test rows.
+    """Fit a fresh model per (fold, model, seed) on the training rows; predict the test rows.
+
+    A model whose spec is not ``seeded`` is fitted once per fold and its predictions are
+    repeated for every seed, so every model has rows for every seed (ensembles combine members
+    seed by seed).
 
     Args:
-        X: Time-ordered, NaN-free feature rows (warm-up and unlabelled tail dropped).
-        y: 0/1 labels aligned with X (``direction_<h>``).
+        X: Time-ordered, finite feature rows (warm-up dropped).
+        y: 0/1 labels aligned with X (``direction_<h>``), NaN for context-only rows.
         future_returns: ``future_return_<h>`` aligned with X (used by trading metrics).
-        models: Name -> factory returning an unfitted estimator.
-        folds: From :func:`mlpkg.evaluation.splits.walk_forward_splits` over ``len(X)`` rows.
-        progress: Called with a one-line message after each fit (e.g. ``print`` or a logger).
+        models: Name -> spec (factory of an unfitted estimator given a seed).
+        folds: From :func:`mlpkg.evaluation.splits.walk_forward_splits`.
+        seeds: Seeds of the seeded models (the first is the base seed).
+        progress: Called with a one-line message after each fit.
 
     Returns:
-        Long frame with columns ``fold, cutoff, open_time, model, proba_up, y_true,
-        future_return``; ``cutoff`` is the timestamp of the fold's first test row.
-        ``attrs["timings"]`` lists ``{fold, model, fit_seconds, predict_seconds}`` records.
+        Long frame with :data:`PREDICTION_COLUMNS`; ``attrs["fits"]`` lists one record per
+        fit (``fold, model, seed, fit_seconds, predict_seconds, train_rows, stopping_point``).
     """
-    _check_inputs(X, y, future_returns, folds)
-    frames, timings = [], []
+    _check_inputs(X, y, future_returns)
+    frames, fits = [], []
     for fold in folds:
-        train = slice(fold.train_start, fold.train_end)
-        for name, factory in models.items():
-            started = time.perf_counter()
-            model = factory().fit(X.iloc[train], y.iloc[train])
-            fitted = time.perf_counter()
-            p_up = _predict_fold(model, X, fold, name)
-            timing = {"fold": fold.index, "model": name, "fit_seconds": fitted - started,
-                      "predict_seconds": time.perf_counter() - fitted}  # fmt: skip
-            timings.append(timing)
-            frames.append(_fold_frame(X, y, future_returns, fold, name, p_up))
-            message = (f"fold {fold.index + 1}/{len(folds)} {name}: fit "
-                       f"{timing['fit_seconds']:.1f}s on {fold.train_rows} rows")  # fmt: skip
-            log.info(message)
-            if progress is not None:
-                progress(message)
-    result = pd.concat(frames, ignore_index=True) if frames else _empty_predictions()
-    result.attrs[TIMINGS_ATTR] = timings
-    return result
+        for name, spec in models.items():
+            for seed in seeds if spec.seeded else seeds[:1]:
+                result = fit_and_score(
+                    spec, seed, X, y, (fold.train_start, fold.train_end),
+                    (fold.test_start, fold.test_end), name,
+                )  # fmt: skip
+                fits.append({"fold": fold.index, **result.record})
+                copies = [seed] if spec.seeded else list(seeds)
+                frames += [_fold_frame(X, y, future_returns, fold, result, s) for s in copies]
+                _report(progress, fold, len(folds), name, seed if spec.seeded else None, result)
+    result_frame = pd.concat(frames, ignore_index=True) if frames else empty_predictions()
+    result_frame.attrs[FITS_ATTR] = fits
+    return result_frame
 
 
-def _empty_predictions() -> pd.DataFrame:
+def _report(
+    progress: Progress | None, fold: Fold, n_folds: int, name: str, seed: int | None,
+    result: FitResult,
+) -> None:  # fmt: skip
+    seeded = f" seed {seed}" if seed is not None else ""
+    message = (
+        f"fold {fold.index + 1}/{n_folds} {name}{seeded}: fit "
+        f"{result.record['fit_seconds']:.1f}s on {fold.train_rows} rows"
+    )
+    log.debug(message)
+    if progress is not None:
+        progress(message)
+
+
+def empty_predictions() -> pd.DataFrame:
+    """A prediction frame with no rows."""
     return pd.DataFrame({name: [] for name in PREDICTION_COLUMNS})
 
 
-def timings_frame(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Return the per-(fold, model) fit/predict seconds recorded by :func:`run_walk_forward`."""
-    records = predictions.attrs.get(TIMINGS_ATTR, [])
-    return pd.DataFrame(records, columns=["fold", "model", "fit_seconds", "predict_seconds"])
+def fits_frame(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Return the per-fit records (seconds, rows, stopping point) of :func:`run_walk_forward`."""
+    columns = ["fold", "model", "seed", "fit_seconds", "predict_seconds", "train_rows",
+               "stopping_point"]  # fmt: skip
+    return pd.DataFrame(predictions.attrs.get(FITS_ATTR, []), columns=columns)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from mlpkg.config import RunConfig, Settings, get_settings
@@ -12,14 +13,25 @@ from mlpkg.data.schema import infer_frequency
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ConfigError
 from mlpkg.features.build import build_features, warmup_rows
-from mlpkg.features.labels import make_labels
+from mlpkg.features.labels import complete_windows, make_labels
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PairDataset:
-    """Candles, features and labels of one pair, trimmed to rows with features and a label."""
+    """Candles, features and labels of one pair (rows after the feature warm-up).
+
+    ``X`` keeps every row after the warm-up, so model windows read consecutive candles. ``y``
+    is NaN on rows that are context only: the last ``horizon`` rows (future unknown), rows
+    whose label would span missing candles, and rows whose input window would (see
+    :func:`mlpkg.features.labels.complete_windows`). Those rows are never fitted on or scored.
+
+    Attributes:
+        dropped_label_rows: Rows whose label spans a gap (excluding the unlabelled tail).
+        dropped_window_rows: Labelled rows whose input window spans a gap.
+        context_rows: Rows of history the configured families read (``max window - 1``).
+    """
 
     pair: str
     candles: pd.DataFrame
@@ -29,12 +41,75 @@ class PairDataset:
     future_returns: pd.Series
     warmup_rows: int
     interval: pd.Timedelta
+    context_rows: int
+    dropped_label_rows: int
+    dropped_window_rows: int
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the rows that are fitted on and scored."""
+        return np.asarray(self.y.notna().to_numpy())
+
+
+def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    if config.data_end:
+        candles = candles.loc[: pd.Timestamp(config.data_end)]
+    if config.max_rows:
+        candles = candles.iloc[-config.max_rows :]
+    return candles
+
+
+def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
+    """Build features and the clock-time ``direction_h`` label from candles (pure).
+
+    Raises:
+        ConfigError: when too few labelled rows remain after the warm-up.
+    """
+    candles = _select_candles(candles, config)
+    interval = infer_frequency(pd.DatetimeIndex(candles.index))
+    features = build_features(candles, config.features)
+    warm = warmup_rows(config.features)
+    labels = make_labels(candles["close"], (config.horizon,), interval).iloc[warm:]
+    X = features.iloc[warm:]
+    direction = labels[f"direction_{config.horizon}"]
+    context = config.context_rows()
+    tail = np.arange(len(X)) >= len(X) - config.horizon
+    gap_label = direction.isna().to_numpy() & ~tail
+    window_ok = complete_windows(pd.DatetimeIndex(X.index), interval, context + 1)
+    y = direction.where(window_ok)
+    usable = int(y.notna().sum())
+    needed = max(3 * (context + 1), 100)
+    if usable < needed:
+        raise ConfigError(
+            f"{config.pair}: only {usable} labelled rows after a {warm}-row warm-up; need at "
+            f"least {needed}. Use more candles (max_rows=0) or a smaller window."
+        )
+    dataset = PairDataset(
+        pair=config.pair,
+        candles=candles,
+        features=features,
+        X=X,
+        y=y.astype("float64"),
+        future_returns=labels[f"future_return_{config.horizon}"],
+        warmup_rows=warm,
+        interval=interval,
+        context_rows=context,
+        dropped_label_rows=int(gap_label.sum()),
+        dropped_window_rows=int((direction.notna().to_numpy() & ~window_ok).sum()),
+    )
+    log.info(
+        "%s: %d candles, %d features, %d labelled rows (%d dropped: label spans a gap; %d: "
+        "window spans a gap)",
+        config.pair, len(candles), features.shape[1], usable, dataset.dropped_label_rows,
+        dataset.dropped_window_rows,
+    )  # fmt: skip
+    return dataset
 
 
 def prepare_dataset(
     config: RunConfig, settings: Settings | None = None, candles: pd.DataFrame | None = None
 ) -> PairDataset:
-    """Load (unless given) the pair's candles, build features and the ``direction_h`` label.
+    """Load (unless given) the pair's candles and build its dataset.
 
     Raises:
         ConfigError: when too few rows remain after the warm-up.
@@ -42,35 +117,4 @@ def prepare_dataset(
     settings = settings or get_settings()
     if candles is None:
         candles = load_candles(config.pair, config.source, settings)
-    if config.data_end:
-        candles = candles.loc[: pd.Timestamp(config.data_end)]
-    if config.max_rows:
-        candles = candles.iloc[-config.max_rows :]
-    features = build_features(candles, config.features)
-    warm = warmup_rows(config.features)
-    labels = make_labels(candles["close"], (config.horizon,))
-    direction = labels[f"direction_{config.horizon}"].iloc[warm:]
-    labelled = direction.notna()
-    X = features.iloc[warm:][labelled]
-    if len(X) < config.model.window * 3:
-        raise ConfigError(
-            f"{config.pair}: only {len(X)} labelled rows after a {warm}-row warm-up; need at "
-            f"least {config.model.window * 3}. Use more candles (max_rows=0) or a smaller window."
-        )
-    log.info(
-        "%s: %d candles, %d features, %d labelled rows",
-        config.pair,
-        len(candles),
-        features.shape[1],
-        len(X),
-    )
-    return PairDataset(
-        pair=config.pair,
-        candles=candles,
-        features=features,
-        X=X,
-        y=direction[labelled].astype("float64"),
-        future_returns=labels[f"future_return_{config.horizon}"].iloc[warm:][labelled],
-        warmup_rows=warm,
-        interval=infer_frequency(candles.index),
-    )
+    return build_dataset(candles, config)

@@ -1,4 +1,10 @@
-"""Walk-forward evaluation of the LSTM beside its baselines, logged to MLflow."""
+"""The development period: walk-forward folds of every candidate beside the references.
+
+``evaluate_development`` never reads the holdout: the folds lie inside the development period
+(everything before the holdout and its purge gap), so exploring with ``mlpkg evaluate`` or the
+evaluation notebook never spends the holdout. ``mlpkg train`` adds the holdout afterwards
+(``mlpkg.pipelines.holdout``).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,27 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlpkg.config import RunConfig, Settings, get_settings
-from mlpkg.data.sources import candles_checksum, describe_candles
 from mlpkg.evaluation import plots
-from mlpkg.evaluation.report import WalkForwardReport, flat_metrics, format_report, summarize
-from mlpkg.evaluation.splits import walk_forward_splits
-from mlpkg.evaluation.walk_forward import run_walk_forward
-from mlpkg.models.baselines import default_baselines
-from mlpkg.models.estimator import DirectionEstimator, LSTMDirectionClassifier
+from mlpkg.evaluation.report import (
+    DevelopmentReport,
+    flat_development_metrics,
+    format_development,
+    summarize_development,
+)
+from mlpkg.evaluation.selection import (
+    Procedure,
+    Selection,
+    add_ensembles,
+    choose_candidate,
+    final_weights,
+    median_budget,
+    weighted_members,
+)
+from mlpkg.evaluation.splits import Fold, HoldoutSplit, holdout_split, walk_forward_splits
+from mlpkg.evaluation.walk_forward import ModelSpec, fits_frame, run_walk_forward
+from mlpkg.models import DirectionEstimator
+from mlpkg.models.baselines import REFERENCE_BASELINE, naive_baselines
+from mlpkg.models.families import is_neural, make_estimator
 from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
 from mlpkg.tracking import runs
 
@@ -25,65 +45,143 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """The outcome of a walk-forward evaluation."""
+class Development:
+    """The outcome of the development period.
+
+    Attributes:
+        dataset: The pair's dataset (every row; the holdout is only located, never read).
+        split: Where the development period ends and the holdout starts.
+        folds: The walk-forward folds inside the development period.
+        predictions: Out-of-fold predictions of candidates (ensembles included) and references,
+            one row per (fold, seed, model, scored row).
+        fits: One record per fit (seconds, rows, stopping point).
+        selection: The chosen candidate and every candidate's score.
+        procedure: How to refit the chosen candidate (members, weights, training budgets).
+        report: The development report; ``text`` is its printable form.
+    """
 
     dataset: PairDataset
+    split: HoldoutSplit
+    folds: list[Fold]
     predictions: pd.DataFrame
-    report: WalkForwardReport
+    fits: pd.DataFrame
+    selection: Selection
+    procedure: Procedure
+    report: DevelopmentReport
     text: str
 
+    @property
+    def base_predictions(self) -> pd.DataFrame:
+        """The predictions of the base seed (one row per fold, model and scored row)."""
+        return self.predictions[self.predictions["seed"] == self.predictions["seed"].min()]
 
-def model_factories(config: RunConfig) -> dict[str, Callable[[], DirectionEstimator]]:
-    """The LSTM and every baseline, evaluated on the same folds."""
-    return {
-        "lstm": lambda: LSTMDirectionClassifier.from_config(
-            config.model, seed=config.seed, purge=config.horizon
-        ),
-        **default_baselines(config.horizon),
+
+def seeds_of(config: RunConfig) -> list[int]:
+    """The seeds of a run: ``seed, seed + 1, ..., seed + n_seeds - 1`` (the first is the base)."""
+    return [config.seed + i for i in range(config.n_seeds)]
+
+
+def family_spec(family: str, config: RunConfig) -> ModelSpec:
+    """How to build a family's estimator for a fold (seeded when its fit depends on the seed)."""
+    return ModelSpec(
+        lambda seed: make_estimator(family, config, seed=seed),
+        seeded=is_neural(family) or family == "lightgbm",
+    )
+
+
+def _unseeded(factory: Callable[[], DirectionEstimator]) -> Callable[[int], DirectionEstimator]:
+    """A factory that ignores the seed (the naive baselines do not depend on one)."""
+    return lambda seed: factory()
+
+
+def model_specs(config: RunConfig) -> dict[str, ModelSpec]:
+    """Every family in ``models`` and every reference (naive baselines and logistic)."""
+    specs = {family: family_spec(family, config) for family in config.families}
+    for name, factory in naive_baselines(config.horizon).items():
+        specs[name] = ModelSpec(_unseeded(factory))
+    if REFERENCE_BASELINE not in specs:
+        specs[REFERENCE_BASELINE] = family_spec(REFERENCE_BASELINE, config)
+    return specs
+
+
+def procedure_for(
+    name: str, config: RunConfig, predictions: pd.DataFrame, fits: pd.DataFrame
+) -> Procedure:
+    """The refit recipe of a candidate chosen on the development folds."""
+    if name == "weighted":
+        members = tuple(weighted_members(config.families))
+    elif name == "stacked":
+        members = config.families
+    else:
+        members = (name,)
+    budgets = {
+        member: median_budget(fits, member, make_estimator(member, config).budget_param)
+        for member in members
     }
+    weights = final_weights(predictions, name, list(config.families), config.seed)
+    return Procedure(name=name, members=members, weights=weights, budgets=budgets)
 
 
-def evaluate_dataset(
-    dataset: PairDataset, config: RunConfig, progress: Progress | None = None
-) -> Evaluation:
-    """Run walk-forward folds over the dataset and summarise model vs baselines (no I/O)."""
+def development_split(dataset: PairDataset, config: RunConfig) -> tuple[HoldoutSplit, list[Fold]]:
+    """Locate the holdout and build the development folds before it."""
+    split = holdout_split(
+        dataset.X.index, dataset.labelled, config.holdout,
+        horizon=config.horizon, context=dataset.context_rows,
+    )  # fmt: skip
     folds = walk_forward_splits(
-        len(dataset.X), config.walk_forward, horizon=config.horizon, window=config.model.window
-    )
+        split.dev_end, config.walk_forward, horizon=config.horizon,
+        window=dataset.context_rows + 1,
+    )  # fmt: skip
+    return split, folds
+
+
+def evaluate_development(
+    dataset: PairDataset, config: RunConfig, progress: Progress | None = None
+) -> Development:
+    """Run every candidate and reference on the development folds and select (no I/O)."""
+    split, folds = development_split(dataset, config)
     predictions = run_walk_forward(
-        dataset.X,
-        dataset.y,
-        dataset.future_returns,
-        model_factories(config),
-        folds,
-        progress=progress,
-    )
-    report = summarize(predictions, fee_bps=config.walk_forward.fee_bps, horizon=config.horizon)
-    return Evaluation(dataset, predictions, report, format_report(report))
+        dataset.X, dataset.y, dataset.future_returns, model_specs(config), folds,
+        seeds=seeds_of(config), progress=progress,
+    )  # fmt: skip
+    fits = fits_frame(predictions)
+    predictions, stacked = add_ensembles(predictions, config.ensembles, list(config.families))
+    selection = choose_candidate(predictions, config.models, stacked)
+    report = summarize_development(
+        predictions, selection, candidates=config.models, fee_bps=config.walk_forward.fee_bps,
+        horizon=config.horizon, base_seed=config.seed,
+    )  # fmt: skip
+    procedure = procedure_for(selection.chosen, config, predictions, fits)
+    text = format_development(report)
+    return Development(dataset, split, folds, predictions, fits, selection, procedure, report, text)
 
 
-def evaluation_figures(evaluation: Evaluation, config: RunConfig) -> dict[str, Figure]:
-    """The plots every evaluation run logs."""
-    preds = evaluation.predictions
+def development_figures(development: Development, config: RunConfig) -> dict[str, Figure]:
+    """The plots every development run logs (base seed)."""
+    preds = development.base_predictions
+    chosen = development.selection.chosen
     return {
-        "reliability_lstm": plots.plot_reliability(preds, "lstm"),
-        "confusion_lstm": plots.plot_confusion(preds, "lstm"),
-        "equity": plots.plot_equity(preds, config.walk_forward.fee_bps, config.horizon),
+        f"dev_reliability_{chosen}": plots.plot_reliability(preds, chosen),
+        f"dev_confusion_{chosen}": plots.plot_confusion(preds, chosen),
+        "dev_equity": plots.plot_equity(preds, config.walk_forward.fee_bps, config.horizon),
     }
 
 
-def log_evaluation(evaluation: Evaluation, config: RunConfig) -> None:
-    """Log config, data identity, metrics, report and plots to the active MLflow run."""
+def log_development(development: Development, config: RunConfig) -> None:
+    """Log config, data identity, development metrics, report, tables and plots to the run."""
+    dataset = development.dataset
     runs.log_run_config(config)
-    runs.log_data_info(
-        describe_candles(evaluation.dataset.candles), candles_checksum(evaluation.dataset.candles)
-    )
-    runs.log_metrics(flat_metrics(evaluation.report))
-    runs.log_text(evaluation.text, "walk_forward_report.txt")
-    runs.log_frame(evaluation.report.per_fold, "metrics_per_fold")
-    runs.log_frame(evaluation.predictions, "walk_forward_predictions")
-    runs.log_figures(evaluation_figures(evaluation, config))
+    runs.log_dataset_info(dataset, development.split)
+    runs.log_metrics(flat_development_metrics(development.report))
+    runs.log_text(development.text, "development_report.txt")
+    runs.log_frame(development.report.summary, "development_summary")
+    runs.log_frame(development.report.per_fold, "development_metrics_per_fold")
+    runs.log_frame(development.report.buckets, "development_confidence_buckets")
+    runs.log_frame(development.predictions, "development_predictions")
+    runs.log_frame(development.fits, "development_fits")
+    runs.log_dict(development.procedure.as_dict(), "procedure.json")
+    runs.set_tags({"candidate": development.selection.chosen})
+    runs.log_figures(development_figures(development, config))
 
 
 def evaluate_pair(
@@ -92,17 +190,14 @@ def evaluate_pair(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
-) -> tuple[Evaluation, str]:
-    """Evaluate a pair walk-forward and log the run (no model is registered)."""
+) -> tuple[Development, str]:
+    """Evaluate a pair on the development folds and log the run (no holdout, no registration)."""
     settings = settings or get_settings()
     dataset = prepare_dataset(config, settings)
     with runs.pair_run(
-        config.pair,
-        run_name=f"evaluate-{config.pair}",
-        run_id=run_id,
-        tags={"kind": "evaluate"},
-        settings=settings,
-    ) as run:
-        evaluation = evaluate_dataset(dataset, config, progress)
-        log_evaluation(evaluation, config)
-    return evaluation, str(run.info.run_id)
+        config.pair, run_name=f"evaluate-{config.pair}", run_id=run_id,
+        tags={"kind": "evaluate"}, settings=settings,
+    ) as run:  # fmt: skip
+        development = evaluate_development(dataset, config, progress)
+        log_development(development, config)
+    return development, str(run.info.run_id)

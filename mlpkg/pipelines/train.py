@@ -1,17 +1,39 @@
-"""Train a pair: walk-forward evaluation, final fit, MLflow logging, registration, promotion."""
+"""Train a pair: development folds, the holdout scored once, the rule, final fit, registration.
+
+1. Development (``mlpkg.pipelines.evaluate``): every candidate in ``models`` and every
+   reference on walk-forward folds before the holdout; the lowest mean log loss is selected.
+2. Holdout (``mlpkg.pipelines.holdout``): the selected candidate is refit on the development
+   period and scored once; the use is counted in MLflow; the champion is re-scored on the
+   same rows after a refit of its own procedure.
+3. The promotion rule (``mlpkg.evaluation.promotion``) decides, each condition recorded.
+4. The deployed model is refit on every labelled row with the budgets chosen on the folds,
+   logged as a bundle, registered as ``candidate``, and made ``champion`` if the rule allows.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+import pandas as pd
+
 from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.data.sources import candles_checksum
 from mlpkg.evaluation import plots
-from mlpkg.models.estimator import LSTMDirectionClassifier
-from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
-from mlpkg.pipelines.evaluate import Evaluation, Progress, evaluate_dataset, log_evaluation
+from mlpkg.evaluation.promotion import ChampionEvidence, PromotionDecision, decide_promotion
+from mlpkg.evaluation.report import (
+    HoldoutReport,
+    flat_holdout_metrics,
+    format_holdout,
+    summarize_holdout,
+)
+from mlpkg.evaluation.selection import Procedure
+from mlpkg.models.baselines import NAIVE_BASELINES
+from mlpkg.pipelines.dataset import prepare_dataset
+from mlpkg.pipelines.evaluate import Development, Progress, evaluate_development, log_development
+from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
 from mlpkg.tracking import registry, runs
-from mlpkg.tracking.pyfunc import ModelBundle, log_bundle
+from mlpkg.tracking.bundle import ModelBundle, log_bundle
 
 log = logging.getLogger(__name__)
 
@@ -22,38 +44,76 @@ class TrainResult:
 
     run_id: str
     version: str
-    decision: registry.PromotionDecision
-    evaluation: Evaluation
+    decision: PromotionDecision
+    development: Development
+    holdout: HoldoutReport
     bundle: ModelBundle
 
-
-def fit_final(dataset: PairDataset, config: RunConfig) -> ModelBundle:
-    """Fit the LSTM on every labelled row (validation tail for early stopping)."""
-    estimator = LSTMDirectionClassifier.from_config(
-        config.model, seed=config.seed, purge=config.horizon
-    )
-    estimator.fit(dataset.X, dataset.y)
-    return ModelBundle(estimator, config, dataset.warmup_rows, dataset.interval)
+    @property
+    def text(self) -> str:
+        """The development report, then the holdout report."""
+        return f"{self.development.text}\n\n{format_holdout(self.holdout)}"
 
 
-def register_and_promote(
-    config: RunConfig, evaluation: Evaluation, model_uri: str, run_id: str
-) -> tuple[str, registry.PromotionDecision]:
-    """Register the run's model as candidate and move champion if the rule says so."""
-    version = registry.register_version(config.pair, model_uri, run_id)
-    summary = evaluation.report.summary
-    metric = registry.PROMOTION_METRIC
-    baselines = {m: float(summary.loc[m, metric]) for m in summary.index if m != "lstm"}
+def champion_evidence(
+    config: RunConfig, development: Development, holdout: pd.DataFrame
+) -> ChampionEvidence | None:
+    """Re-score the current champion on this holdout (None when the pair has no champion)."""
     champion = registry.alias_version(config.pair, registry.CHAMPION)
-    decision = registry.decide_promotion(
-        float(summary.loc["lstm", metric]),
-        baselines,
-        champion.log_loss_mean if champion else None,
+    if champion is None:
+        return None
+    procedure_json = runs.read_run_json(champion.run_id, "procedure.json")
+    config_json = runs.read_run_json(champion.run_id, "config.json")
+    try:
+        procedure = Procedure.from_dict(procedure_json) if procedure_json else None
+        theirs = RunConfig.model_validate(config_json) if config_json else None
+    except (KeyError, TypeError, ValueError) as exc:
+        return ChampionEvidence(champion.version, note=f"its recorded procedure is invalid: {exc}")
+    return rescore_champion(champion.version, procedure, theirs, config, development, holdout)
+
+
+def run_holdout(
+    config: RunConfig, development: Development, progress: Progress | None = None
+) -> HoldoutReport:
+    """Score the selected candidate on the holdout once, count the use, apply the rule."""
+    if progress:
+        progress(f"holdout: refit {development.procedure.name} on the development period")
+    holdout = score_holdout(development, config)
+    split = development.split
+    key = runs.holdout_key(
+        config.pair, candles_checksum(development.dataset.candles), split.start_time,
+        split.end_time,
+    )  # fmt: skip
+    uses = runs.record_holdout_use(config.pair, key, development.procedure.name)
+    evidence = champion_evidence(config, development, holdout)
+    decision = decide_promotion(
+        holdout, development.procedure.name, naive=NAIVE_BASELINES, horizon=config.horizon,
+        champion=evidence,
+    )  # fmt: skip
+    report = summarize_holdout(
+        holdout, development.procedure.name, decision, uses=uses, key=key,
+        fee_bps=config.walk_forward.fee_bps, horizon=config.horizon,
+    )  # fmt: skip
+    runs.log_metrics(flat_holdout_metrics(report))
+    runs.log_text(format_holdout(report), "holdout_report.txt")
+    runs.log_text("\n".join([decision.reason, *decision.lines()]), "promotion.txt")
+    runs.log_frame(holdout, "holdout_predictions")
+    runs.log_frame(report.buckets, "holdout_confidence_buckets")
+    return report
+
+
+def final_bundle(config: RunConfig, development: Development) -> ModelBundle:
+    """Refit the selected procedure on every labelled row and wrap it for serving."""
+    dataset = development.dataset
+    members, seen = fit_final(development.procedure, config, dataset)
+    runs.log_dict(dict(seen), "final_fit.json")
+    for name, member in members.items():
+        history = getattr(member, "history_", None)
+        if history:
+            runs.log_figures({f"training_curves_{name}": plots.plot_training_curves(history)})
+    return ModelBundle(
+        members, development.procedure, config, dataset.warmup_rows, dataset.interval, dict(seen)
     )
-    runs.log_text(decision.reason, "promotion.txt")
-    if decision.promote:
-        registry.promote(config.pair, version)
-    return version, decision
 
 
 def train_pair(
@@ -63,29 +123,30 @@ def train_pair(
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Evaluate walk-forward, fit the final model, log everything and register it."""
+    """Develop, select, score the holdout once, decide, refit on all rows and register."""
     settings = settings or get_settings()
     dataset = prepare_dataset(config, settings)
     with runs.pair_run(
-        config.pair,
-        run_name=f"train-{config.pair}",
-        run_id=run_id,
-        tags={"kind": "train"},
+        config.pair, run_name=f"train-{config.pair}", run_id=run_id, tags={"kind": "train"},
         settings=settings,
-    ) as run:
-        evaluation = evaluate_dataset(dataset, config, progress)
-        log_evaluation(evaluation, config)
+    ) as run:  # fmt: skip
+        development = evaluate_development(dataset, config, progress)
+        log_development(development, config)
+        holdout = run_holdout(config, development, progress)
         if progress:
-            progress("final fit on all labelled rows")
-        bundle = fit_final(dataset, config)
-        runs.log_metrics(
-            {
-                "final_best_epoch": bundle.estimator.best_epoch_,
-                "final_epochs_run": bundle.estimator.stopped_epoch_,
-            }
-        )
-        runs.log_figures({"training_curves": plots.plot_training_curves(bundle.estimator.history_)})
-        model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS))
-        version, decision = register_and_promote(config, evaluation, model_uri, run.info.run_id)
-    log.info("%s: registered version %s (%s)", config.pair, version, decision.reason)
-    return TrainResult(str(run.info.run_id), version, decision, evaluation, bundle)
+            progress("final fit on every labelled row")
+        bundle = final_bundle(config, development)
+        example = dataset.X.iloc[-(bundle.context_rows + 3) :]
+        model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
+        version = registry.register_version(
+            config.pair, model_uri, run.info.run_id, candidate=bundle.candidate,
+            decision=holdout.decision,
+            dev_log_loss=development.selection.scores[bundle.candidate],
+            holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
+        )  # fmt: skip
+        if holdout.decision.promote:
+            registry.promote(config.pair, version)
+    log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
+    result = TrainResult(str(run.info.run_id), version, holdout.decision, development, holdout,
+                         bundle)  # fmt: skip
+    return result

@@ -27,7 +27,7 @@ from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
 from mlpkg.pipelines.predict import LatestPrediction, score_latest
 from mlpkg.tracking import registry
-from mlpkg.tracking.pyfunc import ModelBundle
+from mlpkg.tracking.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,20 @@ class LoadedModel:
         """The registered version number."""
         return self.info.version
 
-    def score(self, candles: pd.DataFrame) -> LatestPrediction:
+    @property
+    def promoted(self) -> bool:
+        """Whether this version passed the promotion rule (or was promoted by hand).
+
+        A candidate served as a fallback answers with its probability but signal ``HOLD``.
+        """
+        return registry.is_promoted(self.info)
+
+    def score(self, candles: pd.DataFrame, *, strong: float, normal: float) -> LatestPrediction:
         """Score the latest candle (one prediction at a time per model)."""
         with self.lock:
-            return score_latest(self.bundle, candles)
+            return score_latest(
+                self.bundle, candles, strong=strong, normal=normal, promoted=self.promoted
+            )
 
 
 @dataclass
@@ -95,14 +105,13 @@ def warm_up(bundle: ModelBundle) -> None:
         ModelLoadError: if the config's features differ from the network's, or the model
             yields no finite probability on a test window.
     """
-    estimator = bundle.estimator
-    names = [str(n) for n in estimator.feature_names_in_]
+    names = bundle.feature_names
     built = feature_names(bundle.run_config.features)
     if built != names:
         raise ModelLoadError(_feature_mismatch(built, names))
-    zeros = pd.DataFrame(np.zeros((estimator.context_rows + 1, len(names))), columns=names)
-    proba = estimator.predict_proba(zeros)
-    if not np.isfinite(proba[-1, 1]):
+    zeros = pd.DataFrame(np.zeros((bundle.context_rows + 1, len(names))), columns=names)
+    proba = bundle.combine(bundle.member_probas(zeros))
+    if not np.isfinite(proba[-1]):
         raise ModelLoadError("The model produced no finite probability on a test window.")
 
 

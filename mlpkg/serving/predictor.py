@@ -32,7 +32,7 @@ from mlpkg.data.core_client import fetch_core_candles
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import DataSourceError, MlpkgError
 from mlpkg.features.build import build_features, warmup_rows
-from mlpkg.models.signals import DirectionPrediction, describe_prediction
+from mlpkg.models.signals import DirectionPrediction
 from mlpkg.pipelines.predict import LatestPrediction
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.storage import PredictionRecord, PredictionStore
@@ -255,9 +255,12 @@ class Predictor:
         return CacheAnswer(entry[2], cached=True, age_s=age) if age < self.cache_s else None
 
     def _compute(self, pair: str, model: LoadedModel, candles: pd.DataFrame) -> ServedPrediction:
-        latest = model.score(candles)
-        thresholds = {"strong": self.settings.signal_strong, "normal": self.settings.signal_normal}
-        described = describe_prediction(latest.probability, **thresholds)
+        latest = model.score(
+            candles, strong=self.settings.signal_strong, normal=self.settings.signal_normal
+        )
+        described = DirectionPrediction(
+            latest.probability, latest.direction, latest.confidence, latest.signal
+        )
         now = datetime.now(UTC)
         record = PredictionRecord.create(
             pair=pair,

@@ -101,6 +101,12 @@ class PredictionMetadata(ApiModel):
     target_time: datetime = Field(description="Open time of the candle whose close settles it.")
     horizon: int = Field(description="Candles ahead.")
     prediction_id: int | None = Field(description="Row id in the prediction history.")
+    promoted: bool = Field(
+        default=True,
+        description="Whether this version passed the promotion rule (or was promoted by hand). "
+        "When false (a candidate served while the pair has no champion) the signal is HOLD.",
+    )
+    promotion: str = Field(default="", description="The promotion rule's reason for this version.")
     type: Literal["individual_prediction"] = "individual_prediction"
 
 
@@ -229,7 +235,17 @@ class VersionOut(ApiModel):
     version: str
     run_id: str
     aliases: list[str]
-    log_loss_mean: float | None = Field(description="Walk-forward mean log loss of its run.")
+    log_loss_mean: float | None = Field(
+        description="Mean development-fold log loss of the candidate it holds."
+    )
+    holdout_log_loss: float | None = Field(
+        default=None, description="Its log loss on the holdout (scored once)."
+    )
+    candidate: str = Field(default="", description="Family or ensemble, e.g. lstm, stacked.")
+    decision: str = Field(
+        default="", description="What the promotion rule decided: promoted, rejected or manual."
+    )
+    reason: str = Field(default="", description="The promotion rule's reason.")
     created_at: datetime | None
 
 
@@ -242,17 +258,30 @@ class LiveAccuracy(ApiModel):
     n_pending: int
 
 
-class ChampionMetrics(ApiModel):
-    """Walk-forward metrics of the version behind the served alias, beside the baselines."""
+class VersionMetricsOut(ApiModel):
+    """What a version's training run measured: development folds and holdout, never mixed."""
 
     version: str
     run_id: str
-    walk_forward: dict[str, dict[str, float]] = Field(
-        description="model -> metric -> mean over folds (lstm and every baseline)."
+    candidate: str = Field(description="The family or ensemble the version holds.")
+    decision: str = Field(description="promoted, rejected or manual.")
+    reason: str = Field(description="The promotion rule's one-line reason.")
+    development: dict[str, dict[str, float]] = Field(
+        description="model -> metric -> mean over the development folds (candidates and "
+        "references: majority, always_up, persistence, logistic)."
     )
-    best_baseline: str | None
-    beats_baselines: bool | None = Field(description="LSTM log loss below every baseline's.")
-    significance: dict[str, float] = Field(description="Diebold-Mariano test vs best baseline.")
+    development_spread: dict[str, dict[str, float]] = Field(
+        description="model -> log_loss_std (across folds) and log_loss_seed_std (across seeds)."
+    )
+    holdout: dict[str, dict[str, float]] = Field(
+        description="model -> metric on the holdout: the selected candidate and the references."
+    )
+    holdout_uses: int | None = Field(
+        description="Candidates scored on that holdout so far, when this one was scored."
+    )
+    significance: dict[str, dict[str, dict[str, float]]] = Field(
+        description="dev/holdout -> reference -> one-sided Diebold-Mariano {stat, p}."
+    )
 
 
 class ModelStatusResponse(ApiModel):
@@ -263,7 +292,12 @@ class ModelStatusResponse(ApiModel):
     alias: str
     loaded: ModelHealth
     versions: list[VersionOut]
-    champion: ChampionMetrics | None
+    champion: VersionMetricsOut | None = Field(
+        description="The version behind the configured alias (null when there is none)."
+    )
+    served: VersionMetricsOut | None = Field(
+        default=None, description="The version being served (the candidate when no champion)."
+    )
     live_accuracy: LiveAccuracy = Field(description="All served predictions of the pair.")
     live_accuracy_loaded_version: LiveAccuracy | None
     timestamp: int

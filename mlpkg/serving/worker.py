@@ -42,15 +42,20 @@ def run_config_for(pair: str, params: Mapping[str, Any], settings: Settings) -> 
 
 
 def job_metrics(result: TrainResult) -> dict[str, Any]:
-    """The summary a finished job keeps: LSTM walk-forward metrics and the promotion reason."""
-    summary = result.evaluation.report.summary
-    lstm = summary.loc["lstm"]
-    wanted = ("log_loss_mean", "accuracy_mean", "brier_mean")
-    metrics: dict[str, Any] = {
-        f"lstm_{name}": float(lstm[name]) for name in wanted if name in lstm.index
+    """The summary a finished job keeps: the candidate, its two periods, the decision."""
+    candidate = result.bundle.candidate
+    dev = result.development.report.summary.loc[candidate]
+    holdout = result.holdout.metrics.loc[candidate]
+    return {
+        "candidate": candidate,
+        "dev_log_loss_mean": float(dev["log_loss_mean"]),
+        "dev_accuracy_mean": float(dev["accuracy_mean"]),
+        "holdout_log_loss": float(holdout["log_loss"]),
+        "holdout_accuracy": float(holdout["accuracy"]),
+        "holdout_uses": result.holdout.uses,
+        "promotion_reason": result.decision.reason,
+        "conditions": result.decision.lines(),
     }
-    metrics["promotion_reason"] = result.decision.reason
-    return metrics
 
 
 class TrainingWorker:

@@ -1,14 +1,19 @@
-"""Read the evaluation metrics a training run logged: walk-forward means beside the baselines.
+"""Read back what a training run measured: development folds and holdout, never mixed.
 
-A training run logs ``<model>_<metric>_mean`` for the LSTM and every baseline (over the
-walk-forward folds) and ``dm_<stat>`` for the Diebold-Mariano test of the LSTM against the best
-baseline (see ``mlpkg.pipelines.evaluate``). These functions read them back for one registered
-version, e.g. for the service's model status.
+A training run logs (``mlpkg.evaluation.report``):
+
+* ``dev_<model>_<metric>_mean`` / ``_std`` / ``_seed_std`` for every candidate and reference
+  over the development folds, ``dev_fold<k>_...`` per fold, ``dev_dm_vs_<ref>_stat|_p``;
+* ``holdout_<model>_<metric>`` for the selected candidate and the references on the holdout,
+  ``holdout_block<b>_<model>_log_loss``, ``holdout_dm_vs_<ref>_stat|_p``, ``holdout_uses``.
+
+These functions group them back per model for the service's model status.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,102 +21,115 @@ import mlflow
 
 from mlpkg.tracking.registry import VersionInfo
 
-MEAN_SUFFIX = "_mean"
-LOG_LOSS_MEAN = "_log_loss_mean"
-DM_PREFIX = "dm_"
-MODEL = "lstm"
+_DEV_LOSS = re.compile(r"^dev_(?!fold\d|dm_)(?P<model>.+)_log_loss_mean$")
+_HOLDOUT_LOSS = re.compile(r"^holdout_(?!block\d|dm_)(?P<model>.+)_log_loss$")
+_DM = re.compile(r"^(?P<period>dev|holdout)_dm_vs_(?P<other>.+)_(?P<stat>stat|p)$")
 
 
 @dataclass(frozen=True)
 class VersionMetrics:
-    """Walk-forward metrics of a registered version's run, beside every baseline's.
+    """What a registered version's run measured, by period.
 
     Attributes:
         version: The registered version.
         run_id: The run that logged the metrics (empty when the version has none).
-        walk_forward: model -> metric -> mean over the folds (``lstm`` and every baseline).
-        best_baseline: The baseline with the lowest mean log loss (``None`` without baselines).
-        beats_baselines: Whether the LSTM's mean log loss is below every baseline's (``None``
-            when either is missing).
-        significance: The Diebold-Mariano test of the LSTM against the best baseline.
+        candidate: The family or ensemble the version holds.
+        development: model -> metric -> mean over the development folds.
+        development_spread: model -> ``log_loss_std`` (folds) / ``log_loss_seed_std`` (seeds).
+        holdout: model -> metric on the holdout (the candidate and the references).
+        holdout_uses: Candidates scored on that holdout so far, when this one was scored.
+        significance: ``dev``/``holdout`` -> reference -> ``{"stat", "p"}`` (one-sided DM).
+        decision: ``promoted``, ``rejected`` or ``manual`` (from the version's tags).
+        reason: The promotion rule's one-line reason.
     """
 
     version: str
     run_id: str
-    walk_forward: dict[str, dict[str, float]] = field(default_factory=dict)
-    best_baseline: str | None = None
-    beats_baselines: bool | None = None
-    significance: dict[str, float] = field(default_factory=dict)
+    candidate: str = ""
+    development: dict[str, dict[str, float]] = field(default_factory=dict)
+    development_spread: dict[str, dict[str, float]] = field(default_factory=dict)
+    holdout: dict[str, dict[str, float]] = field(default_factory=dict)
+    holdout_uses: int | None = None
+    significance: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    decision: str = ""
+    reason: str = ""
 
 
-def walk_forward_means(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Group ``<model>_<metric>_mean`` run metrics by model (fold and DM keys are skipped).
+def _models(pattern: re.Pattern[str], metrics: Mapping[str, float]) -> list[str]:
+    names = {m.group("model") for key in metrics if (m := pattern.match(key))}
+    return sorted(names, key=len, reverse=True)  # longest first: always_up before up
 
-    Model names may contain underscores (``always_up``): every model logs ``log_loss_mean``,
-    so the names are read from those keys first.
 
-    Args:
-        metrics: A run's logged metrics (``run.data.metrics``).
-
-    Returns:
-        model -> metric -> value, e.g. ``{"lstm": {"log_loss": 0.69, "accuracy": 0.52}}``;
-        non-finite values are left out.
-    """
-    models = sorted(
-        (
-            k.removesuffix(LOG_LOSS_MEAN)
-            for k in metrics
-            if k.endswith(LOG_LOSS_MEAN) and not k.startswith("fold")
-        ),
-        key=len,
-        reverse=True,
-    )
+def _group(
+    metrics: Mapping[str, float], prefix: str, models: list[str], suffix: str
+) -> dict[str, dict[str, float]]:
     grouped: dict[str, dict[str, float]] = {}
     for key, value in sorted(metrics.items()):
-        model = next((m for m in models if key.startswith(f"{m}_")), None)
-        if model is None or not key.endswith(MEAN_SUFFIX) or not math.isfinite(value):
+        if not key.startswith(prefix) or not key.endswith(suffix) or not math.isfinite(value):
             continue
-        metric = key.removeprefix(f"{model}_").removesuffix(MEAN_SUFFIX)
-        grouped.setdefault(model, {})[metric] = value
+        rest = key.removeprefix(prefix)
+        model = next((m for m in models if rest.startswith(f"{m}_")), None)
+        if model is None:
+            continue
+        metric = rest.removeprefix(f"{model}_").removesuffix(suffix)
+        if metric and not metric.endswith(("_std", "_seed")):
+            grouped.setdefault(model, {})[metric] = value
     return grouped
 
 
-def summarize_metrics(version: str, run_id: str, metrics: Mapping[str, float]) -> VersionMetrics:
-    """Compare the LSTM's walk-forward means with the baselines' (pure).
+def development_means(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Group ``dev_<model>_<metric>_mean`` run metrics by model."""
+    return _group(metrics, "dev_", _models(_DEV_LOSS, metrics), "_mean")
 
-    Args:
-        version: The registered version the run belongs to.
-        run_id: The run's id.
-        metrics: The run's logged metrics.
-    """
-    grouped = walk_forward_means(metrics)
-    baselines = {m: v["log_loss"] for m, v in grouped.items() if m != MODEL and "log_loss" in v}
-    best = min(baselines, key=lambda m: baselines[m]) if baselines else None
-    lstm = grouped.get(MODEL, {}).get("log_loss")
-    beats = None if best is None or lstm is None else lstm < baselines[best]
-    significance = {
-        k.removeprefix(DM_PREFIX): v for k, v in metrics.items() if k.startswith(DM_PREFIX)
-    }
+
+def holdout_values(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Group ``holdout_<model>_<metric>`` run metrics by model (blocks and tests excluded)."""
+    models = _models(_HOLDOUT_LOSS, metrics)
+    plain = {k: v for k, v in metrics.items() if not k.startswith(("holdout_block", "holdout_dm"))}
+    return _group(plain, "holdout_", models, "")
+
+
+def _spread(metrics: Mapping[str, float], models: list[str]) -> dict[str, dict[str, float]]:
+    spread: dict[str, dict[str, float]] = {}
+    for model in models:
+        for name in ("log_loss_std", "log_loss_seed_std"):
+            value = metrics.get(f"dev_{model}_{name}")
+            if value is not None and math.isfinite(value):
+                spread.setdefault(model, {})[name] = value
+    return spread
+
+
+def _significance(metrics: Mapping[str, float]) -> dict[str, dict[str, dict[str, float]]]:
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for key, value in metrics.items():
+        match = _DM.match(key)
+        if match and math.isfinite(value):
+            found.setdefault(match["period"], {}).setdefault(match["other"], {})[match["stat"]] = (
+                value
+            )
+    return found
+
+
+def summarize_metrics(info: VersionInfo, metrics: Mapping[str, float]) -> VersionMetrics:
+    """Group a version's run metrics by period and model (pure)."""
+    uses = metrics.get("holdout_uses")
     return VersionMetrics(
-        version=version,
-        run_id=run_id,
-        walk_forward=grouped,
-        best_baseline=best,
-        beats_baselines=beats,
-        significance=significance,
+        version=info.version,
+        run_id=info.run_id,
+        candidate=info.candidate,
+        development=development_means(metrics),
+        development_spread=_spread(metrics, _models(_DEV_LOSS, metrics)),
+        holdout=holdout_values(metrics),
+        holdout_uses=int(uses) if uses is not None and math.isfinite(uses) else None,
+        significance=_significance(metrics),
+        decision=info.decision,
+        reason=info.reason,
     )
 
 
-def champion_metrics(version: VersionInfo) -> VersionMetrics:
-    """Read the walk-forward metrics of a registered version's run from MLflow (one call).
-
-    Args:
-        version: The version, e.g. the one behind the ``champion`` alias.
-
-    Returns:
-        Its metrics beside the baselines' (empty when the version has no run).
-    """
+def version_metrics(info: VersionInfo) -> VersionMetrics:
+    """Read a registered version's run metrics from MLflow (one call) and group them."""
     metrics: dict[str, float] = {}
-    if version.run_id:
-        metrics = dict(mlflow.MlflowClient().get_run(version.run_id).data.metrics)
-    return summarize_metrics(version.version, version.run_id, metrics)
+    if info.run_id:
+        metrics = dict(mlflow.MlflowClient().get_run(info.run_id).data.metrics)
+    return summarize_metrics(info, metrics)

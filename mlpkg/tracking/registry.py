@@ -1,17 +1,17 @@
 """Model registry: versions of ``mlpkg-<PAIR>``, the ``candidate``/``champion`` aliases, loading.
 
-Promotion rule (written down in README "Model registry"): every trained version gets the alias
-``candidate``. ``champion`` moves to it only when its walk-forward mean log loss is strictly
-lower than (a) every baseline's on the same folds and (b) the current champion's recorded
-walk-forward mean log loss (if there is a champion). Log loss is the metric because it scores
-the probability the service reports, not only its side of 0.5.
+Every trained version gets the alias ``candidate``; ``champion`` moves to it only when the
+promotion rule (``mlpkg.evaluation.promotion.decide_promotion``, written down in the README)
+says so, or by hand (``mlpkg promote``, recorded as manual). Each version carries tags with
+what it is and what the rule decided: ``candidate`` (family or ensemble), ``decision``
+(``promoted``, ``rejected`` or ``manual``), ``reason``, and its development and holdout log
+losses, so status pages read them without opening the run.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +19,13 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from mlpkg.errors import ModelNotFoundError
-from mlpkg.tracking.pyfunc import ModelBundle, download_bundle
+from mlpkg.evaluation.promotion import PromotionDecision
+from mlpkg.tracking.bundle import ModelBundle, download_bundle
 
 log = logging.getLogger(__name__)
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
-PROMOTION_METRIC = "log_loss_mean"
 
 
 def model_name(pair: str) -> str:
@@ -34,51 +34,63 @@ def model_name(pair: str) -> str:
 
 
 @dataclass(frozen=True)
-class PromotionDecision:
-    """Whether a candidate becomes champion, and why (in words a person can check)."""
-
-    promote: bool
-    reason: str
-
-
-def decide_promotion(
-    candidate: float, baselines: Mapping[str, float], champion: float | None
-) -> PromotionDecision:
-    """Apply the promotion rule to walk-forward mean log losses (lower is better)."""
-    if not math.isfinite(candidate):
-        return PromotionDecision(False, "candidate log loss is not finite")
-    if not baselines:
-        return PromotionDecision(False, "no baseline was evaluated on the same folds")
-    best_name, best = min(baselines.items(), key=lambda item: item[1])
-    if candidate >= best:
-        return PromotionDecision(
-            False, f"log loss {candidate:.5f} does not beat baseline {best_name} ({best:.5f})"
-        )
-    if champion is not None and candidate >= champion:
-        return PromotionDecision(
-            False, f"log loss {candidate:.5f} does not beat the champion ({champion:.5f})"
-        )
-    against = "no champion yet" if champion is None else f"champion {champion:.5f}"
-    return PromotionDecision(
-        True, f"log loss {candidate:.5f} beats {best_name} ({best:.5f}) and {against}"
-    )
-
-
-@dataclass(frozen=True)
 class VersionInfo:
-    """A registered version with its aliases and walk-forward metric."""
+    """A registered version: aliases, what it is, the rule's decision and its log losses.
+
+    Attributes:
+        log_loss_mean: Mean development-fold log loss of the candidate (selection score).
+        holdout_log_loss: Its log loss on the holdout (None if never scored there).
+        candidate: Family or ensemble name (``lstm``, ``stacked``...).
+        decision: ``promoted``, ``rejected``, ``manual`` or ``""`` (registered before tags).
+        reason: The rule's one-line reason.
+    """
 
     version: str
     run_id: str
     aliases: tuple[str, ...]
     log_loss_mean: float | None
     created_at_ms: int
+    holdout_log_loss: float | None = None
+    candidate: str = ""
+    decision: str = ""
+    reason: str = ""
 
 
-def register_version(pair: str, model_uri: str, run_id: str) -> str:
-    """Register ``model_uri`` as a new version of the pair's model, alias it candidate."""
+def is_promoted(info: VersionInfo) -> bool:
+    """Whether a version passed the promotion rule, was promoted by hand, or is the champion."""
+    return info.decision in ("promoted", "manual") or CHAMPION in info.aliases
+
+
+def _number(text: object) -> float | None:
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def register_version(
+    pair: str,
+    model_uri: str,
+    run_id: str,
+    *,
+    candidate: str,
+    decision: PromotionDecision,
+    dev_log_loss: float,
+    holdout_log_loss: float,
+) -> str:
+    """Register ``model_uri`` as a new version (alias ``candidate``), tagged with the decision."""
     name = model_name(pair)
-    version = mlflow.register_model(model_uri, name, tags={"run_id": run_id, "pair": pair})
+    tags = {
+        "run_id": run_id,
+        "pair": pair,
+        "candidate": candidate,
+        "decision": "promoted" if decision.promote else "rejected",
+        "reason": decision.reason[:4000],
+        "dev_log_loss": f"{dev_log_loss:.6f}",
+        "holdout_log_loss": f"{holdout_log_loss:.6f}",
+    }
+    version = mlflow.register_model(model_uri, name, tags=tags)
     client = mlflow.MlflowClient()
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     return str(version.version)
@@ -106,22 +118,27 @@ def list_versions(pair: str) -> list[VersionInfo]:
 
 
 def _version_info(mv: object) -> VersionInfo:
-    run_id = str(getattr(mv, "run_id", "") or "")
-    metric = None
-    if run_id:
-        metric = mlflow.MlflowClient().get_run(run_id).data.metrics.get(f"lstm_{PROMOTION_METRIC}")
+    tags = dict(getattr(mv, "tags", {}) or {})
     return VersionInfo(
         version=str(getattr(mv, "version", "")),
-        run_id=run_id,
+        run_id=str(getattr(mv, "run_id", "") or ""),
         aliases=tuple(getattr(mv, "aliases", []) or []),
-        log_loss_mean=metric,
+        log_loss_mean=_number(tags.get("dev_log_loss")),
         created_at_ms=int(getattr(mv, "creation_timestamp", 0) or 0),
+        holdout_log_loss=_number(tags.get("holdout_log_loss")),
+        candidate=str(tags.get("candidate", "")),
+        decision=str(tags.get("decision", "")),
+        reason=str(tags.get("reason", "")),
     )
 
 
-def promote(pair: str, version: str) -> None:
-    """Point the pair's ``champion`` alias at ``version``."""
-    mlflow.MlflowClient().set_registered_model_alias(model_name(pair), CHAMPION, version)
+def promote(pair: str, version: str, *, manual: PromotionDecision | None = None) -> None:
+    """Point the pair's ``champion`` alias at ``version`` (``manual``: record it as by hand)."""
+    client = mlflow.MlflowClient()
+    if manual is not None:
+        client.set_model_version_tag(model_name(pair), version, "decision", "manual")
+        client.set_model_version_tag(model_name(pair), version, "reason", manual.reason)
+    client.set_registered_model_alias(model_name(pair), CHAMPION, version)
     log.info("%s version %s is now champion", model_name(pair), version)
 
 
@@ -144,3 +161,41 @@ def load_model(pair: str, alias: str, dst: Path) -> tuple[ModelBundle, VersionIn
         raise ModelNotFoundError(f"No {alias} model for {pair}: {hint}.")
     bundle = download_bundle(f"models:/{model_name(pair)}/{info.version}", dst)
     return bundle, info
+
+
+def registered_aliases(pair: str) -> dict[str, str]:
+    """Return ``alias -> version`` of the pair's registered model (empty when unregistered).
+
+    ``list_versions`` cannot be used for this: MLflow's version search leaves ``aliases``
+    empty.
+    """
+    try:
+        model = mlflow.MlflowClient().get_registered_model(model_name(pair))
+    except MlflowException:
+        return {}
+    return {str(alias): str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def resolve_alias(
+    pair: str, alias: str, fallback: str | None = None
+) -> tuple[str, VersionInfo | None]:
+    """Return the alias to use for a pair and its version: ``alias``, else ``fallback``.
+
+    The candidate fallback (serve or predict with the ``candidate`` while a pair has no
+    ``champion``) is written here once, for the service and the CLI.
+
+    Args:
+        pair: A configured pair.
+        alias: The alias wanted (e.g. ``champion``).
+        fallback: The alias used when ``alias`` has no version (``None``: no fallback).
+
+    Returns:
+        ``(fallback, its version)`` when ``alias`` is missing and ``fallback`` exists, else
+        ``(alias, its version or None)``.
+    """
+    info = alias_version(pair, alias)
+    if info is None and fallback is not None and fallback != alias:
+        fallback_info = alias_version(pair, fallback)
+        if fallback_info is not None:
+            return fallback, fallback_info
+    return alias, info

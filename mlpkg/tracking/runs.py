@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,7 +32,12 @@ PIP_REQUIREMENTS = (
 
 
 def configure_tracking(settings: Settings | None = None) -> str:
-    """Point MLflow at the SQLite store under ``mlruns/`` and return the tracking URI."""
+    """Point MLflow at the SQLite store under ``mlruns/`` and return the tracking URI.
+
+    Also silences MLflow's artifact-download progress bars (one per model load), unless the
+    user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` themselves.
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = settings or get_settings()
     settings.resolve(settings.mlruns_dir).mkdir(parents=True, exist_ok=True)
     uri = settings.resolved_tracking_uri
@@ -142,3 +148,74 @@ def read_json_artifact(run_id: str, name: str) -> dict[str, Any]:
         local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp)
         data: dict[str, Any] = json.loads(Path(local).read_text())
     return data
+
+
+def log_dict(data: Mapping[str, Any], name: str) -> None:
+    """Log a JSON artifact."""
+    mlflow.log_dict(dict(data), name)
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    """Set tags on the active run."""
+    mlflow.set_tags(dict(tags))
+
+
+def log_dataset_info(dataset: Any, split: Any) -> None:
+    """Log the data identity, the dropped rows and where development and holdout lie.
+
+    Args:
+        dataset: A ``mlpkg.pipelines.dataset.PairDataset``.
+        split: Its ``mlpkg.evaluation.splits.HoldoutSplit``.
+    """
+    from mlpkg.data.sources import candles_checksum, describe_candles
+
+    candles = dataset.candles
+    log_data_info(describe_candles(candles), candles_checksum(candles))
+    mlflow.log_params({
+        "rows_dropped_label_gap": dataset.dropped_label_rows,
+        "rows_dropped_window_gap": dataset.dropped_window_rows,
+        "dev_rows": split.dev_rows,
+        "dev_end": str(split.dev_end_time),
+        "holdout_first": str(split.start_time),
+        "holdout_last": str(split.end_time),
+        "holdout_purge_rows": split.purge,
+    })  # fmt: skip
+
+
+HOLDOUT_KEY_TAG = "mlpkg.holdout_key"
+HOLDOUT_SCORED_TAG = "mlpkg.holdout_scored"
+
+
+def holdout_key(pair: str, checksum: str, first: object, last: object) -> str:
+    """The identity of a holdout: pair, data checksum and holdout range (a short hash)."""
+    import hashlib
+
+    text = f"{pair}|{checksum}|{first}|{last}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def record_holdout_use(pair: str, key: str, candidate: str) -> int:
+    """Mark the active run as one scoring of holdout ``key``; return the uses so far.
+
+    Every run that scores a candidate on a holdout carries the tags, so the count is what
+    MLflow holds (this run included), whoever scored it.
+    """
+    mlflow.set_tags({HOLDOUT_KEY_TAG: key, HOLDOUT_SCORED_TAG: candidate})
+    experiment = mlflow.get_experiment_by_name(experiment_name(pair))
+    if experiment is None:
+        return 1
+    found = mlflow.search_runs(
+        experiment_ids=[experiment.experiment_id],
+        filter_string=f"tags.`{HOLDOUT_KEY_TAG}` = '{key}'",
+        output_format="list",
+    )
+    return max(1, len(found))
+
+
+def read_run_json(run_id: str, name: str) -> dict[str, Any] | None:
+    """A run's JSON artifact, or None when it does not exist or cannot be read."""
+    try:
+        return read_json_artifact(run_id, name)
+    except Exception:  # missing artifact, unreadable store: the caller says what it means
+        log.debug("run %s has no readable %s", run_id, name)
+        return None

@@ -10,7 +10,6 @@ from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.metrics import (
     classification_metrics,
     confidence_buckets,
-    diebold_mariano,
     log_losses,
     strategy_returns,
     trade_returns,
@@ -132,49 +131,3 @@ def test_always_up_without_fees_is_buy_and_hold():
 def test_unknown_strategy_mode_is_rejected():
     with pytest.raises(MlpkgError, match="mode"):
         strategy_returns([0.6], [0.01], fee_bps=1, mode="short_only", horizon=1)
-
-
-def test_diebold_mariano_identical_losses_give_p_one():
-    loss = np.random.default_rng(0).exponential(size=100)
-    result = diebold_mariano(loss, loss.copy(), horizon=5)
-
-    assert result["stat"] == 0.0
-    assert result["p_value"] == 1.0
-
-
-def test_diebold_mariano_clear_difference_gives_small_p_and_is_antisymmetric():
-    rng = np.random.default_rng(1)
-    b = rng.exponential(size=300)
-    a = b - 0.3 + rng.normal(0, 0.2, 300)
-    result = diebold_mariano(a, b, horizon=3)
-
-    assert result["stat"] < -5 and result["p_value"] < 1e-6
-    assert result["mean_diff"] == pytest.approx(float(np.mean(a - b)))
-    assert diebold_mariano(b, a, horizon=3)["stat"] == pytest.approx(-result["stat"])
-
-
-def test_diebold_mariano_uses_newey_west_with_lag_h_minus_one():
-    d = np.array([0.3, -0.1, 0.4, 0.2, -0.3, 0.5, 0.1, 0.0])
-    centred = d - d.mean()
-    n = len(d)
-    gamma = [np.sum(centred[k:] * centred[: n - k]) / n for k in range(3)]
-    long_run = gamma[0] + 2 * (2 / 3) * gamma[1] + 2 * (1 / 3) * gamma[2]  # Bartlett, lag 2
-
-    result = diebold_mariano(d, np.zeros(n), horizon=3)
-
-    assert result["stat"] == pytest.approx(d.mean() / math.sqrt(long_run / n))
-    assert result["p_value"] == pytest.approx(math.erfc(abs(result["stat"]) / math.sqrt(2)))
-
-
-def test_hac_variance_keeps_the_size_of_the_test_with_overlapping_horizons():
-    # Loss differentials of 5-step forecasts made every step: MA(4), mean zero (H0 true).
-    rng = np.random.default_rng(2)
-    horizon, rejections_hac, rejections_naive = 5, 0, 0
-    for _ in range(300):
-        shocks = rng.normal(size=404)
-        d = np.convolve(shocks, np.ones(horizon), mode="valid")
-        rejections_hac += diebold_mariano(d, np.zeros_like(d), horizon)["p_value"] < 0.05
-        rejections_naive += diebold_mariano(d, np.zeros_like(d), 1)["p_value"] < 0.05
-
-    assert rejections_hac / 300 < 0.12
-    assert rejections_naive / 300 > 0.25

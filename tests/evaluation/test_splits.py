@@ -92,3 +92,48 @@ def test_a_training_cap_below_the_minimum_is_refused():
     config = WalkForwardConfig(max_train_rows=20)
     with pytest.raises(ConfigError, match="max_train_rows=20"):
         walk_forward_splits(10_000, config, horizon=1, window=30)
+
+
+def _hourly(n: int):
+    import pandas as pd
+
+    return pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC", name="open_time")
+
+
+def test_holdout_is_the_newest_share_of_labelled_rows_behind_a_purge_gap():
+    import numpy as np
+
+    from mlpkg.config import HoldoutConfig
+    from mlpkg.evaluation.splits import holdout_split
+
+    index = _hourly(1000)
+    labelled = np.ones(1000, dtype=bool)
+    labelled[-5:] = False  # the unlabelled tail (horizon 5)
+    split = holdout_split(index, labelled, HoldoutConfig(), horizon=5, context=59)
+
+    assert split.start == 1000 - 5 - 199  # ceil(0.2 * 995) labelled rows held out
+    assert split.end == 1000
+    assert split.purge == 5 + 59 + 1
+    assert split.dev_end == split.start - split.purge
+    assert split.dev_end_time == index[split.dev_end]
+    # No development label (close h rows later) reaches a holdout row; no holdout window
+    # (59 rows of context) reaches back into the development period.
+    assert (split.dev_end - 1) + 5 < split.start - 59
+
+
+def test_holdout_start_date_and_too_short_periods_are_explained():
+    import numpy as np
+
+    from mlpkg.config import HoldoutConfig
+    from mlpkg.evaluation.splits import holdout_split
+
+    index = _hourly(500)
+    labelled = np.ones(500, dtype=bool)
+    config = HoldoutConfig(holdout_start=str(index[400]))
+    assert holdout_split(index, labelled, config, horizon=1, context=0).start == 400
+
+    late = HoldoutConfig(holdout_start="2030-01-01")
+    with pytest.raises(ConfigError, match="after the last row"):
+        holdout_split(index, labelled, late, horizon=1, context=0)
+    with pytest.raises(ConfigError, match="development rows"):
+        holdout_split(index[:60], labelled[:60], HoldoutConfig(), horizon=5, context=20)

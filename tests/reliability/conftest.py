@@ -44,8 +44,9 @@ SERVER_START_TIMEOUT_S = 90.0
 """Generous: importing TensorFlow and loading models on a busy 2-core machine takes a while."""
 LOCAL = "127.0.0.1"
 TINY_PARAMS: dict[str, Any] = {
-    "pair": "BTC", "max_rows": 600, "window": 8, "units": 4, "lstm_layers": 1,
-    "dense_units": 4, "epochs": 1, "batch_size": 128, "patience": 1, "n_folds": 1,
+    "pair": "BTC", "max_rows": 900, "lstm_window": 8, "lstm_units": 4, "lstm_layers": 1,
+    "lstm_dense_units": 4, "lstm_epochs": 1, "lstm_batch_size": 128, "lstm_patience": 1,
+    "n_folds": 1, "holdout_blocks": 2,
 }  # fmt: skip
 TINY = RunConfig.from_flat(**TINY_PARAMS)
 
@@ -366,7 +367,7 @@ def wrong_features_model_dir(
 ) -> Path:
     """The tiny model whose metadata asks for one more feature than its network takes."""
     target = copy_model_dir(tiny_model_dir, tmp_path_factory.mktemp("wrong-features") / "model")
-    meta_path = model_file(target, "mlpkg_meta.json")
+    meta_path = model_file(target, "meta.json")
     meta = json.loads(meta_path.read_text())
     lookbacks = meta["run_config"]["features"]["return_lookbacks"]
     meta["run_config"]["features"]["return_lookbacks"] = [*lookbacks, 30]

@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from mlpkg.config import RunConfig, Settings
+from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
@@ -29,15 +30,16 @@ PAIRS = ["BTC", "ETH", "LTC"]
 TOKEN = "test-token-123"
 ORIGIN = "http://dashboard.example"
 TINY: dict[str, Any] = {
-    "max_rows": 1200,
-    "window": 8,
-    "units": 4,
+    "max_rows": 1500,
+    "lstm_window": 8,
+    "lstm_units": 4,
     "lstm_layers": 1,
-    "dense_units": 4,
-    "epochs": 1,
-    "batch_size": 128,
-    "patience": 1,
+    "lstm_dense_units": 4,
+    "lstm_epochs": 1,
+    "lstm_batch_size": 128,
+    "lstm_patience": 1,
     "n_folds": 1,
+    "holdout_blocks": 2,
 }
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
@@ -62,7 +64,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     if not result.decision.promote:
         # One epoch on a few hundred rows rarely beats the baselines: the promotion rule then
         # keeps it a candidate. The serving tests need a champion, so promote it by hand.
-        registry.promote("BTC", result.version)
+        registry.promote("BTC", result.version, manual=manual_decision(result.version))
     champion = registry.alias_version("BTC", registry.CHAMPION)
     assert champion is not None and champion.version == result.version
     yield Registry(home, result, champion)

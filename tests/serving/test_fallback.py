@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlflow
 import pytest
 
+from mlpkg.evaluation.promotion import PromotionDecision
 from mlpkg.tracking import registry
 
 from .conftest import assert_error, make_settings, run_server
@@ -17,19 +18,31 @@ def candidate_only(tracked):
     """Register the tiny BTC model as mlpkg-XRP with only the candidate alias."""
     client = mlflow.MlflowClient()
     source = client.get_model_version("mlpkg-BTC", tracked.trained.version).source
-    registry.register_version("XRP", source, tracked.trained.run_id)
+    rejected = PromotionDecision(False, (), "lstm is not promoted: fails beats_naive")
+    registry.register_version(
+        "XRP", source, tracked.trained.run_id, candidate="lstm", decision=rejected,
+        dev_log_loss=0.69, holdout_log_loss=0.70,
+    )  # fmt: skip
     assert registry.alias_version("XRP", registry.CHAMPION) is None
     return tracked
 
 
 def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only):
-    settings = make_settings(candidate_only.home, store="fallback", pairs=["BTC", "XRP"])
+    # Thresholds at 0: any lean is a STRONG signal, so a HOLD can only come from the rule.
+    settings = make_settings(candidate_only.home, store="fallback", pairs=["BTC", "XRP"],
+                             signal_strong=0.0, signal_normal=0.0)  # fmt: skip
     with run_server(settings) as server:
         body = server.client.get("/api/predictions/XRP").json()
-        assert body["prediction"]["metadata"]["alias"] == "candidate"
+        metadata = body["prediction"]["metadata"]
+        assert metadata["alias"] == "candidate"
         assert 0.0 <= body["prediction"]["prediction"] <= 1.0
+        assert body["prediction"]["signal"] == "HOLD"  # no trade signal from a rejected model
+        assert metadata["promoted"] is False
+        assert "fails beats_naive" in metadata["promotion"]
         champion = server.client.get("/api/predictions/BTC").json()
         assert champion["prediction"]["metadata"]["alias"] == "champion"
+        assert champion["prediction"]["metadata"]["promoted"] is True
+        assert champion["prediction"]["signal"].startswith("STRONG_")
         health = server.client.get("/api/health").json()
     xrp = health["models"]["XRP"]
     assert xrp["loaded"] and xrp["alias"] == "candidate"

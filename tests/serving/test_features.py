@@ -19,7 +19,7 @@ def test_features_are_the_served_models_features_of_the_latest_candle(server, tr
     assert response.status_code == 200, response.text
     body = response.json()
     features = body["features"]
-    names = list(tracked.trained.bundle.estimator.feature_names_in_)
+    names = list(tracked.trained.bundle.feature_names)
     assert features["names"] == names
     assert names == feature_names(tracked.trained.bundle.run_config.features)
     assert features["count"] == len(names) == len(features["values"])

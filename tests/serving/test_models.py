@@ -30,13 +30,19 @@ def test_status_lists_versions_metrics_vs_baselines_and_live_accuracy(server, tr
     champion = body["champion"]
     assert champion["version"] == tracked.champion.version
     assert champion["runId"] == tracked.trained.run_id
-    walk = champion["walkForward"]
-    assert set(walk) == {"lstm", "majority", "always_up", "persistence", "logistic"}
+    assert champion["candidate"] == "lstm" and champion["decision"] in ("promoted", "manual")
     run = mlflow.MlflowClient().get_run(tracked.trained.run_id)
-    assert walk["lstm"]["log_loss"] == pytest.approx(run.data.metrics["lstm_log_loss_mean"])
-    assert walk["lstm"]["accuracy"] == pytest.approx(run.data.metrics["lstm_accuracy_mean"])
-    best = champion["bestBaseline"]
-    assert champion["beatsBaselines"] == (walk["lstm"]["log_loss"] < walk[best]["log_loss"])
+    # Development folds and holdout are reported separately, never mixed.
+    dev, holdout = champion["development"], champion["holdout"]
+    assert set(dev) == {"lstm", "majority", "always_up", "persistence", "logistic"}
+    assert dev["lstm"]["log_loss"] == pytest.approx(run.data.metrics["dev_lstm_log_loss_mean"])
+    assert dev["lstm"]["accuracy"] == pytest.approx(run.data.metrics["dev_lstm_accuracy_mean"])
+    assert set(holdout) == {"lstm", "majority", "always_up", "persistence", "logistic"}
+    assert holdout["lstm"]["log_loss"] == pytest.approx(run.data.metrics["holdout_lstm_log_loss"])
+    assert holdout["lstm"]["log_loss"] != dev["lstm"]["log_loss"]
+    assert champion["holdoutUses"] == 1
+    assert "dev" in champion["significance"] and "holdout" in champion["significance"]
+    assert body["served"]["version"] == tracked.champion.version
     assert body["loaded"]["version"] == tracked.champion.version
     assert body["loaded"]["error"] is None
     live = body["liveAccuracy"]
@@ -59,7 +65,8 @@ def _register_copy(tracked, tmp_path: Path, *, corrupt: bool) -> str:
         f"models:/mlpkg-BTC/{tracked.champion.version}", dst_path=str(tmp_path / "copy")
     )
     if corrupt:
-        (Path(source) / "artifacts" / "estimator" / "model.keras").write_bytes(b"not a model")
+        member = Path(source) / "artifacts" / "bundle" / "members" / "lstm" / "model.keras"
+        member.write_bytes(b"not a model")
     client = mlflow.MlflowClient()
     version = client.create_model_version(
         "mlpkg-BTC", source=Path(source).as_uri(), run_id=tracked.champion.run_id

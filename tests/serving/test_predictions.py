@@ -37,7 +37,7 @@ def test_prediction_body_has_every_field_the_clients_read(server, tracked):
     assert meta["modelName"] == "mlpkg-BTC" and meta["alias"] == "champion"
     assert meta["version"] == tracked.champion.version
     assert meta["runId"] == tracked.trained.run_id
-    assert meta["featureCount"] == tracked.trained.bundle.estimator.n_features_in_
+    assert meta["featureCount"] == len(tracked.trained.bundle.feature_names)
     assert meta["horizon"] == tracked.trained.bundle.run_config.horizon
     candle, target = (datetime.fromisoformat(meta[k]) for k in ("candleTime", "targetTime"))
     assert (target - candle).total_seconds() == 3600 * meta["horizon"]

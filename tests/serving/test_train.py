@@ -32,13 +32,14 @@ def test_a_training_job_runs_in_the_background_and_succeeds(server):
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status"] == "queued" and accepted["pair"] == "LTC"
-    assert accepted["params"]["epochs"] == 1 and accepted["params"]["source"] == "shipped"
+    assert accepted["params"]["lstm_epochs"] == 1 and accepted["params"]["source"] == "shipped"
     assert accepted["statusUrl"] == f"/api/train/jobs/{accepted['jobId']}"
     job = _wait_done(server.client, accepted["jobId"])
     assert job["status"] == "succeeded", job["error"]
     assert job["runId"] and job["modelVersion"] and job["startedAt"] and job["finishedAt"]
     assert isinstance(job["promoted"], bool)
-    assert "lstm_log_loss_mean" in job["metrics"]
+    assert job["metrics"]["candidate"] == "lstm"
+    assert {"dev_log_loss_mean", "holdout_log_loss", "holdout_uses"} <= set(job["metrics"])
     status = server.client.get("/api/models/LTC/status").json()
     versions = {v["version"]: v for v in status["versions"]}
     assert "candidate" in versions[job["modelVersion"]]["aliases"]

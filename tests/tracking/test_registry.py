@@ -1,40 +1,70 @@
 from __future__ import annotations
 
-import math
-
-from mlpkg.tracking.registry import decide_promotion, model_name
+from mlpkg.tracking.registry import (
+    model_name,
+    registered_aliases,
+    resolve_alias,
+)
 
 
 def test_model_name_follows_the_registry_convention():
     assert model_name("BTC") == "mlpkg-BTC"
 
 
-def test_promotes_when_beating_every_baseline_and_no_champion():
-    decision = decide_promotion(0.68, {"majority": 0.69, "logistic": 0.685}, None)
-    assert decision.promote
-    assert "logistic" in decision.reason and "no champion" in decision.reason
+def test_versions_carry_what_they_are_and_what_the_rule_decided(tracking_store, tmp_path):
+    import mlflow
+
+    from mlpkg.evaluation.promotion import PromotionDecision, manual_decision
+    from mlpkg.tracking.registry import alias_version, is_promoted, promote, register_version
+
+    source = tmp_path / "model"
+    source.mkdir()
+    with mlflow.start_run() as run:
+        pass
+    rejected = PromotionDecision(False, (), "gru is not promoted: fails wins_blocks")
+    version = register_version(
+        "BTC", source.as_uri(), run.info.run_id, candidate="gru", decision=rejected,
+        dev_log_loss=0.6912, holdout_log_loss=0.6925,
+    )  # fmt: skip
+    info = alias_version("BTC", "candidate")
+    assert info is not None and info.version == version
+    assert (info.candidate, info.decision) == ("gru", "rejected")
+    assert info.reason == rejected.reason
+    assert (info.log_loss_mean, info.holdout_log_loss) == (0.6912, 0.6925)
+    assert not is_promoted(info)
+
+    promote("BTC", version, manual=manual_decision(version))
+    champion = alias_version("BTC", "champion")
+    assert champion is not None and champion.decision == "manual"
+    assert "manual promotion" in champion.reason and is_promoted(champion)
 
 
-def test_does_not_promote_when_a_baseline_is_better():
-    decision = decide_promotion(0.70, {"majority": 0.69, "logistic": 0.71}, None)
-    assert not decision.promote
-    assert "majority" in decision.reason
+def _register(client, tmp_path, pair: str, *aliases: str) -> str:
+    """Register a version of the pair's model (an empty folder) and point aliases at it."""
+    name = model_name(pair)
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+    source = tmp_path / "model"
+    source.mkdir(exist_ok=True)
+    version = str(client.create_model_version(name, source=source.as_uri()).version)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version)
+    return version
 
 
-def test_does_not_promote_on_a_tie_with_the_best_baseline():
-    assert not decide_promotion(0.69, {"majority": 0.69}, None).promote
+def test_registered_aliases_maps_each_alias_to_its_version(tracking_store, tmp_path):
+    assert registered_aliases("BTC") == {}
+    first = _register(tracking_store, tmp_path, "BTC", "candidate", "champion")
+    second = _register(tracking_store, tmp_path, "BTC", "candidate")
+    assert registered_aliases("BTC") == {"candidate": second, "champion": first}
 
 
-def test_does_not_promote_when_the_champion_is_better():
-    decision = decide_promotion(0.68, {"majority": 0.69}, champion=0.67)
-    assert not decision.promote
-    assert "champion" in decision.reason
-
-
-def test_promotes_over_a_worse_champion():
-    assert decide_promotion(0.66, {"majority": 0.69}, champion=0.67).promote
-
-
-def test_never_promotes_a_non_finite_score_or_without_baselines():
-    assert not decide_promotion(math.nan, {"majority": 0.69}, None).promote
-    assert not decide_promotion(0.5, {}, None).promote
+def test_resolve_alias_falls_back_only_when_the_alias_is_missing(tracking_store, tmp_path):
+    assert resolve_alias("BTC", "champion", "candidate") == ("champion", None)
+    candidate = _register(tracking_store, tmp_path, "BTC", "candidate")
+    alias, info = resolve_alias("BTC", "champion", "candidate")
+    assert alias == "candidate" and info is not None and info.version == candidate
+    assert resolve_alias("BTC", "champion", None) == ("champion", None)
+    champion = _register(tracking_store, tmp_path, "BTC", "champion")
+    alias, info = resolve_alias("BTC", "champion", "candidate")
+    assert alias == "champion" and info is not None and info.version == champion

@@ -14,17 +14,17 @@ from mlpkg.serving.deps import AuthDep, PairDep, StateDep
 from mlpkg.serving.errors import PAIR_AUTH_ERRORS, PAIR_ERRORS
 from mlpkg.serving.model_cache import PairSlot
 from mlpkg.serving.schemas import (
-    ChampionMetrics,
     LiveAccuracy,
     ModelHealth,
     ModelStatusResponse,
     ReloadResponse,
+    VersionMetricsOut,
     VersionOut,
     now_ms,
 )
 from mlpkg.serving.state import ServingState
 from mlpkg.tracking import registry
-from mlpkg.tracking.metrics import champion_metrics
+from mlpkg.tracking.metrics import version_metrics
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -89,15 +89,18 @@ def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
         alias=alias,
         loaded=model_health(slot, alias),
         versions=[_version_out(v, aliases) for v in versions],
-        champion=(
-            ChampionMetrics.model_validate(champion_metrics(behind_alias), from_attributes=True)
-            if behind_alias
-            else None
-        ),
+        champion=_metrics(behind_alias),
+        served=_metrics(slot.model.info if slot.model else None),
         live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(pair)),
         live_accuracy_loaded_version=by_version,
         timestamp=now_ms(),
     )
+
+
+def _metrics(info: registry.VersionInfo | None) -> VersionMetricsOut | None:
+    if info is None:
+        return None
+    return VersionMetricsOut.model_validate(version_metrics(info), from_attributes=True)
 
 
 def _version_out(version: registry.VersionInfo, aliases: dict[str, str]) -> VersionOut:

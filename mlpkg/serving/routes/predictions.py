@@ -130,6 +130,8 @@ def prediction_body(answer: CacheAnswer, started: float) -> PredictionResponse:
         alias=model.alias,
         run_id=model.info.run_id,
         prediction_id=served.prediction_id,
+        promoted=model.promoted,
+        promotion=model.info.reason,
     )
     detail = PredictionDetail.from_object(
         served.described, prediction=served.described.probability, metadata=metadata

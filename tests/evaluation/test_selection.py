@@ -1,0 +1,99 @@
+"""Selection on development folds: ensembles out of sample, scores, budgets, final weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpkg.evaluation.selection import (
+    Procedure,
+    add_ensembles,
+    candidate_scores,
+    choose_candidate,
+    final_weights,
+    median_budget,
+    weighted_members,
+)
+
+
+def _dev_predictions(n_folds: int = 3, rows: int = 300, seeds=(42,)) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frames = []
+    for fold in range(n_folds):
+        times = pd.date_range(f"2024-0{fold + 1}-01", periods=rows, freq="h", tz="UTC")
+        y = rng.integers(0, 2, rows).astype(float)
+        for seed in seeds:
+            quality = {"lstm": 0.10, "gru": 0.05, "logistic": 0.0}
+            for model, q in quality.items():
+                p = np.clip(0.5 + q * (2 * y - 1) + rng.normal(0, 0.1, rows), 0.05, 0.95)
+                frames.append(pd.DataFrame({
+                    "fold": fold, "seed": seed, "cutoff": times[0], "open_time": times,
+                    "model": model, "proba_up": p, "y_true": y, "future_return": 0.0,
+                }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_weighted_uses_the_replaced_services_fixed_weights_over_neural_members():
+    assert weighted_members(["lstm", "gru", "lightgbm"]) == {"lstm": 1.0, "gru": 0.9}
+    predictions, _ = add_ensembles(_dev_predictions(), ["weighted"], ["lstm", "gru", "logistic"])
+    rows = predictions[predictions["fold"] == 0].pivot_table(
+        index="open_time", columns="model", values="proba_up"
+    )
+    expected = (rows["lstm"] * 1.0 + rows["gru"] * 0.9) / 1.9
+    np.testing.assert_allclose(rows["weighted"], expected)
+
+
+def test_stacked_weights_of_a_fold_never_see_that_fold_or_later_ones():
+    predictions = _dev_predictions()
+    _, weights = add_ensembles(predictions, ["stacked"], ["lstm", "gru", "logistic"])
+    assert weights[0] == pytest.approx({"lstm": 1 / 3, "gru": 1 / 3, "logistic": 1 / 3})
+
+    # Scramble folds 1 and 2: the weights used on fold 1 depend on fold 0 only.
+    scrambled = predictions.copy()
+    late = scrambled["fold"] >= 1
+    scrambled.loc[late, "proba_up"] = np.random.default_rng(9).uniform(0, 1, int(late.sum()))
+    _, again = add_ensembles(scrambled, ["stacked"], ["lstm", "gru", "logistic"])
+    assert again[1] == pytest.approx(weights[1])
+    assert weights[1]["lstm"] > weights[1]["logistic"]  # fitted, not equal
+
+
+def test_the_lowest_mean_log_loss_is_chosen_and_ties_go_to_the_earlier_name():
+    predictions = _dev_predictions(seeds=(42, 43))
+    selection = choose_candidate(predictions, ["lstm", "gru", "logistic"], {})
+    assert selection.chosen == "lstm"
+    assert selection.scores["lstm"] < selection.scores["gru"] < selection.scores["logistic"]
+
+    twin = predictions[predictions["model"] == "lstm"].assign(model="gru")
+    tied = pd.concat([predictions[predictions["model"] != "gru"], twin])
+    assert choose_candidate(tied, ["gru", "lstm"], {}).chosen == "lstm"
+
+
+def test_scores_average_folds_within_a_seed_then_seeds():
+    predictions = _dev_predictions(n_folds=2, seeds=(1, 2))
+    scores = candidate_scores(predictions, ["lstm"])
+    rows = predictions[predictions["model"] == "lstm"]
+    from mlpkg.evaluation.metrics import log_losses
+
+    per = rows.groupby(["seed", "fold"]).apply(
+        lambda g: log_losses(g["y_true"], g["proba_up"]).mean()
+    )
+    assert scores["lstm"] == pytest.approx(per.groupby(level="seed").mean().mean())
+
+
+def test_median_budget_from_every_fold_fit_without_validation_tail():
+    fits = pd.DataFrame(
+        {"model": ["lstm"] * 4 + ["logistic"], "stopping_point": [2, 3, 7, 4, None]}
+    )
+    assert median_budget(fits, "lstm", "epochs") == {"epochs": 4, "validation_fraction": 0.0}
+    assert median_budget(fits, "logistic", None) == {}
+
+
+def test_final_stacked_weights_use_every_development_fold_and_round_trip():
+    predictions = _dev_predictions()
+    weights = final_weights(predictions, "stacked", ["lstm", "gru", "logistic"], 42)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert weights["lstm"] == max(weights.values())
+    procedure = Procedure("stacked", ("lstm", "gru", "logistic"), weights, {"lstm": {"epochs": 3}})
+    assert Procedure.from_dict(procedure.as_dict()) == procedure
+    assert final_weights(predictions, "gru", ["gru"], 42) == {"gru": 1.0}
