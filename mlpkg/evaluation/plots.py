@@ -132,3 +132,86 @@ def plot_training_curves(history: Mapping[str, Sequence[float]]) -> Figure:
         ax.set_title(metric)
         ax.legend()
     return fig
+
+
+def plot_importance(importance: pd.DataFrame, *, top: int = 20) -> Figure:
+    """Horizontal bars of permutation importance (increase in log loss), one bar per family.
+
+    Args:
+        importance: Features (rows) x families (columns), e.g. from the development run.
+        top: How many features to show (largest increase in any family first).
+    """
+    if importance.empty:
+        raise MlpkgError("No permutation importance to plot (importance_rows=0?).")
+    shown = importance.loc[importance.max(axis=1).sort_values(ascending=False).index[:top]]
+    fig = Figure(figsize=(8, 0.3 * len(shown) + 1.5))
+    ax = fig.subplots()
+    height = 0.8 / len(shown.columns)
+    positions = np.arange(len(shown))
+    for i, family in enumerate(shown.columns):
+        ax.barh(positions + i * height, shown[family].to_numpy(), height, label=str(family))
+    ax.set_yticks(positions + 0.4 - height / 2, labels=[str(n) for n in shown.index])
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="grey", linewidth=0.5)
+    ax.set_xlabel("increase in log loss when shuffled (nats)")
+    ax.set_title("Permutation importance, last development fold")
+    ax.legend()
+    return fig
+
+
+def plot_model_comparison(summary: pd.DataFrame, metric: str = "log_loss") -> Figure:
+    """Mean development metric per model with its fold spread (bars) and seed spread (caps).
+
+    Args:
+        summary: The development summary (``<metric>_mean``, ``_std``, ``_seed_std`` columns).
+        metric: Which metric to show (lower is better for log loss and Brier).
+    """
+    if summary.empty or f"{metric}_mean" not in summary.columns:
+        raise MlpkgError(f"The summary has no {metric}_mean column to plot.")
+    ordered = summary.sort_values(f"{metric}_mean")
+    names = [str(n) for n in ordered.index]
+    positions = np.arange(len(names))
+    fig = Figure(figsize=(8, 0.35 * len(names) + 1.5))
+    ax = fig.subplots()
+    fold_std = ordered[f"{metric}_std"].fillna(0.0).to_numpy()
+    ax.barh(positions, ordered[f"{metric}_mean"].to_numpy(), xerr=fold_std, color="tab:blue",
+            alpha=0.6, label="mean ± std across folds")  # fmt: skip
+    seed_std = ordered.get(f"{metric}_seed_std")
+    if seed_std is not None and seed_std.fillna(0.0).gt(0).any():
+        ax.errorbar(ordered[f"{metric}_mean"], positions, xerr=seed_std.fillna(0.0), fmt="none",
+                    ecolor="black", capsize=4, label="± std across seeds")  # fmt: skip
+    ax.set_yticks(positions, labels=names)
+    ax.invert_yaxis()
+    low = float((ordered[f"{metric}_mean"] - fold_std).min())
+    high = float((ordered[f"{metric}_mean"] + fold_std).max())
+    ax.set_xlim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
+    ax.set_xlabel(f"development {metric} (lower is better)")
+    ax.set_title("Families, ensembles and references on the same development folds")
+    ax.legend()
+    return fig
+
+
+def plot_reliability_curves(
+    predictions: pd.DataFrame, models: Sequence[str], *, n_bins: int = 10
+) -> Figure:
+    """Reliability curves of several models on one axis (equal-count bins, sklearn)."""
+    from sklearn.calibration import calibration_curve
+
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
+    lows, highs = [0.4], [0.6]
+    for model in models:
+        rows = _model_rows(predictions, model)
+        observed, mean_p = calibration_curve(
+            rows["y_true"], rows["proba_up"], n_bins=n_bins, strategy="quantile"
+        )
+        ax.plot(mean_p, observed, marker="o", label=model)
+        lows.append(float(min(mean_p.min(), observed.min())))
+        highs.append(float(max(mean_p.max(), observed.max())))
+    ax.plot([min(lows), max(highs)], [min(lows), max(highs)], linestyle="--", color="grey",
+            label="perfect calibration")  # fmt: skip
+    ax.set_xlabel("predicted P(up)")
+    ax.set_ylabel("observed up frequency")
+    ax.set_title("Reliability on the development folds")
+    ax.legend()
+    return fig

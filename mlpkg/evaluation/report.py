@@ -262,7 +262,7 @@ def _dm_line(name: str, other: str, test: DieboldMarianoResult) -> str:
 
 def format_development(report: DevelopmentReport) -> str:
     """Fixed-width text of the development period (mean ± fold std / seed std)."""
-    width = max(14, *(len(str(m)) + 4 for m in report.summary.index))
+    width = max(14, *(len(str(m)) + 8 for m in report.summary.index))
     header = "model".ljust(width) + "".join(label.rjust(24) for _, label in TABLE_METRICS)
     lines = [
         f"DEVELOPMENT: {report.n_folds} walk-forward folds x {report.n_seeds} seed(s), horizon "

@@ -124,6 +124,7 @@ def run_walk_forward(
     *,
     seeds: Sequence[int] = (0,),
     progress: Progress | None = None,
+    on_fit: Callable[[Fold, FitResult], None] | None = None,
 ) -> pd.DataFrame:
     """Fit a fresh model per (fold, model, seed) on the training rows; predict the test rows.
 
@@ -139,6 +140,7 @@ def run_walk_forward(
         folds: From :func:`mlpkg.evaluation.splits.walk_forward_splits`.
         seeds: Seeds of the seeded models (the first is the base seed).
         progress: Called with a one-line message after each fit.
+        on_fit: Called with the fold and each fit's result (e.g. to keep fitted models).
 
     Returns:
         Long frame with :data:`PREDICTION_COLUMNS`; ``attrs["fits"]`` lists one record per
@@ -154,6 +156,8 @@ def run_walk_forward(
                     (fold.test_start, fold.test_end), name,
                 )  # fmt: skip
                 fits.append({"fold": fold.index, **result.record})
+                if on_fit is not None:
+                    on_fit(fold, result)
                 copies = [seed] if spec.seeded else list(seeds)
                 frames += [_fold_frame(X, y, future_returns, fold, result, s) for s in copies]
                 _report(progress, fold, len(folds), name, seed if spec.seeded else None, result)

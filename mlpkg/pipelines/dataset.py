@@ -75,7 +75,8 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     context = config.context_rows()
     tail = np.arange(len(X)) >= len(X) - config.horizon
     gap_label = direction.isna().to_numpy() & ~tail
-    window_ok = complete_windows(pd.DatetimeIndex(X.index), interval, context + 1)
+    # On the candles' own index: a window may reach into the warm-up rows' candles.
+    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, context + 1)[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.evaluation import plots
+from mlpkg.evaluation.importance import permutation_importance
 from mlpkg.evaluation.report import (
     DevelopmentReport,
     flat_development_metrics,
@@ -33,7 +34,7 @@ from mlpkg.evaluation.selection import (
     weighted_members,
 )
 from mlpkg.evaluation.splits import Fold, HoldoutSplit, holdout_split, walk_forward_splits
-from mlpkg.evaluation.walk_forward import ModelSpec, fits_frame, run_walk_forward
+from mlpkg.evaluation.walk_forward import FitResult, ModelSpec, fits_frame, run_walk_forward
 from mlpkg.models import DirectionEstimator
 from mlpkg.models.baselines import REFERENCE_BASELINE, naive_baselines
 from mlpkg.models.families import is_neural, make_estimator
@@ -58,6 +59,8 @@ class Development:
         selection: The chosen candidate and every candidate's score.
         procedure: How to refit the chosen candidate (members, weights, training budgets).
         report: The development report; ``text`` is its printable form.
+        importance: Permutation importance (increase in log loss) per feature (rows) and
+            family (columns), on the last development fold; empty when turned off.
     """
 
     dataset: PairDataset
@@ -69,6 +72,7 @@ class Development:
     procedure: Procedure
     report: DevelopmentReport
     text: str
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def base_predictions(self) -> pd.DataFrame:
@@ -140,11 +144,18 @@ def evaluate_development(
 ) -> Development:
     """Run every candidate and reference on the development folds and select (no I/O)."""
     split, folds = development_split(dataset, config)
+    last: dict[str, FitResult] = {}
+
+    def keep_last_fold(fold: Fold, result: FitResult) -> None:
+        if fold.index == folds[-1].index and result.record["seed"] == config.seed:
+            last[str(result.record["model"])] = result
+
     predictions = run_walk_forward(
         dataset.X, dataset.y, dataset.future_returns, model_specs(config), folds,
-        seeds=seeds_of(config), progress=progress,
+        seeds=seeds_of(config), progress=progress, on_fit=keep_last_fold,
     )  # fmt: skip
     fits = fits_frame(predictions)
+    importance = family_importance(dataset, config, folds[-1], last)
     predictions, stacked = add_ensembles(predictions, config.ensembles, list(config.families))
     selection = choose_candidate(predictions, config.models, stacked)
     report = summarize_development(
@@ -153,18 +164,41 @@ def evaluate_development(
     )  # fmt: skip
     procedure = procedure_for(selection.chosen, config, predictions, fits)
     text = format_development(report)
-    return Development(dataset, split, folds, predictions, fits, selection, procedure, report, text)
+    return Development(
+        dataset, split, folds, predictions, fits, selection, procedure, report, text, importance
+    )
+
+
+def family_importance(
+    dataset: PairDataset, config: RunConfig, fold: Fold, fitted: dict[str, FitResult]
+) -> pd.DataFrame:
+    """Permutation importance of each family on the last development fold (features x family)."""
+    if config.importance_rows == 0:
+        return pd.DataFrame()
+    scored = (fold.test_start, fold.test_end)
+    columns = {}
+    for family in config.families:
+        if family in fitted:
+            columns[family] = permutation_importance(
+                fitted[family].model, dataset.X, dataset.y, scored, seed=config.seed,
+                rows=config.importance_rows,
+            )  # fmt: skip
+    frame = pd.DataFrame(columns)
+    return frame.loc[frame.max(axis=1).sort_values(ascending=False).index]
 
 
 def development_figures(development: Development, config: RunConfig) -> dict[str, Figure]:
     """The plots every development run logs (base seed)."""
     preds = development.base_predictions
     chosen = development.selection.chosen
-    return {
+    figures = {
         f"dev_reliability_{chosen}": plots.plot_reliability(preds, chosen),
         f"dev_confusion_{chosen}": plots.plot_confusion(preds, chosen),
         "dev_equity": plots.plot_equity(preds, config.walk_forward.fee_bps, config.horizon),
     }
+    if not development.importance.empty:
+        figures["dev_permutation_importance"] = plots.plot_importance(development.importance)
+    return figures
 
 
 def log_development(development: Development, config: RunConfig) -> None:
@@ -179,6 +213,8 @@ def log_development(development: Development, config: RunConfig) -> None:
     runs.log_frame(development.report.buckets, "development_confidence_buckets")
     runs.log_frame(development.predictions, "development_predictions")
     runs.log_frame(development.fits, "development_fits")
+    if not development.importance.empty:
+        runs.log_frame(development.importance, "permutation_importance")
     runs.log_dict(development.procedure.as_dict(), "procedure.json")
     runs.set_tags({"candidate": development.selection.chosen})
     runs.log_figures(development_figures(development, config))

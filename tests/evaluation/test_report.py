@@ -1,3 +1,5 @@
+"""Reports: development (fold and seed spread, selection) and holdout, never mixed."""
+
 from __future__ import annotations
 
 import math
@@ -7,108 +9,148 @@ import pandas as pd
 import pytest
 
 from mlpkg.errors import MlpkgError
-from mlpkg.evaluation.report import flat_metrics, format_report, summarize
+from mlpkg.evaluation.promotion import decide_promotion
+from mlpkg.evaluation.report import (
+    flat_development_metrics,
+    flat_holdout_metrics,
+    format_development,
+    format_holdout,
+    summarize_development,
+    summarize_holdout,
+)
+from mlpkg.evaluation.selection import choose_candidate
+from mlpkg.evaluation.splits import block_labels
+from mlpkg.models.baselines import NAIVE_BASELINES
+
+MODELS = ("lstm", "logistic", "majority", "always_up", "persistence")
 
 
-def _predictions(lstm_quality: float, n_folds: int = 3, rows: int = 200, seed: int = 0):
-    """Synthetic walk-forward output: lstm leans towards the truth by ``lstm_quality``."""
-    rng = np.random.default_rng(seed)
+def _probas(rng, y, quality: float) -> dict[str, np.ndarray]:
+    rows = len(y)
+    return {
+        "lstm": np.clip(0.5 + quality * (y - 0.5) + rng.normal(0, 0.05, rows), 0.01, 0.99),
+        "logistic": np.clip(0.5 + rng.normal(0, 0.2, rows), 0.01, 0.99),
+        "majority": np.full(rows, 0.5),
+        "always_up": np.full(rows, 0.501),
+        "persistence": np.clip(0.5 + rng.normal(0, 0.01, rows), 0.4, 0.6),
+    }
+
+
+def _development(quality: float = 0.2, n_folds: int = 3, rows: int = 200, seeds=(42, 43)):
+    rng = np.random.default_rng(0)
     frames = []
     for fold in range(n_folds):
         index = pd.date_range(f"2024-0{fold + 1}-01", periods=rows, freq="h", tz="UTC")
         y = rng.integers(0, 2, rows).astype(float)
         future_return = np.where(y == 1, 1, -1) * rng.uniform(0.001, 0.01, rows)
-        probas = {
-            "lstm": np.clip(0.5 + lstm_quality * (y - 0.5) + rng.normal(0, 0.05, rows), 0.01, 0.99),
-            "majority": np.full(rows, 0.5),
-            "logistic": np.clip(0.5 + rng.normal(0, 0.2, rows), 0.01, 0.99),
-        }
-        for model, proba in probas.items():
-            frames.append(pd.DataFrame({
-                "fold": fold, "cutoff": index[0], "open_time": index, "model": model,
-                "proba_up": proba, "y_true": y, "future_return": future_return,
-            }))  # fmt: skip
+        for seed in seeds:
+            for model, proba in _probas(rng, y, quality).items():
+                frames.append(pd.DataFrame({
+                    "fold": fold, "seed": seed, "cutoff": index[0] - pd.Timedelta(hours=10),
+                    "open_time": index, "model": model, "proba_up": proba, "y_true": y,
+                    "future_return": future_return,
+                }))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 
-def test_summarize_builds_per_fold_and_summary_tables():
-    report = summarize(_predictions(0.2), fee_bps=10, horizon=1)
-
-    assert report.per_fold.index.names == ["fold", "model"]
-    assert len(report.per_fold) == 9
-    assert {"accuracy", "log_loss", "roc_auc", "strategy_return", "buy_hold_return"} <= set(
-        report.per_fold.columns
+def _summarize(predictions, candidates=("lstm", "logistic")):
+    selection = choose_candidate(predictions, candidates, {})
+    return summarize_development(
+        predictions, selection, candidates=candidates, fee_bps=10, horizon=1, base_seed=42
     )
-    assert list(report.summary.index) == ["lstm", "majority", "logistic"]
-    assert report.summary.loc["majority", "log_loss_mean"] == pytest.approx(math.log(2))
-    fold_means = report.per_fold.xs("lstm", level="model")["accuracy"]
+
+
+def test_development_summary_has_fold_and_seed_spread_and_candidates_first():
+    predictions = _development()
+    report = _summarize(predictions)
+
+    assert list(report.summary.index) == ["lstm", "logistic", "majority", "always_up",
+                                          "persistence"]  # fmt: skip
+    assert report.roles == {"lstm": "candidate", "logistic": "candidate, reference",
+                            "majority": "reference", "always_up": "reference",
+                            "persistence": "reference"}  # fmt: skip
+    assert report.selection.chosen == "lstm"
+    assert (report.n_folds, report.n_seeds) == (3, 2)
+    lstm = predictions[predictions["model"] == "lstm"]
+    per = lstm.groupby(["seed", "fold"]).apply(
+        lambda g: float((np.where(g["proba_up"] > 0.5, 1, 0) == g["y_true"]).mean())
+    )
+    fold_means = per.groupby(level="fold").mean()
     assert report.summary.loc["lstm", "accuracy_mean"] == pytest.approx(fold_means.mean())
     assert report.summary.loc["lstm", "accuracy_std"] == pytest.approx(fold_means.std())
-    assert report.n_folds == 3
+    seed_means = per.groupby(level="seed").mean()
+    assert report.summary.loc["lstm", "accuracy_seed_std"] == pytest.approx(seed_means.std())
+    assert report.summary.loc["majority", "log_loss_mean"] == pytest.approx(math.log(2))
+    naive_tested = set(report.significance) - {"logistic"}
+    assert "logistic" in report.significance and len(naive_tested) == 1
+    assert naive_tested <= set(NAIVE_BASELINES)
+    assert report.buckets["count"].sum() == 3 * 200
 
 
-def test_a_better_model_beats_the_best_baseline():
-    report = summarize(_predictions(0.3), fee_bps=10, horizon=1)
-
-    assert report.best_baseline == "majority"  # 0.5 is the lowest-loss baseline on noise
-    assert report.significance["baseline"] == "majority"
-    assert report.significance["stat"] < 0 and report.significance["p_value"] < 0.01
-    assert report.verdict.startswith("lstm beats the best baseline (majority)")
-
-
-def test_a_useless_model_does_not_beat_the_best_baseline():
-    report = summarize(_predictions(0.0, seed=3), fee_bps=10, horizon=1)
-    text = format_report(report)
-
-    assert "does NOT beat" in report.verdict or "WORSE" in report.verdict
-    for name in ("lstm", "majority", "logistic", "Diebold-Mariano", "Verdict:", "buy & hold"):
-        assert name in text
-    assert "±" in text
+def test_development_text_marks_the_selection_and_references():
+    text = format_development(_summarize(_development()))
+    assert "DEVELOPMENT: 3 walk-forward folds x 2 seed(s)" in text
+    assert "*lstm" in text and "majority (ref)" in text
+    assert "Selected on the development folds (lowest mean log loss): lstm" in text
+    assert "one-sided, HLN, rectangular kernel, lags 0..0" in text
 
 
-def test_flat_metrics_keys_for_mlflow():
-    report = summarize(_predictions(0.2), fee_bps=10, horizon=5)
-    flat = flat_metrics(report)
-
-    assert {"lstm_log_loss_mean", "lstm_log_loss_std", "logistic_accuracy_mean",
-            "fold2_lstm_accuracy", "fold0_majority_log_loss", "dm_stat", "dm_p_value",
-            "beats_best_baseline"} <= set(flat)  # fmt: skip
-    assert all(isinstance(v, float) for v in flat.values())
-    assert flat["fold2_lstm_accuracy"] == report.per_fold.loc[(2, "lstm"), "accuracy"]
+def test_a_missing_naive_baseline_is_refused():
+    predictions = _development()
+    predictions = predictions[predictions["model"] != "persistence"]
+    with pytest.raises(MlpkgError, match="persistence"):
+        _summarize(predictions)
 
 
-def test_summarize_without_the_model_is_refused():
-    predictions = _predictions(0.2)
-    with pytest.raises(MlpkgError, match="'gru'"):
-        summarize(predictions, fee_bps=10, horizon=1, model="gru")
-
-
-def test_summarize_without_baselines_says_it_cannot_judge():
-    predictions = _predictions(0.2)
-    report = summarize(predictions[predictions["model"] == "lstm"], fee_bps=0, horizon=1)
-
-    assert report.best_baseline == "" and report.significance == {}
-    assert "cannot be judged" in format_report(report)
-
-
-def test_walk_forward_output_summarizes_end_to_end():
-    from mlpkg.config import WalkForwardConfig
-    from mlpkg.evaluation.splits import walk_forward_splits
-    from mlpkg.evaluation.walk_forward import run_walk_forward
-    from mlpkg.models.baselines import LogisticBaseline, MajorityClassBaseline
-
+def _holdout(quality: float = 0.3, rows: int = 800):
     rng = np.random.default_rng(5)
-    index = pd.date_range("2024-01-01", periods=600, freq="h", tz="UTC", name="open_time")
-    y = pd.Series(rng.integers(0, 2, 600).astype(float), index=index)
-    X = pd.DataFrame({"noise": rng.normal(size=600), "oracle": y}, index=index)
-    returns = pd.Series(np.where(y == 1, 0.01, -0.01), index=index)
-    folds = walk_forward_splits(600, WalkForwardConfig(n_folds=2), horizon=1, window=1)
-    models = {"logistic": LogisticBaseline, "majority": MajorityClassBaseline}
+    index = pd.date_range("2024-06-01", periods=rows, freq="h", tz="UTC")
+    y = rng.integers(0, 2, rows).astype(float)
+    blocks = block_labels(rows, 4)
+    frames = [
+        pd.DataFrame(
+            {
+                "model": model,
+                "open_time": index,
+                "proba_up": p,
+                "y_true": y,
+                "future_return": 0.001,
+                "block": blocks,
+            }
+        )  # fmt: skip
+        for model, p in _probas(rng, y, quality).items()
+    ]
+    return pd.concat(frames, ignore_index=True)
 
-    report = summarize(run_walk_forward(X, y, returns, models, folds), fee_bps=0, horizon=1,
-                       model="logistic")  # fmt: skip
 
-    assert report.verdict.startswith("logistic beats the best baseline (majority)")
-    assert report.summary.loc["logistic", "accuracy_mean"] == 1.0
-    # perfect foresight, no fees: every trade wins
-    assert report.summary.loc["logistic", "strategy_hit_rate_mean"] == 1.0
+def test_holdout_report_has_metrics_blocks_budget_and_the_decision():
+    holdout = _holdout()
+    decision = decide_promotion(holdout, "lstm", naive=NAIVE_BASELINES, horizon=1, champion=None)
+    report = summarize_holdout(holdout, "lstm", decision, uses=3, key="abc", fee_bps=10, horizon=1)
+
+    assert list(report.metrics.index)[0] == "lstm" and set(report.metrics.index) == set(MODELS)
+    assert report.blocks.shape == (4, len(MODELS))
+    assert report.rows == 800 and report.uses == 3
+    text = format_holdout(report)
+    assert "HOLDOUT (scored once): 800 rows" in text
+    assert "candidates scored on this holdout so far: 3" in text
+    assert "Promotion: PROMOTED" in text and "[x] beats_naive" in text
+
+
+def test_flat_metrics_of_the_two_periods_never_share_a_key():
+    dev = flat_development_metrics(_summarize(_development()))
+    holdout_frame = _holdout()
+    decision = decide_promotion(
+        holdout_frame, "lstm", naive=NAIVE_BASELINES, horizon=1, champion=None
+    )
+    holdout = flat_holdout_metrics(
+        summarize_holdout(holdout_frame, "lstm", decision, uses=1, key="k", fee_bps=10, horizon=1)
+    )
+
+    assert all(k.startswith("dev_") for k in dev)
+    assert all(k.startswith("holdout_") for k in holdout)
+    assert "dev_lstm_log_loss_mean" in dev and "dev_lstm_log_loss_seed_std" in dev
+    assert "dev_fold2_lstm_log_loss" in dev
+    assert "holdout_lstm_log_loss" in holdout and "holdout_block3_lstm_log_loss" in holdout
+    assert holdout["holdout_uses"] == 1 and holdout["holdout_promoted"] == 1.0
+    assert all(np.isfinite(v) or np.isnan(v) for v in {**dev, **holdout}.values())

@@ -11,10 +11,18 @@ import pytest
 from mlpkg.config import WalkForwardConfig
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.metrics import classification_metrics
-from mlpkg.evaluation.splits import Fold, walk_forward_splits
-from mlpkg.evaluation.walk_forward import PREDICTION_COLUMNS, run_walk_forward, timings_frame
-from mlpkg.models.baselines import LogisticBaseline, MajorityClassBaseline
-from mlpkg.models.estimator import LSTMDirectionClassifier
+from mlpkg.evaluation.splits import walk_forward_splits
+from mlpkg.evaluation.walk_forward import (
+    PREDICTION_COLUMNS,
+    ModelSpec,
+    fits_frame,
+    run_walk_forward,
+)
+from mlpkg.models import (
+    LogisticDirectionClassifier,
+    LSTMDirectionClassifier,
+    MajorityClassBaseline,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keras loads lazily, at the first fit
 
@@ -105,6 +113,11 @@ def oracle_data():
     return X, y, future_return, folds
 
 
+def _specs(**factories) -> dict[str, ModelSpec]:
+    """Name -> spec of factories that ignore the seed."""
+    return {name: ModelSpec(lambda seed, f=f: f()) for name, f in factories.items()}
+
+
 def _accuracy(predictions, model):
     rows = predictions[predictions["model"] == model]
     return classification_metrics(rows["y_true"], rows["proba_up"])["accuracy"]
@@ -113,7 +126,7 @@ def _accuracy(predictions, model):
 def test_output_is_long_format_with_one_row_per_model_and_test_row(oracle_data):
     X, y, future_return, folds = oracle_data
     messages = []
-    models = {"oracle": _Oracle, "majority": MajorityClassBaseline}
+    models = _specs(oracle=_Oracle, majority=MajorityClassBaseline)
     predictions = run_walk_forward(X, y, future_return, models, folds, progress=messages.append)
 
     assert tuple(predictions.columns) == PREDICTION_COLUMNS
@@ -121,16 +134,20 @@ def test_output_is_long_format_with_one_row_per_model_and_test_row(oracle_data):
     for fold in folds:
         rows = predictions[(predictions["fold"] == fold.index) & (predictions["model"] == "oracle")]
         assert (rows["open_time"].to_numpy() == X.index[fold.test_start : fold.test_end]).all()
-        assert (rows["cutoff"] == X.index[fold.test_start]).all()
+        # Nixtla's meaning: the cutoff is the last timestamp the fold's models trained on.
+        assert (rows["cutoff"] == X.index[fold.train_end - 1]).all()
+        assert (rows["cutoff"] < rows["open_time"]).all()
         np.testing.assert_array_equal(rows["y_true"], y.iloc[fold.test_start : fold.test_end])
     assert len(messages) == 6 and "fold 3/3 majority" in messages[-1]
-    timings = timings_frame(predictions)
-    assert len(timings) == 6 and (timings["fit_seconds"] >= 0).all()
+    fits = fits_frame(predictions)
+    assert len(fits) == 6 and (fits["fit_seconds"] > 0).all()
+    assert (fits["train_rows"] == [f.train_rows for f in folds for _ in range(2)]).all()
 
 
 def test_oracle_logistic_scores_perfectly_on_every_fold(oracle_data):
     X, y, future_return, folds = oracle_data
-    models = {"logistic": lambda: LogisticBaseline(C=100.0), "majority": MajorityClassBaseline}
+    models = _specs(logistic=lambda: LogisticDirectionClassifier(c=100.0),
+                    majority=MajorityClassBaseline)  # fmt: skip
     predictions = run_walk_forward(X, y, future_return, models, folds)
 
     for _, rows in predictions[predictions["model"] == "logistic"].groupby("fold"):
@@ -142,11 +159,11 @@ def test_oracle_logistic_scores_perfectly_on_every_fold(oracle_data):
 
 def test_predictions_shifted_by_one_row_score_chance_not_perfect(oracle_data):
     X, y, future_return, folds = oracle_data
-    models = {
-        "oracle": _Oracle,
-        "shifted": lambda: _Oracle(shift=1, context=1),
-        "needs_history": lambda: _Oracle(context=4),
-    }
+    models = _specs(
+        oracle=_Oracle,
+        shifted=lambda: _Oracle(shift=1, context=1),
+        needs_history=lambda: _Oracle(context=4),
+    )
     predictions = run_walk_forward(X, y, future_return, models, folds)
 
     assert _accuracy(predictions, "oracle") == 1.0
@@ -158,7 +175,7 @@ def test_predictions_shifted_by_one_row_score_chance_not_perfect(oracle_data):
 def test_models_fit_on_training_rows_and_see_only_context_features_before_the_test(oracle_data):
     X, y, future_return, folds = oracle_data
     calls: list = []
-    run_walk_forward(X, y, future_return, {"spy": lambda: _Spy(calls, context=4)}, folds)
+    run_walk_forward(X, y, future_return, _specs(spy=lambda: _Spy(calls, context=4)), folds)
 
     for fold, (fit, predict) in zip(folds, zip(*[iter(calls)] * 2, strict=True), strict=True):
         assert fit[0] == "fit" and predict[0] == "predict"
@@ -170,12 +187,12 @@ def test_models_fit_on_training_rows_and_see_only_context_features_before_the_te
 
 def test_oracle_lstm_scores_perfectly_proving_windows_are_labelled_at_their_last_row(oracle_data):
     X, y, future_return, folds = oracle_data
-    params = {"window": 4, "units": 8, "lstm_layers": 1, "dropout": 0.0, "dense_units": 8,
+    params = {"window": 4, "units": 8, "layers": 1, "dropout": 0.0, "dense_units": 8,
               "learning_rate": 0.03, "epochs": 25, "batch_size": 64, "patience": 25,
               "purge": 1, "seed": 1}  # fmt: skip
     last = [folds[-1]]
     predictions = run_walk_forward(
-        X, y, future_return, {"lstm": lambda: LSTMDirectionClassifier(**params)}, last
+        X, y, future_return, _specs(lstm=lambda: LSTMDirectionClassifier(**params)), last
     )
 
     assert _accuracy(predictions, "lstm") == 1.0
@@ -186,7 +203,7 @@ def test_leaky_feature_scores_implausibly_and_the_lookahead_check_flags_it():
     honest = _dataset(1500, horizon)
     leaky = _dataset(1500, horizon, leak=True)
     folds = walk_forward_splits(len(honest[0]), WalkForwardConfig(n_folds=3), horizon=3, window=1)
-    models = {"logistic": LogisticBaseline}
+    models = _specs(logistic=LogisticDirectionClassifier)
 
     honest_acc = _accuracy(run_walk_forward(*honest, models, folds), "logistic")
     leaky_acc = _accuracy(run_walk_forward(*leaky, models, folds), "logistic")
@@ -198,9 +215,45 @@ def test_leaky_feature_scores_implausibly_and_the_lookahead_check_flags_it():
     assert flagged == {"next_return_1"}
 
 
-def test_nan_labels_and_out_of_range_folds_are_refused(oracle_data):
+def test_rows_without_a_label_are_context_only_never_fitted_on_or_scored(oracle_data):
     X, y, future_return, folds = oracle_data
-    with pytest.raises(MlpkgError, match="y holds NaN"):
-        run_walk_forward(X, y.where(y.index != y.index[-1]), future_return, {}, folds)
-    with pytest.raises(MlpkgError, match="beyond"):
-        run_walk_forward(X, y, future_return, {}, [Fold(0, 0, 10, 20, len(X) + 1, 10)])
+    hidden = y.copy()
+    hidden.iloc[folds[0].test_start : folds[0].test_start + 7] = np.nan  # e.g. labels over a gap
+    hidden.iloc[5:9] = np.nan
+    calls: list = []
+    models = {"spy": ModelSpec(lambda seed: _Spy(calls, context=0))}
+    predictions = run_walk_forward(X, hidden, future_return, models, folds[:1])
+
+    assert len(predictions) == folds[0].test_rows - 7
+    assert (
+        not predictions["open_time"]
+        .isin(X.index[folds[0].test_start : folds[0].test_start + 7])
+        .any()
+    )
+    assert calls[0][1].equals(X.index[folds[0].train_start : folds[0].train_end])
+
+
+def test_seeded_models_run_per_seed_and_unseeded_ones_are_repeated(oracle_data):
+    X, y, future_return, folds = oracle_data
+    seen: list[int] = []
+
+    def seeded(seed):
+        seen.append(seed)
+        return _Oracle()
+
+    models = {"seeded": ModelSpec(seeded, seeded=True), "plain": ModelSpec(lambda s: _Oracle())}
+    predictions = run_walk_forward(X, y, future_return, models, folds[:2], seeds=(7, 8))
+
+    assert seen == [7, 8, 7, 8]
+    assert set(predictions["seed"]) == {7, 8}
+    per_model = predictions.groupby(["model", "seed"]).size()
+    assert (per_model == folds[0].test_rows + folds[1].test_rows).all()
+    assert len(fits_frame(predictions)) == 2 * 2 + 2  # the unseeded model fits once per fold
+
+
+def test_non_binary_labels_are_refused(oracle_data):
+    X, y, future_return, folds = oracle_data
+    with pytest.raises(MlpkgError, match="0/1 labels"):
+        run_walk_forward(X, y.replace(1.0, 2.0), future_return, {}, folds)
+    with pytest.raises(MlpkgError, match="same index"):
+        run_walk_forward(X, y.iloc[1:], future_return, {}, folds)

@@ -31,15 +31,17 @@ RUN_NOTEBOOKS = ("10-train-pair", "20-evaluate-pair")
 EXPLORE = NOTEBOOKS / "00-explore-features.ipynb"
 # The smallest run the splits and features accept, to keep each execution to seconds.
 TINY = {
-    "max_rows": 700,
-    "window": 8,
-    "units": 4,
+    "max_rows": 900,
+    "lstm_window": 8,
+    "lstm_units": 4,
     "lstm_layers": 1,
-    "dense_units": 4,
-    "epochs": 1,
-    "batch_size": 128,
-    "patience": 1,
+    "lstm_dense_units": 4,
+    "lstm_epochs": 1,
+    "lstm_batch_size": 128,
+    "lstm_patience": 1,
     "n_folds": 1,
+    "holdout_blocks": 2,
+    "importance_rows": 50,
 }
 executes = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -73,8 +75,9 @@ def _artifacts(client: mlflow.MlflowClient, run_id: str, path: str | None = None
 # ----------------------------------------------------------------------------- static
 
 
-def test_the_three_notebooks_exist():
-    assert {p.stem for p in ALL_NOTEBOOKS} >= {"00-explore-features", *RUN_NOTEBOOKS}
+def test_the_notebooks_exist():
+    expected = {"00-explore-features", *RUN_NOTEBOOKS, "30-compare-models"}
+    assert {p.stem for p in ALL_NOTEBOOKS} >= expected
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
@@ -129,14 +132,12 @@ def test_run_notebook_defaults_are_the_run_config_defaults(name):
 
 
 @pytest.mark.parametrize("name", RUN_NOTEBOOKS)
-def test_run_notebook_validates_every_parameter_in_the_second_code_cell(name):
-    source = _code_cells(NOTEBOOKS / f"{name}.ipynb")[1].source
-    call = next(
-        node
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "from_flat"
-    )
-    assert [kw.arg for kw in call.keywords] == RunConfig.flat_fields()
+def test_run_notebooks_share_the_packages_parameters_and_validation_cells(name):
+    from mlpkg.pipelines.notebooks import parameters_source
+
+    cells = _code_cells(NOTEBOOKS / f"{name}.ipynb")
+    assert cells[0].source == parameters_source(), "regenerate: python -m mlpkg.pipelines.notebooks"
+    assert "config = config_from_namespace(globals())" in cells[1].source
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
@@ -180,8 +181,9 @@ def _execute(name: str, tmp_path: Path, **parameters):
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [({"epochs": -1}, "epochs: Input should be greater than or equal to 1"),
-     ({"window": "abc"}, "window: Input should be a valid integer")],
+    [({"lstm_epochs": -1}, "lstm_epochs: Input should be greater than or equal to 1"),
+     ({"lstm_window": "abc"}, "lstm_window: Input should be a valid integer"),
+     ({"models": "lstm,foo"}, "models: unknown model(s) ['foo']")],
 )  # fmt: skip
 @pytest.mark.notebook
 @pytest.mark.slow
@@ -192,7 +194,7 @@ def test_a_bad_parameter_fails_the_validation_cell_with_the_config_error(
         _execute("10-train-pair", tmp_path, **bad)
     assert failure.value.ename == "ConfigError"
     assert message in failure.value.evalue
-    assert "RunConfig.from_flat" in failure.value.source, "it fails in the validation cell"
+    assert "config_from_namespace" in failure.value.source, "it fails in the validation cell"
     assert not list((tmp_path / "mlruns").glob("artifacts/*")), "no run may have been logged"
 
 
@@ -207,15 +209,17 @@ def test_evaluate_notebook_logs_a_run_with_params_metrics_and_plots(tmp_path, ke
     assert run.data.tags["kind"] == "evaluate"
     assert run.data.params["pair"] == "BTC"
     assert run.data.params["horizon"] == "5"
-    assert run.data.params["epochs"] == "1"
-    assert {"lstm_log_loss_mean", "majority_log_loss_mean", "logistic_log_loss_mean"} <= set(
-        run.data.metrics
-    )
+    assert run.data.params["lstm_epochs"] == "1"
+    metrics = set(run.data.metrics)
+    assert {"dev_lstm_log_loss_mean", "dev_majority_log_loss_mean",
+            "dev_logistic_log_loss_mean"} <= metrics  # fmt: skip
+    assert not any(m.startswith("holdout_") for m in metrics), "evaluate never scores the holdout"
     artifacts = _artifacts(client, run.info.run_id)
-    assert {"config.json", "plots/reliability_lstm.png", "plots/equity.png"} <= artifacts
+    assert {"config.json", "plots/dev_reliability_lstm.png", "plots/dev_equity.png",
+            "permutation_importance.csv", "plots/dev_permutation_importance.png"} <= artifacts
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "plots are displayed"
-    assert any("Verdict:" in o.get("text", "") for o in outputs), "the report is shown"
+    assert any("Selected on the development folds" in o.get("text", "") for o in outputs)
 
 
 @pytest.fixture(scope="module")
@@ -265,12 +269,13 @@ def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(bat
     assert run.info.status == "FINISHED"
     assert run.data.tags["kind"] == "train"
     assert run.data.tags["notebook"] == "10-train-pair"
-    assert (run.data.params["pair"], run.data.params["epochs"]) == ("BTC", "1")
-    assert run.data.params["window"] == "8"
-    assert {"lstm_log_loss_mean", "majority_log_loss_mean"} <= set(run.data.metrics)
+    assert (run.data.params["pair"], run.data.params["lstm_epochs"]) == ("BTC", "1")
+    assert run.data.params["lstm_window"] == "8"
+    assert {"dev_lstm_log_loss_mean", "dev_majority_log_loss_mean",
+            "holdout_lstm_log_loss", "holdout_uses"} <= set(run.data.metrics)  # fmt: skip
     artifacts = _artifacts(client, result.run_id)
-    assert {"config.json", "notebooks/10-train-pair.ipynb", "plots/training_curves.png",
-            "plots/reliability_lstm.png"} <= artifacts  # fmt: skip
+    assert {"config.json", "notebooks/10-train-pair.ipynb", "plots/training_curves_lstm.png",
+            "plots/dev_reliability_lstm.png", "holdout_report.txt"} <= artifacts  # fmt: skip
     candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
     assert candidate.run_id == result.run_id
     assert result.output == settings.home / "reports/executed/BTC/10-train-pair.ipynb"
@@ -286,7 +291,7 @@ def test_batch_evaluate_run_is_finished_with_its_notebook(batch):
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["kind"] == "evaluate"
-    assert "lstm_log_loss_mean" in run.data.metrics
+    assert "dev_lstm_log_loss_mean" in run.data.metrics
     assert "notebooks/20-evaluate-pair.ipynb" in _artifacts(client, result.run_id)
 
 
@@ -317,3 +322,22 @@ def test_explore_notebook_runs_under_nbval_lax(tmp_path):
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     assert " passed" in completed.stdout
     assert "failed" not in completed.stdout.splitlines()[-1]
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_reads_a_training_run_back_from_mlflow(tmp_path, kernel_env, tiny_config):
+    from mlpkg.pipelines.train import train_pair
+
+    config = tiny_config(models="lstm,logistic,stacked", importance_rows=50)
+    trained = train_pair(config, Settings())
+    executed = _execute("30-compare-models", tmp_path, pair="BTC")
+
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    texts = "".join(o.get("text", "") for o in outputs)
+    assert f"MLflow run {trained.run_id}: 3 candidates" in texts
+    assert "HOLDOUT (scored once)" in texts and "Promotion:" in texts
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3, "log loss comparison, reliability curves and importance"
+    tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "stacked" in tables and "log_loss_seed_std" in tables

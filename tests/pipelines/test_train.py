@@ -1,37 +1,45 @@
-"""End to end on a few hundred shipped candles: train -> evaluate -> log -> register -> load."""
+"""End to end on shipped candles: development folds -> holdout once -> rule -> final fit -> registry.
+
+One module fixture trains BTC three times into an isolated SQLite store with tiny models:
+every family and both ensembles, then a cheap candidate twice more on the same data (the
+holdout budget), with the first version promoted by hand in between (the champion re-score).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 
 import mlflow
+import pandas as pd
 import pytest
 
-from mlpkg.config import RunConfig, Settings
+from mlpkg.config import Settings
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ModelNotFoundError
+from mlpkg.evaluation.promotion import manual_decision
+from mlpkg.pipelines.evaluate import evaluate_pair
 from mlpkg.pipelines.predict import score_latest
 from mlpkg.pipelines.train import train_pair
 from mlpkg.tracking import registry
 
 pytestmark = pytest.mark.slow
 
-TINY = RunConfig.from_flat(
-    pair="BTC", max_rows=900, window=8, units=4, lstm_layers=1, dense_units=4, epochs=2,
-    batch_size=128, patience=1, n_folds=2,
-)  # fmt: skip
-MODELS = ("lstm", "majority", "always_up", "persistence", "logistic")
+REFERENCES = ("majority", "always_up", "persistence", "logistic")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Two trainings of BTC into an isolated SQLite store (module-scoped: a few seconds each)."""
+def trained(tmp_path_factory, tiny_config):
+    """Three trainings of BTC (tiny), the first one made champion by hand before the third."""
     settings = Settings(home=tmp_path_factory.mktemp("train"), pairs=["BTC", "ETH"])
     uri = mlflow.get_tracking_uri()
-    first = train_pair(TINY, settings)
-    second = train_pair(TINY, settings)
-    yield settings, first, second
+    first = train_pair(tiny_config(models="all", n_seeds=2), settings)
+    second = train_pair(tiny_config(models="logistic,lightgbm"), settings)
+    registry.promote("BTC", first.version, manual=manual_decision(first.version))
+    third = train_pair(tiny_config(models="logistic,lightgbm"), settings)
+    yield settings, first, second, third
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
 
 
 def _client(settings: Settings) -> mlflow.MlflowClient:
@@ -46,75 +54,133 @@ def _artifacts(client, run_id, path=None) -> set[str]:
     return found
 
 
-def test_the_store_is_the_sqlite_file_under_mlruns(trained):
-    settings, _, _ = trained
-    assert settings.resolved_tracking_uri.startswith("sqlite:///")
-    assert (settings.home / "mlruns" / "mlflow.db").is_file()
-    assert any((settings.home / "mlruns" / "artifacts" / "BTC").iterdir())
+def _csv(client, run_id: str, name: str, tmp_path) -> pd.DataFrame:
+    local = client.download_artifacts(run_id, name, str(tmp_path))
+    return pd.read_csv(local, parse_dates=["open_time"])
 
 
-def test_the_run_logs_config_data_identity_and_every_model_beside_the_baselines(trained):
-    settings, first, _ = trained
-    run = _client(settings).get_run(first.run_id)
-    params = run.data.params
-    assert params["pair"] == "BTC" and params["window"] == "8" and params["seed"] == "42"
-    assert len(params["data_checksum"]) == 64
-    assert params["data_first_candle"] < params["data_last_candle"]
-    assert params["data_last_candle"].startswith("2019-10-01")
-    for model in MODELS:
-        assert math.isfinite(run.data.metrics[f"{model}_log_loss_mean"]), model
-        assert f"{model}_accuracy_mean" in run.data.metrics
-    assert run.data.metrics["final_epochs_run"] >= 1
+def test_every_family_and_ensemble_is_compared_on_the_same_development_folds(trained):
+    settings, first, _, _ = trained
+    metrics = _client(settings).get_run(first.run_id).data.metrics
+    for model in ("lstm", "gru", "cnn", "transformer", "lightgbm", "logistic", "weighted",
+                  "stacked", *REFERENCES):  # fmt: skip
+        assert math.isfinite(metrics[f"dev_{model}_log_loss_mean"]), model
+        assert f"dev_{model}_log_loss_std" in metrics
+    # two seeds: the neural families and LightGBM have a seed spread, logistic has none
+    assert metrics["dev_lstm_log_loss_seed_std"] > 0
+    assert metrics["dev_logistic_log_loss_seed_std"] == 0
+    chosen = first.development.selection.chosen
+    scores = first.development.selection.scores
+    assert scores[chosen] == min(scores.values())
+    assert metrics["dev_selected_log_loss"] == pytest.approx(scores[chosen])
 
 
-def test_the_run_holds_the_report_plots_and_the_model(trained):
-    settings, first, _ = trained
-    artifacts = _artifacts(_client(settings), first.run_id)
-    expected = {"config.json", "data.json", "walk_forward_report.txt", "promotion.txt",
-                "metrics_per_fold.csv", "walk_forward_predictions.csv",
-                "plots/reliability_lstm.png", "plots/confusion_lstm.png", "plots/equity.png",
-                "plots/training_curves.png"}  # fmt: skip
-    assert expected <= artifacts
-
-
-def test_the_registered_version_is_the_model_logged_by_its_run(trained):
-    settings, first, _ = trained
-    source = _client(settings).get_model_version("mlpkg-BTC", first.version).source
-    assert source.startswith("models:/m-"), "MLflow 3 logs the model as a LoggedModel"
-    logged = mlflow.get_logged_model(source.removeprefix("models:/"))
-    assert logged.source_run_id == first.run_id
-
-
-def test_every_training_is_a_new_candidate_version(trained):
-    settings, first, second = trained
-    assert (first.version, second.version) == ("1", "2")
-    candidate = _client(settings).get_model_version_by_alias("mlpkg-BTC", "candidate")
-    assert (str(candidate.version), candidate.run_id) == ("2", second.run_id)
-
-
-def test_champion_follows_the_written_rule(trained):
-    settings, first, second = trained
+def test_development_and_holdout_are_logged_separately_and_never_overlap(trained, tmp_path):
+    settings, first, _, _ = trained
     client = _client(settings)
-    lstm = client.get_run(first.run_id).data.metrics["lstm_log_loss_mean"]
-    baselines = {m: client.get_run(first.run_id).data.metrics[f"{m}_log_loss_mean"]
-                 for m in MODELS[1:]}  # fmt: skip
-    assert first.decision == registry.decide_promotion(lstm, baselines, None)
-    champion = registry.alias_version("BTC", registry.CHAMPION)
-    promoted = [r.version for r in (first, second) if r.decision.promote]
-    assert (champion.version if champion else None) == (promoted[-1] if promoted else None)
+    run = client.get_run(first.run_id)
+    params, metrics = run.data.params, run.data.metrics
+    assert all(k.startswith(("dev_", "holdout_", "final_")) for k in metrics), sorted(metrics)
+    holdout_first = pd.Timestamp(params["holdout_first"])
+    dev_end = pd.Timestamp(params["dev_end"])
+    assert dev_end < holdout_first
+    development = _csv(client, first.run_id, "development_predictions.csv", tmp_path)
+    holdout = _csv(client, first.run_id, "holdout_predictions.csv", tmp_path)
+    assert development["open_time"].max() < dev_end
+    assert holdout["open_time"].min() >= holdout_first
+    assert set(holdout["model"]) == {first.bundle.candidate, *REFERENCES}
+    # a development label (h = 5 candles ahead) never reaches into the holdout
+    assert development["open_time"].max() + pd.Timedelta(hours=5) < holdout_first
+
+
+def test_the_run_holds_reports_procedure_plots_and_the_bundle(trained):
+    settings, first, _, _ = trained
+    artifacts = _artifacts(_client(settings), first.run_id)
+    expected = {
+        "config.json", "data.json", "procedure.json", "final_fit.json", "promotion.txt",
+        "development_report.txt", "holdout_report.txt", "development_summary.csv",
+        "development_predictions.csv", "holdout_predictions.csv", "development_fits.csv",
+        "development_confidence_buckets.csv", "holdout_confidence_buckets.csv",
+        "plots/dev_equity.png",
+    }  # fmt: skip
+    assert expected <= artifacts
+    procedure = json.loads(mlflow.artifacts.load_text(f"runs:/{first.run_id}/procedure.json"))
+    assert procedure["name"] == first.bundle.candidate
+    assert set(procedure["members"]) == set(first.bundle.members)
+
+
+def test_the_holdout_budget_counts_every_candidate_scored_on_it(trained):
+    settings, first, second, third = trained
+    assert (first.holdout.uses, second.holdout.uses, third.holdout.uses) == (1, 2, 3)
+    assert first.holdout.key == second.holdout.key == third.holdout.key
+    metrics = _client(settings).get_run(third.run_id).data.metrics
+    assert metrics["holdout_uses"] == 3
+    assert "candidates scored on this holdout so far: 3" in third.text
+
+
+def test_evaluate_explores_the_development_folds_without_spending_the_holdout(trained):
+    settings, first, _, _ = trained
+    config = first.bundle.run_config.model_copy(update={"models": ("logistic",)})
+    development, run_id = evaluate_pair(config, settings)
+    run = _client(settings).get_run(run_id)
+    assert not any(k.startswith("holdout_") for k in run.data.metrics)
+    assert "mlpkg.holdout_key" not in run.data.tags
+    assert development.selection.chosen == "logistic"
+
+
+def test_the_champion_is_re_scored_on_the_same_holdout_rows(trained):
+    _, first, second, third = trained
+    assert [c.name for c in second.decision.conditions] == [
+        "beats_naive", "wins_blocks", "not_worse_than_champion",
+    ]  # fmt: skip
+    assert second.decision.conditions[2].detail == "no champion yet"
+    detail = third.decision.conditions[2].detail
+    assert f"champion v{first.version}" in detail
+    assert "refit on this development period" in detail
+    if not third.decision.conditions[2].passed:
+        assert not third.decision.promote
+
+
+def test_the_deployed_model_is_refit_on_every_labelled_row(trained):
+    _, first, _, _ = trained
+    dataset = first.development.dataset
+    labelled = dataset.y.dropna()
+    seen = first.bundle.trained_on
+    assert seen["rows"] == len(labelled)
+    assert seen["last_open_time"] == str(labelled.index[-1])
+    assert pd.Timestamp(seen["last_open_time"]) > first.development.split.start_time
+    for name, member in first.bundle.members.items():
+        budget = first.development.procedure.budgets.get(name)
+        if budget:
+            assert member.stopping_point_ == next(iter(budget.values()))  # no early stopping
+
+
+def test_versions_carry_the_candidate_and_the_decision(trained):
+    settings, first, second, third = trained
+    client = _client(settings)
+    for result in (first, second, third):
+        version = client.get_model_version("mlpkg-BTC", result.version)
+        assert version.tags["candidate"] == result.bundle.candidate
+        expected = "promoted" if result.decision.promote else "rejected"
+        assert version.tags["decision"] in (expected, "manual")
+        assert version.tags["reason"] == result.decision.reason or version.tags["decision"] == (
+            "manual"
+        )
+    candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
+    assert str(candidate.version) == third.version
 
 
 def test_loading_the_registered_model_predicts_like_the_trained_one(trained, tmp_path):
-    settings, _, second = trained
-    bundle, info = registry.load_model("BTC", registry.CANDIDATE, tmp_path)
-    assert (info.version, info.run_id) == ("2", second.run_id)
+    settings, first, _, _ = trained
+    bundle, info = registry.load_model("BTC", registry.CHAMPION, tmp_path)
+    assert (info.version, info.run_id) == (first.version, first.run_id)
     candles = load_candles("BTC", "shipped", settings).iloc[-bundle.history_rows - 10 :]
     loaded = score_latest(bundle, candles)
-    original = score_latest(second.bundle, candles)
+    original = score_latest(first.bundle, candles)
     assert loaded.probability == pytest.approx(original.probability, abs=1e-6)
-    assert 0.0 <= loaded.probability <= 1.0
+    assert loaded.individual == pytest.approx(original.individual, abs=1e-6)
     assert loaded.confidence == pytest.approx(abs(loaded.probability - 0.5) * 2)
-    assert loaded.feature_count == len(bundle.estimator.feature_names_in_)
+    assert loaded.feature_count == len(bundle.feature_names)
 
 
 def test_loading_a_pair_without_a_model_says_how_to_train_one(trained, tmp_path):

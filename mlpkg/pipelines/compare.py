@@ -1,0 +1,129 @@
+"""Compare families and ensembles from what a training run logged (for notebook 30).
+
+Everything is read back from MLflow, so a comparison can be made long after the run, on
+another machine, or in the MLflow UI's artifacts: the development summary (fold and seed
+spread), the out-of-fold predictions (reliability), the permutation importance, and the
+holdout report with the promotion decision.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mlpkg.config import Settings, get_settings
+from mlpkg.errors import ModelNotFoundError
+from mlpkg.evaluation import plots
+from mlpkg.tracking import runs
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What one training run measured, per family and ensemble.
+
+    Attributes:
+        run_id: The training run.
+        pair: Its pair.
+        candidates: The families and ensembles it compared (``models``).
+        summary: Development metrics per model: mean, fold std and seed std.
+        predictions: Out-of-fold development predictions of the base seed.
+        importance: Permutation importance, features x families (may be empty).
+        holdout: The holdout report and promotion decision, as text ('' for an evaluate run).
+    """
+
+    run_id: str
+    pair: str
+    candidates: tuple[str, ...]
+    summary: pd.DataFrame
+    predictions: pd.DataFrame
+    importance: pd.DataFrame
+    holdout: str
+
+
+def latest_run_id(pair: str, kind: str = "train", settings: Settings | None = None) -> str:
+    """The newest finished run of a kind (``train`` or ``evaluate``) in the pair's experiment.
+
+    Raises:
+        ModelNotFoundError: when the pair has no such run.
+    """
+    settings = settings or get_settings()
+    runs.configure_tracking(settings)
+    experiment = mlflow.get_experiment_by_name(runs.experiment_name(pair))
+    found = (
+        mlflow.search_runs(
+            experiment_ids=[experiment.experiment_id],
+            filter_string=f"tags.kind = '{kind}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+            output_format="list",
+        )
+        if experiment is not None
+        else []
+    )
+    if not found:
+        raise ModelNotFoundError(
+            f"No finished {kind} run for {pair}: run `mlpkg train --pair {pair}` first."
+        )
+    return str(found[0].info.run_id)
+
+
+def _csv(run_id: str, name: str, folder: Path, index_col: int | None = None) -> pd.DataFrame:
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=name, dst_path=str(folder)
+        )
+    except Exception:  # the artifact is optional (e.g. importance turned off)
+        return pd.DataFrame()
+    return pd.read_csv(local, index_col=index_col)
+
+
+def load_comparison(pair: str, run_id: str = "", settings: Settings | None = None) -> Comparison:
+    """Read a training (or evaluation) run's comparison of families back from MLflow.
+
+    Args:
+        pair: The pair (checked against the settings).
+        run_id: The run to read; '' for the pair's newest finished training run.
+        settings: Machine settings (tracking store).
+    """
+    settings = settings or get_settings()
+    pair = settings.check_pair(pair)
+    runs.configure_tracking(settings)
+    run_id = run_id or latest_run_id(pair, settings=settings)
+    config = runs.read_run_json(run_id, "config.json") or {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        summary = _csv(run_id, "development_summary.csv", folder, index_col=0)
+        predictions = _csv(run_id, "development_predictions.csv", folder)
+        importance = _csv(run_id, "permutation_importance.csv", folder, index_col=0)
+    if not predictions.empty:
+        predictions["open_time"] = pd.to_datetime(predictions["open_time"], utc=True)
+        predictions = predictions[predictions["seed"] == predictions["seed"].min()]
+    try:
+        holdout = mlflow.artifacts.load_text(f"runs:/{run_id}/holdout_report.txt")
+    except Exception:  # an evaluate run has no holdout
+        holdout = ""
+    return Comparison(
+        run_id=run_id,
+        pair=pair,
+        candidates=tuple(config.get("models", ())),
+        summary=summary,
+        predictions=predictions,
+        importance=importance,
+        holdout=holdout,
+    )
+
+
+def comparison_figures(comparison: Comparison) -> dict[str, Figure]:
+    """Development log loss with fold/seed spread, reliability of every candidate, importance."""
+    figures = {"log_loss": plots.plot_model_comparison(comparison.summary)}
+    candidates = [c for c in comparison.candidates if c in set(comparison.predictions["model"])]
+    if candidates:
+        figures["reliability"] = plots.plot_reliability_curves(comparison.predictions, candidates)
+    if not comparison.importance.empty:
+        figures["importance"] = plots.plot_importance(comparison.importance)
+    return figures

@@ -1,0 +1,98 @@
+"""The shared interface of the parameterised notebooks (10-train, 20-evaluate, 30-compare...).
+
+Papermill needs each notebook's ``parameters`` cell to hold literal assignments, so the cell
+cannot be imported; instead its text is *generated* here from ``RunConfig`` (names, types,
+defaults and descriptions), and a test checks that every notebook's cell equals what
+:func:`parameters_source` returns (regenerate with ``python -m mlpkg.pipelines.notebooks``).
+The validation cell is one call: ``config = config_from_namespace(globals())``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from mlpkg.config import RunConfig
+
+HEADER = "# Run parameters: RunConfig.flat_fields() (papermill and `mlpkg batch` set them)."
+HANDOFF = (
+    "# Batch hand-off\n"
+    'run_id: str = ""  # MLflow run to resume (the batch runner opens it); empty opens a new run'
+)
+RUN_NOTEBOOKS: tuple[str, ...] = ("10-train-pair", "20-evaluate-pair")
+"""Notebooks whose parameters cell is the whole RunConfig."""
+
+
+def _descriptions() -> dict[str, str]:
+    """Flattened field name -> its description (from the config sections)."""
+    found: dict[str, str] = {}
+    for name, info in RunConfig.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            prefix = f"{getattr(kind, 'family', '')}_" if getattr(kind, "family", "") else ""
+            for field, sub in kind.model_fields.items():
+                found[f"{prefix}{field}"] = sub.description or ""
+        else:
+            found[name] = info.description or ""
+    return found
+
+
+def _literal(value: Any) -> tuple[str, str]:
+    """The annotation and Python literal of a default value."""
+    if isinstance(value, tuple):
+        items = list(value)
+        kind = "int" if all(isinstance(v, int) for v in items) else "str"
+        return f"list[{kind}]", repr(items)
+    return type(value).__name__, repr(value)
+
+
+def parameters_source(extra: Mapping[str, tuple[str, Any, str]] | None = None) -> str:
+    """The text of a run notebook's ``parameters`` cell (every RunConfig field, then run_id).
+
+    Args:
+        extra: More parameters after the run config: name -> (annotation, default, help).
+    """
+    descriptions = _descriptions()
+    lines = [HEADER]
+    for name, default in RunConfig().to_flat().items():
+        kind, literal = _literal(default)
+        lines.append(f"{name}: {kind} = {literal}  # {descriptions.get(name, '')}")
+    for name, (kind, default, text) in (extra or {}).items():
+        lines.append(f"{name}: {kind} = {default!r}  # {text}")
+    lines.append(HANDOFF)
+    return "\n".join(lines)
+
+
+def config_from_namespace(namespace: Mapping[str, Any]) -> RunConfig:
+    """Validate a notebook's parameters (its ``globals()``) into a RunConfig.
+
+    Raises:
+        ConfigError: on an invalid value (the message names the parameter).
+    """
+    values = {name: namespace[name] for name in RunConfig.flat_fields() if name in namespace}
+    return RunConfig.from_flat(**values)
+
+
+def sync_parameters(path: Path) -> bool:
+    """Rewrite the ``parameters`` cell of a run notebook from RunConfig; True if it changed."""
+    notebook = json.loads(path.read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+    source = parameters_source()
+    lines = source.splitlines(keepends=True)
+    if "".join(cell["source"]) == source:
+        return False
+    cell["source"] = lines
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    return True
+
+
+if __name__ == "__main__":  # python -m mlpkg.pipelines.notebooks [notebooks/]
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "notebooks")
+    for name in RUN_NOTEBOOKS:
+        if sync_parameters(folder / f"{name}.ipynb"):
+            sys.stderr.write(f"updated {name}\n")
