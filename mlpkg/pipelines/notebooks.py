@@ -43,11 +43,12 @@ def _descriptions() -> dict[str, str]:
 
 
 def _literal(value: Any) -> tuple[str, str]:
-    """The annotation and Python literal of a default value."""
+    """The annotation and Python literal of a default value, quoted the way ruff formats it."""
     if isinstance(value, tuple):
-        items = list(value)
-        kind = "int" if all(isinstance(v, int) for v in items) else "str"
-        return f"list[{kind}]", repr(items)
+        kind = "int" if all(isinstance(v, int) for v in value) else "str"
+        return f"list[{kind}]", "[" + ", ".join(_literal(v)[1] for v in value) + "]"
+    if isinstance(value, str):
+        return "str", json.dumps(value)
     return type(value).__name__, repr(value)
 
 
@@ -63,7 +64,7 @@ def parameters_source(extra: Mapping[str, tuple[str, Any, str]] | None = None) -
         kind, literal = _literal(default)
         lines.append(f"{name}: {kind} = {literal}  # {descriptions.get(name, '')}")
     for name, (kind, default, text) in (extra or {}).items():
-        lines.append(f"{name}: {kind} = {default!r}  # {text}")
+        lines.append(f"{name}: {kind} = {_literal(default)[1]}  # {text}")
     lines.append(HANDOFF)
     return "\n".join(lines)
 
@@ -80,14 +81,15 @@ def config_from_namespace(namespace: Mapping[str, Any]) -> RunConfig:
 
 def sync_parameters(path: Path) -> bool:
     """Rewrite the ``parameters`` cell of a run notebook from RunConfig; True if it changed."""
-    notebook = json.loads(path.read_text())
-    cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     source = parameters_source()
-    lines = source.splitlines(keepends=True)
-    if "".join(cell["source"]) == source:
+    if cell.source == source:
         return False
-    cell["source"] = lines
-    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    cell.source = source
+    nbformat.write(notebook, path)
     return True
 
 
