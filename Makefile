@@ -12,7 +12,7 @@ PORT ?= 3001
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
-.PHONY: help install run lint format test test-fast train evaluate serve predict lab mlflow-ui bench clean
+.PHONY: help install run static lint format test test-fast train evaluate serve predict lab mlflow-ui bench clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,20 +30,22 @@ run: $(STAMP) ## Quickstart: train + evaluate + register the default pair on shi
 	$(BIN)/mlpkg train --pair $(PAIR)
 	$(BIN)/mlpkg predict --pair $(PAIR)
 
-lint: $(STAMP) ## ruff, mypy --strict, import-linter layers, nb-clean check, pip-audit (if reachable)
+static: $(STAMP) ## The gates make test runs first: ruff check + format, mypy --strict, import layers, nb-clean
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/nb-clean check --preserve-cell-metadata-field tags notebooks
-	-$(BIN)/pip-audit --progress-spinner off --skip-editable
+
+lint: static ## static gates + pip-audit --strict (needs the vulnerability DB online; says so when it cannot)
+	-$(BIN)/pip-audit --strict --progress-spinner off --skip-editable
 
 format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
-test: $(STAMP) ## Run the whole test suite (the README's test command; .ci/run calls it)
+test: static ## Run the static gates, then the whole test suite (the README's test command; .ci/run calls it)
 	$(BIN)/pytest
 
 test-fast: $(STAMP) ## Run the tests not marked slow
@@ -62,7 +64,7 @@ serve: $(STAMP) ## Serve the HTTP API on :3001 (MLPKG_PORT / PORT=... to change)
 	$(BIN)/mlpkg serve --port $(PORT)
 
 lab: $(STAMP) ## Start JupyterLab with the project kernel on loopback
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks
 
 mlflow-ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:5000 over mlruns/ (one worker)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
