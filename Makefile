@@ -8,11 +8,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PAIR ?= BTC
 PAIRS ?= BTC ETH
+FAMILY ?= lightgbm
+TRIALS ?= 20
 PORT ?= 3001
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
-.PHONY: help install run static lint format test test-fast train evaluate serve predict lab mlflow-ui bench clean
+.PHONY: help install run static lint format test test-fast train tune evaluate serve predict lab mlflow-ui bench clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +55,9 @@ test-fast: $(STAMP) ## Run the tests not marked slow
 
 train: $(STAMP) ## Batch-retrain pairs with papermill notebooks: make train PAIRS="BTC ETH"
 	$(BIN)/mlpkg batch --pairs $(PAIRS)
+
+tune: $(STAMP) ## Hyperparameter search on Ray (development folds only): make tune PAIR=BTC FAMILY=lstm TRIALS=40
+	$(BIN)/mlpkg tune --pair $(PAIR) --family $(FAMILY) --trials $(TRIALS)
 
 evaluate: $(STAMP) ## Walk-forward evaluation of a pair vs baselines (no registration): make evaluate PAIR=ETH
 	$(BIN)/mlpkg evaluate --pair $(PAIR)

@@ -1,4 +1,4 @@
-"""Command line: ``mlpkg train | evaluate | predict | promote | batch | serve``."""
+"""Command line: ``mlpkg train | evaluate | tune | predict | promote | batch | serve``."""
 
 from __future__ import annotations
 
@@ -49,8 +49,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mlpkg.pipelines.train import train_pair
 
     config = _run_config(args)
+    if getattr(args, "params_from", None):
+        config = _with_tuned_params(config, args)
     started = time.perf_counter()
     result = train_pair(config, progress=_progress)
+    if getattr(args, "params_from", None):
+        _tag_params_from(result.run_id, args.params_from)
     sys.stdout.write(result.text + "\n")
     outcome = "champion" if result.decision.promote else "candidate only (not promoted)"
     sys.stdout.write(
@@ -59,6 +63,83 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"Wall time {time.perf_counter() - started:.1f} s.\n"
     )
     return 0
+
+
+def _explicit_options(args: argparse.Namespace) -> set[str]:
+    return {n for n in RunConfig().to_flat() if getattr(args, n, None) is not None}
+
+
+def _with_tuned_params(config: RunConfig, args: argparse.Namespace) -> RunConfig:
+    """Merge the best trial of ``--params-from`` (a tune's parent run) over the options."""
+    from mlpkg.pipelines.tune import apply_tuned_params, tuned_params
+
+    best = tuned_params(args.params_from)
+    merged = apply_tuned_params(config, best, _explicit_options(args))
+    log.info(
+        "using trial %s of study %s (dev log loss %.5f): %s", best.get("number"),
+        best.get("study"), best.get("log_loss", float("nan")),
+        ", ".join(f"{k}={v}" for k, v in best["params"].items()),
+    )  # fmt: skip
+    return merged
+
+
+def _tag_params_from(run_id: str, tune_run_id: str) -> None:
+    import mlflow
+
+    from mlpkg.tracking.runs import configure_tracking
+
+    configure_tracking()
+    mlflow.MlflowClient().set_tag(run_id, "params_from", tune_run_id)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Search a family's hyperparameters with Optuna on Ray Tune (development folds only)."""
+    from mlpkg.pipelines.tune import TuneRequest, run_tune
+
+    explicit = _explicit_options(args)
+    if args.resume and explicit - {"pair"}:
+        raise MlpkgError(
+            "--resume continues a study with the run config it started with; drop "
+            + ", ".join(f"--{n.replace('_', '-')}" for n in sorted(explicit - {"pair"}))
+            + " (or start a new study without --resume)."
+        )
+    request = TuneRequest(
+        config=_run_config(args), family=args.family, trials=args.trials,
+        concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial, address=args.address,
+        resume=args.resume, study=args.study, prune=not args.no_prune,
+        grace_folds=args.grace_folds, max_failures=args.max_failures,
+    )  # fmt: skip
+    result = run_tune(request, progress=_progress)
+    sys.stdout.write(result.text + "\n")
+    return 0
+
+
+def _add_tune_options(p: argparse.ArgumentParser) -> None:
+    from mlpkg.config import FAMILIES
+
+    p.add_argument("--family", choices=FAMILIES, default=None, help="model family to tune")
+    p.add_argument("--trials", type=int, default=None, help="finished trials wanted (default 20)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="trials at once (default: the cluster's CPUs / --cpus-per-trial)",
+    )
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs per trial (default 1)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join (default RAY_ADDRESS, else Ray on this machine)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --study (or the latest study of --pair/--family)",
+    )
+    p.add_argument("--study", default=None, help="study name (default <pair>-<family>-<time>)")
+    p.add_argument("--no-prune", action="store_true", help="run every trial to its last fold")
+    p.add_argument("--grace-folds", type=int, default=1, help="folds before a trial may be pruned")
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -125,7 +206,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     """Run the train and evaluate notebooks per pair with papermill."""
     from mlpkg.pipelines.batch import run_batch
 
-    summary = run_batch(args.pairs, extra_params=_run_config_overrides(args))
+    summary = run_batch(
+        args.pairs, extra_params=_run_config_overrides(args), executor=args.executor,
+        address=args.address,
+    )  # fmt: skip
     sys.stdout.write(summary.text + "\n")
     return 0 if summary.ok else 1
 
@@ -158,10 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help_text in (
         ("train", cmd_train, "train + evaluate + register a pair"),
         ("evaluate", cmd_evaluate, "walk-forward evaluation only"),
+        ("tune", cmd_tune, "hyperparameter search (Optuna on Ray Tune, development folds)"),
     ):
         p = sub.add_parser(name, help=help_text)
         _add_run_options(p)
         p.set_defaults(func=func)
+        if name == "train":
+            p.add_argument(
+                "--params-from",
+                default=None,
+                help="MLflow run id of a tune: use its best trial's params",
+            )
+        if name == "tune":
+            _add_tune_options(p)
     p = sub.add_parser("predict", help="predict the latest candle with the registered model")
     p.add_argument("--pair", default=get_settings().default_pair)
     p.add_argument("--alias", choices=["champion", "candidate"], default=None)
@@ -173,12 +266,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="papermill the train/evaluate notebooks for several pairs")
     _add_run_options(p)
     p.add_argument("--pairs", nargs="+", required=True)
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: one pair after another here; ray: pairs as Ray tasks",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --executor ray: cluster to join (default RAY_ADDRESS, else local)",
+    )
     p.set_defaults(func=cmd_batch)
     p = sub.add_parser("serve", help="serve the HTTP API (port 3001)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_serve)
     return parser
+
+
+def _mark_orphans() -> None:
+    """End the runs a killed mlpkg process left RUNNING on this host (see mark_orphaned_runs)."""
+    from mlpkg.tracking.runs import mark_orphaned_runs
+
+    mark_orphaned_runs(get_settings())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        _mark_orphans()
         return int(args.func(args))
     except MlpkgError as exc:
         sys.stderr.write(f"error: {exc}\n")

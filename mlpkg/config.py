@@ -85,6 +85,36 @@ def normalize_pair(pair: str) -> str:
     return base
 
 
+_DURATION_UNITS: dict[str, float] = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object, name: str) -> float | None:
+    """Seconds of a duration such as ``24h``, ``30m``, ``90s``, ``7d`` or ``3600`` (seconds).
+
+    ``""``, ``0``, ``off``, ``false``, ``no`` and ``none`` mean off (``None``).
+
+    Raises:
+        ValueError: for anything else, or a negative duration (a settings error).
+    """
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in ("", "0", "off", "false", "none", "no"):
+        return None
+    unit = _DURATION_UNITS.get(text[-1])
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(
+            f"{name} {value!r} is not a duration: use e.g. 24h, 30m, 90s, 7d, a number of "
+            "seconds, or off"
+        )
+    return seconds or None
+
+
 def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item for item in re.split(r"[,\s]+", value) if item]
@@ -126,7 +156,47 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://localhost:3005", "http://localhost:3010"]
     )
     prediction_cache_s: float = Field(default=60.0, ge=0)
+    metrics_token_required: bool = Field(
+        default=False,
+        description="GET /metrics needs the API token (MLPKG_API_TOKEN) like the POST endpoints.",
+    )
     model_poll_s: float = Field(default=30.0, ge=0, description="How often aliases are re-read.")
+    replay_from: Literal["shipped", "file"] = Field(
+        default="shipped", description="What MLPKG_DATA_SOURCE=replay replays: shipped or file."
+    )
+    replay_speed: float = Field(
+        default=3600.0, gt=0, description="Replayed seconds per second (3600: an hour a second)."
+    )
+    replay_start: str = Field(
+        default="", description="Replay clock start (UTC); '' = after the served model's data."
+    )
+    live_scoring: bool = Field(
+        default=True, description="Score every pair as soon as a new candle closes (loop)."
+    )
+    live_poll_s: float = Field(
+        default=10.0, gt=0, description="Re-read file/core candles this often once one is due."
+    )
+    retrain_every: Annotated[float | None, NoDecode] = Field(
+        default=None, description="Queue a periodic retrain of each pair this often (24h); off."
+    )
+    retrain_cooldown: Annotated[float, NoDecode] = Field(
+        default=1800.0, description="No automatic retrain of a pair this soon after one (30m)."
+    )
+    retrain_on_drift: bool = Field(
+        default=False, description="Queue a retrain (trigger drift) when a drift alert is raised."
+    )
+    drift_window: int = Field(
+        default=168, ge=10, le=100_000, description="Served candles the PSI is computed over (N)."
+    )
+    drift_psi_threshold: float = Field(
+        default=0.2, gt=0, description="PSI above which a feature is flagged as drifted."
+    )
+    accuracy_window: int = Field(
+        default=100, ge=5, le=100_000, description="Settled predictions of the accuracy alert (K)."
+    )
+    ws_queue: int = Field(
+        default=100, ge=1, le=100_000, description="Messages buffered per WebSocket subscriber."
+    )
     signal_strong: float = Field(
         default=0.7, ge=0, le=1, description="Confidence above which signals are STRONG_*."
     )
@@ -134,6 +204,10 @@ class Settings(BaseSettings):
         default=0.55, ge=0, le=1, description="Confidence above which signals are BUY/SELL."
     )
     log_level: str = "INFO"
+    study_storage: str | None = Field(
+        default=None,
+        description="Optuna study storage (SQLAlchemy URL); default sqlite:///<mlruns_dir>/optuna.db.",
+    )
 
     @field_validator("pairs", mode="before")
     @classmethod
@@ -150,6 +224,21 @@ class Settings(BaseSettings):
     def _parse_default_pair(cls, value: Any) -> str:
         return normalize_pair(value)
 
+    @field_validator("retrain_every", mode="before")
+    @classmethod
+    def _parse_retrain_every(cls, value: Any) -> float | None:
+        return parse_duration(value, "MLPKG_RETRAIN_EVERY")
+
+    @field_validator("retrain_cooldown", mode="before")
+    @classmethod
+    def _parse_retrain_cooldown(cls, value: Any) -> float:
+        return parse_duration(value, "MLPKG_RETRAIN_COOLDOWN") or 0.0
+
+    @field_validator("replay_start")
+    @classmethod
+    def _parse_replay_start(cls, value: str) -> str:
+        return parse_utc_time(value, "MLPKG_REPLAY_START")
+
     def resolve(self, path: Path) -> Path:
         """Return ``path`` made absolute against ``home``."""
         return path if path.is_absolute() else self.home / path
@@ -160,6 +249,13 @@ class Settings(BaseSettings):
         if self.tracking_uri:
             return self.tracking_uri
         return f"sqlite:///{self.resolve(self.mlruns_dir) / 'mlflow.db'}"
+
+    @property
+    def resolved_study_storage(self) -> str:
+        """The Optuna study storage URL (a SQLite file under ``mlruns_dir`` unless overridden)."""
+        if self.study_storage:
+            return self.study_storage
+        return f"sqlite:///{self.resolve(self.mlruns_dir) / 'optuna.db'}"
 
     @property
     def artifact_root(self) -> Path:
@@ -297,7 +393,7 @@ class WalkForwardConfig(_Frozen):
         default=0.1, gt=0.0, lt=0.5, description="Share of development rows per test block."
     )
     max_train_rows: int = Field(
-        default=0, ge=0, description="Cap on training rows per fold (0 = expanding window)."
+        default=0, ge=0, description="Cap on training rows per fold (0 for an expanding window)."
     )
     fee_bps: float = Field(default=10.0, ge=0.0, description="Cost per position change, in bp.")
 
@@ -309,7 +405,8 @@ class HoldoutConfig(_Frozen):
         default=0.2, gt=0.0, lt=0.6, description="Share of labelled rows held out at the end."
     )
     holdout_start: str = Field(
-        default="", description="Hold out from this UTC time instead of a fraction ('' = none)."
+        default="",
+        description="Hold out from this UTC time instead of a fraction (empty for none).",
     )
     holdout_blocks: int = Field(
         default=4, ge=1, le=50, description="Time-ordered holdout slices for the majority rule."
@@ -376,9 +473,10 @@ class RunConfig(_Frozen):
     pair: str = Field(default="BTC", description="Base symbol, e.g. BTC.")
     horizon: int = Field(default=5, ge=1, le=100, description="Candles ahead for direction_h.")
     source: DataSourceName = Field(default="shipped", description="shipped | file | core | replay.")
-    max_rows: int = Field(default=0, ge=0, description="Use only the last N candles (0 = all).")
+    max_rows: int = Field(default=0, ge=0, description="Use only the last N candles (0 for all).")
     data_end: str = Field(
-        default="", description="Ignore candles after this UTC time, e.g. 2019-06-30 ('' = none)."
+        default="",
+        description="Ignore candles after this UTC time, e.g. 2019-06-30 (empty for none).",
     )
     seed: int = Field(default=42, description="Base seed for numpy, python and TensorFlow.")
     n_seeds: int = Field(
@@ -386,6 +484,11 @@ class RunConfig(_Frozen):
     )
     models: tuple[str, ...] = Field(
         default=("lstm",), description="Families/ensembles to compare, e.g. lstm,gru,stacked; all."
+    )
+    importance_rows: int = Field(
+        default=500,
+        ge=0,
+        description="Rows of the last fold for permutation importance (0 turns it off).",
     )
     features: FeatureConfig = FeatureConfig()
     walk_forward: WalkForwardConfig = WalkForwardConfig()

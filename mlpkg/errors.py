@@ -27,6 +27,10 @@ class MissingCandlesError(DataSourceError):
     """The candles a model window needs are missing (a gap); the window is not stretched."""
 
 
+class CandleIntervalError(DataSourceError):
+    """The candles are of another interval than the model was trained on (or cannot be made)."""
+
+
 class UpstreamUnavailableError(DataSourceError):
     """The upstream core service is down, timed out or answered garbage."""
 
@@ -41,3 +45,27 @@ class ModelLoadError(MlpkgError):
 
 class NotFittedError(MlpkgError):
     """An estimator was used before ``fit``."""
+
+
+class UnknownMemberError(MlpkgError):
+    """A served version does not hold the member a request asked for (``?model=gru``).
+
+    Attributes:
+        members: The members the version holds.
+    """
+
+    def __init__(self, message: str, members: list[str]) -> None:
+        super().__init__(message)
+        self.members = members
+
+
+class ClusterUnavailableError(MlpkgError):
+    """The Ray cluster to join cannot be reached (``--address`` / ``RAY_ADDRESS``)."""
+
+
+class StudyStorageError(MlpkgError):
+    """The Optuna study storage cannot be opened (``MLPKG_STUDY_STORAGE``)."""
+
+
+class StudyNotFoundError(MlpkgError):
+    """A study to resume does not exist in the study storage."""

@@ -82,9 +82,14 @@ def test_check_pair_lists_configured_pairs_for_unknown_pair():
 
 
 def test_run_config_flattens_and_rebuilds():
-    config = RunConfig.from_flat(pair="eth", epochs=3, n_folds=2, return_lookbacks=(1, 5))
+    config = RunConfig.from_flat(
+        pair="eth", lstm_epochs=3, gru_units=8, n_folds=2, return_lookbacks=(1, 5), models="all"
+    )
     flat = config.to_flat()
-    assert flat["pair"] == "ETH" and flat["epochs"] == 3 and flat["n_folds"] == 2
+    assert flat["pair"] == "ETH" and flat["lstm_epochs"] == 3 and flat["n_folds"] == 2
+    assert config.gru.units == 8 and config.section("gru").units == 8
+    assert config.models == ("lstm", "gru", "cnn", "transformer", "lightgbm", "logistic",
+                             "weighted", "stacked")  # fmt: skip
     assert RunConfig.from_flat(**flat) == config
     assert len(set(RunConfig.flat_fields())) == len(RunConfig.flat_fields())
 
@@ -98,8 +103,13 @@ def test_run_config_is_frozen():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"epochs": -1}, "epochs"),
-        ({"window": "abc"}, "window"),
+        ({"lstm_epochs": -1}, "lstm_epochs"),
+        ({"gru_window": "abc"}, "gru_window"),
+        ({"epochs": 3}, "Unknown run parameter 'epochs'"),
+        ({"models": "lstm,xgboost"}, "unknown model"),
+        ({"models": "lightgbm,weighted"}, "weighted ensemble combines neural families"),
+        ({"models": "lstm,stacked"}, "stacked ensemble needs at least two families"),
+        ({"holdout_start": "soon"}, "holdout_start"),
         ({"nope": 1}, "Unknown run parameter 'nope'"),
         ({"data_end": "yesterday"}, "data_end"),
     ],

@@ -1,21 +1,30 @@
 """Serving benchmark: mlpkg's API vs ``mlflow models serve`` on the same registered model.
 
 Trains a small BTC model into a temporary tracking store (or uses ``--home`` with an existing
-``mlruns/`` champion), then, one server at a time on loopback:
+``mlruns/`` champion; registration exports its ONNX graph), then, one server at a time on
+loopback:
 
-1. ``mlpkg serve`` with the prediction cache off (``prediction_cache_s=0``): every request
-   reads candles (in memory after the first), builds features, runs the LSTM and commits the
-   prediction to SQLite;
-2. ``mlpkg serve`` with the cache on (60 s): repeated requests are answered from memory;
-3. ``mlflow models serve -m models:/mlpkg-BTC/<v> --env-manager local``: ``/invocations`` with
+1. ``mlpkg serve``, **fresh** (``--fresh replay``, the default): ``MLPKG_DATA_SOURCE=replay``
+   over the shipped candles with a fast clock (``--replay-speed`` replayed seconds per second,
+   from ``--replay-start``), prediction cache off and the live loop off, so the latest closed
+   candle moves on between requests: each request builds the features of a new window, runs
+   the model and commits a new row (plus the outcome of an older one) to SQLite. The share of
+   requests that met a new candle is reported (``fresh``);
+2. ``mlpkg serve``, cache off on the static shipped candles: every request computes features
+   and the model again, but the store keeps one row per (version, candle), so only the first
+   request writes;
+3. ``mlpkg serve`` with the cache on (60 s): repeated requests are answered from memory;
+4. ``mlflow models serve -m models:/mlpkg-BTC/<v> --env-manager local``: ``/invocations`` with
    the feature window the model needs as a ``dataframe_split`` payload (features pre-built by
-   the client, so mlflow does strictly less work per request than mlpkg without cache).
+   the client, so mlflow does strictly less work per request than mlpkg: no candles, no
+   features, no storage; it loads the model with Keras).
 
 Each gets ``--requests`` requests from ``--concurrency`` client threads after a warm-up;
-reported: p50/p99 latency, requests/s, and the RSS of the server process tree.
+reported: p50/p99 latency, requests/s, the RSS of the server process tree, and the cold start
+(process start to the first successful prediction).
 
     .venv/bin/python bench/serving/bench_serving.py
-    .venv/bin/python bench/serving/bench_serving.py --home . --requests 500
+    .venv/bin/python bench/serving/bench_serving.py --home . --requests 500 --concurrency 1 4 8
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import psutil
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.data.sources import load_candles
-from mlpkg.features.build import build_features
+from mlpkg.features.window import window_features
 from mlpkg.tracking import registry
 from mlpkg.tracking.runs import configure_tracking
 
@@ -51,7 +60,7 @@ log = logging.getLogger("bench_serving")
 
 PAIR = "BTC"
 START_TIMEOUT_S = 180.0
-BENCH_RUN = {"max_rows": 3000, "epochs": 1, "n_folds": 1}
+BENCH_RUN = {"max_rows": 3000, "lstm_epochs": 1, "n_folds": 1}
 """Default architecture (window 60, 2 x 50 LSTM units), trained briefly: speed, not skill."""
 
 
@@ -65,6 +74,8 @@ class Measured:
     wall_s: float
     rss_mb: float
     errors: int
+    cold_start_s: float
+    fresh: float | None = None
 
     @property
     def p50(self) -> float:
@@ -108,19 +119,26 @@ def feature_payload(home: Path, version: str) -> tuple[dict[str, Any], int]:
     """The ``dataframe_split`` body with the feature window of the latest candle."""
     with tempfile.TemporaryDirectory() as tmp:
         bundle, _ = registry.load_model(PAIR, registry.CHAMPION, Path(tmp))
-    candles = load_candles(PAIR, "shipped", Settings(home=home)).iloc[-bundle.history_rows :]
-    window = build_features(candles, bundle.run_config.features).iloc[-bundle.estimator.window :]
-    split = {"columns": list(window.columns), "data": window.to_numpy().tolist()}
-    return {"dataframe_split": split}, bundle.estimator.window
+    candles = load_candles(PAIR, "shipped", Settings(home=home))
+    rows = bundle.context_rows + 1
+    window = window_features(candles, bundle.run_config.features, rows)
+    split = {"columns": bundle.feature_names, "data": window.tolist()}
+    return {"dataframe_split": split}, rows
 
 
 @contextmanager
-def serving(cmd: list[str], env: dict[str, str], ready_url: str) -> Iterator[psutil.Process]:
-    """Start a server process, wait until ``ready_url`` answers 200, stop it afterwards."""
+def serving(
+    cmd: list[str], env: dict[str, str], ready: tuple[str, dict[str, Any] | None]
+) -> Iterator[tuple[psutil.Process, float]]:
+    """Start a server; wait until ``ready`` (url, POST body or None) answers 200; stop it after.
+
+    Yields the process and its cold start: seconds from ``Popen`` to that first 200.
+    """
+    started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_ready(proc, ready_url)
-        yield psutil.Process(proc.pid)
+        wait_ready(proc, *ready)
+        yield psutil.Process(proc.pid), time.perf_counter() - started
     finally:
         proc.terminate()
         try:
@@ -129,7 +147,7 @@ def serving(cmd: list[str], env: dict[str, str], ready_url: str) -> Iterator[psu
             proc.kill()
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
+def wait_ready(proc: subprocess.Popen[bytes], url: str, payload: dict[str, Any] | None) -> None:
     pause = threading.Event()
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -137,11 +155,12 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
             err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
             raise SystemExit(f"server exited ({proc.returncode}): {err}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            answer = httpx.post(url, json=payload, timeout=5) if payload else httpx.get(url)
+            if answer.status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        pause.wait(0.25)
+        pause.wait(0.02)
     raise SystemExit(f"{url} not ready after {START_TIMEOUT_S} s")
 
 
@@ -182,15 +201,30 @@ def hammer(url: str, payload: dict[str, Any] | None, total: int, threads: int) -
     return latencies, time.perf_counter() - started, errors[0]
 
 
+def stored_rows(base: str) -> int | None:
+    """Rows in the server's prediction store (``None`` for mlflow)."""
+    try:
+        return int(httpx.get(f"{base}/api/storage/stats").json()["storage"]["rows"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+
+
 def measure(
-    label: str, process: psutil.Process, url: str, payload: Any, args: Any
+    label: str, started: tuple[psutil.Process, float], url: str, payload: Any, args: Any
 ) -> list[Measured]:
     """Warm up, then load the server once per client count."""
+    process, cold = started
+    base = url.split("/api/")[0] if "/api/" in url else None
     hammer(url, payload, args.warmup, 1)
     results = []
     for clients in args.concurrency:
+        before = stored_rows(base) if base else None
         latencies, wall, errors = hammer(url, payload, args.requests, clients)
-        result = Measured(label, clients, latencies, wall, tree_rss_mb(process), errors)
+        after = stored_rows(base) if base else None
+        fresh = None if before is None or after is None else (after - before) / args.requests
+        result = Measured(
+            label, clients, latencies, wall, tree_rss_mb(process), errors, cold, fresh
+        )
         log.info(
             "%s, %d clients: p50 %.2f ms, p99 %.2f ms, %.0f req/s",
             label,
@@ -203,25 +237,36 @@ def measure(
     return results
 
 
-def bench_mlpkg(home: Path, cache_s: float, args: Any) -> tuple[list[Measured], float]:
+def bench_mlpkg(home: Path, mode: str, args: Any) -> tuple[list[Measured], float]:
+    """Serve with ``mode``: ``fresh`` (replayed candles), ``static`` (cache off) or ``cached``."""
     port = free_port()
     env = {
         **os.environ,
         "MLPKG_HOME": str(home),
         "MLPKG_PAIRS": PAIR,
         "MLPKG_MODEL_POLL_S": "0",
-        "MLPKG_PREDICTION_CACHE_S": str(cache_s),
+        "MLPKG_PREDICTION_CACHE_S": "60" if mode == "cached" else "0",
         "MLPKG_LOG_LEVEL": "WARNING",
-        "MLPKG_STORAGE_PATH": str(home / f"bench-{cache_s:g}" / "predictions.db"),
+        "MLPKG_STORAGE_PATH": str(home / f"bench-{mode}" / "predictions.db"),
+        "MLPKG_LIVE_SCORING": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
+    if mode == "fresh":
+        env.update({
+            "MLPKG_DATA_SOURCE": "replay", "MLPKG_REPLAY_FROM": "shipped",
+            "MLPKG_REPLAY_START": args.replay_start, "MLPKG_REPLAY_SPEED": str(args.replay_speed),
+        })  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    url = f"{base}/api/predictions/{PAIR}"
     cmd = [sys.executable, "-m", "mlpkg.cli", "serve", "--port", str(port)]
-    with serving(cmd, env, f"{base}/api/health") as process:
-        url = f"{base}/api/predictions/{PAIR}"
+    with serving(cmd, env, (url, None)) as started:
         p_up = httpx.get(url).json()["prediction"]["prediction"]
-        label = f"mlpkg, cache {'on' if cache_s else 'off'}"
-        return measure(label, process, url, None, args), p_up
+        label = {
+            "fresh": "mlpkg, fresh candle per request",
+            "static": "mlpkg, cache off, static candle",
+            "cached": "mlpkg, cache on",
+        }[mode]
+        return measure(label, started, url, None, args), p_up
 
 
 def bench_mlflow(home: Path, version: str, payload: Any, args: Any) -> tuple[list[Measured], float]:
@@ -244,11 +289,10 @@ def bench_mlflow(home: Path, version: str, payload: Any, args: Any) -> tuple[lis
         "--port",
         str(port),
     ]
-    base = f"http://127.0.0.1:{port}"
-    with serving(cmd, env, f"{base}/ping") as process:
-        url = f"{base}/invocations"
+    url = f"http://127.0.0.1:{port}/invocations"
+    with serving(cmd, env, (url, payload)) as started:
         p_up = float(httpx.post(url, json=payload).json()["predictions"][0])
-        return measure("mlflow models serve", process, url, payload, args), p_up
+        return measure("mlflow models serve", started, url, payload, args), p_up
 
 
 def machine() -> str:
@@ -268,15 +312,35 @@ def table(results: list[Measured], reference: list[Measured]) -> str:
     """Markdown table; the ratio compares with mlflow at the same number of clients."""
     mlflow_rps = {r.clients: r.rps for r in reference}
     rows = [
-        "| server | requests | clients | p50 ms | p99 ms | req/s | vs mlflow req/s | RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | requests | clients | p50 ms | p99 ms | req/s | vs mlflow req/s | RSS MiB "
+        "| cold start s | new rows / request | non-200 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        fresh = "" if r.fresh is None else f"{r.fresh:.2f}"
         rows.append(
             f"| {r.label} | {len(r.latencies_ms)} | {r.clients} | {r.p50:.2f} | "
-            f"{r.p99:.2f} | {r.rps:.0f} | {r.rps / mlflow_rps[r.clients]:.2f} | {r.rss_mb:.0f} |"
+            f"{r.p99:.2f} | {r.rps:.0f} | {r.rps / mlflow_rps[r.clients]:.1f}x | {r.rss_mb:.0f} "
+            f"| {r.cold_start_s:.1f} | {fresh} | {r.errors} |"
         )
     return "\n".join(rows)
+
+
+def goals(results: list[Measured], reference: list[Measured]) -> str:
+    """Each goal of the serving fast path, met or missed, per client count."""
+    mlflow_rps = {r.clients: r.rps for r in reference}
+    lines = []
+    for r in results:
+        ratio = r.rps / mlflow_rps[r.clients]
+        if r.label.startswith("mlpkg, cache on"):
+            checks = [("req/s >= 10x mlflow", ratio >= 10)]
+        else:
+            checks = [("p50 <= 3 ms", r.p50 <= 3.0), ("req/s >= 5x mlflow", ratio >= 5),
+                      ("stretch 10x", ratio >= 10)]  # fmt: skip
+        checks += [("RSS <= 300 MiB", r.rss_mb <= 300), ("cold start <= 3 s", r.cold_start_s <= 3)]
+        shown = ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks)
+        lines.append(f"- {r.label}, {r.clients} client(s): {shown}")
+    return "\n".join(lines)
 
 
 def parse_args() -> argparse.Namespace:
@@ -296,6 +360,25 @@ def parse_args() -> argparse.Namespace:
         help="client threads; one measurement per value",
     )
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument(
+        "--replay-start",
+        default="2017-11-01",
+        help="fresh mode: first replayed candle (UTC); leave room for the whole run",
+    )
+    parser.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1_800_000.0,
+        help="fresh mode: replayed seconds per wall second (1.8e6: an hourly candle per 2 ms; "
+        "the replay must outlast the cold start and the run: see the 'new rows' column)",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["fresh", "static", "cached"],
+        choices=["fresh", "static", "cached"],
+        help="which mlpkg servers to measure",
+    )
     return parser.parse_args()
 
 
@@ -315,14 +398,25 @@ def main() -> None:
 def run(args: argparse.Namespace, home: Path, version: str) -> None:
     """Measure the three servers and print the table."""
     payload, window = feature_payload(home, version)
-    off, p_ours = bench_mlpkg(home, 0.0, args)
-    on, _ = bench_mlpkg(home, 60.0, args)
+    ours: list[Measured] = []
+    p_ours = float("nan")
+    for mode in args.modes:
+        # Fresh: one server per client count, so each run starts its own replay clock.
+        runs = [[c] for c in args.concurrency] if mode == "fresh" else [args.concurrency]
+        for concurrency in runs:
+            measured, p_up = bench_mlpkg(home, mode, argparse.Namespace(
+                **{**vars(args), "concurrency": concurrency}
+            ))  # fmt: skip
+            ours += measured
+        if mode != "fresh":
+            p_ours = p_up  # the latest shipped candle, as mlflow's payload
     ref, p_mlflow = bench_mlflow(home, version, payload, args)
-    errors = sum(r.errors for r in (*off, *on, *ref))
+    errors = sum(r.errors for r in (*ours, *ref))
     print(f"\n{machine()}")
     print(f"model mlpkg-{PAIR} version {version} (window {window}); non-200 answers: {errors}")
     print(f"same P(up) from both servers: mlpkg {p_ours:.6f}, mlflow {p_mlflow:.6f}\n")
-    print(table([*off, *on, *ref], ref))
+    print(table([*ours, *ref], ref))
+    print(f"\n{goals(ours, ref)}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,29 @@
 """HTTP client for the replaced system's upstream "core" service (trading-bot-core).
 
 ``GET {core_url}/api/pair/{PAIR}`` answers ``history.{timestamps, closes, highs, lows, volumes}``
-(equal-length arrays, oldest first, timestamps in epoch milliseconds). Two things to know:
+(equal-length arrays, oldest first, timestamps in epoch milliseconds). Those points are not
+candles: after a short preload, core appends a **ticker snapshot** every 5 minutes (``close`` =
+the last price, ``high``/``low``/``volume`` = the exchange's rolling 24-hour high, low and
+volume, see seed-behaviour.md section 1.1). A model trained on OHLCV candles must not read
+them as candles, so ``fetch_core_candles`` resamples them (``resample_snapshots``) into candles
+of the interval asked for (the served model's ``candle_interval``; ``CORE_INTERVAL`` = 5 min by
+default), on UTC boundaries:
 
-- Core has **no opens**: here ``open`` is the previous close (the first row's open is its own
-  close), clipped into that candle's ``[low, high]`` so the candle stays consistent.
-- Only core's preloaded points are real candles. The points it appends live are **ticker
-  snapshots**: ``high``/``low``/``volume`` are the exchange's rolling 24-hour values, not the
-  range and volume of one interval, and the spacing follows core's collection loop.
+- ``open`` / ``high`` / ``low`` / ``close`` = first / max / min / last snapshot **price** in
+  the interval (the 24-hour high and low say nothing about one interval). High and low are
+  therefore the extremes of the sampled prices, a narrower range than the traded one.
+- ``volume`` = the change of core's rolling 24-hour volume between the last snapshot of the
+  previous interval and the last one of this interval, clipped at 0. That is the interval's
+  traded volume **minus** the volume that left the 24-hour window meanwhile: an approximation
+  (exact only when volume is steady). The first interval, and one that follows an empty
+  interval, have no previous total and are dropped (a missing candle, never stretched).
+- An interval without any snapshot is a missing candle; the interval in which core's latest
+  point falls may still be forming (the caller keeps closed candles only).
+- Snapshots further apart than the interval asked for are refused
+  (``CandleIntervalError``): they cannot make candles that short.
+
+The raw points are validated first (``validate_candles``, with ``open`` = previous close clipped
+into the point's range), so malformed answers get the same errors as any candle source.
 """
 
 from __future__ import annotations
@@ -21,10 +37,18 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import Settings, get_settings, normalize_pair
-from mlpkg.data.schema import INDEX_NAME, validate_candles
-from mlpkg.errors import DataSourceError, UnknownPairError, UpstreamUnavailableError
+from mlpkg.data.schema import INDEX_NAME, format_interval, validate_candles
+from mlpkg.errors import (
+    CandleIntervalError,
+    DataSourceError,
+    UnknownPairError,
+    UpstreamUnavailableError,
+)
 
 log = logging.getLogger(__name__)
+
+CORE_INTERVAL = pd.Timedelta(minutes=5)
+"""Core's collection interval (``trading.updateInterval`` = 300000 ms), the default candle."""
 
 HISTORY_FIELDS: tuple[str, ...] = ("timestamps", "closes", "highs", "lows", "volumes")
 RETRY_BACKOFF_S = 0.5
@@ -40,18 +64,20 @@ def fetch_core_candles(
     pair: str,
     settings: Settings | None = None,
     *,
+    interval: pd.Timedelta | None = None,
     min_rows: int = 0,
     client: httpx.Client | None = None,
 ) -> pd.DataFrame:
-    """Fetch a pair's history from core and return it as a validated candle frame.
+    """Fetch a pair's history from core and resample it into a validated candle frame.
 
     Connection errors, timeouts, HTTP 5xx, 408 and 429 are retried ``settings.core_retries``
-    times with a short exponential backoff; 404 is not retried. ``open`` is derived from the
-    previous close (see the module docstring): core's live points are ticker snapshots.
+    times with a short exponential backoff; 404 is not retried. Core's points are ticker
+    snapshots: they are resampled into candles of ``interval`` (see the module docstring).
 
     Args:
         pair: any spelling ``normalize_pair`` accepts.
         settings: machine settings (``core_url``, ``core_timeout_s``, ``core_retries``).
+        interval: the candle length wanted (the served model's); ``CORE_INTERVAL`` when omitted.
         min_rows: fewest candles the caller needs.
         client: an ``httpx.Client`` to reuse; a temporary one is opened when omitted.
 
@@ -59,6 +85,7 @@ def fetch_core_candles(
         UnknownPairError: core answered 404 (the message lists core's ``availablePairs``).
         UpstreamUnavailableError: core is down, timed out, failed or answered an unexpected shape.
         CandleValidationError: core's values are not valid candles (NaN, negative, ...).
+        CandleIntervalError: core's points are further apart than ``interval``.
         DataSourceError: fewer than ``min_rows`` candles.
     """
     settings = settings or get_settings()
@@ -76,14 +103,68 @@ def fetch_core_candles(
             f"core at {url} answered HTTP {response.status_code}: {response.text[:200]!r}. {_FIX}"
         )
     frame = _history_to_frame(_json_body(response, url), url)
-    candles = validate_candles(frame, origin=f"core /api/pair/{name}")
+    points = validate_candles(frame, origin=f"core /api/pair/{name}")
+    step = pd.Timedelta(interval) if interval is not None else CORE_INTERVAL
+    candles = resample_snapshots(points, step, origin=f"core at {url}")
     if len(candles) < min_rows:
         raise DataSourceError(
-            f"core at {url} has {len(candles)} candles for {name}; {min_rows} are needed. Let "
-            "core collect longer, or use MLPKG_DATA_SOURCE=shipped or file for more history."
+            f"core at {url} has {len(points)} points for {name}, {len(candles)} candles of "
+            f"{format_interval(step)}; {min_rows} are needed. Let core collect longer, or use "
+            "MLPKG_DATA_SOURCE=shipped or file for more history."
         )
-    log.info("%s: %d candles from core at %s", name, len(candles), url)
+    log.info("%s: %d points from core at %s -> %d candles", name, len(points), url, len(candles))
     return candles
+
+
+def resample_snapshots(
+    points: pd.DataFrame, interval: pd.Timedelta, *, origin: str = "core"
+) -> pd.DataFrame:
+    """Turn core's ticker snapshots into OHLCV candles of ``interval`` (see the module docs).
+
+    Args:
+        points: Validated snapshots (``close`` = last price, ``volume`` = rolling 24 h volume).
+        interval: The candle length.
+        origin: Named in error messages.
+
+    Returns:
+        A validated candle frame; empty intervals, the first interval and one after an empty
+        interval are absent.
+
+    Raises:
+        CandleIntervalError: when the points' typical spacing exceeds ``interval``.
+    """
+    index = pd.DatetimeIndex(points.index)
+    if len(index) >= 2:
+        spacing = pd.Timedelta(int(np.median(np.diff(index.as_unit("ns").asi8))), unit="ns")
+        if spacing > interval:
+            raise CandleIntervalError(
+                f"{origin}: its points are {format_interval(spacing)} apart, more than the "
+                f"candle interval {format_interval(interval)} the model needs; such candles "
+                "cannot be built from them. Serve a "
+                "model trained on longer candles, or collect core's points more often."
+            )
+    buckets = index.floor(interval)
+    price = points["close"].groupby(buckets)
+    total = points["volume"].groupby(buckets).last()
+    adjacent = pd.Series(total.index, index=total.index).diff() == interval
+    volume = total.diff().clip(lower=0.0).where(adjacent)
+    candles = pd.DataFrame(
+        {
+            "open": price.first(),
+            "high": price.max(),
+            "low": price.min(),
+            "close": price.last(),
+            "volume": volume,
+        }
+    ).dropna()
+    candles.index = pd.DatetimeIndex(candles.index, name=INDEX_NAME)
+    if candles.empty:
+        raise DataSourceError(
+            f"{origin}: {len(points)} points make no complete {format_interval(interval)} "
+            "candle yet (a candle "
+            "needs the interval before it too). Let core collect longer."
+        )
+    return validate_candles(candles, origin=origin)
 
 
 def _get_with_retries(client: httpx.Client, url: str, settings: Settings) -> httpx.Response:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlpkg.errors import CandleValidationError
+from mlpkg.errors import CandleIntervalError, CandleValidationError
 
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 INDEX_NAME = "open_time"
@@ -205,6 +205,35 @@ def infer_frequency(index: pd.DatetimeIndex) -> pd.Timedelta:
         )
     unit = pd.DatetimeIndex(index).unit
     return pd.Timedelta(int(steps.mode().min()), unit=unit)
+
+
+def format_interval(interval: pd.Timedelta) -> str:
+    """A candle interval as people write it: ``1 h``, ``5 min``, ``1 d``, ``90 s``."""
+    seconds = pd.Timedelta(interval).total_seconds()
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
+def check_interval(found: pd.Timedelta, expected: pd.Timedelta, *, origin: str) -> None:
+    """Refuse candles whose interval is not the one a model was trained on.
+
+    Args:
+        found: The candles' interval (``infer_frequency``).
+        expected: The model's ``candle_interval``.
+        origin: Where the candles come from (named in the message).
+
+    Raises:
+        CandleIntervalError: when they differ.
+    """
+    if pd.Timedelta(found) != pd.Timedelta(expected):
+        raise CandleIntervalError(
+            f"{origin} has candles of {format_interval(found)} but the model was trained on "
+            f"candles of {format_interval(expected)}; its features and horizon mean nothing on "
+            "another interval. Serve it candles of that interval (resample the data), or train "
+            "a model on these candles."
+        )
 
 
 def _empty_gaps(tz: object) -> pd.DataFrame:

@@ -6,7 +6,11 @@ by ``mlpkg.data.schema.validate_candles``. Gaps are reported (``find_gaps``), ne
 - ``shipped``: ``mlpkg/datasets/<PAIR>USD_1h.csv.gz`` read with ``importlib.resources``, its
   sha256 checked against ``SHA256SUMS``.
 - ``file``: ``<data_dir>/<PAIR>.csv``, ``.csv.gz`` or ``.parquet`` (``read_candle_file``).
-- ``core``: ``GET {core_url}/api/pair/<PAIR>`` (``mlpkg.data.core_client``).
+- ``core``: ``GET {core_url}/api/pair/<PAIR>`` (``mlpkg.data.core_client``): core's ticker
+  snapshots resampled to candles of ``CORE_INTERVAL`` (5 min).
+- ``replay``: the replay's base candles (``MLPKG_REPLAY_FROM``: ``shipped`` or ``file``), all
+  of them. The service reveals them up to its replay clock (``mlpkg.data.replay``), and the
+  training jobs it queues stop at that clock (``data_end``).
 """
 
 from __future__ import annotations
@@ -55,12 +59,13 @@ _EPOCH_MS_FLOOR = 1e11  # 1973-03-03 in epoch ms; epoch seconds stay below it un
 def load_candles(
     pair: str, source: DataSourceName, settings: Settings | None = None
 ) -> pd.DataFrame:
-    """Load a pair's validated candles from ``shipped``, ``file`` or ``core``.
+    """Load a pair's validated candles from ``shipped``, ``file``, ``core`` or ``replay``.
 
     Args:
         pair: any spelling ``normalize_pair`` accepts (``btc``, ``BTC_USDT``, ``BTCUSD``).
-        source: ``shipped`` (packaged data), ``file`` (``<data_dir>/<PAIR>.csv|.csv.gz|.parquet``)
-            or ``core`` (the upstream service at ``core_url``).
+        source: ``shipped`` (packaged data), ``file`` (``<data_dir>/<PAIR>.csv|.csv.gz|.parquet``),
+            ``core`` (the upstream service at ``core_url``) or ``replay`` (the whole base of the
+            replay: ``shipped`` or ``file`` as ``settings.replay_from`` says).
         settings: machine settings; ``get_settings()`` when omitted.
 
     Returns:
@@ -74,6 +79,8 @@ def load_candles(
     """
     settings = settings or get_settings()
     name = normalize_pair(pair)
+    if source == "replay":
+        source = settings.replay_from
     if source == "shipped":
         candles = load_shipped(name)
     elif source == "file":
@@ -81,7 +88,9 @@ def load_candles(
     elif source == "core":
         candles = fetch_core_candles(name, settings)
     else:
-        raise ConfigError(f"Unknown data source {source!r}: use 'shipped', 'file' or 'core'.")
+        raise ConfigError(
+            f"Unknown data source {source!r}: use 'shipped', 'file', 'core' or 'replay'."
+        )
     log.info(
         "%s: %d candles from %s (%s .. %s)",
         name,

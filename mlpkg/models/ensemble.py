@@ -30,6 +30,7 @@ from scipy.optimize import minimize
 from mlpkg.errors import ConfigError
 from mlpkg.models.artifacts import corrupt, read_record, write_record
 from mlpkg.models.estimator import DirectionClassifier
+from mlpkg.models.mixture import combine as combine  # re-exported: ensemble.combine
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,6 @@ def fixed_weights(families: Iterable[str]) -> dict[str, float]:
         )
     total = sum(present.values())
     return {name: weight / total for name, weight in present.items()}
-
-
-def combine(probas: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Return the mixture P(up) ``probas @ weights`` of ``(n, k)`` member P(up) columns.
-
-    A row where any member is NaN (no history yet) is NaN.
-    """
-    return np.asarray(np.asarray(probas, dtype=np.float64) @ np.asarray(weights, dtype=np.float64))
 
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> float:

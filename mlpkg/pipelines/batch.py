@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 Status = Literal["ok", "failed"]
+Executor = Literal["local", "ray"]
 DEFAULT_NOTEBOOKS: tuple[str, ...] = ("10-train-pair", "20-evaluate-pair")
 KERNEL_NAME = "mlpkg"
 FALLBACK_KERNEL_NAME = "python3"
@@ -289,8 +290,15 @@ def run_batch(
     extra_params: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    executor: Executor = "local",
+    address: str | None = None,
 ) -> BatchSummary:
     """Run each notebook for each pair with papermill, one MLflow run per execution.
+
+    The ``local`` executor runs the pairs one after another in this process; ``ray`` runs each
+    pair as a Ray task (``mlpkg.pipelines.batch_ray``: an embedded Ray on this machine, or the
+    cluster at ``address`` / ``RAY_ADDRESS``), with the same results, summary and progress
+    lines. Either way one pair failing never stops the others.
 
     Args:
         pairs: Pair names (normalised, and checked against ``settings.pairs``).
@@ -298,6 +306,8 @@ def run_batch(
         extra_params: Run parameters for every pair (flattened RunConfig names, no ``pair``).
         settings: Machine settings (default ``get_settings()``); exported to the kernels.
         progress: Called with one line per notebook (default: the module logger).
+        executor: ``local`` (default) or ``ray``.
+        address: With ``ray``: the cluster to join (default ``RAY_ADDRESS``, else local Ray).
 
     Returns:
         The results; ``summary.ok`` is False when any notebook failed.
@@ -309,6 +319,10 @@ def run_batch(
     settings = settings or get_settings()
     report = progress or log.info
     jobs = _plan(pairs, notebooks, jsonable_params(extra_params), settings)
+    if executor == "ray":
+        from mlpkg.pipelines.batch_ray import run_jobs_on_ray
+
+        return BatchSummary(run_jobs_on_ray(jobs, settings, report, address=address))
     n_pairs = len({job.pair for job in jobs})
     pair_numbers = {pair: i for i, pair in enumerate(dict.fromkeys(j.pair for j in jobs), 1)}
     results = []

@@ -83,13 +83,13 @@ def sync_parameters(path: Path) -> bool:
     """Rewrite the ``parameters`` cell of a run notebook from RunConfig; True if it changed."""
     import nbformat
 
-    notebook = nbformat.read(path, as_version=4)
+    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     source = parameters_source()
     if cell.source == source:
         return False
     cell.source = source
-    nbformat.write(notebook, path)
+    nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
     return True
 
 

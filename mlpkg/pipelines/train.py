@@ -20,6 +20,7 @@ import pandas as pd
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.data.sources import candles_checksum
 from mlpkg.evaluation import plots
+from mlpkg.evaluation.drift import reference_distribution
 from mlpkg.evaluation.promotion import ChampionEvidence, PromotionDecision, decide_promotion
 from mlpkg.evaluation.report import (
     HoldoutReport,
@@ -111,9 +112,17 @@ def final_bundle(config: RunConfig, development: Development) -> ModelBundle:
         history = getattr(member, "history_", None)
         if history:
             runs.log_figures({f"training_curves_{name}": plots.plot_training_curves(history)})
+    scores = development.selection.scores
+    # Per-member development log loss: the server's ``?ensemble=false`` answers the best member.
+    member_scores = {m: float(scores[m]) for m in development.procedure.members if m in scores}
     return ModelBundle(
-        members, development.procedure, config, dataset.warmup_rows, dataset.interval, dict(seen)
-    )
+        members, development.procedure, config, dataset.warmup_rows, dataset.interval, dict(seen),
+        extra={
+            "member_scores": member_scores,
+            # The drift reference: each feature's deciles on the rows the final fit saw.
+            "drift_reference": reference_distribution(dataset.X.loc[dataset.labelled]),
+        },
+    )  # fmt: skip
 
 
 def train_pair(
@@ -143,6 +152,7 @@ def train_pair(
             decision=holdout.decision,
             dev_log_loss=development.selection.scores[bundle.candidate],
             holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
+            dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
         )  # fmt: skip
         if holdout.decision.promote:
             registry.promote(config.pair, version)

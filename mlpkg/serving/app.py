@@ -2,7 +2,9 @@
 
 ``mlpkg serve`` runs ``uvicorn mlpkg.serving.app:create_app --factory`` on port 3001.
 Nothing happens at import time: the lifespan opens the stores, loads every pair's model from
-the registry alias, starts the training worker and the alias poller, and closes it all on stop.
+the registry alias, starts the training worker, the alias poller and the live loop
+(``mlpkg.serving.live.run_live``: one scored prediction per closed candle, pushed to
+``/ws/predictions``), and closes it all on stop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from mlpkg.config import Settings, get_settings
 from mlpkg.errors import MlpkgError
 from mlpkg.serving.errors import install_error_handling
+from mlpkg.serving.live import run_live
+from mlpkg.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from mlpkg.serving.routes import ROUTERS
 from mlpkg.serving.routes.health import service_version
 from mlpkg.serving.state import ServingState
@@ -55,6 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     state = ServingState(settings)
+    app.state.metrics.attach(state.models)
     try:
         await anyio.to_thread.run_sync(state.open)
     except MlpkgError as exc:
@@ -67,14 +72,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.model_poll_s > 0
         else None
     )
+    live = (
+        asyncio.create_task(run_live(state), name="mlpkg-live-loop")
+        if settings.live_scoring
+        else None
+    )
     log.info("mlpkg serving pairs %s (alias %s)", ", ".join(settings.pairs), settings.serve_alias)
     try:
         yield
     finally:
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        for task in (poller, live):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await anyio.to_thread.run_sync(state.close)
         log.info("mlpkg serving stopped")
 
@@ -90,11 +101,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="mlpkg", version=service_version(), description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings
+    app.state.metrics = ServingMetrics()  # one registry per app
     install_error_handling(app)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(  # added last = outermost, so CORS headers reach every answer
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
     )
     for router in ROUTERS:

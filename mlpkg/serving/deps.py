@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Path, Request
 
 from mlpkg.config import Settings
+from mlpkg.serving.metrics import ServingMetrics
 from mlpkg.serving.state import ServingState
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,15 @@ async def get_state(request: Request) -> ServingState:
 
 
 StateDep = Annotated[ServingState, Depends(get_state)]
+
+
+async def get_metrics(request: Request) -> ServingMetrics:
+    """Return the app's Prometheus metrics (``mlpkg.serving.metrics``)."""
+    metrics: ServingMetrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 
 
 PAIR_PATH_PATTERN = r"^[A-Za-z0-9]{2,15}([-_]?[Uu][Ss][Dd][Tt]?)?$"
@@ -90,3 +100,19 @@ async def require_token(
 
 
 AuthDep = Depends(require_token)
+
+
+async def require_metrics_token(
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(description="Bearer <MLPKG_API_TOKEN>")] = None,
+) -> None:
+    """Require the bearer token on ``/metrics`` when ``MLPKG_METRICS_TOKEN_REQUIRED`` is true.
+
+    Raises:
+        HTTPException: 401 when required and the header is missing or the token is wrong.
+    """
+    if settings.metrics_token_required:
+        await require_token(settings, authorization)
+
+
+MetricsAuthDep = Depends(require_metrics_token)

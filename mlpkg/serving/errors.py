@@ -15,23 +15,28 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlpkg.config import Settings
 from mlpkg.errors import (
+    CandleIntervalError,
     CandleValidationError,
     ConfigError,
     DataSourceError,
+    MissingCandlesError,
     MlpkgError,
     ModelLoadError,
     ModelNotFoundError,
+    UnknownMemberError,
     UnknownPairError,
     UpstreamUnavailableError,
 )
 from mlpkg.serving.schemas import ErrorBody
-from mlpkg.storage import JobNotFoundError, StorageError
+from mlpkg.storage import JobNotFoundError, JobStateError, StorageError
+from mlpkg.tracking.history import OutOfSampleNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +48,17 @@ INTERNAL_MESSAGE = "Unexpected server error; the details are in the server log."
 # Most specific first: the first isinstance match wins.
 ERROR_TABLE: tuple[tuple[type[MlpkgError], int, str], ...] = (
     (UnknownPairError, 404, "unknown_pair"),
+    (UnknownMemberError, 404, "unknown_member"),
     (JobNotFoundError, 404, "job_not_found"),
+    (OutOfSampleNotFoundError, 404, "out_of_sample_not_found"),
+    (JobStateError, 409, "job_finished"),
     (ConfigError, 422, "invalid_parameters"),
     (ModelNotFoundError, 503, "model_not_found"),
     (ModelLoadError, 503, "model_load_failed"),
     (UpstreamUnavailableError, 503, "upstream_unavailable"),
     (CandleValidationError, 502, "bad_candles"),
+    (MissingCandlesError, 503, "missing_candles"),
+    (CandleIntervalError, 503, "interval_mismatch"),
     (DataSourceError, 503, "data_source_unavailable"),
     (StorageError, 503, "storage_unavailable"),
     (MlpkgError, 500, "mlpkg_error"),
@@ -73,7 +83,21 @@ PAIR_ERRORS: ErrorResponses = {
 SOURCE_ERRORS: ErrorResponses = {
     **PAIR_ERRORS,
     502: {"model": ErrorBody, "description": "The candle source returned invalid candles."},
-    503: {"model": ErrorBody, "description": "No model, or the candle source is unavailable."},
+    503: {
+        "model": ErrorBody,
+        "description": "No model, the candle source is unavailable, the model's window spans "
+        "missing candles (missing_candles), or the candles are of another interval than the "
+        "model's (interval_mismatch).",
+    },
+}
+MEMBER_ERRORS: ErrorResponses = {
+    **SOURCE_ERRORS,
+    404: {
+        "model": ErrorBody,
+        "description": "Unknown pair (the body lists the pairs), or a ?model= member the "
+        "served version does not hold (unknown_member; the body lists its members).",
+    },
+    422: {"model": ErrorBody, "description": "Malformed pair, or ?model= not a model family."},
 }
 AUTH_ERRORS: ErrorResponses = {
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
@@ -89,6 +113,11 @@ BODY_ERRORS: ErrorResponses = {
 }
 JOB_ERRORS: ErrorResponses = {
     404: {"model": ErrorBody, "description": "Unknown job id."},
+}
+CANCEL_ERRORS: ErrorResponses = {
+    **AUTH_ERRORS,
+    **JOB_ERRORS,
+    409: {"model": ErrorBody, "description": "The job has already finished."},
 }
 
 
@@ -111,6 +140,8 @@ def _extras(exc: Exception, settings: Settings) -> dict[str, Any]:
         return {"pairs": list(settings.pairs)}
     if isinstance(exc, UpstreamUnavailableError):
         return {"upstream": f"core at {settings.core_url}"}
+    if isinstance(exc, UnknownMemberError):
+        return {"members": exc.members}
     return {}
 
 
@@ -126,16 +157,39 @@ async def mlpkg_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message, **_extras(exc, _settings(request))), status)
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods of the path the request matched (for a 405 ``Allow``).
+
+    Starlette lists the methods of the first matching route only; a path template served by
+    several routes (``GET`` and ``DELETE /api/train/jobs/{job_id}``) needs them all. Routes of
+    another template that also match (``POST /api/train/{pair}`` for ``/api/train/jobs``) are
+    not that path's.
+    """
+    routes = [c for c in iter_route_contexts(request.app.routes) if c.methods]
+    matched = next(
+        (
+            c.path
+            for c in routes
+            if (p := getattr(c, "path_regex", None)) and p.match(request.url.path)
+        ),
+        None,
+    )
+    methods = {m for c in routes if c.path == matched for m in (c.methods or ())}
+    return ", ".join(sorted(methods))
+
+
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Answer Starlette/FastAPI HTTP errors (404 route, 405, 401, 413) with the error shape."""
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     message = str(exc.detail)
+    headers = exc.headers
     if exc.status_code == 404 and message == "Not Found":
         message = f"No endpoint {request.url.path}; see /docs for the API."
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}; see /docs."
-    return JSONResponse(error_body(code, message), exc.status_code, headers=exc.headers)
+        headers = {**(exc.headers or {}), "Allow": allowed_methods(request) or "GET"}
+    return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -1,12 +1,17 @@
-"""The models being served: one per pair, loaded natively from the registry alias.
+"""The models being served: one per pair, loaded from the registry alias with light runtimes.
+
+Each version is read by ``mlpkg.serving.runtime`` (ONNX Runtime for the neural members, the
+booster for LightGBM, NumPy for logistic; Keras only for a neural member registered without
+ONNX), so a server whose versions all carry ONNX never imports TensorFlow.
 
 A model that fails to load never replaces a working one: the old version keeps answering and
 the error is kept for ``/api/health`` and ``/api/models/{pair}/status``. A version that failed
 is not downloaded again on every poll (only when the alias moves or a reload is forced).
 
-Threading: ``refresh`` blocks (MLflow, file downloads, Keras) and runs in worker threads; a
-lock per pair serialises loads of the same pair. ``get`` and ``snapshot`` never block on a
-load. ``LoadedModel.score`` holds a per-model lock around Keras prediction.
+Threading: ``refresh`` blocks (MLflow, file downloads) and runs in worker threads; a lock per
+pair serialises loads of the same pair. ``get`` and ``snapshot`` never block on a load.
+``LoadedModel.score`` runs concurrently (ONNX Runtime sessions are thread-safe; a Keras member
+holds its own lock).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -26,8 +31,8 @@ import pandas as pd
 from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
 from mlpkg.pipelines.predict import LatestPrediction, score_latest
+from mlpkg.serving.runtime import RuntimeBundle, load_runtime_bundle
 from mlpkg.tracking import registry
-from mlpkg.tracking.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +52,9 @@ class LoadedModel:
 
     pair: str
     alias: str
-    bundle: ModelBundle
+    bundle: RuntimeBundle
     info: registry.VersionInfo
     loaded_at: datetime
-    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -70,12 +74,19 @@ class LoadedModel:
         """
         return registry.is_promoted(self.info)
 
-    def score(self, candles: pd.DataFrame, *, strong: float, normal: float) -> LatestPrediction:
-        """Score the latest candle (one prediction at a time per model)."""
-        with self.lock:
-            return score_latest(
-                self.bundle, candles, strong=strong, normal=normal, promoted=self.promoted
-            )
+    @property
+    def runtime(self) -> str:
+        """What runs it: ``onnxruntime``, ``lightgbm``, ``numpy``, ``keras`` (``+``-joined)."""
+        return self.bundle.runtime
+
+    def score(
+        self, candles: pd.DataFrame, *, strong: float, normal: float, member: str | None = None
+    ) -> LatestPrediction:
+        """Score the latest candle: the candidate, or one ``member``'s own P(up)."""
+        return score_latest(
+            self.bundle, candles, strong=strong, normal=normal, promoted=self.promoted,
+            member=member,
+        )  # fmt: skip
 
 
 @dataclass
@@ -94,8 +105,8 @@ def how_to_train(pair: str) -> str:
     return f"train one with `mlpkg train --pair {pair}` or `POST /api/train/{pair}`"
 
 
-def warm_up(bundle: ModelBundle) -> None:
-    """Check the model can score what serving feeds it, and trace its graph once.
+def warm_up(bundle: RuntimeBundle) -> None:
+    """Check the model can score what serving feeds it, and run every member once.
 
     Serving builds features with the bundle's ``FeatureConfig``; a network trained on other
     columns (metadata and weights from different runs) would fail every request, so it is
@@ -109,7 +120,7 @@ def warm_up(bundle: ModelBundle) -> None:
     built = feature_names(bundle.run_config.features)
     if built != names:
         raise ModelLoadError(_feature_mismatch(built, names))
-    zeros = pd.DataFrame(np.zeros((bundle.context_rows + 1, len(names))), columns=names)
+    zeros = np.zeros((bundle.context_rows + 1, len(names)))
     proba = bundle.combine(bundle.member_probas(zeros))
     if not np.isfinite(proba[-1]):
         raise ModelLoadError("The model produced no finite probability on a test window.")
@@ -142,6 +153,8 @@ class ModelCache:
         self.fallback = fallback if fallback != alias else None
         self._slots = {pair: PairSlot() for pair in self.pairs}
         self._locks = {pair: threading.Lock() for pair in self.pairs}
+        self.load_failures: dict[str, int] = dict.fromkeys(self.pairs, 0)
+        """Versions that failed to load, per pair, since start (``/metrics``)."""
 
     def get(self, pair: str) -> LoadedModel:
         """Return the pair's loaded model.
@@ -221,7 +234,8 @@ class ModelCache:
     def _load(self, pair: str, slot: PairSlot, version: str, alias: str) -> RefreshOutcome:
         try:
             with tempfile.TemporaryDirectory(prefix="mlpkg-model-") as tmp:
-                bundle, info = registry.load_model(pair, alias, Path(tmp))
+                folder, info = registry.download_model(pair, alias, Path(tmp))
+                bundle = load_runtime_bundle(folder)  # everything is read into memory here
             warm_up(bundle)
         except ModelNotFoundError:
             return self._mark_missing(pair, slot)
@@ -230,9 +244,13 @@ class ModelCache:
             name = registry.model_name(pair)
             slot.error = f"Version {version} of {name} failed to load{kept}: {exc}"
             slot.failed_version = version
+            self.load_failures[pair] += 1
             log.error("%s: %s", pair, slot.error)
             return RefreshOutcome.FAILED
         slot.model = LoadedModel(pair, alias, bundle, info, datetime.now(UTC))
         slot.error = slot.failed_version = slot.missing = None
-        log.info("%s: serving %s version %s (%s)", pair, slot.model.name, info.version, alias)
+        log.info(
+            "%s: serving %s version %s (%s, %s on %s)",
+            pair, slot.model.name, info.version, alias, bundle.candidate, bundle.runtime,
+        )  # fmt: skip
         return RefreshOutcome.LOADED

@@ -3,14 +3,19 @@
 ``CandleFeed`` reads each pair's candles from the configured source. Shipped candles never
 change, so each pair's frame is read once; file and core candles are reused for
 ``min(prediction_cache_s, CANDLE_REUSE_S)`` seconds (0 = fetched on every request). Core is
-asked for at least the model's warm-up + window rows. ``UpstreamState`` keeps the outcome of the
-latest reads for ``/api/health``.
+asked for at least the model's warm-up + window rows, its snapshots resampled to the model's
+candle interval. Only **closed** candles are served (``open_time + interval <= now``, the
+service clock: replayed time under ``MLPKG_DATA_SOURCE=replay``), and candles of another
+interval than the model's are refused (``CandleIntervalError``). ``UpstreamState`` keeps the
+outcome of the latest reads for ``/api/health``.
 
-``Predictor`` commits a fresh prediction to the ``PredictionStore`` before it is answered; a
-cache hit (same pair, same latest candle, same model version, younger than
-``prediction_cache_s``) is answered from memory and not stored again. Each time a pair's candles
-move on, the pending predictions whose target candle is now known get their outcome
-(``fill_outcomes``).
+``Predictor`` commits a fresh prediction to the ``PredictionStore`` before it is answered. The
+store keeps one prediction per (pair, model version, candle): a request for a candle already
+scored answers the stored prediction. A cache hit (same pair, same latest candle, same model
+version, younger than ``prediction_cache_s``) is answered from memory. Each time a pair's
+candles move on, the pending predictions whose target candle has closed get their outcome
+(``fill_outcomes``). Each prediction says whether its input lies outside the training ranges
+(``ood``, ``mlpkg.serving.drift.check_ood``).
 
 Everything here blocks (pandas, Keras, SQLite, HTTP) except the ``peek`` methods: call it from
 ``def`` routes or worker threads.
@@ -23,17 +28,21 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import httpx
 import pandas as pd
 
 from mlpkg.config import FeatureConfig, Settings
 from mlpkg.data.core_client import fetch_core_candles
+from mlpkg.data.replay import Clock, WallClock, closed_candles
+from mlpkg.data.schema import check_interval, infer_frequency
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import DataSourceError, MlpkgError
 from mlpkg.features.build import build_features, warmup_rows
-from mlpkg.models.signals import DirectionPrediction
+from mlpkg.models.signals import DirectionPrediction, Signal
 from mlpkg.pipelines.predict import LatestPrediction
+from mlpkg.serving.drift import ReferenceCache, check_ood
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.storage import PredictionRecord, PredictionStore
 
@@ -67,6 +76,7 @@ class UpstreamState:
 class _Entry:
     candles: pd.DataFrame
     fetched: float
+    interval: pd.Timedelta | None
 
 
 class CandleFeed:
@@ -74,15 +84,16 @@ class CandleFeed:
 
     Args:
         settings: Machine settings (``data_source``, ``data_dir``, ``core_url``, ...).
+        clock: The service clock (a ``ReplayClock`` under replay); the wall clock by default.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.source = settings.data_source
+        self.clock: Clock = clock or WallClock()
+        base = settings.replay_from if self.source == "replay" else self.source
         self.reuse_s = (
-            float("inf")
-            if self.source == "shipped"
-            else min(settings.prediction_cache_s, CANDLE_REUSE_S)
+            float("inf") if base == "shipped" else min(settings.prediction_cache_s, CANDLE_REUSE_S)
         )
         url = settings.core_url if self.source == "core" else None
         self.upstream = UpstreamState(source=self.source, url=url)
@@ -104,48 +115,81 @@ class CandleFeed:
         self._entries.clear()
 
     def peek(self, pair: str) -> pd.DataFrame | None:
-        """Return the pair's candles if they are in memory and fresh, else ``None`` (no I/O)."""
+        """Return the pair's closed candles if in memory and fresh, else ``None`` (no I/O)."""
         entry = self._entries.get(pair)
         if entry is None or time.monotonic() - entry.fetched >= self.reuse_s:
             return None
-        return entry.candles
+        return self._closed(entry)
 
-    def candles(self, pair: str, min_rows: int = 0) -> pd.DataFrame:
-        """Return the pair's validated candles, oldest first (blocking).
+    def candles(
+        self, pair: str, min_rows: int = 0, interval: pd.Timedelta | None = None
+    ) -> pd.DataFrame:
+        """Return the pair's validated, closed candles, oldest first (blocking).
 
         Args:
             pair: A configured pair.
             min_rows: Fewest candles the caller needs (the model's ``history_rows``).
+            interval: The model's candle interval: other candles are refused (core's
+                snapshots are resampled to it).
 
         Raises:
             UnknownPairError, DataSourceError, UpstreamUnavailableError, CandleValidationError:
                 from the source (see ``mlpkg.data.sources.load_candles``).
+            CandleIntervalError: when the candles are not of ``interval``.
         """
         with self._pair_lock(pair):
             entry = self._entries.get(pair)
             if (
-                entry is not None
-                and time.monotonic() - entry.fetched < self.reuse_s
-                and len(entry.candles) >= min_rows
+                entry is None
+                or time.monotonic() - entry.fetched >= self.reuse_s
+                or len(entry.candles) < min_rows
+                or (self.source == "core" and interval is not None and entry.interval != interval)
             ):
-                return entry.candles
-            candles = self._read(pair, min_rows)
+                entry = self._read(pair, min_rows, interval)
+                if self.reuse_s > 0:
+                    self._entries[pair] = entry
+        if interval is not None and entry.interval is not None:
+            check_interval(entry.interval, interval, origin=f"The {self.source} source of {pair}")
+        candles = self._closed(entry)
+        if len(candles) < min_rows:
+            raise DataSourceError(
+                f"The {self.source} source has {len(candles)} closed candles for {pair} (up to "
+                f"{self.clock.now()}); the model needs {min_rows} (feature warm-up + window). "
+                "Provide more history."
+            )
+        return candles
+
+    def all_candles(self, pair: str) -> pd.DataFrame:
+        """Every candle the source holds for the pair, closed or not (blocking).
+
+        Used to place the replay clock; predictions only ever see ``candles``.
+        """
+        with self._pair_lock(pair):
+            entry = self._entries.get(pair) or self._read(pair, 0, None)
             if self.reuse_s > 0:
-                self._entries[pair] = _Entry(candles, time.monotonic())
-            return candles
+                self._entries[pair] = entry
+        return entry.candles
+
+    def _closed(self, entry: _Entry) -> pd.DataFrame:
+        if entry.interval is None:
+            return entry.candles
+        return closed_candles(entry.candles, self.clock.now(), entry.interval)
 
     def _pair_lock(self, pair: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(pair, threading.Lock())
 
-    def _read(self, pair: str, min_rows: int) -> pd.DataFrame:
+    def _read(self, pair: str, min_rows: int, interval: pd.Timedelta | None) -> _Entry:
         try:
             if self.source == "core":
                 candles = fetch_core_candles(
-                    pair, self.settings, min_rows=min_rows, client=self._client
+                    pair, self.settings, interval=interval, min_rows=min_rows, client=self._client
                 )
             else:
                 candles = load_candles(pair, self.source, self.settings)
+            step = interval if self.source == "core" else None
+            if step is None and len(candles) >= 2:
+                step = infer_frequency(pd.DatetimeIndex(candles.index))
         except MlpkgError as exc:
             self.upstream.last_error = str(exc)
             self.upstream.last_error_at = datetime.now(UTC)
@@ -156,7 +200,7 @@ class CandleFeed:
                 f"The {self.source} source has {len(candles)} candles for {pair}; the model "
                 f"needs {min_rows} (feature warm-up + window). Provide more history."
             )
-        return candles
+        return _Entry(candles, time.monotonic(), step)
 
 
 @dataclass(frozen=True)
@@ -169,6 +213,7 @@ class ServedPrediction:
     model: LoadedModel
     computed_at: datetime
     prediction_id: int
+    ood: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +236,8 @@ class LatestFeatures:
     model_version: str | None
 
 
-CacheKey = tuple[str, pd.Timestamp, str]
+CacheKey = tuple[str, pd.Timestamp, str, str]
+"""(pair, latest candle, model version, member or ``''`` for the candidate)."""
 
 
 class Predictor:
@@ -205,36 +251,49 @@ class Predictor:
         self.feed = feed
         self.store = store
         self.cache_s = settings.prediction_cache_s
-        self._cache: dict[str, tuple[CacheKey, float, ServedPrediction]] = {}
+        self._cache: dict[tuple[str, str], tuple[CacheKey, float, ServedPrediction]] = {}
         self._pair_locks = {pair: threading.Lock() for pair in settings.pairs}
         self._filled_through: dict[str, pd.Timestamp] = {}
+        self.references = ReferenceCache()
 
     @property
     def cached_count(self) -> int:
         """How many predictions are held in the cache."""
         return len(self._cache)
 
-    def predict(self, pair: str) -> CacheAnswer:
+    def predict(
+        self, pair: str, *, model_param: str | None = None, ensemble: bool = True
+    ) -> CacheAnswer:
         """Return the pair's prediction for its latest candle (from the cache when fresh).
+
+        Args:
+            pair: A configured pair.
+            model_param: A member asked for by name (``?model=gru``): its own prediction.
+            ensemble: ``False``: an ensemble version answers with its best single member.
 
         Raises:
             ModelNotFoundError, ModelLoadError: no usable model for the pair.
+            UnknownMemberError: the served version holds no ``model_param`` member.
             DataSourceError, UpstreamUnavailableError, CandleValidationError: no usable candles.
         """
         model = self.models.get(pair)
-        candles = self.feed.candles(pair, model.bundle.history_rows)
-        key: CacheKey = (pair, pd.Timestamp(candles.index[-1]), model.version)
+        member = model.bundle.resolve_member(model_param, ensemble)
+        candles = self.feed.candles(pair, model.bundle.history_rows, model.bundle.candle_interval)
+        key: CacheKey = (pair, pd.Timestamp(candles.index[-1]), model.version, member or "")
         if self.cache_s <= 0:
-            return CacheAnswer(self._compute(pair, model, candles), cached=False, age_s=0.0)
+            served = self._compute(pair, model, candles, member)
+            return CacheAnswer(served, cached=False, age_s=0.0)
         with self._pair_locks[pair]:
             hit = self._lookup(key)
             if hit is not None:
                 return hit
-            served = self._compute(pair, model, candles)
-            self._cache[pair] = (key, time.monotonic(), served)
+            served = self._compute(pair, model, candles, member)
+            self._cache[(pair, member or "")] = (key, time.monotonic(), served)
         return CacheAnswer(served, cached=False, age_s=0.0)
 
-    def peek(self, pair: str) -> CacheAnswer | None:
+    def peek(
+        self, pair: str, *, model_param: str | None = None, ensemble: bool = True
+    ) -> CacheAnswer | None:
         """Return a fresh cached answer without blocking, or ``None`` (then call ``predict``).
 
         Safe on the event loop: no I/O and no lock, only dictionary reads.
@@ -243,24 +302,36 @@ class Predictor:
             return None
         model = self.models.peek(pair)
         candles = self.feed.peek(pair)
-        if model is None or candles is None:
+        if model is None or candles is None or model_param not in (None, *model.bundle.members):
             return None
-        return self._lookup((pair, pd.Timestamp(candles.index[-1]), model.version))
+        member = model.bundle.resolve_member(model_param, ensemble) or ""
+        return self._lookup((pair, pd.Timestamp(candles.index[-1]), model.version, member))
 
     def _lookup(self, key: CacheKey) -> CacheAnswer | None:
-        entry = self._cache.get(key[0])
+        entry = self._cache.get((key[0], key[3]))
         if entry is None or entry[0] != key:
             return None
         age = time.monotonic() - entry[1]
         return CacheAnswer(entry[2], cached=True, age_s=age) if age < self.cache_s else None
 
-    def _compute(self, pair: str, model: LoadedModel, candles: pd.DataFrame) -> ServedPrediction:
+    def score_candles(
+        self, pair: str, model: LoadedModel, candles: pd.DataFrame
+    ) -> ServedPrediction:
+        """Score the last of ``candles`` (closed ones, oldest first) and store it once.
+
+        The live loop uses it to score a candle it missed (catching up); answers are not
+        cached. A candle already stored for this version answers the stored prediction.
+        """
+        return self._compute(pair, model, candles)
+
+    def _compute(
+        self, pair: str, model: LoadedModel, candles: pd.DataFrame, member: str | None = None
+    ) -> ServedPrediction:
         latest = model.score(
-            candles, strong=self.settings.signal_strong, normal=self.settings.signal_normal
-        )
-        described = DirectionPrediction(
-            latest.probability, latest.direction, latest.confidence, latest.signal
-        )
+            candles, strong=self.settings.signal_strong, normal=self.settings.signal_normal,
+            member=member,
+        )  # fmt: skip
+        ood = check_ood(self.references, model, candles, latest.feature_row)
         now = datetime.now(UTC)
         record = PredictionRecord.create(
             pair=pair,
@@ -268,18 +339,26 @@ class Predictor:
             candle_time=latest.candle_time,
             horizon=latest.horizon,
             interval=model.bundle.candle_interval,
-            probability=described.probability,
-            direction=described.direction,
-            confidence=described.confidence,
-            signal=described.signal,
+            probability=latest.probability,
+            direction=latest.direction,
+            confidence=latest.confidence,
+            signal=latest.signal,
             model_name=model.name,
             model_version=model.version,
             run_id=model.info.run_id or None,
             close_at_prediction=latest.close,
+            ood=None if ood is None else bool(ood),
+            member=member or "",  # a member's own answer is stored beside the candidate's
         )
-        prediction_id = self.store.add(record)
+        stored, _ = self.store.add_once(record)  # one prediction per (version, member, candle)
+        described = DirectionPrediction(
+            stored.probability, stored.direction, stored.confidence, cast(Signal, stored.signal)
+        )
         self.fill_outcomes(pair, candles)
-        return ServedPrediction(pair, latest, described, model, now, prediction_id)
+        assert stored.id is not None
+        return ServedPrediction(
+            pair, latest, described, model, stored.predicted_at, stored.id, ood=ood
+        )
 
     def fill_outcomes(self, pair: str, candles: pd.DataFrame) -> int:
         """Settle pending predictions with the closes not seen before (all of them at first).
@@ -303,7 +382,10 @@ class Predictor:
         model = self.models.peek(pair)
         config = model.bundle.run_config.features if model else FeatureConfig()
         rows = warmup_rows(config) + 1
-        candles = self.feed.candles(pair, max(rows, model.bundle.history_rows if model else 0))
+        interval = model.bundle.candle_interval if model else None  # core: resampled to it
+        candles = self.feed.candles(
+            pair, max(rows, model.bundle.history_rows if model else 0), interval
+        )
         row = build_features(candles.iloc[-rows:], config).iloc[-1]
         return LatestFeatures(
             pair=pair,

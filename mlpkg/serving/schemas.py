@@ -87,6 +87,9 @@ class ErrorBody(ApiModel):
     pairs: list[str] | None = Field(default=None, description="Configured pairs (404 pair).")
     upstream: str | None = Field(default=None, description="The upstream that failed (503).")
     details: list[dict[str, Any]] | None = Field(default=None, description="Field errors (422).")
+    members: list[str] | None = Field(
+        default=None, description="The members the served version holds (404 unknown_member)."
+    )
 
 
 class PredictionMetadata(ApiModel):
@@ -107,7 +110,49 @@ class PredictionMetadata(ApiModel):
         "When false (a candidate served while the pair has no champion) the signal is HOLD.",
     )
     promotion: str = Field(default="", description="The promotion rule's reason for this version.")
-    type: Literal["individual_prediction"] = "individual_prediction"
+    ood: bool | None = Field(
+        default=None,
+        description="Whether the input lies outside the training ranges: a feature of the "
+        "scored candle outside [min, max] of the training rows (null: no reference stored).",
+    )
+    ood_features: list[str] = Field(
+        default_factory=list, description="The features outside their training range."
+    )
+    candidate: str = Field(
+        default="", description="What the served version holds: a family or an ensemble."
+    )
+    member: str | None = Field(
+        default=None,
+        description="The member that answered (?model=, or the best one for ?ensemble=false); "
+        "null when the version's candidate answered.",
+    )
+    runtime: str = Field(
+        default="",
+        description="What computed it: onnxruntime, lightgbm, numpy or keras ('+'-joined for "
+        "an ensemble whose members differ).",
+    )
+    type: Literal["individual_prediction", "ensemble_prediction"] = Field(
+        default="individual_prediction",
+        description="ensemble_prediction when several members were combined (the seed's type).",
+    )
+
+
+FamilyName = Literal["lstm", "gru", "cnn", "transformer", "lightgbm", "logistic"]
+"""A model family, as ``?model=`` takes it (``mlpkg.config.FAMILIES``; a test keeps them equal)."""
+ModelType = Literal["lstm", "gru", "cnn", "transformer", "lightgbm", "logistic", "ensemble"]
+"""``prediction.modelType``: the family that answered, or ``ensemble`` (members combined)."""
+
+
+class EnsembleDetail(ApiModel):
+    """How an ensemble answered (the seed's ``prediction.ensemble`` object)."""
+
+    strategy: str = Field(description="weighted or stacked (how the weights were chosen).")
+    model_count: int
+    individual_predictions: dict[str, float] = Field(description="Member -> its own P(up).")
+    individual_confidences: dict[str, float] = Field(
+        description="Member -> |P(up) - 0.5| * 2 of its own P(up)."
+    )
+    weights: dict[str, float] = Field(description="Member -> weight (summing to 1).")
 
 
 class PredictionDetail(ApiModel):
@@ -118,7 +163,16 @@ class PredictionDetail(ApiModel):
     confidence: float = Field(description="|P(up) - 0.5| * 2: how far the model leans.")
     direction: Direction
     signal: Signal
-    model_type: Literal["lstm"] = "lstm"
+    model_type: ModelType = Field(
+        default="lstm", description="The family that answered, or ensemble (members combined)."
+    )
+    individual: dict[str, float] | None = Field(
+        default=None,
+        description="Each member's own P(up) when an ensemble answered (null for one family).",
+    )
+    ensemble: EnsembleDetail | None = Field(
+        default=None, description="Strategy, members and weights when an ensemble answered."
+    )
     metadata: PredictionMetadata
 
 
@@ -169,6 +223,17 @@ class FeaturesResponse(ApiModel):
     cached: bool = False
 
 
+class MemberOut(ApiModel):
+    """A member of the loaded version."""
+
+    family: str
+    runtime: str = Field(description="onnxruntime, lightgbm, numpy or keras.")
+    weight: float = Field(description="Its weight in the combination (1 for a single family).")
+    dev_log_loss: float | None = Field(
+        default=None, description="Its mean development log loss (null: not recorded)."
+    )
+
+
 class ModelHealth(ApiModel):
     """The model a pair is served with (or why none is)."""
 
@@ -182,6 +247,17 @@ class ModelHealth(ApiModel):
     error: str | None = Field(default=None, description="Last load error, or why none is loaded.")
     note: str | None = Field(
         default=None, description="Set when the served alias is not the configured one."
+    )
+    candidate: str | None = Field(
+        default=None, description="The family or ensemble the loaded version holds."
+    )
+    runtime: str | None = Field(
+        default=None,
+        description="What serves it: onnxruntime, lightgbm, numpy or keras ('+'-joined when "
+        "the members differ; keras only for versions registered without ONNX).",
+    )
+    members: dict[str, MemberOut] | None = Field(
+        default=None, description="Member -> its runtime, weight and development log loss."
     )
 
 
@@ -227,6 +303,9 @@ class HealthResponse(ApiModel):
     upstream: UpstreamHealth
     storage: StorageHealth
     training: TrainingHealth
+    live: LiveHealth | None = Field(
+        default=None, description="The live loop: clock, candles scored, subscribers."
+    )
 
 
 class VersionOut(ApiModel):
@@ -250,12 +329,24 @@ class VersionOut(ApiModel):
 
 
 class LiveAccuracy(ApiModel):
-    """Directional accuracy of served predictions whose horizon has passed."""
+    """Directional accuracy of served predictions whose horizon has passed (unique candles)."""
 
+    model_version: str | None = Field(
+        default=None, description="The version it is about (null: all versions summed)."
+    )
     n_realised: int
     n_correct: int
     accuracy: float | None
     n_pending: int
+    ci95: list[float] | None = Field(
+        default=None, description="Wilson 95 % interval of the accuracy [low, high]."
+    )
+    up_rate: float | None = Field(
+        default=None, description="Share of settled candles that went up: always-up's accuracy."
+    )
+    walk_forward_accuracy: float | None = Field(
+        default=None, description="The version's development-fold (walk-forward) accuracy."
+    )
 
 
 class VersionMetricsOut(ApiModel):
@@ -300,6 +391,12 @@ class ModelStatusResponse(ApiModel):
     )
     live_accuracy: LiveAccuracy = Field(description="All served predictions of the pair.")
     live_accuracy_loaded_version: LiveAccuracy | None
+    live_accuracy_by_version: list[LiveAccuracy] = Field(
+        default_factory=list, description="Each version that predicted for the pair."
+    )
+    drift: DriftOut | None = Field(
+        default=None, description="The latest drift check of the served version (live loop)."
+    )
     timestamp: int
 
 
@@ -331,6 +428,8 @@ class PredictionRecordOut(ApiModel):
     realised_close: float | None
     realised_at: datetime | None
     correct: bool | None
+    member: str = Field(default="", description="'' for the served candidate, else the member.")
+    ood: bool | None = Field(default=None, description="Input outside the training ranges.")
 
 
 class HistoryResponse(ApiModel):
@@ -339,7 +438,13 @@ class HistoryResponse(ApiModel):
     pair: str
     predictions: list[PredictionRecordOut]
     count: int
-    live_accuracy: LiveAccuracy
+    live_accuracy: LiveAccuracy = Field(
+        description="The served version's accuracy over unique candles (all versions summed "
+        "when no model is loaded)."
+    )
+    live_accuracy_by_version: list[LiveAccuracy] = Field(
+        default_factory=list, description="Each version that predicted for the pair."
+    )
     timestamp: int
 
 
@@ -398,7 +503,8 @@ class JobOut(ApiModel):
 
     id: str
     pair: str
-    status: Literal["queued", "running", "succeeded", "failed", "interrupted"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    trigger: Literal["manual", "periodic", "drift"] = "manual"
     params: dict[str, Any]
     created_at: datetime
     started_at: datetime | None
@@ -408,6 +514,9 @@ class JobOut(ApiModel):
     promoted: bool | None
     metrics: dict[str, Any] | None
     error: str | None
+    cancel_requested_at: datetime | None = Field(
+        default=None, description="When cancelling a running job was asked for."
+    )
 
 
 class TrainAccepted(ApiModel):
@@ -427,3 +536,182 @@ class JobsResponse(ApiModel):
 
     jobs: list[JobOut]
     count: int
+
+
+class DriftOut(ApiModel):
+    """The latest drift check of a pair's served version (``mlpkg.serving.drift``)."""
+
+    model_version: str
+    candle_time: datetime = Field(description="The newest candle of the window.")
+    alert: bool = Field(description="A feature drifted or live accuracy fell below its floor.")
+    has_reference: bool = Field(description="Whether the version stored a reference.")
+    window: int = Field(description="Candles the PSI was computed over (N).")
+    threshold: float = Field(description="PSI above which a feature is flagged.")
+    psi_max: float | None
+    flagged: list[str] = Field(
+        description="Features with PSI above the threshold and above their noise floor."
+    )
+    psi: dict[str, float] = Field(description="Feature -> PSI over the window.")
+    noise_floor: dict[str, float] = Field(
+        default_factory=dict,
+        description="Feature -> the largest PSI windows this long reached in the training rows.",
+    )
+    accuracy_window: int | None = Field(description="K: settled predictions checked.")
+    accuracy_settled: int = Field(description="Settled predictions in the window (<= K).")
+    accuracy_recent: float | None = Field(description="Accuracy over them.")
+    walk_forward_accuracy: float | None
+    accuracy_floor: float | None = Field(
+        description="2.5 % quantile of Binomial(K, walk-forward accuracy) / K."
+    )
+    accuracy_alert: bool
+    computed_at: datetime
+
+
+class LiveMessage(ApiModel):
+    """A ``/ws/predictions`` message: a new prediction, what it settled, live accuracy."""
+
+    type: Literal["prediction"] = "prediction"
+    pair: str
+    prediction: PredictionRecordOut
+    settled: list[PredictionRecordOut] = Field(
+        description="Predictions whose target candle is this candle (settled now)."
+    )
+    live_accuracy: LiveAccuracy
+    drift: DriftOut | None
+    clock: datetime = Field(description="The service clock (replayed time under replay).")
+    timestamp: int
+
+
+class LivePairHealth(ApiModel):
+    """The live loop's view of one pair."""
+
+    model_version: str | None
+    last_scored: datetime | None = Field(description="Open time of the last candle scored.")
+    last_scored_at: datetime | None
+    scored: int
+    skipped: int = Field(description="Candles not scored (too far behind, or a gap).")
+    error: str | None
+    drift_alert: bool | None = None
+
+
+class LiveHealth(ApiModel):
+    """The live loop: its clock and what it scored."""
+
+    enabled: bool
+    clock: Literal["wall", "replay"]
+    now: datetime
+    replay_speed: float | None = None
+    replay_start: datetime | None = None
+    replay_reason: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    pairs: dict[str, LivePairHealth]
+    subscribers: int
+    published: int
+
+
+class QueuedJobOut(JobOut):
+    """A queued job and its place in the queue (1 = next)."""
+
+    position: int
+
+
+class CooldownOut(ApiModel):
+    """A pair on cooldown: no automatic retrain before ``until`` (service clock)."""
+
+    pair: str
+    until: datetime
+    remaining_seconds: float
+
+
+class AutoOutcomeOut(ApiModel):
+    """What an automatic trigger did for one pair."""
+
+    pair: str
+    trigger: str
+    status: Literal["queued", "skipped"]
+    job_id: str | None
+    reason: str
+
+
+class PeriodicStatus(ApiModel):
+    """Periodic retraining (``MLPKG_RETRAIN_EVERY``)."""
+
+    enabled: bool
+    every_seconds: float | None
+    cooldown_seconds: float
+    on_drift: bool = Field(description="MLPKG_RETRAIN_ON_DRIFT: drift alerts queue retrains.")
+    clock: Literal["wall", "replay"]
+    now: datetime
+    next_due: dict[str, datetime] = Field(description="Pair -> next periodic retrain.")
+    last_run_at: datetime | None
+    last: list[AutoOutcomeOut] = Field(description="The latest outcome per pair.")
+    timestamp: int
+
+
+class QueueResponse(ApiModel):
+    """Body of ``GET /api/train/queue``: the one-at-a-time training queue."""
+
+    worker_alive: bool
+    running: JobOut | None
+    running_stage: str | None = Field(description="Where the running job is (its last step).")
+    queued: list[QueuedJobOut]
+    recent: list[JobOut] = Field(description="The latest finished jobs, newest first.")
+    cooldowns: list[CooldownOut]
+    periodic: PeriodicStatus
+    timestamp: int
+
+
+class PeriodicToggle(ApiRequest):
+    """Body of ``POST /api/train/periodic/toggle``."""
+
+    enabled: bool
+    every: str | None = Field(
+        default=None, description="Period when turning it on, e.g. 24h, 30m (default: kept)."
+    )
+
+
+class RunNowResponse(ApiModel):
+    """Body of ``POST /api/train/periodic/run-now``."""
+
+    message: str
+    results: list[AutoOutcomeOut]
+    timestamp: int
+
+
+class CancelResponse(ApiModel):
+    """Body of ``DELETE /api/train/jobs/{id}``."""
+
+    message: str
+    job: JobOut
+    timestamp: int
+
+
+class OutOfSampleRow(ApiModel):
+    """One candle's out-of-sample P(up) from the version's training run."""
+
+    open_time: datetime
+    probability: float
+    period: Literal["development", "holdout"]
+    fold: int | None = Field(description="Development fold (null in the holdout).")
+    trained_through: datetime = Field(
+        description="Last candle the model that made it was trained on (< open_time)."
+    )
+    y_true: float | None = Field(description="1 if the close h candles later was higher.")
+
+
+class OutOfSampleResponse(ApiModel):
+    """Body of ``GET /api/predictions/{pair}/out-of-sample``."""
+
+    pair: str
+    model_version: str
+    run_id: str
+    candidate: str
+    horizon: int
+    rows: list[OutOfSampleRow]
+    count: int
+    timestamp: int
+
+
+# Bodies above that name models defined after them (forward references).
+HealthResponse.model_rebuild()
+ModelStatusResponse.model_rebuild()

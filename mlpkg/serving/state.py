@@ -1,4 +1,4 @@
-"""Everything the running service holds: stores, models, candle feed, predictor, training worker.
+"""Everything the running service holds: stores, models, clock, feed, predictor, worker, loop.
 
 ``ServingState`` is built and opened by the app's lifespan (never at import time) and closed
 when the server stops. ``check_integrity`` refuses a damaged store at start-up.
@@ -10,8 +10,11 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from mlpkg.config import Settings
+import pandas as pd
+
+from mlpkg.config import RunConfig, Settings
 from mlpkg.models.signals import describe_prediction
+from mlpkg.serving.live import LiveService, make_clock
 from mlpkg.serving.model_cache import ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor
 from mlpkg.serving.worker import TrainingWorker
@@ -38,22 +41,45 @@ class ServingState:
         self.jobs = JobStore(storage_path.with_name("jobs.db"))
         fallback = registry.CANDIDATE if settings.serve_fallback_candidate else None
         self.models = ModelCache(settings.pairs, settings.serve_alias, fallback)
-        self.feed = CandleFeed(settings)
+        self.clock = make_clock(settings)
+        self.feed = CandleFeed(settings, self.clock)
         self.predictor = Predictor(settings, self.models, self.feed, self.store)
-        self.training = TrainingWorker(settings, self.jobs, self.models.refresh)
+        replaying = settings.data_source == "replay"
+        self.training = TrainingWorker(
+            settings, self.jobs, self.models.refresh, clock=self.clock,
+            served_config=self._served_config, data_end=self._last_closed if replaying else None,
+        )  # fmt: skip
+        self.live = LiveService(
+            settings, self.clock, self.store, self.models, self.feed, self.predictor, self.training
+        )
 
     @property
     def uptime_s(self) -> float:
         """Seconds since the state was created."""
         return time.monotonic() - self._started
 
+    def _served_config(self, pair: str) -> RunConfig | None:
+        model = self.models.peek(pair)
+        return model.bundle.run_config if model is not None else None
+
+    def _last_closed(self, pair: str) -> pd.Timestamp | None:
+        """The open time of the pair's last closed candle (training jobs stop there)."""
+        model = self.models.peek(pair)
+        interval = model.bundle.candle_interval if model is not None else None
+        candles = self.feed.candles(pair, 0, interval)
+        return pd.Timestamp(candles.index[-1]) if len(candles) else None
+
     def open(self) -> None:
         """Open the stores, load every pair's model and start the training worker (blocking).
+
+        Jobs a dead process left running are marked failed, those left queued run again; under
+        replay the clock is placed and started (``LiveService.start_clock``).
 
         Raises:
             ConfigError: if the signal thresholds are inconsistent.
             StorageError: if a store cannot be opened or fails SQLite's integrity check (the
                 message says how to fix it).
+            MlpkgError: under replay, when no pair has candles to replay.
         """
         describe_prediction(
             0.5, strong=self.settings.signal_strong, normal=self.settings.signal_normal
@@ -62,10 +88,10 @@ class ServingState:
         for store in (self.store, self.jobs):
             store.open()
             check_integrity(store)
-        self.jobs.mark_interrupted()
         self.feed.open()
         outcomes = self.models.refresh_all()
         log.info("models at start: %s", {pair: str(o) for pair, o in outcomes.items()})
+        self.live.start_clock()
         self.training.start()
 
     def close(self) -> None:

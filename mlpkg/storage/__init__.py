@@ -1,6 +1,14 @@
 """SQLite stores: served predictions with their outcomes, and training jobs."""
 
-from mlpkg.storage.jobs import JobNotFoundError, JobRecord, JobStatus, JobStore
+from mlpkg.storage.jobs import (
+    STOPPED_REASON,
+    JobNotFoundError,
+    JobRecord,
+    JobStateError,
+    JobStatus,
+    JobStore,
+    JobTrigger,
+)
 from mlpkg.storage.predictions import (
     PredictionRecord,
     PredictionStore,
@@ -10,10 +18,13 @@ from mlpkg.storage.predictions import (
 )
 
 __all__ = [
+    "STOPPED_REASON",
     "JobNotFoundError",
     "JobRecord",
+    "JobStateError",
     "JobStatus",
     "JobStore",
+    "JobTrigger",
     "PredictionRecord",
     "PredictionStore",
     "SQLiteStore",

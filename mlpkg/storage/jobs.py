@@ -1,9 +1,14 @@
-"""Training jobs in SQLite: queued -> running -> succeeded | failed, or interrupted by a restart.
+"""Training jobs in SQLite: queued -> running -> succeeded | failed | cancelled.
 
 The seed service kept its training queue in memory, so a crash or restart silently forgot
-running jobs. Here every transition is committed, and ``mark_interrupted()`` (called once at
-service start-up) turns jobs a dead process left ``queued`` or ``running`` into
-``interrupted``, so the job API tells the truth after a restart.
+running jobs. Here every transition is committed. ``recover()`` (called once at service
+start-up) marks a job a dead process left ``running`` as ``failed`` with the reason "the process
+stopped while the job ran" and returns the jobs still ``queued``, which the worker queues
+again: nothing is lost.
+
+Each job says what queued it (``trigger``: ``manual``, ``periodic`` or ``drift``). A queued job
+can be cancelled at once; cancelling a running one records the request
+(``cancel_requested_at``) and the worker stops it at its next checkpoint (schema v2).
 
 A ``JobStore`` uses its own SQLite file (e.g. ``storage_path.with_name("jobs.db")``) because
 each store versions its schema with ``PRAGMA user_version``. Threading and durability are those
@@ -20,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from mlpkg.storage.predictions import SQLiteStore, StorageError, from_db_time, to_db_time
 
@@ -34,16 +39,24 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
 
 
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
-    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.INTERRUPTED}
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 )
+JobTrigger = Literal["manual", "periodic", "drift"]
+"""What queued a job: an operator, the periodic schedule, or a drift alert."""
+STOPPED_REASON = "the process stopped while the job ran; submit it again"
+"""The error of a job that was running when the process died (``recover``)."""
 
 
 class JobNotFoundError(StorageError):
     """No job has the given id."""
+
+
+class JobStateError(StorageError):
+    """The job is not in a state that allows the operation (e.g. cancelling a finished job)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +75,8 @@ class JobRecord:
     promoted: bool | None = None
     metrics: dict[str, Any] | None = None
     error: str | None = None
+    trigger: JobTrigger = "manual"
+    cancel_requested_at: datetime | None = None
 
     @property
     def done(self) -> bool:
@@ -87,6 +102,35 @@ _JOBS_V1: tuple[str, ...] = (
     )""",
     "CREATE INDEX IF NOT EXISTS ix_jobs_created_at ON jobs (created_at)",
     "CREATE INDEX IF NOT EXISTS ix_jobs_status ON jobs (status)",
+)
+_JOBS_V2: tuple[str, ...] = (
+    """CREATE TABLE jobs_v2 (
+        id TEXT PRIMARY KEY,
+        pair TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        trigger TEXT NOT NULL DEFAULT 'manual'
+            CHECK (trigger IN ('manual', 'periodic', 'drift')),
+        params TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        run_id TEXT,
+        model_version TEXT,
+        promoted INTEGER,
+        metrics TEXT,
+        error TEXT,
+        cancel_requested_at TEXT
+    )""",
+    # v1's "interrupted" (the process stopped) becomes "failed", keeping its message.
+    "INSERT INTO jobs_v2 (id, pair, status, params, created_at, started_at, finished_at, run_id,"
+    " model_version, promoted, metrics, error) SELECT id, pair, CASE status WHEN 'interrupted'"
+    " THEN 'failed' ELSE status END, params, created_at, started_at, finished_at, run_id,"
+    " model_version, promoted, metrics, error FROM jobs ORDER BY rowid",
+    "DROP TABLE jobs",
+    "ALTER TABLE jobs_v2 RENAME TO jobs",
+    "CREATE INDEX ix_jobs_created_at ON jobs (created_at)",
+    "CREATE INDEX ix_jobs_status ON jobs (status)",
 )
 
 
@@ -127,24 +171,76 @@ def _record_from_row(row: sqlite3.Row) -> JobRecord:
         promoted=None if row["promoted"] is None else bool(row["promoted"]),
         metrics=None if row["metrics"] is None else json.loads(row["metrics"]),
         error=row["error"],
+        trigger=row["trigger"],
+        cancel_requested_at=from_db_time(row["cancel_requested_at"]),
     )
 
 
 class JobStore(SQLiteStore):
     """Training jobs, one committed row each; every status change is one transaction."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1,)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1, _JOBS_V2)
 
-    def create(self, pair: str, params: dict[str, Any]) -> str:
+    def create(self, pair: str, params: dict[str, Any], trigger: JobTrigger = "manual") -> str:
         """Queue a job and return its id (a uuid4 hex string)."""
         job_id = uuid.uuid4().hex
         with self._transaction() as conn:
             conn.execute(
-                "INSERT INTO jobs (id, pair, status, params, created_at) VALUES (?, ?, ?, ?, ?)",
-                (job_id, pair, JobStatus.QUEUED.value, _to_json("params", params), _now()),
-            )
-        logger.info("Queued training job %s for %s", job_id, pair)
+                "INSERT INTO jobs (id, pair, status, trigger, params, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, pair, JobStatus.QUEUED.value, trigger, _to_json("params", params),
+                 _now()),
+            )  # fmt: skip
+        logger.info("Queued %s training job %s for %s", trigger, job_id, pair)
         return job_id
+
+    def cancel(self, job_id: str, reason: str) -> JobRecord:
+        """Cancel a queued job now, or ask a running one to stop (``cancel_requested_at``).
+
+        Returns:
+            The job after the change: ``cancelled`` if it was queued, still ``running`` (with
+            ``cancel_requested_at`` set) if it was running.
+
+        Raises:
+            JobNotFoundError: if there is no such job.
+            JobStateError: if the job has already finished.
+        """
+        now = _now()
+        with self._transaction() as conn:
+            found = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if found is None:
+                raise JobNotFoundError(f"No training job {job_id!r}: list jobs to see valid ids.")
+            if found[0] == JobStatus.QUEUED:
+                conn.execute(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ?, error = ? WHERE id = ?",
+                    (now, reason, job_id),
+                )
+            elif found[0] == JobStatus.RUNNING:
+                conn.execute(
+                    "UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?)"
+                    " WHERE id = ?",
+                    (now, job_id),
+                )
+            else:
+                raise JobStateError(
+                    f"Training job {job_id} is already {found[0]}; only a queued or running "
+                    "job can be cancelled."
+                )
+            job = _record_from_row(
+                conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            )
+        logger.info("Training job %s: cancel requested (%s)", job_id, job.status.value)
+        return job
+
+    def stop_cancelled(self, job_id: str, reason: str) -> None:
+        """Mark a running job whose cancellation was requested ``cancelled``.
+
+        Raises:
+            JobNotFoundError: if there is no such job.
+            StorageError: if the job is not running.
+        """
+        values = {"finished_at": _now(), "error": reason}
+        self._transition(job_id, (JobStatus.RUNNING,), JobStatus.CANCELLED, values)
 
     def start(self, job_id: str) -> None:
         """Mark a queued job running.
@@ -215,25 +311,36 @@ class JobStore(SQLiteStore):
             rows = conn.execute(sql, [*params, limit]).fetchall()
         return [_record_from_row(row) for row in rows]
 
-    def mark_interrupted(self) -> int:
-        """Mark every queued or running job interrupted; call once when the service starts.
+    def active(self) -> builtins.list[JobRecord]:
+        """The running and queued jobs, oldest first (the queue in order; indexed)."""
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT * FROM jobs WHERE status IN ('running', 'queued')"
+                " ORDER BY created_at, rowid"
+            ).fetchall()
+        return [_record_from_row(row) for row in rows]
 
-        Only call it when no other live process runs jobs from this file: those jobs would be
-        marked interrupted too.
+    def recover(self) -> builtins.list[str]:
+        """After a restart: fail the jobs left running, return the queued ones to run again.
+
+        Call once when the service starts, and only when no other live process runs jobs from
+        this file. A job left ``running`` becomes ``failed`` with ``STOPPED_REASON``.
 
         Returns:
-            The number of jobs marked.
+            The ids of the jobs still queued, oldest first.
         """
         with self._transaction() as conn:
             count = conn.execute(
-                "UPDATE jobs SET status = 'interrupted', finished_at = ?, error ="
-                " 'Interrupted: the service stopped (restart or crash) while this job was '"
-                " || status || '; submit it again.' WHERE status IN ('queued', 'running')",
-                (_now(),),
+                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
+                " WHERE status = 'running'",
+                (_now(), f"Failed: {STOPPED_REASON}."),
             ).rowcount
+            queued = conn.execute(
+                "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid"
+            ).fetchall()
         if count:
-            logger.warning("Marked %d unfinished training jobs interrupted", count)
-        return int(count)
+            logger.warning("Marked %d training jobs failed: %s", count, STOPPED_REASON)
+        return [str(row[0]) for row in queued]
 
     def _transition(
         self,

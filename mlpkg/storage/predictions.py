@@ -5,6 +5,17 @@ only on every 10th prediction, so a crash lost up to nine). Here each prediction
 committed before ``add`` returns, in a WAL-mode database with ``synchronous=FULL``, so a
 committed prediction survives the process being killed.
 
+**One scored prediction per (pair, model version, member, candle)** (schema v2): a unique key
+makes ``add`` idempotent, so repeated requests for the same candle reuse the first row and
+live accuracy counts each candle once per version, whatever the request traffic. ``member`` is
+``''`` for the served candidate and the member's name (``gru``) for a member answer, so both
+can be stored for the same candle. Migrating a v1 store keeps the first row of each duplicate
+group (lowest id) and deletes the others.
+
+**Counters** (table ``prediction_counts``, kept by triggers in the same transaction as each
+insert, outcome and delete): rows, outcomes, correct and realised-up predictions per (pair,
+version, member). Health, status and live accuracy read them instead of scanning the table.
+
 Threading: a store holds ONE connection opened with ``check_same_thread=False`` and guards it
 with a re-entrant lock, so one store can be shared by the uvicorn threadpool, background tasks
 and the event loop. SQLite serialises writers anyway and every statement here is short, so a
@@ -124,6 +135,8 @@ class PredictionRecord:
     realised_close: float | None = None
     realised_at: datetime | None = None
     request_id: str | None = None
+    member: str = ""
+    ood: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("predicted_at", "candle_time", "target_time", "realised_at"):
@@ -166,8 +179,14 @@ class PredictionRecord:
         run_id: str | None,
         close_at_prediction: float,
         request_id: str | None = None,
+        member: str = "",
+        ood: bool | None = None,
     ) -> PredictionRecord:
-        """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``."""
+        """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``.
+
+        ``member`` is ``''`` for the served candidate, else the member that answered;
+        ``ood`` whether the input lay outside the training ranges (``None``: not checked).
+        """
         return cls(
             pair=pair,
             predicted_at=predicted_at,
@@ -183,6 +202,8 @@ class PredictionRecord:
             run_id=run_id,
             close_at_prediction=close_at_prediction,
             request_id=request_id,
+            member=member,
+            ood=ood,
         )
 
 
@@ -218,6 +239,58 @@ _PREDICTIONS_V1: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS ix_predictions_predicted_at ON predictions (predicted_at)",
     "CREATE INDEX IF NOT EXISTS ix_predictions_pending ON predictions (pair, target_time)"
     " WHERE realised_direction IS NULL",
+)
+
+_COUNT_KEY = (
+    "pair = {row}.pair AND model_version = coalesce({row}.model_version, '')"
+    " AND member = {row}.member"
+)
+_PREDICTIONS_V2: tuple[str, ...] = (
+    "ALTER TABLE predictions ADD COLUMN member TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE predictions ADD COLUMN ood INTEGER",
+    # One row per (pair, version, member, candle): keep the first of each duplicate group.
+    "DELETE FROM predictions WHERE model_version IS NOT NULL AND id NOT IN (SELECT min(id)"
+    " FROM predictions WHERE model_version IS NOT NULL"
+    " GROUP BY pair, model_version, member, candle_time)",
+    "CREATE UNIQUE INDEX ux_predictions_candle"
+    " ON predictions (pair, model_version, member, candle_time)",
+    "CREATE INDEX ix_predictions_pair_target ON predictions (pair, target_time)",
+    """CREATE TABLE prediction_counts (
+        pair TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        member TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        n_realised INTEGER NOT NULL,
+        n_correct INTEGER NOT NULL,
+        n_up INTEGER NOT NULL,
+        PRIMARY KEY (pair, model_version, member)
+    ) WITHOUT ROWID""",
+    "INSERT INTO prediction_counts SELECT pair, coalesce(model_version, ''), member, count(*),"
+    " count(realised_direction), coalesce(sum(realised_direction = direction), 0),"
+    " coalesce(sum(realised_direction = 'up'), 0) FROM predictions GROUP BY 1, 2, 3",
+    """CREATE TRIGGER tr_predictions_insert AFTER INSERT ON predictions BEGIN
+        INSERT INTO prediction_counts VALUES (NEW.pair, coalesce(NEW.model_version, ''),
+            NEW.member, 1, NEW.realised_direction IS NOT NULL,
+            coalesce(NEW.realised_direction = NEW.direction, 0),
+            coalesce(NEW.realised_direction = 'up', 0))
+        ON CONFLICT (pair, model_version, member) DO UPDATE SET n = n + 1,
+            n_realised = n_realised + excluded.n_realised,
+            n_correct = n_correct + excluded.n_correct, n_up = n_up + excluded.n_up;
+    END""",
+    f"""CREATE TRIGGER tr_predictions_outcome AFTER UPDATE OF realised_direction ON predictions
+    WHEN OLD.realised_direction IS NULL AND NEW.realised_direction IS NOT NULL BEGIN
+        UPDATE prediction_counts SET n_realised = n_realised + 1,
+            n_correct = n_correct + (NEW.realised_direction = NEW.direction),
+            n_up = n_up + (NEW.realised_direction = 'up')
+        WHERE {_COUNT_KEY.format(row="NEW")};
+    END""",
+    f"""CREATE TRIGGER tr_predictions_delete AFTER DELETE ON predictions BEGIN
+        UPDATE prediction_counts SET n = n - 1,
+            n_realised = n_realised - (OLD.realised_direction IS NOT NULL),
+            n_correct = n_correct - coalesce(OLD.realised_direction = OLD.direction, 0),
+            n_up = n_up - coalesce(OLD.realised_direction = 'up', 0)
+        WHERE {_COUNT_KEY.format(row="OLD")};
+    END""",
 )
 
 
@@ -420,7 +493,20 @@ def _record_from_row(row: sqlite3.Row) -> PredictionRecord:
     values = dict(zip(row.keys(), tuple(row), strict=True))
     for name in _TIME_COLUMNS:
         values[name] = from_db_time(values[name])
+    if values["ood"] is not None:
+        values["ood"] = bool(values["ood"])
     return PredictionRecord(**values)
+
+
+def _accuracy(n: int, n_realised: int, n_correct: int, n_up: int) -> dict[str, Any]:
+    return {
+        "n_realised": int(n_realised),
+        "n_correct": int(n_correct),
+        "accuracy": n_correct / n_realised if n_realised else None,
+        "n_pending": int(n - n_realised),
+        "n_up": int(n_up),
+        "up_rate": n_up / n_realised if n_realised else None,
+    }
 
 
 def _close_lookup(closes: pd.Series) -> dict[str, float]:
@@ -441,17 +527,35 @@ def _close_lookup(closes: pd.Series) -> dict[str, float]:
 class PredictionStore(SQLiteStore):
     """Every served prediction, committed immediately; outcomes filled in as candles close."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_PREDICTIONS_V1,)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_PREDICTIONS_V1, _PREDICTIONS_V2)
 
     def add(self, record: PredictionRecord, *, request_id: str | None = None) -> int:
         """Commit one prediction (durably, before returning) and return its id.
 
+        Idempotent: a record whose (pair, model version, member, candle) is already stored, or
+        whose ``request_id`` is, stores nothing and returns the stored row's id (see
+        ``add_once``).
+
         Args:
             record: The prediction; its ``id`` is ignored.
-            request_id: Optional idempotency key (defaults to ``record.request_id``). Adding a
-                second record with a known key stores nothing and returns the first one's id,
-                so a retried request is not counted twice. Without a key every call adds a row
-                (one row per served request, even for the same candle).
+            request_id: Optional idempotency key (defaults to ``record.request_id``).
+        """
+        stored, _ = self.add_once(record, request_id=request_id)
+        assert stored.id is not None
+        return stored.id
+
+    def add_once(
+        self, record: PredictionRecord, *, request_id: str | None = None
+    ) -> tuple[PredictionRecord, bool]:
+        """Store a prediction unless its candle already has one; return the stored row.
+
+        Args:
+            record: The prediction; its ``id`` is ignored.
+            request_id: Optional idempotency key (defaults to ``record.request_id``).
+
+        Returns:
+            The stored record (this one with its id, or the one stored first for the same
+            pair, model version, member and candle, or request id) and whether it is new.
         """
         key = request_id if request_id is not None else record.request_id
         values = [getattr(record, name) for name in _COLUMNS]
@@ -459,15 +563,57 @@ class PredictionStore(SQLiteStore):
         params = [to_db_time(v) if isinstance(v, datetime) else v for v in values]
         sql = (
             f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
+            f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT DO NOTHING"
         )
         with self._transaction() as conn:
             cursor = conn.execute(sql, params)
             if cursor.rowcount == 1 and cursor.lastrowid is not None:
-                return int(cursor.lastrowid)
+                row_id, created = int(cursor.lastrowid), True
+            else:
+                row_id, created = self._existing_id(conn, record, key), False
+            row = conn.execute("SELECT * FROM predictions WHERE id = ?", (row_id,)).fetchone()
+        if not created:
+            logger.debug("%s %s at %s already stored as %s", record.pair,
+                         record.model_version, record.candle_time, row_id)  # fmt: skip
+        return _record_from_row(row), created
+
+    @staticmethod
+    def _existing_id(conn: sqlite3.Connection, record: PredictionRecord, key: str | None) -> int:
+        row = None
+        if key is not None:
             row = conn.execute("SELECT id FROM predictions WHERE request_id = ?", (key,)).fetchone()
-        logger.debug("Prediction with request_id %r already stored as %s", key, row[0])
+        if row is None:
+            row = conn.execute(
+                "SELECT id FROM predictions WHERE pair = ? AND model_version = ? AND member = ?"
+                " AND candle_time = ?",
+                (record.pair, record.model_version, record.member,
+                 to_db_time(record.candle_time)),
+            ).fetchone()  # fmt: skip
+        if row is None:
+            raise StorageError(f"Prediction for {record.pair} could not be stored or found.")
         return int(row[0])
+
+    def find(
+        self, pair: str, model_version: str, candle_time: datetime, member: str = ""
+    ) -> PredictionRecord | None:
+        """The stored prediction of a (pair, model version, member, candle), if any."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT * FROM predictions WHERE pair = ? AND model_version = ? AND member = ?"
+                " AND candle_time = ?",
+                (pair, model_version, member, to_db_time(candle_time)),
+            ).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def settled_at(self, pair: str, target: datetime) -> list[PredictionRecord]:
+        """The pair's realised predictions whose target candle opened at ``target``."""
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT * FROM predictions WHERE pair = ? AND target_time = ?"
+                " AND realised_direction IS NOT NULL ORDER BY id",
+                (pair, to_db_time(target)),
+            ).fetchall()
+        return [_record_from_row(row) for row in rows]
 
     def get(self, prediction_id: int) -> PredictionRecord | None:
         """Return one prediction by id, or ``None`` if there is none (or it was cleaned up)."""
@@ -512,7 +658,7 @@ class PredictionStore(SQLiteStore):
                 updates,
             )
         if updates:
-            logger.info("Filled %d outcomes for %s", len(updates), pair)
+            logger.debug("Filled %d outcomes for %s", len(updates), pair)
         return len(updates)
 
     def history(
@@ -537,36 +683,71 @@ class PredictionStore(SQLiteStore):
             rows = conn.execute(sql, [*params, limit]).fetchall()
         return [_record_from_row(row) for row in rows]
 
-    def live_accuracy(self, pair: str, *, model_version: str | None = None) -> dict[str, Any]:
-        """Directional accuracy of the pair's realised predictions.
+    def live_accuracy(
+        self, pair: str, *, model_version: str | None = None, member: str = ""
+    ) -> dict[str, Any]:
+        """Directional accuracy of the pair's realised predictions (from the counters).
+
+        Each candle counts once per model version (the unique key), so this is accuracy over
+        unique candles; without ``model_version`` the versions are summed (a candle two
+        versions predicted counts twice).
 
         Args:
             pair: The pair.
             model_version: Only predictions made by this model version (default: all).
+            member: ``''`` (the served candidate) or a member's name.
 
         Returns:
-            ``n_realised``, ``n_correct``, ``accuracy`` (``None`` when nothing is realised yet)
-            and ``n_pending``.
+            ``n_realised``, ``n_correct``, ``accuracy`` (``None`` when nothing is realised
+            yet), ``n_pending``, ``n_up`` (realised up) and ``up_rate`` (what always-up scored).
         """
         sql = (
-            "SELECT count(realised_direction), coalesce(sum(realised_direction = direction), 0),"
-            " coalesce(sum(realised_direction IS NULL), 0) FROM predictions WHERE pair = ?"
+            "SELECT coalesce(sum(n), 0), coalesce(sum(n_realised), 0),"
+            " coalesce(sum(n_correct), 0), coalesce(sum(n_up), 0) FROM prediction_counts"
+            " WHERE pair = ? AND member = ?"
         )
-        params: list[Any] = [pair]
+        params: list[Any] = [pair, member]
         if model_version is not None:
             sql += " AND model_version = ?"
             params.append(model_version)
         with self._locked() as conn:
-            n_realised, n_correct, n_pending = conn.execute(sql, params).fetchone()
-        return {
-            "n_realised": int(n_realised),
-            "n_correct": int(n_correct),
-            "accuracy": n_correct / n_realised if n_realised else None,
-            "n_pending": int(n_pending),
-        }
+            n, n_realised, n_correct, n_up = conn.execute(sql, params).fetchone()
+        return _accuracy(n, n_realised, n_correct, n_up)
+
+    def accuracy_by_version(self, pair: str, member: str = "") -> dict[str, dict[str, Any]]:
+        """``live_accuracy`` of each model version that predicted for the pair (counters)."""
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT model_version, n, n_realised, n_correct, n_up FROM prediction_counts"
+                " WHERE pair = ? AND member = ? AND n > 0",
+                (pair, member),
+            ).fetchall()
+        ordered = sorted(rows, key=lambda r: (len(r[0]), r[0]), reverse=True)
+        return {str(r[0]): _accuracy(*tuple(r)[1:]) for r in ordered}
+
+    def recent_settled(
+        self, pair: str, model_version: str, k: int, member: str = ""
+    ) -> tuple[int, int]:
+        """``(settled, correct)`` over the version's last ``k`` settled candles (indexed)."""
+        with self._locked() as conn:
+            n, correct = conn.execute(
+                "SELECT count(*), coalesce(sum(realised_direction = direction), 0) FROM ("
+                "SELECT realised_direction, direction FROM predictions WHERE pair = ?"
+                " AND model_version = ? AND member = ? AND realised_direction IS NOT NULL"
+                " ORDER BY candle_time DESC LIMIT ?)",
+                (pair, model_version, member, k),
+            ).fetchone()
+        return int(n), int(correct)
+
+    def row_count(self) -> int:
+        """How many predictions are stored (from the counters: no table scan)."""
+        with self._locked() as conn:
+            return int(
+                conn.execute("SELECT coalesce(sum(n), 0) FROM prediction_counts").fetchone()[0]
+            )
 
     def stats(self) -> dict[str, Any]:
-        """Summary for a health/stats endpoint.
+        """Summary for a health/stats endpoint (counters and index lookups, no table scan).
 
         Returns:
             ``path``, ``rows``, ``rows_per_pair``, ``pending``, ``realised``, ``oldest`` and
@@ -575,20 +756,20 @@ class PredictionStore(SQLiteStore):
         """
         with self._transaction("DEFERRED") as conn:
             per_pair = conn.execute(
-                "SELECT pair, count(*) FROM predictions GROUP BY pair ORDER BY pair"
+                "SELECT pair, sum(n), sum(n - n_realised) FROM prediction_counts GROUP BY pair"
+                " HAVING sum(n) > 0 ORDER BY pair"
             ).fetchall()
-            pending, oldest, newest = conn.execute(
-                "SELECT coalesce(sum(realised_direction IS NULL), 0), min(predicted_at),"
-                " max(predicted_at) FROM predictions"
-            ).fetchone()
+            oldest = conn.execute("SELECT min(predicted_at) FROM predictions").fetchone()[0]
+            newest = conn.execute("SELECT max(predicted_at) FROM predictions").fetchone()[0]
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        rows = sum(count for _, count in per_pair)
+        rows = sum(int(count) for _, count, _ in per_pair)
+        pending = sum(int(waiting) for _, _, waiting in per_pair)
         wal = self.path.with_name(self.path.name + "-wal")
         return {
             "path": str(self.path),
             "rows": rows,
-            "rows_per_pair": {pair: int(count) for pair, count in per_pair},
+            "rows_per_pair": {pair: int(count) for pair, count, _ in per_pair},
             "pending": int(pending),
             "realised": rows - int(pending),
             "oldest": from_db_time(oldest),

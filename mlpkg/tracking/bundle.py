@@ -14,18 +14,21 @@ The same bundle serves the pyfunc flavour (``mlflow models serve``) and mlpkg's 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mlpkg.config import RunConfig
 from mlpkg.errors import ModelLoadError
-from mlpkg.evaluation.selection import Procedure
-from mlpkg.models import DirectionEstimator
-from mlpkg.models.ensemble import combine
+from mlpkg.models.mixture import combine
+
+if TYPE_CHECKING:  # the serving process reads bundles without scikit-learn (serving/runtime.py)
+    from mlpkg.evaluation.selection import Procedure
+    from mlpkg.models.estimator import DirectionEstimator
 
 BUNDLE_DIR = "bundle"
 META_FILE = "meta.json"
@@ -81,9 +84,17 @@ class ModelBundle:
         first = next(iter(self.members.values()))
         return [str(n) for n in getattr(first, "feature_names_in_", [])]
 
-    def member_probas(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        """P(up) of every member for each row of X (NaN where a member lacks history)."""
-        return {name: np.asarray(m.predict_proba(X)[:, 1]) for name, m in self.members.items()}
+    def member_probas(
+        self, X: pd.DataFrame | np.ndarray, names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """P(up) of every member (or of ``names``) for each row of X (NaN without history).
+
+        An array X is read as the columns ``feature_names``, in that order.
+        """
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X, columns=self.feature_names)
+        chosen = list(self.members) if names is None else list(names)
+        return {name: np.asarray(self.members[name].predict_proba(X)[:, 1]) for name in chosen}
 
     def combine(self, probas: dict[str, np.ndarray]) -> np.ndarray:
         """Combine member probabilities with the procedure's weights."""
@@ -106,12 +117,25 @@ class ModelBundle:
         }
 
 
-def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
-    """Write ``directory/bundle/`` (meta and every member); return that folder."""
+def save_bundle(bundle: ModelBundle, directory: Path, *, export: bool = True) -> Path:
+    """Write ``directory/bundle/`` (meta and every member); return that folder.
+
+    Args:
+        bundle: The fitted bundle.
+        directory: Where to create ``bundle/``.
+        export: Also write each member's serving runtime artifact (ONNX for the neural
+            families, see ``mlpkg.tracking.export``) and record the runtimes in ``meta.json``
+            (``runtimes``: member -> ``onnxruntime`` / ``lightgbm`` / ``numpy`` / ``keras``).
+    """
+    from mlpkg.tracking.export import export_bundle
+
     root = Path(directory) / BUNDLE_DIR
     for name, member in bundle.members.items():
         member.save(root / MEMBERS_DIR / name)  # type: ignore[attr-defined]
-    (root / META_FILE).write_text(json.dumps(bundle.meta(), indent=2, default=str))
+    meta = bundle.meta()
+    if export:
+        meta["runtimes"] = export_bundle(bundle.members, root)
+    (root / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return root
 
 
@@ -143,6 +167,7 @@ def load_bundle(root: Path) -> ModelBundle:
     Raises:
         ModelLoadError: if a file is missing or corrupt.
     """
+    from mlpkg.evaluation.selection import Procedure
     from mlpkg.models.families import load_estimator
 
     meta = read_meta(root)
@@ -187,7 +212,7 @@ def log_bundle(bundle: ModelBundle, pip_requirements: list[str], example: pd.Dat
     signature = infer_signature(example, output[~np.isnan(output)])
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         # The signature is given; MLflow's advice to add an input example is noise here.
-        warnings.filterwarnings("ignore", message="An input example was not provided")
+        warnings.filterwarnings("ignore", message=".*An input example was not provided")
         root = save_bundle(bundle, Path(tmp))
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -199,11 +224,14 @@ def log_bundle(bundle: ModelBundle, pip_requirements: list[str], example: pd.Dat
     return str(info.model_uri)
 
 
-def download_bundle(model_uri: str, dst: Path) -> ModelBundle:
-    """Download a logged/registered model (e.g. ``models:/mlpkg-BTC/3``) and load its bundle.
+def download_bundle_files(model_uri: str, dst: Path) -> Path:
+    """Download a logged/registered model (e.g. ``models:/mlpkg-BTC/3``); return its bundle folder.
+
+    Nothing is loaded: the prediction server reads the folder with its light runtime
+    (``mlpkg.serving.runtime``), research code with :func:`load_bundle`.
 
     Raises:
-        ModelLoadError: if the artifacts cannot be downloaded or loaded.
+        ModelLoadError: if the artifacts cannot be downloaded.
     """
     import mlflow
 
@@ -211,4 +239,13 @@ def download_bundle(model_uri: str, dst: Path) -> ModelBundle:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dst)))
     except Exception as exc:
         raise ModelLoadError(f"Cannot download model {model_uri}: {exc}") from exc
-    return load_bundle(local / "artifacts" / BUNDLE_DIR)
+    return local / "artifacts" / BUNDLE_DIR
+
+
+def download_bundle(model_uri: str, dst: Path) -> ModelBundle:
+    """Download a logged/registered model (e.g. ``models:/mlpkg-BTC/3``) and load its bundle.
+
+    Raises:
+        ModelLoadError: if the artifacts cannot be downloaded or loaded.
+    """
+    return load_bundle(download_bundle_files(model_uri, dst))

@@ -4,8 +4,9 @@ Every trained version gets the alias ``candidate``; ``champion`` moves to it onl
 promotion rule (``mlpkg.evaluation.promotion.decide_promotion``, written down in the README)
 says so, or by hand (``mlpkg promote``, recorded as manual). Each version carries tags with
 what it is and what the rule decided: ``candidate`` (family or ensemble), ``decision``
-(``promoted``, ``rejected`` or ``manual``), ``reason``, and its development and holdout log
-losses, so status pages read them without opening the run.
+(``promoted``, ``rejected`` or ``manual``), ``reason``, its development and holdout log
+losses and its development-fold (walk-forward) accuracy ``dev_accuracy``, so status pages and
+the live accuracy alert read them without opening the run.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
 from mlpkg.errors import ModelNotFoundError
-from mlpkg.evaluation.promotion import PromotionDecision
-from mlpkg.tracking.bundle import ModelBundle, download_bundle
+from mlpkg.tracking.bundle import ModelBundle, download_bundle_files, load_bundle
+
+if TYPE_CHECKING:  # keeps the promotion rule (SciPy) out of the prediction server's imports
+    from mlpkg.evaluation.promotion import PromotionDecision
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ class VersionInfo:
         candidate: Family or ensemble name (``lstm``, ``stacked``...).
         decision: ``promoted``, ``rejected``, ``manual`` or ``""`` (registered before tags).
         reason: The rule's one-line reason.
+        dev_accuracy: Mean development-fold accuracy of the candidate (None before the tag).
     """
 
     version: str
@@ -54,6 +59,7 @@ class VersionInfo:
     candidate: str = ""
     decision: str = ""
     reason: str = ""
+    dev_accuracy: float | None = None
 
 
 def is_promoted(info: VersionInfo) -> bool:
@@ -78,6 +84,7 @@ def register_version(
     decision: PromotionDecision,
     dev_log_loss: float,
     holdout_log_loss: float,
+    dev_accuracy: float | None = None,
 ) -> str:
     """Register ``model_uri`` as a new version (alias ``candidate``), tagged with the decision."""
     name = model_name(pair)
@@ -90,6 +97,8 @@ def register_version(
         "dev_log_loss": f"{dev_log_loss:.6f}",
         "holdout_log_loss": f"{holdout_log_loss:.6f}",
     }
+    if dev_accuracy is not None and math.isfinite(dev_accuracy):
+        tags["dev_accuracy"] = f"{dev_accuracy:.6f}"
     version = mlflow.register_model(model_uri, name, tags=tags)
     client = mlflow.MlflowClient()
     client.set_registered_model_alias(name, CANDIDATE, version.version)
@@ -129,6 +138,7 @@ def _version_info(mv: object) -> VersionInfo:
         candidate=str(tags.get("candidate", "")),
         decision=str(tags.get("decision", "")),
         reason=str(tags.get("reason", "")),
+        dev_accuracy=_number(tags.get("dev_accuracy")),
     )
 
 
@@ -149,6 +159,19 @@ def load_model(pair: str, alias: str, dst: Path) -> tuple[ModelBundle, VersionIn
         ModelNotFoundError: if the pair has no version under that alias.
         ModelLoadError: if the version's files cannot be loaded.
     """
+    folder, info = download_model(pair, alias, dst)
+    return load_bundle(folder), info
+
+
+def download_model(pair: str, alias: str, dst: Path) -> tuple[Path, VersionInfo]:
+    """Download the pair's version behind ``alias`` into ``dst``; return its bundle folder.
+
+    Nothing is loaded (no Keras): the server reads the folder with ``mlpkg.serving.runtime``.
+
+    Raises:
+        ModelNotFoundError: if the pair has no version under that alias.
+        ModelLoadError: if the version's files cannot be downloaded.
+    """
     info = alias_version(pair, alias)
     if info is None:
         versions = list_versions(pair)
@@ -159,8 +182,7 @@ def load_model(pair: str, alias: str, dst: Path) -> tuple[ModelBundle, VersionIn
             else f"train one with `mlpkg train --pair {pair}` (or `make run`)"
         )
         raise ModelNotFoundError(f"No {alias} model for {pair}: {hint}.")
-    bundle = download_bundle(f"models:/{model_name(pair)}/{info.version}", dst)
-    return bundle, info
+    return download_bundle_files(f"models:/{model_name(pair)}/{info.version}", dst), info
 
 
 def registered_aliases(pair: str) -> dict[str, str]:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
-from matplotlib.figure import Figure
 
 from mlpkg.config import RunConfig, Settings, get_settings
+
+if TYPE_CHECKING:  # matplotlib stays out of the prediction server's imports
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +54,24 @@ def experiment_name(pair: str) -> str:
     return f"mlpkg/{pair}"
 
 
+def is_tracking_server(uri: str) -> bool:
+    """Whether a tracking URI is an MLflow tracking server (``http(s)://``, ``databricks``)."""
+    return uri.split(":", 1)[0].lower() in {"http", "https", "databricks"}
+
+
 def ensure_experiment(pair: str, settings: Settings | None = None) -> str:
-    """Create (once) the pair's experiment with artifacts under ``mlruns/artifacts``; return id."""
+    """Create (once) the pair's experiment with artifacts under ``mlruns/artifacts``; return id.
+
+    With a tracking server (``http(s)://``) the server chooses the artifact location, so
+    processes on other machines (Ray workers, a second host) store artifacts where it says.
+    """
     settings = settings or get_settings()
-    configure_tracking(settings)
+    uri = configure_tracking(settings)
     name = experiment_name(pair)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    location = (settings.artifact_root / pair).as_uri()
+    location = None if is_tracking_server(uri) else (settings.artifact_root / pair).as_uri()
     return str(mlflow.create_experiment(name, artifact_location=location))
 
 
@@ -72,16 +84,129 @@ def pair_run(
     tags: Mapping[str, str] | None = None,
     settings: Settings | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """Start (or resume, with ``run_id``) a run in the pair's experiment."""
+    """Start (or resume, with ``run_id``) a run in the pair's experiment.
+
+    A new run is tagged with the process that owns it (:func:`owner_tags`: host, pid, start
+    time), so :func:`mark_orphaned_runs` can tell a live run from one whose process was killed.
+    Resuming a run that is not RUNNING, or whose owner is gone, takes it over; joining a
+    RUNNING run of a live process (a notebook kernel joining the batch runner's run) leaves the
+    owner as it is.
+    """
     experiment_id = ensure_experiment(pair, settings)
     all_tags = {"pair": pair, **(tags or {})}
     if run_id is not None:
+        previous = mlflow.MlflowClient().get_run(run_id)
+        if previous.info.status != "RUNNING" or owner_alive(previous.data.tags) is False:
+            all_tags.update(owner_tags())
         with mlflow.start_run(run_id=run_id) as run:
             mlflow.set_tags(all_tags)
             yield run
         return
+    all_tags.update(owner_tags())
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags) as run:
         yield run
+
+
+OWNER_HOST_TAG = "mlpkg.host"
+OWNER_PID_TAG = "mlpkg.pid"
+OWNER_STARTED_TAG = "mlpkg.pid_started"
+ORPHAN_NOTE_TAG = "mlpkg.orphan_note"
+
+
+def owner_tags(pid: int | None = None) -> dict[str, str]:
+    """Tags naming the process that owns a run: host name, pid and the process start time."""
+    import psutil
+
+    process = psutil.Process(pid)
+    return {
+        OWNER_HOST_TAG: socket.gethostname(),
+        OWNER_PID_TAG: str(process.pid),
+        OWNER_STARTED_TAG: f"{process.create_time():.3f}",
+    }
+
+
+def owner_alive(tags: Mapping[str, str]) -> bool | None:
+    """Whether a run's owning process still runs (None: another host, or no owner tags).
+
+    A pid that now belongs to a process started at another time counts as gone.
+    """
+    import psutil
+
+    if tags.get(OWNER_HOST_TAG) != socket.gethostname() or OWNER_PID_TAG not in tags:
+        return None
+    try:
+        process = psutil.Process(int(tags[OWNER_PID_TAG]))
+        started = process.create_time()
+        running = process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+    recorded = tags.get(OWNER_STARTED_TAG)
+    return running and (recorded is None or abs(float(recorded) - started) < 1.0)
+
+
+def _local_store_missing(uri: str) -> bool:
+    """True for a SQLite tracking URI whose file does not exist yet (nothing to look at)."""
+    if not uri.startswith("sqlite:///"):
+        return False
+    return not Path(uri.removeprefix("sqlite:///")).is_file()
+
+
+def _running_runs_of_this_host(client: mlflow.MlflowClient) -> list[Any]:
+    experiments = [
+        e.experiment_id for e in client.search_experiments() if e.name.startswith("mlpkg/")
+    ]
+    query = f"attributes.status = 'RUNNING' and tags.`{OWNER_HOST_TAG}` = '{socket.gethostname()}'"
+    found: list[Any] = []
+    token = None
+    while experiments:
+        page = client.search_runs(experiments, query, max_results=1000, page_token=token)
+        found += list(page)
+        token = page.token
+        if not token:
+            break
+    return found
+
+
+def mark_orphaned_runs(settings: Settings | None = None) -> list[str]:
+    """Mark KILLED the RUNNING runs of this host whose owning process is gone; return their ids.
+
+    A run killed with SIGKILL (or whose machine lost power) never ends, so MLflow shows it
+    RUNNING for good. Every mlpkg run records its owner (:func:`owner_tags`); a RUNNING run
+    whose owner ran on this host and no longer exists is set to KILLED with a
+    ``mlpkg.orphan_note`` tag saying why. Runs of other hosts, and runs without owner tags
+    (older ones), are left alone. Never raises: an unreachable store is logged and skipped.
+    """
+    settings = settings or get_settings()
+    uri = settings.resolved_tracking_uri
+    if _local_store_missing(uri):
+        return []
+    marked: list[str] = []
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update({k: v for k, v in quick.items() if saved[k] is None})
+    try:
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        for run in _running_runs_of_this_host(client):
+            if owner_alive(run.data.tags) is not False:
+                continue
+            tags = run.data.tags
+            note = (
+                f"Marked KILLED by mlpkg (pid {os.getpid()}): its process {tags[OWNER_PID_TAG]} "
+                f"on {tags[OWNER_HOST_TAG]} ended without ending the run (killed or crashed)."
+            )
+            client.set_tag(run.info.run_id, ORPHAN_NOTE_TAG, note)
+            client.set_terminated(run.info.run_id, "KILLED")
+            marked.append(str(run.info.run_id))
+    except Exception as exc:  # the store may be down; this check must never stop a command
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("Could not check %s for orphaned runs: %s", uri, reason)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+    if marked:
+        log.warning("Marked %d orphaned run(s) KILLED: %s", len(marked), ", ".join(marked))
+    return marked
 
 
 def log_run_config(config: RunConfig) -> None:

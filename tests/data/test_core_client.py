@@ -1,4 +1,7 @@
-"""The core client against a real local HTTP server shaped like trading-bot-core."""
+"""The core client against a real local HTTP server shaped like trading-bot-core.
+
+Core's points are 5-minute ticker snapshots; the client resamples them into candles.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ import pytest
 
 from mlpkg.config import Settings
 from mlpkg.data import core_client
-from mlpkg.data.core_client import fetch_core_candles
+from mlpkg.data.core_client import CORE_INTERVAL, fetch_core_candles, resample_snapshots
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import (
+    CandleIntervalError,
     CandleValidationError,
     DataSourceError,
     UnknownPairError,
@@ -85,7 +89,10 @@ def no_backoff(monkeypatch):
 
 @pytest.fixture
 def slice_(btc_candles) -> pd.DataFrame:
-    return btc_candles.iloc[:120].copy()
+    """120 snapshot-like points, 5 minutes apart from a UTC hour (values of real candles)."""
+    points = btc_candles.iloc[:120].copy()
+    points.index = pd.date_range("2019-01-01", periods=120, freq="5min", tz="UTC", name="open_time")
+    return points
 
 
 def core_payload(candles: pd.DataFrame, pair: str = "BTC") -> dict:
@@ -105,43 +112,63 @@ def core_payload(candles: pd.DataFrame, pair: str = "BTC") -> dict:
     }
 
 
-def expected_from(candles: pd.DataFrame) -> pd.DataFrame:
-    expected = candles.copy()
-    previous = candles["close"].shift(1).fillna(candles["close"].iloc[0])
-    expected["open"] = previous.clip(lower=candles["low"], upper=candles["high"])
-    return expected
-
-
 def settings_for(stub: CoreStub, **overrides) -> Settings:
     return Settings(core_url=stub.url, **{"core_timeout_s": 5.0, "core_retries": 2, **overrides})
 
 
-def test_ok_response_becomes_candles_with_open_from_previous_close(core, slice_):
+def test_snapshots_become_5_minute_candles_by_default(core, slice_):
     core.answer((200, core_payload(slice_)))
     candles = fetch_core_candles("btc_usdt", settings_for(core))
-    pd.testing.assert_frame_equal(candles, expected_from(slice_), check_index_type=False)
     assert core.paths == ["/api/pair/BTC"]
-    assert candles["open"].iloc[0] == slice_["close"].iloc[0]
-    inside = (slice_["close"].shift(1) >= slice_["low"]) & (
-        slice_["close"].shift(1) <= slice_["high"]
+    assert pd.Timedelta(minutes=5) == CORE_INTERVAL
+    # One snapshot per 5 minutes: each candle is that price; the first has no volume before it.
+    pd.testing.assert_index_equal(
+        candles.index, slice_.index[1:], check_exact=True, check_freq=False
     )
-    assert inside.sum() > 100
-    assert (candles["open"][inside] == slice_["close"].shift(1)[inside]).all()
+    for column in ("open", "high", "low", "close"):
+        assert (candles[column] == slice_["close"].iloc[1:]).all()
+    volume = slice_["volume"].diff().clip(lower=0).iloc[1:]
+    assert np.allclose(candles["volume"], volume)
 
 
-def test_previous_close_outside_the_range_is_clipped_into_it(core, slice_):
-    previous = slice_["close"].shift(1)
-    outside = (previous > slice_["high"]) | (previous < slice_["low"])
-    assert outside.any(), "the slice has snapshot-like rows"
+def test_snapshots_are_resampled_to_the_models_interval(core, slice_):
     core.answer((200, core_payload(slice_)))
-    candles = fetch_core_candles("BTC", settings_for(core))
-    assert (candles["open"] <= candles["high"]).all() and (candles["open"] >= candles["low"]).all()
+    candles = fetch_core_candles("BTC", settings_for(core), interval=pd.Timedelta(hours=1))
+    hours = slice_.groupby(slice_.index.floor("1h"))
+    expected = pd.DataFrame({
+        "open": hours["close"].first(), "high": hours["close"].max(),
+        "low": hours["close"].min(), "close": hours["close"].last(),
+        "volume": hours["volume"].last().diff().clip(lower=0),
+    }).iloc[1:]  # fmt: skip
+    assert len(candles) == 9
+    pd.testing.assert_frame_equal(candles, expected, check_index_type=False, check_names=False)
+
+
+def test_an_empty_interval_is_a_missing_candle_and_the_next_has_no_volume():
+    index = pd.date_range("2024-01-01", periods=36, freq="5min", tz="UTC", name="open_time")
+    points = pd.DataFrame(
+        {"open": 10.0, "high": 12.0, "low": 9.0, "close": 10.0 + np.arange(36) % 3,
+         "volume": 1000.0 + 10 * np.arange(36)},
+        index=index,
+    )  # fmt: skip
+    hole = points[(index < "2024-01-01 01:00") | (index >= "2024-01-01 02:00")]
+    candles = resample_snapshots(hole, pd.Timedelta(minutes=30))
+    assert [t.strftime("%H:%M") for t in candles.index] == ["00:30", "02:30"]
+    assert candles["volume"].tolist() == [60.0, 60.0]
+
+
+def test_points_further_apart_than_the_interval_are_refused(core, slice_):
+    core.answer((200, core_payload(slice_)))
+    with pytest.raises(
+        CandleIntervalError, match="5 min apart, more than the candle interval 1 min"
+    ):
+        fetch_core_candles("BTC", settings_for(core), interval=pd.Timedelta(minutes=1))
 
 
 def test_load_candles_core_source_uses_core(core, slice_):
     core.answer((200, core_payload(slice_)))
     candles = load_candles("BTC", "core", settings_for(core))
-    pd.testing.assert_frame_equal(candles, expected_from(slice_), check_index_type=False)
+    pd.testing.assert_frame_equal(candles, fetch_core_candles("BTC", settings_for(core)))
 
 
 def test_a_given_client_is_used_and_left_open(core, slice_):
@@ -149,7 +176,7 @@ def test_a_given_client_is_used_and_left_open(core, slice_):
     with httpx.Client(headers={"X-Test": "1"}) as client:
         candles = fetch_core_candles("BTC", settings_for(core), client=client)
         assert not client.is_closed
-    assert len(candles) == len(slice_)
+    assert len(candles) == len(slice_) - 1
 
 
 def test_404_lists_cores_available_pairs_without_retrying(core):
@@ -164,13 +191,13 @@ def test_404_lists_cores_available_pairs_without_retrying(core):
 def test_500_then_ok_is_retried(core, slice_):
     core.answer((500, {"error": "Internal server error"}), (200, core_payload(slice_)))
     candles = fetch_core_candles("BTC", settings_for(core))
-    assert len(candles) == len(slice_)
+    assert len(candles) == len(slice_) - 1
     assert len(core.paths) == 2
 
 
 def test_429_then_ok_is_retried(core, slice_):
     core.answer((429, {"error": "slow down"}), (429, {}), (200, core_payload(slice_)))
-    assert len(fetch_core_candles("BTC", settings_for(core))) == len(slice_)
+    assert len(fetch_core_candles("BTC", settings_for(core))) == len(slice_) - 1
     assert len(core.paths) == 3
 
 
@@ -262,10 +289,11 @@ def test_connection_refused_names_the_url_and_the_fix():
 
 def test_too_few_rows_says_how_many_are_needed(core, slice_):
     core.answer((200, core_payload(slice_)))
-    with pytest.raises(DataSourceError, match="has 120 candles for BTC; 500 are needed") as err:
+    with pytest.raises(DataSourceError, match="has 120 points for BTC, 119 candles") as err:
         fetch_core_candles("BTC", settings_for(core), min_rows=500)
+    assert "500 are needed" in str(err.value)
     assert not isinstance(err.value, UpstreamUnavailableError)
-    assert len(fetch_core_candles("BTC", settings_for(core), min_rows=120)) == 120
+    assert len(fetch_core_candles("BTC", settings_for(core), min_rows=119)) == 119
 
 
 def test_empty_history_is_rejected(core):

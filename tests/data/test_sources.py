@@ -63,7 +63,7 @@ def test_unknown_shipped_pair_lists_shipped_pairs_and_the_file_route():
 
 
 def test_unknown_source_is_a_config_error():
-    with pytest.raises(ConfigError, match="'shipped', 'file' or 'core'"):
+    with pytest.raises(ConfigError, match="'shipped', 'file', 'core' or 'replay'"):
         load_candles("BTC", "s3", Settings())  # type: ignore[arg-type]
 
 

@@ -12,8 +12,8 @@ from mlpkg.evaluation.promotion import (
     decide_promotion,
     manual_decision,
 )
-from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.evaluation.splits import block_labels
+from mlpkg.models.baselines import NAIVE_BASELINES
 
 ROWS = 4000
 

@@ -117,7 +117,7 @@ def _holdout(quality: float = 0.3, rows: int = 800):
                 "future_return": 0.001,
                 "block": blocks,
             }
-        )  # fmt: skip
+        )
         for model, p in _probas(rng, y, quality).items()
     ]
     return pd.concat(frames, ignore_index=True)
@@ -128,7 +128,7 @@ def test_holdout_report_has_metrics_blocks_budget_and_the_decision():
     decision = decide_promotion(holdout, "lstm", naive=NAIVE_BASELINES, horizon=1, champion=None)
     report = summarize_holdout(holdout, "lstm", decision, uses=3, key="abc", fee_bps=10, horizon=1)
 
-    assert list(report.metrics.index)[0] == "lstm" and set(report.metrics.index) == set(MODELS)
+    assert report.metrics.index[0] == "lstm" and set(report.metrics.index) == set(MODELS)
     assert report.blocks.shape == (4, len(MODELS))
     assert report.rows == 800 and report.uses == 3
     text = format_holdout(report)

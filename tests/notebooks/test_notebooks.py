@@ -215,8 +215,13 @@ def test_evaluate_notebook_logs_a_run_with_params_metrics_and_plots(tmp_path, ke
             "dev_logistic_log_loss_mean"} <= metrics  # fmt: skip
     assert not any(m.startswith("holdout_") for m in metrics), "evaluate never scores the holdout"
     artifacts = _artifacts(client, run.info.run_id)
-    assert {"config.json", "plots/dev_reliability_lstm.png", "plots/dev_equity.png",
-            "permutation_importance.csv", "plots/dev_permutation_importance.png"} <= artifacts
+    assert {
+        "config.json",
+        "plots/dev_reliability_lstm.png",
+        "plots/dev_equity.png",
+        "permutation_importance.csv",
+        "plots/dev_permutation_importance.png",
+    } <= artifacts
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "plots are displayed"
     assert any("Selected on the development folds" in o.get("text", "") for o in outputs)

@@ -106,8 +106,8 @@ def test_patched_environ_restores_the_environment(monkeypatch):
 
 
 def test_jsonable_params_turns_tuples_into_lists():
-    params = batch.jsonable_params({"return_lookbacks": (1, 5), "epochs": 2})
-    assert params == {"return_lookbacks": [1, 5], "epochs": 2}
+    params = batch.jsonable_params({"return_lookbacks": (1, 5), "lstm_epochs": 2})
+    assert params == {"return_lookbacks": [1, 5], "lstm_epochs": 2}
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_jsonable_params_turns_tuples_into_lists():
     [
         ({"pair": "ETH"}, "must not set pair"),
         ({"run_id": "abc"}, "must not set run_id"),
-        ({"epochs": -1}, "epochs"),
+        ({"lstm_epochs": -1}, "lstm_epochs"),
         ({"windw": 8}, "Unknown run parameter 'windw'"),
     ],
 )
@@ -154,8 +154,8 @@ def test_notebook_path_rejects_a_notebook_without_run_id(settings):
 def test_run_batch_validates_everything_before_opening_a_run(settings):
     with pytest.raises(UnknownPairError, match="DOGE"):
         batch.run_batch(["BTC", "DOGE"], settings=settings)
-    with pytest.raises(ConfigError, match="epochs"):
-        batch.run_batch(["BTC"], extra_params={"epochs": 0}, settings=settings)
+    with pytest.raises(ConfigError, match="lstm_epochs"):
+        batch.run_batch(["BTC"], extra_params={"lstm_epochs": 0}, settings=settings)
     assert not (settings.home / "mlruns").exists()
 
 
@@ -164,7 +164,7 @@ def _fake_kernel(fail: bool):
 
     def execute_notebook(input_path, output_path, *, parameters, **kwargs):
         client = mlflow.MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
-        client.log_param(parameters["run_id"], "epochs", parameters["epochs"])
+        client.log_param(parameters["run_id"], "lstm_epochs", parameters["lstm_epochs"])
         client.set_terminated(parameters["run_id"], "FAILED" if fail else "FINISHED")
         nbformat.write(new_notebook(cells=[new_code_cell("1")]), output_path)
         if fail:
@@ -179,7 +179,7 @@ def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeyp
     monkeypatch.setattr(batch.papermill, "execute_notebook", _fake_kernel(fail))
     messages: list[str] = []
     summary = batch.run_batch(["btc", "ETH"], notebooks=("10-train-pair",),
-                              extra_params={"epochs": 2}, settings=settings,
+                              extra_params={"lstm_epochs": 2}, settings=settings,
                               progress=messages.append)  # fmt: skip
     assert summary.ok is not fail
     assert [(r.pair, r.notebook) for r in summary.results] == [
@@ -191,7 +191,7 @@ def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeyp
     for result in summary.results:
         run = client.get_run(result.run_id)
         assert run.info.status == ("FAILED" if fail else "FINISHED")
-        assert run.data.params["epochs"] == "2"  # what the "kernel" logged survives
+        assert run.data.params["lstm_epochs"] == "2"  # what the "kernel" logged survives
         assert run.data.tags["kind"] == "train"
         assert run.data.tags["notebook"] == "10-train-pair"
         logged = [a.path for a in client.list_artifacts(result.run_id, "notebooks")]

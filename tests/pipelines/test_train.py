@@ -1,4 +1,4 @@
-"""End to end on shipped candles: development folds -> holdout once -> rule -> final fit -> registry.
+"""End to end on shipped candles: development folds, holdout once, rule, final fit, registry.
 
 One module fixture trains BTC three times into an isolated SQLite store with tiny models:
 every family and both ensembles, then a cheap candidate twice more on the same data (the

@@ -218,6 +218,7 @@ def server_env(home: Path, **settings: str) -> dict[str, str]:
             "MLPKG_HOME": str(home),
             "MLPKG_PREDICTION_CACHE_S": "0",
             "MLPKG_MODEL_POLL_S": "0.5",
+            "MLPKG_LIVE_SCORING": "false",  # predictions only when asked, as these tests expect
             "MLPKG_LOG_LEVEL": "INFO",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONUNBUFFERED": "1",
@@ -377,8 +378,9 @@ def wrong_features_model_dir(
 
 @pytest.fixture(scope="session")
 def truncated_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with its Keras file cut in half."""
+    """The tiny model with its ONNX and Keras files cut in half (the server reads the ONNX)."""
     target = copy_model_dir(tiny_model_dir, tmp_path_factory.mktemp("truncated") / "model")
+    truncate_file(model_file(target, "model.onnx"))
     truncate_file(model_file(target, "model.keras"))
     return target
 
@@ -496,6 +498,21 @@ def bad_candle_frames(candles: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+def live_candle_frames(candles: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Valid candles the live rules treat specially: another interval, a gap, a forming one."""
+    five_minutes = candles.copy()
+    five_minutes.index = pd.date_range(
+        candles.index[0], periods=len(candles), freq="5min", name=candles.index.name
+    )
+    forming = candles.iloc[[-1]].copy()
+    forming.index = pd.DatetimeIndex([pd.Timestamp.now(tz="UTC").floor("h")], name="open_time")
+    return {
+        "INTERVAL": five_minutes,
+        "GAP": candles.drop(candles.index[[-4, -3]]),  # inside the last model window
+        "FORMING": pd.concat([candles, forming]),  # the current hour: still forming
+    }
+
+
 def write_user_files(folder: Path, candles: pd.DataFrame) -> dict[str, str]:
     """Write one candle file per case into ``folder``; return pair -> file name."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -513,6 +530,8 @@ def write_user_files(folder: Path, candles: pd.DataFrame) -> dict[str, str]:
         "FSHORT.csv": _csv_bytes(candles.iloc[:20]),
         **{f"F{name}.csv": _csv_bytes(frame) for name, frame in
            bad_candle_frames(candles).items()},
+        **{f"F{name}.csv": _csv_bytes(frame) for name, frame in
+           live_candle_frames(candles).items()},
     }  # fmt: skip
     for name, data in files.items():
         (folder / name).write_bytes(data)

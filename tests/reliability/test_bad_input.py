@@ -178,6 +178,12 @@ FILE_CASES = [
     Case("file: missing", "FMISSING", 503, "data_source_unavailable", "No candle file for"),
 ]  # fmt: skip
 FILE_GOOD = ("FGOOD", "FGZIP", "FPARQUET")
+LIVE_CASES = [
+    Case("file: 5-minute candles for a 1 h model", "FINTERVAL", 503, "interval_mismatch",
+         "has candles of 5 min but the model was trained on candles of 1 h"),
+    Case("file: gap in the model window", "FGAP", 503, "missing_candles",
+         "spans missing candles"),
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +193,7 @@ def file_server(
     home = tmp_path_factory.mktemp("file-server")
     candles = load_shipped("BTC").iloc[-600:]
     write_user_files(home / "data", candles)
-    pairs = [*FILE_GOOD, *(c.path for c in FILE_CASES)]
+    pairs = [*FILE_GOOD, *(c.path for c in FILE_CASES + LIVE_CASES), "FFORMING"]
     for pair in pairs:
         register_model_dir(home, pair, tiny_model_dir)
     return start_server(home, data_source="file", pairs=",".join(pairs))
@@ -205,6 +211,20 @@ def test_a_good_user_file_is_served(file_server, pair):
 def test_a_bad_user_file_gets_a_clear_error(file_server, case, endpoint):
     check(file_server, Case(case.id, f"/api/{endpoint}/{case.path}", case.status, case.error,
                             case.message))  # fmt: skip
+
+
+@pytest.mark.parametrize("case", LIVE_CASES, ids=lambda c: c.id)
+def test_a_window_of_another_interval_or_with_a_gap_is_refused(file_server, case):
+    check(file_server, Case(case.id, f"/api/predictions/{case.path}", case.status, case.error,
+                            case.message))  # fmt: skip
+
+
+def test_a_candle_still_forming_is_not_used(file_server):
+    answer = raw_request(file_server, "GET", "/api/predictions/FFORMING")
+    assert answer.status == 200, answer.text
+    good = raw_request(file_server, "GET", "/api/predictions/FGOOD")
+    served = answer.body["prediction"]["metadata"]["candleTime"]
+    assert served == good.body["prediction"]["metadata"]["candleTime"]
 
 
 # ----------------------------------------------------------------------------- upstream core
@@ -235,6 +255,7 @@ def core_answers(candles: pd.DataFrame) -> dict[str, tuple[int, str | bytes, str
             "CGARBAGE": (200, "<html>definitely not json", "text/html"),
             "CBINARY": (200, b"\x00\xff\xfe", "application/json"),
             "CSLOW": "hang",
+            "CCOARSE": _json(core_payload("CCOARSE", candles.iloc[::2])),  # 2 h apart
         }
     )
     return answers
@@ -269,7 +290,7 @@ def core_server(
     tmp_path_factory, tiny_model_dir, core_stub, start_server: Callable[..., ServerProcess]
 ) -> ServerProcess:
     home = tmp_path_factory.mktemp("core-server")
-    pairs = ["CGOOD", *(c.path for c in CORE_CASES)]
+    pairs = ["CGOOD", "CCOARSE", *(c.path for c in CORE_CASES)]
     for pair in pairs:
         register_model_dir(home, pair, tiny_model_dir)
     return start_server(home, data_source="core", core_url=core_stub.url, core_timeout_s="1",
@@ -287,6 +308,11 @@ def test_good_core_candles_are_served(core_server, core_stub):
 def test_bad_core_answers_get_a_clear_error(core_server, case, endpoint):
     check(core_server, Case(case.id, f"/api/{endpoint}/{case.path}", case.status, case.error,
                             case.message))  # fmt: skip
+
+
+def test_core_points_too_far_apart_for_the_models_interval_are_refused(core_server):
+    check(core_server, Case("core: points 2 h apart", "/api/predictions/CCOARSE", 503,
+                            "interval_mismatch", "points are 2 h apart"))  # fmt: skip
 
 
 def test_health_reports_the_upstream_error_and_recovers(core_server):

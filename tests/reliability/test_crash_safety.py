@@ -217,9 +217,9 @@ def _prediction(server: ServerProcess, pair: str) -> httpx.Response:
 
 @pytest.mark.parametrize(
     ("pair", "fixture", "reason"),
-    [("BTC", "truncated_model_dir", "Cannot load the Keras model"),
+    [("BTC", "truncated_model_dir", "model.onnx"),
      ("ETH", "wrong_features_model_dir", "feature")],
-    ids=["truncated keras file", "wrong feature count"],
+    ids=["truncated model files", "wrong feature count"],
 )  # fmt: skip
 def test_a_broken_new_champion_leaves_the_previous_one_serving(
     live_server, tiny_model_dir, request, pair, fixture, reason

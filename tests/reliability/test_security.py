@@ -29,6 +29,9 @@ MUTATING = [
     ("POST", "/api/storage/cleanup", {"maxAgeHours": 1e5}, 200),
     ("POST", "/api/storage/save", None, 200),
     ("POST", "/api/models/BTC/reload", None, 200),
+    ("POST", "/api/train/periodic/toggle", {"enabled": False}, 200),
+    ("POST", "/api/train/periodic/run-now", None, 200),
+    ("DELETE", "/api/train/jobs/nope", None, 404),  # past the token check: no such job
 ]
 MUTATING_IDS = [path for _, path, _, _ in MUTATING]
 JSON = {"Content-Type": "application/json"}
@@ -52,7 +55,7 @@ def wait_for_job(server: ServerProcess, job_id: str, headers: dict[str, str]) ->
 
     def done() -> dict | None:
         body = httpx.get(f"{server.base_url}/api/train/jobs/{job_id}", headers=headers).json()
-        return body if body["status"] in {"succeeded", "failed", "interrupted"} else None
+        return body if body["status"] in {"succeeded", "failed", "cancelled"} else None
 
     return poll_until(done, timeout=180, what=f"training job {job_id}", every=0.2)
 
@@ -60,7 +63,9 @@ def wait_for_job(server: ServerProcess, job_id: str, headers: dict[str, str]) ->
 def test_the_mutating_endpoints_tested_here_are_all_the_apps_mutating_routes():
     paths = create_app(Settings(home=Path(tempfile.gettempdir()), pairs=["BTC"])).openapi()["paths"]
     mutating = {path for path, operations in paths.items() if set(operations) - {"get", "head"}}
-    tested = {path.replace("BTC", "{pair}") for _, path, _, _ in MUTATING}
+    tested = {
+        path.replace("BTC", "{pair}").replace("nope", "{job_id}") for _, path, _, _ in MUTATING
+    }
     assert mutating == tested
 
 
@@ -95,7 +100,7 @@ def test_mutating_endpoint_with_the_right_token_is_accepted(
     headers = {"Authorization": f"Bearer {api_token}"}
     response = httpx.request(method, token_server.base_url + path, json=body, headers=headers)
     assert response.status_code == ok, response.text
-    if path.startswith("/api/train/"):
+    if path == "/api/train/BTC":
         job = wait_for_job(token_server, response.json()["jobId"], headers)
         assert job["status"] == "succeeded", job
 
@@ -113,7 +118,7 @@ def test_without_a_configured_token_mutating_endpoints_are_open(
 ):
     response = httpx.request(method, open_server.base_url + path, json=body, timeout=60)
     assert response.status_code == ok, response.text
-    if path.startswith("/api/train/"):
+    if path == "/api/train/BTC":
         job = wait_for_job(open_server, response.json()["jobId"], {})
         assert job["status"] == "succeeded", job
 

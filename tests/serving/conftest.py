@@ -71,6 +71,66 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     mlflow.set_tracking_uri(previous)
 
 
+@dataclass(frozen=True)
+class EnsembleRegistry:
+    """The stacked (lstm + logistic) champion of ``ENSEMBLE_PAIR`` in the shared store."""
+
+    pair: str
+    version: str
+    members: tuple[str, ...]
+    weights: dict[str, float]
+    member_scores: dict[str, float]
+
+
+ENSEMBLE_PAIR = "XRP"
+"""Not served by the shared server (``PAIRS``), so its tests never see this version."""
+ENSEMBLE_MODELS = "lstm,logistic,stacked"
+
+
+@pytest.fixture(scope="session")
+def ensemble_tracked(tracked: Registry, tiny_config) -> EnsembleRegistry:
+    """Register a tiny ``stacked`` (lstm + logistic) XRP version and make it champion.
+
+    The real pipeline runs (development folds, selection scores, final fit on every row,
+    ``log_bundle`` with ONNX export), but the procedure is the stacked ensemble's whatever the
+    selection chose: the tests need an ensemble, and on tiny data a single member may win.
+    Same tracking store as ``tracked`` (servers in one process share MLflow's global URI).
+    """
+    from dataclasses import replace
+
+    from mlpkg.pipelines.dataset import prepare_dataset
+    from mlpkg.pipelines.evaluate import evaluate_development, procedure_for
+    from mlpkg.pipelines.train import final_bundle
+    from mlpkg.tracking import runs
+    from mlpkg.tracking.bundle import log_bundle
+
+    pair = ENSEMBLE_PAIR
+    settings = make_settings(tracked.home, pairs=[pair])
+    config = tiny_config(pair=pair, models=ENSEMBLE_MODELS)
+    dataset = prepare_dataset(config, settings)
+    with runs.pair_run(pair, run_name="ensemble", settings=settings) as run:
+        development = evaluate_development(dataset, config)
+        procedure = procedure_for("stacked", config, development.predictions, development.fits)
+        bundle = final_bundle(config, replace(development, procedure=procedure))
+        example = dataset.X.iloc[-(bundle.context_rows + 3) :]
+        uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
+    tags = {"candidate": "stacked", "pair": pair, "run_id": run.info.run_id}
+    version = str(mlflow.register_model(uri, registry.model_name(pair), tags=tags).version)
+    registry.promote(pair, version, manual=manual_decision(version))
+    return EnsembleRegistry(
+        pair, version, procedure.members, dict(procedure.weights),
+        dict(bundle.extra["member_scores"]),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ensemble_server(tracked: Registry, ensemble_tracked: EnsembleRegistry) -> Iterator[Running]:
+    """A server of the ensemble pair only (prediction cache on)."""
+    settings = make_settings(tracked.home, store="ensemble", pairs=[ensemble_tracked.pair])
+    with run_server(settings) as running:
+        yield running
+
+
 def make_settings(home: Path, store: str = "main", **overrides: Any) -> Settings:
     """Settings for a test server: shared tracking store in ``home``, own stores in ``store/``."""
     values: dict[str, Any] = {
@@ -79,6 +139,7 @@ def make_settings(home: Path, store: str = "main", **overrides: Any) -> Settings
         "storage_path": home / store / "predictions.db",
         "pairs": PAIRS,
         "model_poll_s": 0,
+        "live_scoring": False,  # tests/serving/test_live.py turns the live loop on
         "prediction_cache_s": 60,
         "cors_origins": [ORIGIN],
         "data_source": "shipped",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -54,17 +55,38 @@ def test_outcomes_fill_for_predictions_whose_horizon_has_passed(tracked, start_s
         assert row["correct"] == (row["realisedDirection"] == row["direction"])
     fresh = body["predictions"][0]
     assert fresh["realisedDirection"] is None and fresh["correct"] is None
+    # Live accuracy is per model version, over unique candles: the served one is pending.
     live = body["liveAccuracy"]
-    assert live["nRealised"] == 2 and live["nPending"] == 1
-    assert live["nCorrect"] == sum(by_id[i]["correct"] for i in (up_id, down_id))
+    assert (live["modelVersion"], live["nRealised"], live["nPending"]) == (
+        fresh["modelVersion"],
+        0,
+        1,
+    )
+    old = next(a for a in body["liveAccuracyByVersion"] if a["modelVersion"] == "0")
+    assert old["nRealised"] == 2 and old["nPending"] == 0
+    assert old["nCorrect"] == sum(by_id[i]["correct"] for i in (up_id, down_id))
 
 
-def test_history_grows_newest_first_and_honours_limit_and_since(start_server):
+def test_repeated_requests_for_a_candle_store_one_prediction(start_server):
+    running = start_server(prediction_cache_s=0, store="once")
+    answers = [running.client.get("/api/predictions/BTC").json() for _ in range(3)]
+    ids = {a["prediction"]["metadata"]["predictionId"] for a in answers}
+    assert len(ids) == 1 and len({a["prediction"]["probability"] for a in answers}) == 1
+    assert len({a["timestamp"] for a in answers}) == 1  # when it was first computed
+    body = running.client.get("/api/predictions/BTC/history").json()
+    assert body["count"] == 1 and body["predictions"][0]["id"] in ids
+    assert running.client.get("/api/health").json()["storage"]["rows"] == 1
+
+
+def test_history_grows_newest_first_and_honours_limit_and_since(start_server, tracked, btc_full):
     running = start_server(prediction_cache_s=0, store="grow")
     client = running.client
     start = datetime.now(UTC)
-    for _ in range(3):
-        assert client.get("/api/predictions/BTC").status_code == 200
+    with PredictionStore(tracked.home / "grow" / "predictions.db") as store:
+        for back in (50, 40):  # two other candles, served now (another connection)
+            old = _old_prediction(btc_full, back=back, direction="up")
+            store.add(dataclasses.replace(old, predicted_at=datetime.now(UTC)))
+    assert client.get("/api/predictions/BTC").status_code == 200
     body = client.get("/api/predictions/BTC/history").json()
     assert body["count"] == 3
     served = [r["predictedAt"] for r in body["predictions"]]

@@ -46,7 +46,12 @@ def test_status_lists_versions_metrics_vs_baselines_and_live_accuracy(server, tr
     assert body["loaded"]["version"] == tracked.champion.version
     assert body["loaded"]["error"] is None
     live = body["liveAccuracy"]
-    assert set(live) == {"nRealised", "nCorrect", "accuracy", "nPending"}
+    assert {"nRealised", "nCorrect", "accuracy", "nPending", "ci95", "upRate"} <= set(live)
+    loaded = body["liveAccuracyLoadedVersion"]
+    assert loaded["modelVersion"] == tracked.champion.version
+    assert loaded["walkForwardAccuracy"] == pytest.approx(
+        run.data.metrics["dev_lstm_accuracy_mean"], abs=1e-6
+    )  # the version's dev_accuracy tag, set at registration
 
 
 def test_status_of_a_pair_without_a_model_says_so(server):
@@ -64,9 +69,10 @@ def _register_copy(tracked, tmp_path: Path, *, corrupt: bool) -> str:
     source = mlflow.artifacts.download_artifacts(
         f"models:/mlpkg-BTC/{tracked.champion.version}", dst_path=str(tmp_path / "copy")
     )
-    if corrupt:
-        member = Path(source) / "artifacts" / "bundle" / "members" / "lstm" / "model.keras"
-        member.write_bytes(b"not a model")
+    if corrupt:  # both files a neural member can be served from (ONNX first, else Keras)
+        member = Path(source) / "artifacts" / "bundle" / "members" / "lstm"
+        for name in ("model.keras", "model.onnx"):
+            (member / name).write_bytes(b"not a model")
     client = mlflow.MlflowClient()
     version = client.create_model_version(
         "mlpkg-BTC", source=Path(source).as_uri(), run_id=tracked.champion.run_id

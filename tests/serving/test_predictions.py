@@ -61,12 +61,12 @@ def test_a_cache_hit_is_answered_from_memory_and_not_stored_twice(server):
     assert _history_count(server) == before + stored
 
 
-def test_every_fresh_prediction_is_stored_when_the_cache_is_off(start_server):
+def test_a_prediction_is_stored_once_per_candle_when_the_cache_is_off(start_server):
     running = start_server(prediction_cache_s=0, store="nocache")
     bodies = [running.client.get("/api/predictions/BTC").json() for _ in range(3)]
     assert [b["cached"] for b in bodies] == [False, False, False]
     history = running.client.get("/api/predictions/BTC/history").json()
-    assert history["count"] == 3
+    assert history["count"] == 1  # one scored prediction per (pair, version, candle)
     ids = {b["prediction"]["metadata"]["predictionId"] for b in bodies}
     assert ids == {r["id"] for r in history["predictions"]}
     stored = history["predictions"][0]

@@ -21,7 +21,7 @@ def _wait_done(client, job_id: str) -> dict:
     pause = threading.Event()
     for _ in range(int(WAIT_S / POLL_S)):
         job = client.get(f"/api/train/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "interrupted"):
+        if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
         pause.wait(POLL_S)
     raise AssertionError(f"training job {job_id} did not finish")
@@ -43,11 +43,17 @@ def test_a_training_job_runs_in_the_background_and_succeeds(server):
     status = server.client.get("/api/models/LTC/status").json()
     versions = {v["version"]: v for v in status["versions"]}
     assert "candidate" in versions[job["modelVersion"]]["aliases"]
-    health = server.client.get("/api/health").json()["models"]["LTC"]
-    # The worker reloads the pair before it takes the next job; a promoted run is served.
-    assert health["loaded"] is job["promoted"]
-    if job["promoted"]:
-        assert health["version"] == job["modelVersion"]
+    # The worker reloads the pair once the job succeeded (it used to race this read: loading
+    # through Keras was slower than the test). A promoted run is served as the champion, a
+    # rejected one as the candidate fallback (MLPKG_SERVE_FALLBACK_CANDIDATE, on by default).
+    pause = threading.Event()
+    for _ in range(int(WAIT_S / POLL_S)):
+        health = server.client.get("/api/health").json()["models"]["LTC"]
+        if health["loaded"]:
+            break
+        pause.wait(POLL_S)
+    assert health["loaded"] is True and health["version"] == job["modelVersion"]
+    assert health["alias"] == ("champion" if job["promoted"] else "candidate")
     listed = server.client.get("/api/train/jobs").json()
     assert accepted["jobId"] in {j["id"] for j in listed["jobs"]}
 
@@ -70,10 +76,41 @@ def test_an_unknown_job_is_404(server):
     assert_error(server.client.get("/api/train/jobs/0123abcd"), 404, "job_not_found")
 
 
-def test_jobs_left_running_by_a_dead_process_are_marked_interrupted(tracked, start_server):
+def test_jobs_left_running_by_a_dead_process_are_marked_failed(tracked, start_server):
     with JobStore(tracked.home / "dead" / "jobs.db") as jobs:
         job_id = jobs.create("BTC", {"epochs": 1})
         jobs.start(job_id)
     running = start_server(store="dead")
     job = running.client.get(f"/api/train/jobs/{job_id}").json()
-    assert job["status"] == "interrupted" and "submit it again" in job["error"]
+    assert job["status"] == "failed" and job["trigger"] == "manual"
+    assert "the process stopped while the job ran; submit it again" in job["error"]
+
+
+def test_periodic_retraining_is_operated_through_the_api(start_server):
+    running = start_server(pairs=["BTC"], store="periodic", api_token="op-token")
+    client, headers = running.client, auth("op-token")
+    status = client.get("/api/train/periodic").json()
+    assert (status["enabled"], status["everySeconds"], status["clock"]) == (False, None, "wall")
+    toggle = "/api/train/periodic/toggle"
+    assert client.post(toggle, json={"enabled": True}).status_code == 401
+    assert_error(client.post(toggle, json={"enabled": True}, headers=headers), 422,
+                 "invalid_parameters")  # fmt: skip
+    assert_error(client.post(toggle, json={"enabled": True, "every": "soon"}, headers=headers),
+                 422, "invalid_parameters")  # fmt: skip
+    on = client.post(toggle, json={"enabled": True, "every": "12h"}, headers=headers).json()
+    assert on["enabled"] and on["everySeconds"] == 43200.0
+    assert client.get("/api/train/queue").json()["periodic"]["enabled"]
+    off = client.post(toggle, json={"enabled": False}, headers=headers).json()
+    assert not off["enabled"]
+
+    ran = client.post("/api/train/periodic/run-now", headers=headers).json()
+    [result] = ran["results"]
+    assert (result["pair"], result["trigger"], result["status"]) == ("BTC", "periodic", "queued")
+    again = client.post("/api/train/periodic/run-now", headers=headers).json()["results"][0]
+    assert again["status"] == "skipped" and "already" in again["reason"]
+    queue = client.get("/api/train/queue").json()
+    assert [j["id"] for j in [*queue["queued"], queue["running"]] if j] == [result["jobId"]]
+    cancel = client.delete(f"/api/train/jobs/{result['jobId']}", headers=headers)
+    assert cancel.status_code in (200, 202), cancel.text
+    job = _wait_done(client, result["jobId"])
+    assert job["status"] == "cancelled" and job["trigger"] == "periodic"

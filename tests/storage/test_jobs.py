@@ -5,7 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpkg.storage import JobNotFoundError, JobStatus, JobStore, StorageError
+from mlpkg.storage import (
+    STOPPED_REASON,
+    JobNotFoundError,
+    JobStateError,
+    JobStatus,
+    JobStore,
+    StorageError,
+)
 
 
 @pytest.fixture
@@ -91,10 +98,10 @@ def test_list_is_newest_first_with_limit_and_pair_filter(jobs):
         jobs.list(limit=0)
 
 
-def test_mark_interrupted_tells_the_truth_after_a_crash(tmp_path):
+def test_recover_fails_running_jobs_and_returns_queued_ones_after_a_crash(tmp_path):
     path = tmp_path / "jobs.db"
     with JobStore(path) as before_crash:
-        queued = before_crash.create("BTC", {})
+        queued = before_crash.create("BTC", {}, "periodic")
         running = before_crash.create("ETH", {})
         before_crash.start(running)
         finished = before_crash.create("LTC", {})
@@ -102,12 +109,56 @@ def test_mark_interrupted_tells_the_truth_after_a_crash(tmp_path):
         before_crash.finish(finished, run_id="r", model_version="1", promoted=False, metrics={})
 
     with JobStore(path) as after_restart:
-        assert after_restart.mark_interrupted() == 2
-        assert after_restart.mark_interrupted() == 0
+        assert after_restart.recover() == [queued]
+        assert after_restart.recover() == [queued]  # still queued: the worker runs it again
         got = {job.id: job for job in after_restart.list()}
 
-    assert got[queued].status == got[running].status == JobStatus.INTERRUPTED
-    assert "was running" in got[running].error and "submit it again" in got[running].error
-    assert "was queued" in got[queued].error
-    assert got[running].finished_at is not None and got[running].done
+    assert got[running].status == JobStatus.FAILED and got[running].done
+    assert STOPPED_REASON in got[running].error and got[running].finished_at is not None
+    assert got[queued].status == JobStatus.QUEUED and got[queued].trigger == "periodic"
     assert got[finished].status == JobStatus.SUCCEEDED and got[finished].error is None
+
+
+def test_cancel_queued_now_running_on_request_and_finished_never(jobs):
+    queued = jobs.create("BTC", {})
+    running = jobs.create("ETH", {}, "drift")
+    jobs.start(running)
+    cancelled = jobs.cancel(queued, "operator")
+    assert (cancelled.status, cancelled.error) == (JobStatus.CANCELLED, "operator")
+    assert cancelled.finished_at is not None and cancelled.done
+    asked = jobs.cancel(running, "operator")
+    assert asked.status == JobStatus.RUNNING and asked.cancel_requested_at is not None
+    assert [j.id for j in jobs.active()] == [running]
+    jobs.stop_cancelled(running, "stopped at a checkpoint")
+    assert jobs.get(running).status == JobStatus.CANCELLED
+    for job_id in (queued, running):
+        with pytest.raises(JobStateError, match="already cancelled"):
+            jobs.cancel(job_id, "again")
+    with pytest.raises(JobNotFoundError):
+        jobs.cancel("nope", "x")
+
+
+def test_a_v1_job_store_migrates_interrupted_to_failed(tmp_path):
+    import sqlite3
+
+    from mlpkg.storage.jobs import _JOBS_V1
+
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path) as conn:
+        for statement in _JOBS_V1:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO jobs (id, pair, status, params, created_at, error) VALUES"
+            " ('a', 'BTC', 'interrupted', '{}', '2024-01-01T00:00:00.000000+00:00', 'stopped'),"
+            " ('b', 'BTC', 'succeeded', '{}', '2024-01-02T00:00:00.000000+00:00', NULL)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    with JobStore(path) as jobs:
+        got = {j.id: j for j in jobs.list()}
+        assert (got["a"].status, got["a"].error, got["a"].trigger) == (
+            "failed",
+            "stopped",
+            "manual",
+        )
+        assert got["b"].status == JobStatus.SUCCEEDED
+        assert jobs.create("BTC", {}, "periodic")

@@ -30,6 +30,7 @@ def make_record(
     served: datetime | None = None,
     model_version: str | None = "3",
     request_id: str | None = None,
+    member: str = "",
 ) -> PredictionRecord:
     candle_time = T0 + candle * HOUR
     return PredictionRecord.create(
@@ -47,6 +48,7 @@ def make_record(
         run_id="abc123",
         close_at_prediction=close,
         request_id=request_id,
+        member=member,
     )
 
 
@@ -103,7 +105,7 @@ def test_add_round_trips_every_field(store):
 
 def test_history_is_newest_first_with_limit_and_since(store):
     served = [T0 + timedelta(minutes=m) for m in (30, 10, 50, 20, 40)]
-    ids = {s: store.add(make_record(served=s)) for s in served}
+    ids = {s: store.add(make_record(served=s, candle=i)) for i, s in enumerate(served)}
     store.add(make_record(pair="ETH", served=T0 + timedelta(hours=5)))
 
     history = store.history("BTC")
@@ -122,15 +124,28 @@ def test_history_rejects_bad_arguments(store):
         store.history("BTC", since=datetime(2024, 1, 1))
 
 
-def test_every_served_request_is_a_row_but_request_id_deduplicates(store):
-    first = store.add(make_record(candle=1))
-    second = store.add(make_record(candle=1))
+def test_one_row_per_pair_version_member_and_candle(store):
+    first, created = store.add_once(make_record(candle=1, served=T0 + 2 * HOUR))
+    again, created_again = store.add_once(make_record(candle=1, close=1.0, served=T0 + 3 * HOUR))
+    assert created and not created_again
+    assert again == first and again.close_at_prediction == 100.0  # the first one is kept
+    assert store.add(make_record(candle=1)) == first.id
+    other_version = store.add(make_record(candle=1, model_version="4"))
+    member = store.add(make_record(candle=1, member="gru"))  # a member answer beside it
+    other_candle = store.add(make_record(candle=2))
+    assert len({first.id, other_version, member, other_candle}) == 4
+    assert store.row_count() == store.stats()["rows"] == 4
+    assert store.find("BTC", "3", T0 + HOUR, member="gru").id == member
+    assert store.find("BTC", "3", T0 + 5 * HOUR) is None
+
+
+def test_request_id_deduplicates_and_versionless_rows_are_not_keyed(store):
     keyed = store.add(make_record(candle=1), request_id="r-7")
-    again = store.add(make_record(candle=1, close=1.0), request_id="r-7")
-    assert len({first, second, keyed}) == 3
-    assert again == keyed
-    assert store.stats()["rows"] == 3
-    assert store.get(keyed).close_at_prediction == 100.0
+    again = store.add(make_record(candle=9, close=1.0), request_id="r-7")
+    assert again == keyed and store.get(keyed).close_at_prediction == 100.0
+    loose = [store.add(make_record(candle=1, model_version=None)) for _ in range(2)]
+    assert len(set(loose)) == 2  # no version, no unique key (SQLite NULLs are distinct)
+    assert store.row_count() == 3
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -202,17 +217,54 @@ def test_live_accuracy_counts_realised_and_pending(store):
         "n_correct": 0,
         "accuracy": None,
         "n_pending": 0,
+        "n_up": 0,
+        "up_rate": None,
     }
     store.add(make_record(candle=0, direction="up"))  # realised up: correct
     store.add(make_record(candle=1, direction="up"))  # realised down: wrong
     store.add(make_record(candle=2, direction="down", model_version="4"))  # down: correct
     store.add(make_record(candle=3, direction="down"))  # pending
+    for _ in range(3):  # repeated requests for a candle count once
+        store.add(make_record(candle=0, direction="up"))
     store.fill_outcomes("BTC", closes_at({1: 101.0, 2: 99.0, 3: 98.0}))
 
     accuracy = store.live_accuracy("BTC")
-    assert accuracy == {"n_realised": 3, "n_correct": 2, "accuracy": 2 / 3, "n_pending": 1}
+    assert accuracy == {
+        "n_realised": 3, "n_correct": 2, "accuracy": 2 / 3, "n_pending": 1, "n_up": 1,
+        "up_rate": 1 / 3,
+    }  # fmt: skip
     assert store.live_accuracy("BTC", model_version="4")["accuracy"] == 1.0
     assert store.live_accuracy("ETH")["accuracy"] is None
+    by_version = store.accuracy_by_version("BTC")
+    assert list(by_version) == ["4", "3"]
+    assert (by_version["3"]["n_realised"], by_version["3"]["n_pending"]) == (2, 1)
+
+
+def test_counters_equal_a_recount_after_inserts_outcomes_and_cleanup(store):
+    for i in range(12):
+        store.add(make_record(candle=i, direction="up" if i % 3 else "down", served=T0 + i * HOUR))
+    store.fill_outcomes("BTC", closes_at({i: 100.0 + (-1) ** i for i in range(1, 9)}))
+    store.cleanup(1, now=T0 + 5 * HOUR)  # deletes the rows served before hour 4
+    rows = store.history("BTC", limit=100)
+    realised = [r for r in rows if r.realised_direction is not None]
+    counted = store.live_accuracy("BTC", model_version="3")
+    assert store.row_count() == len(rows) == 8
+    assert counted["n_realised"] == len(realised)
+    assert counted["n_correct"] == sum(r.correct for r in realised)
+    assert counted["n_up"] == sum(r.realised_direction == "up" for r in realised)
+    assert counted["n_pending"] == len(rows) - len(realised)
+
+
+def test_recent_settled_and_settled_at_read_the_last_outcomes(store):
+    for i in range(6):
+        store.add(make_record(candle=i, direction="up"))
+    store.fill_outcomes("BTC", closes_at({1: 101.0, 2: 99.0, 3: 102.0, 4: 103.0}))
+    assert store.recent_settled("BTC", "3", 2) == (2, 2)  # candles 3 and 2: both up targets
+    assert store.recent_settled("BTC", "3", 10) == (4, 3)
+    assert store.recent_settled("BTC", "9", 10) == (0, 0)
+    settled = store.settled_at("BTC", T0 + 2 * HOUR)
+    assert [r.candle_time for r in settled] == [T0 + HOUR]
+    assert settled[0].realised_direction == "down"
 
 
 # --- retention / maintenance --------------------------------------------------------------------
@@ -221,11 +273,11 @@ def test_live_accuracy_counts_realised_and_pending(store):
 def test_cleanup_deletes_only_rows_strictly_older_than_the_cutoff(store):
     now = T0 + timedelta(days=10)
     cutoff = now - timedelta(hours=168)
-    old = store.add(make_record(served=cutoff - timedelta(microseconds=1)))
-    older = store.add(make_record(served=cutoff - timedelta(days=2)))
-    at_cutoff = store.add(make_record(served=cutoff))
-    newer = store.add(make_record(served=cutoff + timedelta(microseconds=1)))
-    newest = store.add(make_record(served=now))
+    old = store.add(make_record(served=cutoff - timedelta(microseconds=1), candle=0))
+    older = store.add(make_record(served=cutoff - timedelta(days=2), candle=1))
+    at_cutoff = store.add(make_record(served=cutoff, candle=2))
+    newer = store.add(make_record(served=cutoff + timedelta(microseconds=1), candle=3))
+    newest = store.add(make_record(served=now, candle=4))
 
     assert store.cleanup(168, now=now) == 2
     assert store.get(old) is None and store.get(older) is None
@@ -257,7 +309,7 @@ def test_stats_summarise_the_store(store):
     assert (stats["oldest"], stats["newest"]) == (T0 + HOUR, T0 + 3 * HOUR)
     assert stats["file_size_bytes"] > 0
     assert stats["journal_mode"] == "wal"
-    assert stats["schema_version"] == store.schema_version == 1
+    assert stats["schema_version"] == store.schema_version == 2
 
 
 def test_store_uses_wal_and_full_synchronous(store):
@@ -293,7 +345,7 @@ def test_reopen_after_close_keeps_data_and_closed_store_refuses_work(tmp_path):
         store.history("BTC")
     with PredictionStore(path) as reopened:
         assert [r.id for r in reopened.history("BTC")] == [record_id]
-        assert reopened.add(make_record()) == record_id + 1
+        assert reopened.add(make_record(candle=1)) == record_id + 1
 
 
 def test_corrupt_file_raises_clear_error_and_is_left_untouched(tmp_path):
@@ -324,8 +376,54 @@ def test_empty_existing_file_is_migrated(tmp_path):
     path = tmp_path / "p.db"
     path.touch()
     with PredictionStore(path) as store:
-        assert store.stats()["schema_version"] == 1
+        assert store.stats()["schema_version"] == 2
         assert store.add(make_record()) == 1
+
+
+def _v1_store(path: Path, rows: list[tuple[str, str | None, int, float, str | None]]) -> None:
+    """A schema-v1 store holding (pair, version, candle, probability, realised) rows."""
+    from mlpkg.storage.predictions import _PREDICTIONS_V1
+
+    with sqlite3.connect(path) as conn:
+        for statement in _PREDICTIONS_V1:
+            conn.execute(statement)
+        for i, (pair, version, candle, proba, realised) in enumerate(rows):
+            stamp = (T0 + candle * HOUR).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            target = (T0 + (candle + 1) * HOUR).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            served = (T0 + timedelta(days=1, seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            conn.execute(
+                "INSERT INTO predictions (pair, predicted_at, candle_time, horizon, target_time,"
+                " probability, direction, confidence, signal, model_name, model_version,"
+                " close_at_prediction, realised_direction) VALUES (?, ?, ?, 1, ?, ?, 'up',"
+                " 0.1, 'HOLD', 'mlpkg-BTC', ?, 100.0, ?)",
+                (pair, served, stamp, target, proba, version, realised),
+            )
+        conn.execute("PRAGMA user_version = 1")
+
+
+def test_a_v1_store_migrates_keeping_the_first_of_each_duplicate_candle(tmp_path):
+    path = tmp_path / "v1.db"
+    _v1_store(path, [
+        ("BTC", "1", 0, 0.61, "up"), ("BTC", "1", 0, 0.62, "up"), ("BTC", "1", 0, 0.63, "up"),
+        ("BTC", "1", 1, 0.71, "down"), ("BTC", "2", 1, 0.81, None), ("ETH", "1", 0, 0.91, None),
+        ("BTC", None, 0, 0.5, None), ("BTC", None, 0, 0.5, None),
+    ])  # fmt: skip
+    with PredictionStore(path) as store:
+        assert store.stats()["schema_version"] == 2
+        rows = store.history("BTC", limit=100) + store.history("ETH")
+        kept = sorted((r.pair, r.model_version or "", r.candle_time, r.probability) for r in rows)
+        assert kept == [
+            ("BTC", "", T0, 0.5), ("BTC", "", T0, 0.5), ("BTC", "1", T0, 0.61),
+            ("BTC", "1", T0 + HOUR, 0.71), ("BTC", "2", T0 + HOUR, 0.81), ("ETH", "1", T0, 0.91),
+        ]  # fmt: skip
+        assert all(r.member == "" and r.ood is None for r in rows)
+        assert store.live_accuracy("BTC", model_version="1") == {
+            "n_realised": 2, "n_correct": 1, "accuracy": 0.5, "n_pending": 0, "n_up": 1,
+            "up_rate": 0.5,
+        }  # fmt: skip
+        assert store.row_count() == 6
+        duplicate = dataclasses.replace(make_record(model_version="1"), candle_time=T0)
+        assert store.add(duplicate) == min(r.id for r in rows if r.probability == 0.61)
 
 
 # --- concurrency / durability -------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The API's endpoints, one module per resource: ``/api/<resource>`` lives in ``<resource>.py``.
 
+Routes outside ``/api`` follow the same rule with their first path segment: ``GET /metrics``
+(Prometheus) in ``metrics.py``, ``/ws/...`` (WebSockets) in ``ws.py``.
+
 Routes are a few lines each: they validate the request (``mlpkg.serving.deps``), call the
 state, the predictor, the model cache or the worker, and build the body
 (``mlpkg.serving.schemas``). Blocking routes are ``def`` (FastAPI runs them in its threadpool).
@@ -7,7 +10,16 @@ state, the predictor, the model cache or the worker, and build the body
 
 from fastapi import APIRouter
 
-from mlpkg.serving.routes import features, health, models, predictions, storage, train
+from mlpkg.serving.routes import (
+    features,
+    health,
+    metrics,
+    models,
+    predictions,
+    storage,
+    train,
+    ws,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -16,6 +28,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     train.router,
     storage.router,
+    ws.router,
+    metrics.router,
 )
 """Every resource's router, in the order the OpenAPI docs list them."""
 

@@ -1,7 +1,7 @@
 """``GET /api/health``: always 200 while the process is up; ``degraded`` says why.
 
-It never calls core or MLflow: the models, the candle source and the worker report what they
-last saw, and the store is asked for its row count.
+It never calls core or MLflow: the models, the candle source, the worker and the live loop
+report what they last saw, and the store's row counter is read (no table scan).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from mlpkg.serving.deps import StateDep
 from mlpkg.serving.routes.models import model_health
 from mlpkg.serving.schemas import (
     HealthResponse,
+    LiveHealth,
+    LivePairHealth,
     ModelHealth,
     StorageHealth,
     TrainingHealth,
@@ -47,6 +49,7 @@ def health_body(state: ServingState) -> HealthResponse:
     storage = _storage_health(state)
     training = TrainingHealth.from_object(state.training, worker_alive=state.training.alive)
     reasons = degraded_reasons(models, upstream, storage, training)
+    reasons += live_reasons(state)
     seconds = state.uptime_s
     return HealthResponse(
         status="degraded" if reasons else "healthy",
@@ -59,6 +62,47 @@ def health_body(state: ServingState) -> HealthResponse:
         upstream=upstream,
         storage=storage,
         training=training,
+        live=live_health(state),
+    )
+
+
+def live_reasons(state: ServingState) -> list[str]:
+    """Drift and accuracy alerts per pair, and the replay's caveats (no I/O)."""
+    reasons = []
+    for pair in state.models.pairs:
+        drift = state.live.drift(pair)
+        if drift is not None:
+            reasons += drift.reasons(pair)
+    if state.live.replay is not None:
+        reasons += [f"replay: {note}" for note in state.live.replay.notes]
+    return reasons
+
+
+def live_health(state: ServingState) -> LiveHealth:
+    """The live loop's clock and per-pair progress (no I/O)."""
+    live = state.live
+    replay = live.replay
+    speed = getattr(state.clock, "speed", None)
+    pairs = {}
+    for pair, seen in live.pairs.items():
+        drift = live.drift(pair)
+        pairs[pair] = LivePairHealth.from_object(
+            seen,
+            model_version=seen.version,
+            last_scored=seen.last_scored.to_pydatetime() if seen.last_scored else None,
+            drift_alert=drift.alert if drift else None,
+        )
+    return LiveHealth(
+        enabled=state.settings.live_scoring,
+        clock="replay" if state.clock.mode == "replay" else "wall",
+        now=state.clock.now().to_pydatetime(),
+        replay_speed=speed,
+        replay_start=replay.start.to_pydatetime() if replay else None,
+        replay_reason=replay.reason if replay else None,
+        notes=replay.notes if replay else [],
+        pairs=pairs,
+        subscribers=len(live.hub.subscribers),
+        published=live.hub.published,
     )
 
 
@@ -87,7 +131,7 @@ def degraded_reasons(
 def _storage_health(state: ServingState) -> StorageHealth:
     path = str(state.store.path)
     try:
-        rows = int(state.store.stats()["rows"])
+        rows = state.store.row_count()
     except Exception as exc:  # health must answer whatever the store does
         return StorageHealth(state="error", path=path, error=str(exc))
     return StorageHealth(state="ok", path=path, rows=rows)

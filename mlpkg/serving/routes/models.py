@@ -1,7 +1,8 @@
 """``/api/models/{pair}``: what is served and why (``status``), and ``reload``.
 
 The status reads MLflow (the registered versions, their aliases and the walk-forward metrics of
-the version behind the served alias) and the prediction store (live accuracy).
+the version behind the served alias), the prediction store's counters (live accuracy per
+version, no table scan) and the live loop's latest drift check.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from fastapi import APIRouter
 
 from mlpkg.serving.deps import AuthDep, PairDep, StateDep
 from mlpkg.serving.errors import PAIR_AUTH_ERRORS, PAIR_ERRORS
+from mlpkg.serving.live import accuracy_body, drift_body
 from mlpkg.serving.model_cache import PairSlot
+from mlpkg.serving.runtime import RuntimeBundle
 from mlpkg.serving.schemas import (
     LiveAccuracy,
+    MemberOut,
     ModelHealth,
     ModelStatusResponse,
     ReloadResponse,
@@ -67,7 +71,23 @@ def model_health(slot: PairSlot, alias: str) -> ModelHealth:
         age_seconds=round((datetime.now(UTC) - model.loaded_at).total_seconds(), 3),
         registered_at=_from_ms(model.info.created_at_ms),
         error=slot.error,
+        candidate=model.bundle.candidate,
+        members=member_health(model.bundle),
     )
+
+
+def member_health(bundle: RuntimeBundle) -> dict[str, MemberOut]:
+    """Each member of a loaded version: family, runtime, weight, development log loss."""
+    total = sum(bundle.weights.values())
+    return {
+        name: MemberOut(
+            family=member.family,
+            runtime=member.runtime,
+            weight=bundle.weights[name] / total,
+            dev_log_loss=bundle.member_scores.get(name),
+        )
+        for name, member in bundle.members.items()
+    }
 
 
 def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
@@ -77,12 +97,11 @@ def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
     versions = registry.list_versions(pair)
     aliases = registry.registered_aliases(pair)
     behind_alias = next((v for v in versions if v.version == aliases.get(alias)), None)
-    loaded_version = slot.model.version if slot.model else None
-    by_version = (
-        LiveAccuracy.model_validate(state.store.live_accuracy(pair, model_version=loaded_version))
-        if loaded_version
-        else None
-    )
+    by_version = accuracy_body(state.store, pair, slot.model) if slot.model else None
+    every_version = [
+        accuracy_body(state.store, pair, slot.model, version)
+        for version in state.store.accuracy_by_version(pair)
+    ]
     return ModelStatusResponse(
         pair=pair,
         model_name=registry.model_name(pair),
@@ -93,6 +112,8 @@ def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
         served=_metrics(slot.model.info if slot.model else None),
         live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(pair)),
         live_accuracy_loaded_version=by_version,
+        live_accuracy_by_version=every_version,
+        drift=drift_body(state.live.drift(pair)),
         timestamp=now_ms(),
     )
 

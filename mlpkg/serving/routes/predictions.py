@@ -1,4 +1,6 @@
-"""``/api/predictions``: the latest prediction of one pair or of all, and the served history.
+"""``/api/predictions``: latest prediction (one pair or all), history, out-of-sample series.
+
+``/{pair}/out-of-sample`` answers the served version's out-of-sample predictions (backtests).
 
 A fresh cache hit of ``GET /api/predictions/{pair}`` is answered on the event loop; anything
 else blocks (pandas, Keras, SQLite) and runs in the threadpool.
@@ -9,19 +11,26 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
-from mlpkg.serving.deps import PairDep, SettingsDep, StateDep
-from mlpkg.serving.errors import PAIR_ERRORS, SOURCE_ERRORS, classify
-from mlpkg.serving.predictor import CacheAnswer
+from mlpkg.serving.deps import MetricsDep, PairDep, SettingsDep, StateDep
+from mlpkg.serving.errors import MEMBER_ERRORS, PAIR_ERRORS, SOURCE_ERRORS, classify
+from mlpkg.serving.live import accuracy_body
+from mlpkg.serving.metrics import ServingMetrics
+from mlpkg.serving.predictor import CacheAnswer, ServedPrediction
 from mlpkg.serving.schemas import (
     AllPredictionsResponse,
+    EnsembleDetail,
+    FamilyName,
     HistoryResponse,
     LiveAccuracy,
+    OutOfSampleResponse,
+    OutOfSampleRow,
     PairError,
     PredictionDetail,
     PredictionMetadata,
@@ -53,23 +62,54 @@ def require_date_time(value: object) -> object:
     return value
 
 
-@router.get("/{pair}", response_model=PredictionResponse, responses=SOURCE_ERRORS)
-async def get_prediction(pair: PairDep, state: StateDep) -> Response:
-    """P(up) for the pair's latest candle from the served model (cached briefly)."""
+ModelQuery = Annotated[
+    FamilyName | None,
+    Query(
+        alias="model",
+        description="Answer with this member's own prediction (a family of the served "
+        "version, e.g. gru); 404 unknown_member if the version does not hold it.",
+    ),
+]
+EnsembleQuery = Annotated[
+    bool,
+    Query(
+        description="false: an ensemble version answers with its best single member (lowest "
+        "development log loss) instead of the combination."
+    ),
+]
+
+
+@router.get("/{pair}", response_model=PredictionResponse, responses=MEMBER_ERRORS)
+async def get_prediction(
+    pair: PairDep,
+    state: StateDep,
+    metrics: MetricsDep,
+    model: ModelQuery = None,
+    ensemble: EnsembleQuery = True,
+) -> Response:
+    """P(up) for the pair's latest candle from the served model (cached briefly).
+
+    ``?model=<family>`` answers that member's own prediction, ``?ensemble=false`` the best
+    single member of an ensemble; the seed's ``strategy`` parameter is ignored (the weights
+    were chosen at registration).
+    """
     started = time.perf_counter()
-    answer = state.predictor.peek(pair)
+    answer = state.predictor.peek(pair, model_param=model, ensemble=ensemble)
     if answer is None:
-        answer = await anyio.to_thread.run_sync(state.predictor.predict, pair)
-    return json_response(prediction_body(answer, started))
+        predict = partial(state.predictor.predict, pair, model_param=model, ensemble=ensemble)
+        answer = await anyio.to_thread.run_sync(predict)
+    return json_response(counted_body(metrics, answer, started))
 
 
 @router.get("")
-def get_all_predictions(state: StateDep, settings: SettingsDep) -> AllPredictionsResponse:
+def get_all_predictions(
+    state: StateDep, settings: SettingsDep, metrics: MetricsDep
+) -> AllPredictionsResponse:
     """Predictions of every configured pair; a failing pair gets an error entry instead."""
     started = time.perf_counter()
     pairs = list(settings.pairs)
     return AllPredictionsResponse(
-        predictions={pair: _one_pair(state, pair) for pair in pairs},
+        predictions={pair: _one_pair(state, metrics, pair) for pair in pairs},
         pairs=pairs,
         timestamp=now_ms(),
         response_time=elapsed_ms(started),
@@ -87,7 +127,10 @@ def get_history(
         Query(description="ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z; UTC if no offset."),
     ] = None,
 ) -> HistoryResponse:
-    """Served predictions of the pair, newest first, with realised outcomes."""
+    """Served predictions of the pair, newest first, with realised outcomes and live accuracy.
+
+    ``liveAccuracy`` is the served version's, over unique candles (one prediction per candle).
+    """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     records = state.store.history(pair, limit=limit, since=since)
@@ -95,15 +138,81 @@ def get_history(
         pair=pair,
         predictions=[record_body(r) for r in records],
         count=len(records),
-        live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(pair)),
+        live_accuracy=pair_accuracy(state, pair),
+        live_accuracy_by_version=versions_accuracy(state, pair),
         timestamp=now_ms(),
     )
 
 
-def _one_pair(state: ServingState, pair: str) -> PredictionResponse | PairError:
+@router.get("/{pair}/out-of-sample", responses=SOURCE_ERRORS)
+def get_out_of_sample(
+    pair: PairDep,
+    state: StateDep,
+    start: Annotated[
+        datetime | None,
+        BeforeValidator(require_date_time),
+        Query(alias="from", description="First candle (ISO-8601 date-time, UTC if no offset)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        BeforeValidator(require_date_time),
+        Query(alias="to", description="Last candle (ISO-8601 date-time, UTC if no offset)."),
+    ] = None,
+) -> OutOfSampleResponse:
+    """The served version's out-of-sample P(up) per candle: development folds, then holdout.
+
+    Read from its MLflow run once per version. Each row was predicted by a model fitted only on
+    candles before it (``trainedThrough`` < ``openTime``): use it to backtest without
+    look-ahead.
+    """
+    model = state.models.get(pair)
+    table = state.live.out_of_sample(model)
+    times = table["open_time"]
+    keep = times.notna()
+    if start is not None:
+        keep &= times >= (start if start.tzinfo else start.replace(tzinfo=UTC))
+    if end is not None:
+        keep &= times <= (end if end.tzinfo else end.replace(tzinfo=UTC))
+    chosen = table[keep]
+    rows = [
+        OutOfSampleRow.model_validate(row)
+        for row in chosen.astype(object).where(chosen.notna(), None).to_dict("records")
+    ]
+    return OutOfSampleResponse(
+        pair=pair,
+        model_version=model.version,
+        run_id=model.info.run_id,
+        candidate=model.bundle.candidate,
+        horizon=model.bundle.run_config.horizon,
+        rows=rows,
+        count=len(rows),
+        timestamp=now_ms(),
+    )
+
+
+def pair_accuracy(state: ServingState, pair: str) -> LiveAccuracy:
+    """The served version's live accuracy (all versions summed when none is loaded)."""
+    model = state.models.peek(pair)
+    if model is None:
+        return LiveAccuracy.model_validate(state.store.live_accuracy(pair))
+    return accuracy_body(state.store, pair, model)
+
+
+def versions_accuracy(state: ServingState, pair: str) -> list[LiveAccuracy]:
+    """Live accuracy of every version that predicted for the pair (counters, no scan)."""
+    model = state.models.peek(pair)
+    return [
+        accuracy_body(state.store, pair, model, version)
+        for version in state.store.accuracy_by_version(pair)
+    ]
+
+
+def _one_pair(
+    state: ServingState, metrics: ServingMetrics, pair: str
+) -> PredictionResponse | PairError:
     started = time.perf_counter()
     try:
-        return prediction_body(state.predictor.predict(pair), started)
+        return counted_body(metrics, state.predictor.predict(pair), started)
     except Exception as exc:  # one pair's failure must not fail the others
         status, code, message = classify(exc)
         return PairError(error=code, message=message, status=status)
@@ -119,10 +228,42 @@ def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
+def counted_body(
+    metrics: ServingMetrics, answer: CacheAnswer, started: float
+) -> PredictionResponse:
+    """The prediction body, counted in ``/metrics`` (``mlpkg_predictions_total``)."""
+    body = prediction_body(answer, started)
+    latest = answer.served.latest
+    metrics.count_prediction(
+        body.pair, body.prediction.metadata.version, latest.member or latest.candidate,
+        body.prediction.signal, cached=answer.cached,
+    )  # fmt: skip
+    return body
+
+
+def _ensemble_detail(served: ServedPrediction) -> EnsembleDetail:
+    bundle = served.model.bundle
+    total = sum(bundle.weights.values())
+    individual = served.latest.individual
+    return EnsembleDetail(
+        strategy=bundle.candidate,
+        model_count=len(bundle.members),
+        individual_predictions=individual,
+        individual_confidences={m: abs(p - 0.5) * 2 for m, p in individual.items()},
+        weights={m: w / total for m, w in bundle.weights.items()},
+    )
+
+
 def prediction_body(answer: CacheAnswer, started: float) -> PredictionResponse:
-    """The seed-compatible prediction body of a computed or cached prediction."""
+    """The seed-compatible prediction body of a computed or cached prediction.
+
+    ``modelType`` is the family that answered or ``ensemble``; an ensemble answer adds each
+    member's P(up) (``individual``) and the seed's ``ensemble`` object.
+    """
     served = answer.served
     model = served.model
+    member = served.latest.member
+    combined = member is None and model.bundle.is_ensemble
     metadata = PredictionMetadata.from_object(
         served.latest,
         model_name=model.name,
@@ -132,9 +273,18 @@ def prediction_body(answer: CacheAnswer, started: float) -> PredictionResponse:
         prediction_id=served.prediction_id,
         promoted=model.promoted,
         promotion=model.info.reason,
+        ood=None if served.ood is None else bool(served.ood),
+        ood_features=served.ood or [],
+        runtime=model.bundle.runtimes[member] if member else model.runtime,
+        type="ensemble_prediction" if combined else "individual_prediction",
     )
     detail = PredictionDetail.from_object(
-        served.described, prediction=served.described.probability, metadata=metadata
+        served.described,
+        prediction=served.described.probability,
+        metadata=metadata,
+        model_type="ensemble" if combined else (member or model.bundle.candidate),
+        individual=served.latest.individual if combined else None,
+        ensemble=_ensemble_detail(served) if combined else None,
     )
     return PredictionResponse(
         pair=served.pair,

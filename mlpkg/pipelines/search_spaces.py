@@ -1,0 +1,164 @@
+"""Hyperparameter search spaces, one per model family, declared here and nowhere else.
+
+A space maps flattened run-config names (``lstm_units``, ``lightgbm_num_leaves``: the names of
+the CLI options, the notebook parameters and the MLflow params) to a typed range. Every bound
+is a valid value of its field (a test checks each against ``RunConfig``), so a sampled trial
+never fails validation. ``mlpkg tune`` turns a space into Optuna distributions; Optuna's TPE
+sampler picks the values.
+
+The neural families search their window, width, depth, dropout, learning rate and batch size
+(each with its own field names: ``cnn_filters``/``cnn_kernel_size``, ``transformer_d_model``/
+``transformer_heads``/``transformer_ff_units``); LightGBM its leaves, learning rate, rows per
+leaf and column share; logistic regression its inverse regularisation ``C``. Every other field
+keeps the value of the run config the search starts from (``--lstm-epochs 5`` and so on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlpkg.config import FAMILIES
+from mlpkg.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """Whole numbers from ``low`` to ``high`` inclusive (every ``step``; log-uniform if ``log``)."""
+
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """Real numbers from ``low`` to ``high`` (log-uniform if ``log``)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few values (an unordered category for the sampler)."""
+
+    options: tuple[int | float | str, ...]
+
+
+Parameter = IntRange | FloatRange | Choice
+SearchSpace = Mapping[str, Parameter]
+"""Flattened run-config name -> range."""
+
+_WINDOW = IntRange(16, 96, step=8)
+_DROPOUT = FloatRange(0.0, 0.5)
+_LEARNING_RATE = FloatRange(1e-4, 1e-2, log=True)
+_BATCH_SIZE = Choice((64, 128, 256, 512))
+
+
+def _neural(family: str, **own: Parameter) -> dict[str, Parameter]:
+    shared: dict[str, Parameter] = {
+        "window": _WINDOW, "dropout": _DROPOUT, "learning_rate": _LEARNING_RATE,
+        "batch_size": _BATCH_SIZE,
+    }  # fmt: skip
+    return {f"{family}_{name}": value for name, value in {**shared, **own}.items()}
+
+
+SEARCH_SPACES: dict[str, dict[str, Parameter]] = {
+    "lstm": _neural("lstm", units=IntRange(16, 128, log=True), layers=IntRange(1, 3)),
+    "gru": _neural("gru", units=IntRange(16, 128, log=True), layers=IntRange(1, 3)),
+    "cnn": _neural(
+        "cnn",
+        filters=IntRange(8, 64, log=True),
+        kernel_size=IntRange(2, 5),
+        layers=IntRange(1, 4),
+    ),
+    "transformer": _neural(
+        "transformer",
+        d_model=Choice((16, 32, 64)),
+        heads=Choice((1, 2, 4)),
+        layers=IntRange(1, 3),
+        ff_units=IntRange(16, 128, log=True),
+    ),
+    "lightgbm": {
+        "lightgbm_num_leaves": IntRange(4, 64, log=True),
+        "lightgbm_learning_rate": FloatRange(5e-3, 0.2, log=True),
+        "lightgbm_min_child_samples": IntRange(20, 1000, log=True),
+        "lightgbm_feature_fraction": FloatRange(0.3, 1.0),
+    },
+    "logistic": {"logistic_c": FloatRange(1e-4, 100.0, log=True)},
+}
+"""The search space of every model family (keys: ``mlpkg.config.FAMILIES``)."""
+
+
+def search_space(family: str) -> dict[str, Parameter]:
+    """Return a family's search space.
+
+    Raises:
+        ConfigError: on an unknown family.
+    """
+    if family not in SEARCH_SPACES:
+        raise ConfigError(f"Unknown model family {family!r}; families: {', '.join(FAMILIES)}.")
+    return dict(SEARCH_SPACES[family])
+
+
+def check_space(family: str, space: SearchSpace) -> None:
+    """Check that every name of a space is a field of the family's section.
+
+    Raises:
+        ConfigError: if a name belongs to another family or to no field at all.
+    """
+    from mlpkg.config import RunConfig
+
+    fields = set(RunConfig.flat_fields())
+    wrong = [name for name in space if not name.startswith(f"{family}_") or name not in fields]
+    if wrong or not space:
+        raise ConfigError(
+            f"Search space of {family!r} names {wrong or 'nothing'}: use fields of its "
+            f"section, such as {', '.join(sorted(SEARCH_SPACES[family]))}."
+        )
+
+
+def optuna_distributions(space: SearchSpace) -> dict[str, Any]:
+    """Translate a space into ``optuna.distributions`` (what ``OptunaSearch`` receives)."""
+    from optuna import distributions
+
+    converted: dict[str, Any] = {}
+    for name, parameter in space.items():
+        if isinstance(parameter, IntRange):
+            converted[name] = distributions.IntDistribution(
+                parameter.low, parameter.high, step=parameter.step, log=parameter.log
+            )
+        elif isinstance(parameter, FloatRange):
+            converted[name] = distributions.FloatDistribution(
+                parameter.low, parameter.high, log=parameter.log
+            )
+        else:
+            converted[name] = distributions.CategoricalDistribution(parameter.options)
+    return converted
+
+
+def describe_space(space: SearchSpace) -> dict[str, str]:
+    """One readable line per parameter (logged to the tune run as ``search_space.json``)."""
+    described = {}
+    for name, parameter in space.items():
+        if isinstance(parameter, Choice):
+            described[name] = "one of " + ", ".join(map(str, parameter.options))
+        else:
+            scale = "log" if parameter.log else "uniform"
+            step = f", step {parameter.step}" if isinstance(parameter, IntRange) else ""
+            described[name] = f"{parameter.low} to {parameter.high} ({scale}{step})"
+    return described
+
+
+def largest_window(family: str, space: SearchSpace, default: int) -> int:
+    """The widest window a trial of the space can use (``default`` when it is not searched)."""
+    parameter = space.get(f"{family}_window")
+    if isinstance(parameter, IntRange):
+        return parameter.high
+    if isinstance(parameter, Choice):
+        return max(int(v) for v in parameter.options)
+    return default

@@ -1,0 +1,452 @@
+"""The live loop: score every pair once per closed candle, settle outcomes, watch drift, push.
+
+``run_live`` (a task of the app's lifespan, unless ``MLPKG_LIVE_SCORING=false``) repeats
+``LiveService.step`` in a worker thread and publishes what it produced on the event loop:
+
+1. For each pair with a loaded model, read its closed candles (service clock). Every candle
+   newer than the last one scored is scored once (``Predictor``; the store keeps one
+   prediction per pair, version and candle, so a request that scored it first is reused). A
+   new version (hot swap) starts with the latest candle. At most ``MAX_CATCHUP`` missed
+   candles are scored in one step; older ones are skipped and counted.
+2. Outcomes whose target candle has closed are settled, candle by candle before each new
+   prediction (as at that candle's close), so a catch-up settles its own targets too.
+3. The drift monitor recomputes PSI and the accuracy alert (``mlpkg.serving.drift``); with
+   ``MLPKG_RETRAIN_ON_DRIFT`` an alert queues a retrain (trigger ``drift``).
+4. Periodic retrains that are due are queued (``TrainingWorker.tick``).
+5. Each new prediction is published to the WebSocket subscribers (``PredictionHub``) with the
+   outcomes it settled and the version's live accuracy.
+
+It then sleeps until the next candle is due to close (replay: that time divided by the speed),
+at most ``MLPKG_LIVE_POLL_S`` (file and core are re-read at that pace until it appears).
+
+``PredictionHub``: each subscriber has a bounded queue (``MLPKG_WS_QUEUE`` messages).
+Publishing never waits: when a subscriber's queue is full its **oldest** message is dropped
+(and counted; the subscriber gets a ``dropped`` message before the next one), so a slow or
+dead subscriber never delays predictions or other subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import pandas as pd
+
+from mlpkg.config import HoldoutConfig, Settings
+from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
+from mlpkg.errors import MlpkgError
+from mlpkg.evaluation.drift import wilson_interval
+from mlpkg.serving.drift import DriftMonitor, PairDrift, drift_state
+from mlpkg.serving.model_cache import LoadedModel, ModelCache
+from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
+from mlpkg.serving.schemas import (
+    DriftOut,
+    LiveAccuracy,
+    LiveMessage,
+    PredictionRecordOut,
+    now_ms,
+)
+from mlpkg.serving.worker import TrainingWorker
+from mlpkg.storage import PredictionRecord, PredictionStore
+from mlpkg.tracking.history import out_of_sample, walk_forward_accuracy
+
+if TYPE_CHECKING:
+    from mlpkg.serving.state import ServingState
+
+log = logging.getLogger(__name__)
+
+MAX_CATCHUP = 200
+"""Most missed candles one step scores for a pair (older ones are skipped and counted)."""
+MIN_WAIT_S = 0.02
+"""Shortest pause between steps."""
+
+
+def make_clock(settings: Settings) -> Clock:
+    """A ``ReplayClock`` under ``MLPKG_DATA_SOURCE=replay`` (started at open), else the wall."""
+    if settings.data_source == "replay":
+        return ReplayClock(settings.replay_speed)
+    return WallClock()
+
+
+def accuracy_body(
+    store: PredictionStore, pair: str, model: LoadedModel | None, version: str | None = None
+) -> LiveAccuracy:
+    """Live accuracy of one version over unique candles, with its Wilson 95 % interval.
+
+    Args:
+        store: The prediction store (counters, no scan).
+        pair: The pair.
+        model: The loaded model (its version and walk-forward accuracy), if any.
+        version: Another version than the loaded one.
+    """
+    chosen = version or (model.version if model else None)
+    counts = store.live_accuracy(pair, model_version=chosen)
+    interval = wilson_interval(counts["n_correct"], counts["n_realised"])
+    walk_forward = None
+    if model is not None and chosen == model.version:
+        walk_forward = walk_forward_accuracy(model.info)
+    return LiveAccuracy.model_validate(
+        {
+            **counts,
+            "model_version": chosen,
+            "ci95": list(interval) if interval else None,
+            "walk_forward_accuracy": walk_forward,
+        }
+    )
+
+
+@dataclass
+class PairLive:
+    """What the loop knows about one pair."""
+
+    version: str | None = None
+    last_scored: pd.Timestamp | None = None
+    last_scored_at: datetime | None = None
+    scored: int = 0
+    skipped: int = 0
+    error: str | None = None
+
+
+@dataclass
+class Subscriber:
+    """One WebSocket client: its queue, its pair filter (``None``: all) and drops."""
+
+    queue: asyncio.Queue[str]
+    pairs: set[str] | None
+    dropped: int = 0
+    reported: int = 0
+
+
+class PredictionHub:
+    """Fan-out of new predictions to WebSocket subscribers (event loop only; never waits).
+
+    Args:
+        maxsize: Messages buffered per subscriber (``MLPKG_WS_QUEUE``).
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.subscribers: list[Subscriber] = []
+        self.published = 0
+
+    def subscribe(self, pairs: set[str] | None) -> Subscriber:
+        """Register a subscriber (``pairs``: only those; ``None``: every pair)."""
+        subscriber = Subscriber(asyncio.Queue(self.maxsize), pairs)
+        self.subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Forget a subscriber (idempotent)."""
+        if subscriber in self.subscribers:
+            self.subscribers.remove(subscriber)
+
+    def publish(self, pair: str, message: str) -> None:
+        """Queue ``message`` for every subscriber of ``pair``; drop its oldest when full."""
+        self.published += 1
+        for subscriber in list(self.subscribers):
+            if subscriber.pairs is not None and pair not in subscriber.pairs:
+                continue
+            if subscriber.queue.full():
+                subscriber.queue.get_nowait()
+                subscriber.dropped += 1
+            subscriber.queue.put_nowait(message)
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """A new prediction and the JSON message announcing it."""
+
+    pair: str
+    record: PredictionRecord
+    message: str
+
+
+@dataclass
+class ReplayInfo:
+    """Where the replay clock started and why (notes: caveats about the start)."""
+
+    start: pd.Timestamp
+    reason: str
+    notes: list[str] = field(default_factory=list)
+
+
+class LiveService:
+    """The live loop's state and its blocking step (see the module docstring).
+
+    Args:
+        settings: Machine settings.
+        clock: The service clock.
+        store: The prediction store.
+        models: The model cache.
+        feed: The candle feed.
+        predictor: The predictor.
+        training: The training worker (periodic and drift retrains).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: PredictionStore,
+        models: ModelCache,
+        feed: CandleFeed,
+        predictor: Predictor,
+        training: TrainingWorker,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.models = models
+        self.feed = feed
+        self.predictor = predictor
+        self.training = training
+        self.hub = PredictionHub(settings.ws_queue)
+        self.monitor = DriftMonitor(settings, store, predictor.references)
+        self.pairs = {pair: PairLive() for pair in settings.pairs}
+        self.replay: ReplayInfo | None = None
+        self._oos: dict[tuple[str, str], pd.DataFrame] = {}
+        self._oos_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ replay clock
+
+    def start_clock(self) -> None:
+        """Place and start the replay clock (blocking: reads candles). No-op on the wall clock.
+
+        The start is ``MLPKG_REPLAY_START`` when set. Otherwise it is the first candle no
+        served model was fitted on (right after each version's training data, the latest of
+        the pairs), so the replay measures out-of-sample predictions; when a version was fitted
+        on every candle (nothing left to replay), the start of the default holdout share of the
+        data, with a note in ``/api/health``.
+        """
+        if not isinstance(self.clock, ReplayClock):
+            return
+        info = self._replay_start()
+        interval = self._interval()
+        # The clock starts when the first replayed candle has just closed.
+        self.clock.start(info.start + interval)
+        self.replay = info
+        log.info("replay clock starts at %s (%s)", info.start + interval, info.reason)
+
+    def _interval(self) -> pd.Timedelta:
+        for pair in self.settings.pairs:
+            model = self.models.peek(pair)
+            if model is not None:
+                return pd.Timedelta(model.bundle.candle_interval)
+        return pd.Timedelta(hours=1)
+
+    def _replay_start(self) -> ReplayInfo:
+        if self.settings.replay_start:
+            return ReplayInfo(pd.Timestamp(self.settings.replay_start), "MLPKG_REPLAY_START")
+        starts: list[pd.Timestamp] = []
+        notes: list[str] = []
+        for pair in self.settings.pairs:
+            try:
+                candles = self.feed.all_candles(pair)
+            except MlpkgError as exc:
+                notes.append(f"{pair}: no candles to replay ({exc})")
+                continue
+            start, note = _pair_start(pair, candles, self.models.peek(pair))
+            starts.append(start)
+            notes += [note] if note else []
+        if not starts:
+            raise MlpkgError(
+                "Nothing to replay: no configured pair has candles. Check MLPKG_REPLAY_FROM "
+                "(shipped, or file with data/<PAIR>.csv) and MLPKG_PAIRS."
+            )
+        return ReplayInfo(max(starts), "after the served models' training data", notes)
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self) -> tuple[list[LiveEvent], float]:
+        """Score new candles, settle, update drift, queue due retrains (blocking).
+
+        Returns:
+            The new predictions, and the wall-clock seconds to wait before the next step.
+        """
+        events: list[LiveEvent] = []
+        next_closes: list[pd.Timestamp] = []
+        for pair in self.settings.pairs:
+            model = self.models.peek(pair)
+            if model is None:
+                continue
+            try:
+                events += self._step_pair(pair, model)
+            except MlpkgError as exc:
+                self.pairs[pair].error = str(exc)
+                log.info("live %s: %s", pair, exc)
+            last = self.pairs[pair].last_scored
+            if last is not None:
+                next_closes.append(last + 2 * pd.Timedelta(model.bundle.candle_interval))
+        try:
+            self.training.tick()
+        except MlpkgError as exc:
+            log.warning("periodic retrain check failed: %s", exc)
+        return events, self._wait(next_closes)
+
+    def _step_pair(self, pair: str, model: LoadedModel) -> list[LiveEvent]:
+        state = self.pairs[pair]
+        interval = pd.Timedelta(model.bundle.candle_interval)
+        candles = self.feed.candles(pair, model.bundle.history_rows, interval)
+        if state.version != model.version:
+            state.version, state.last_scored = model.version, None
+            self.monitor.forget(pair)
+        times = _new_candles(pd.DatetimeIndex(candles.index), state.last_scored)
+        if len(times) > MAX_CATCHUP:
+            state.skipped += len(times) - MAX_CATCHUP
+            times = times[-MAX_CATCHUP:]
+        self.predictor.fill_outcomes(pair, candles)  # older targets (all of them at first)
+        closes = candles["close"]
+        events = []
+        for when in times:
+            # As at that candle's close: settle what targets it, then predict from it.
+            self.store.fill_outcomes(pair, closes.loc[[when]])
+            window = candles.loc[:when]
+            try:
+                served = self.predictor.score_candles(pair, model, window)
+            except MlpkgError as exc:  # e.g. a window spanning missing candles: skip it
+                state.error, state.skipped = str(exc), state.skipped + 1
+                state.last_scored = when
+                continue
+            state.last_scored, state.error = when, None
+            state.last_scored_at = datetime.now(UTC)
+            state.scored += 1
+            events.append(self._event(pair, model, served, interval))
+        if times:
+            self._watch(pair, model, candles)
+        return events
+
+    def _watch(self, pair: str, model: LoadedModel, candles: pd.DataFrame) -> PairDrift:
+        drift = self.monitor.update(model, candles)
+        if drift.alert and self.settings.retrain_on_drift:
+            self.training.submit_automatic(pair, "drift")
+        return drift
+
+    def _event(
+        self, pair: str, model: LoadedModel, served: ServedPrediction, interval: pd.Timedelta
+    ) -> LiveEvent:
+        record = self.store.get(served.prediction_id)
+        assert record is not None
+        settled = self.store.settled_at(pair, record.candle_time)
+        drift = self.monitor.latest(pair)
+        message = LiveMessage(
+            type="prediction",
+            pair=pair,
+            prediction=PredictionRecordOut.model_validate(record, from_attributes=True),
+            settled=[PredictionRecordOut.model_validate(r, from_attributes=True) for r in settled],
+            live_accuracy=accuracy_body(self.store, pair, model),
+            drift=drift_body(drift),
+            clock=self.clock.now().to_pydatetime(),
+            timestamp=now_ms(),
+        )
+        return LiveEvent(pair, record, message.model_dump_json())
+
+    def _wait(self, next_closes: Sequence[pd.Timestamp]) -> float:
+        poll = self.settings.live_poll_s
+        if not next_closes:
+            return poll
+        now = self.clock.now()
+        ahead = min(next_closes) - now
+        if ahead <= pd.Timedelta(0):  # overdue: the source has not moved on yet
+            if isinstance(self.clock, ReplayClock):
+                return max(MIN_WAIT_S, min(poll, self.clock.wall_seconds(self._interval())))
+            return poll
+        return max(MIN_WAIT_S, min(poll, self.clock.wall_seconds(ahead)))
+
+    # ------------------------------------------------------------------ reads
+
+    def drift(self, pair: str) -> PairDrift | None:
+        """The pair's latest drift result (no I/O)."""
+        return self.monitor.latest(pair)
+
+    def drift_state(self) -> dict[str, Any]:
+        """Per-pair drift numbers for a metrics exporter (see ``serving.drift.drift_state``)."""
+        return drift_state(self.monitor, self.settings.pairs)
+
+    def out_of_sample(self, model: LoadedModel) -> pd.DataFrame:
+        """The served version's out-of-sample predictions (MLflow, read once per version)."""
+        key = (model.pair, model.version)
+        with self._oos_lock:
+            cached = self._oos.get(key)
+        if cached is None:
+            cached = out_of_sample(model.info)
+            with self._oos_lock:
+                self._oos = {k: v for k, v in self._oos.items() if k[0] != model.pair}
+                self._oos[key] = cached
+        return cached
+
+
+def drift_body(drift: PairDrift | None) -> DriftOut | None:
+    """The drift part of status and WebSocket bodies."""
+    if drift is None:
+        return None
+    check = drift.accuracy
+    return DriftOut(
+        model_version=drift.version,
+        candle_time=drift.candle_time.to_pydatetime(),
+        alert=drift.alert,
+        has_reference=drift.has_reference,
+        window=drift.window,
+        threshold=drift.threshold,
+        psi_max=drift.psi_max,
+        flagged=drift.flagged,
+        psi={k: round(v, 6) for k, v in drift.psi.items()},
+        noise_floor={k: round(v, 6) for k, v in drift.floors.items()},
+        accuracy_window=check.k if check else None,
+        accuracy_settled=check.settled if check else 0,
+        accuracy_recent=check.accuracy if check else None,
+        walk_forward_accuracy=check.walk_forward if check else None,
+        accuracy_floor=check.floor if check else None,
+        accuracy_alert=bool(check and check.alert),
+        computed_at=drift.computed_at,
+    )
+
+
+def _new_candles(index: pd.DatetimeIndex, last: pd.Timestamp | None) -> list[pd.Timestamp]:
+    """Candles after ``last`` (only the latest one when nothing was scored yet)."""
+    if len(index) == 0:
+        return []
+    if last is None:
+        return [pd.Timestamp(index[-1])]
+    return [pd.Timestamp(t) for t in index[index > last]]
+
+
+def _pair_start(
+    pair: str, candles: pd.DataFrame, model: LoadedModel | None
+) -> tuple[pd.Timestamp, str | None]:
+    """The first candle of a pair to replay, and a caveat (``None`` when out of sample)."""
+    index = pd.DatetimeIndex(candles.index)
+    fallback = holdout_share_start(index, HoldoutConfig().holdout_fraction)
+    trained = getattr(model.bundle, "trained_on", {}) if model is not None else {}
+    last = trained.get("last_open_time") if isinstance(trained, dict) else None
+    if model is None or not last:
+        return fallback, None
+    after = index[index > pd.Timestamp(last)]
+    if len(after) > 1:
+        return pd.Timestamp(after[0]), None
+    note = (
+        f"{pair}: version {model.version} was fitted on candles up to {last}, the end of the "
+        f"replayed data; replaying from {fallback} (the default holdout share): predictions "
+        "before that date are not out of sample. Train with data_end before the replay "
+        f"start (mlpkg train --pair {pair} --data-end <date>) for an honest replay."
+    )
+    return fallback, note
+
+
+async def run_live(state: ServingState) -> None:
+    """Run ``state.live.step`` forever (in a thread) and publish its events; until cancelled."""
+    live = state.live
+    while True:
+        try:
+            events, wait = await anyio.to_thread.run_sync(live.step)
+        except Exception:  # the loop must survive anything one step does
+            log.exception("live step failed")
+            events, wait = [], state.settings.live_poll_s
+        for event in events:
+            live.hub.publish(event.pair, event.message)
+        await asyncio.sleep(wait)

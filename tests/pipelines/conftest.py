@@ -1,0 +1,65 @@
+"""Fixtures of the Ray tests: an embedded Ray per module, and no Ray daemon may outlive it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+RAY_DAEMONS = ("raylet", "gcs_server")
+
+
+def ray_daemons(root: psutil.Process | None = None) -> list[psutil.Process]:
+    """Live (not zombie) raylet/gcs_server processes started under ``root`` (default: us)."""
+    root = root or psutil.Process()
+    found = []
+    for child in root.children(recursive=True):
+        try:
+            if child.name() in RAY_DAEMONS and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live processes of a process group (a subprocess started with start_new_session)."""
+    members = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+def kill_group(pgid: int) -> list[psutil.Process]:
+    """SIGKILL what is left of a process group we started; return what survived 30 s."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return []
+    _, alive = psutil.wait_procs(group_members(pgid), timeout=30)
+    return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """An embedded 2-CPU Ray for the module; afterwards no raylet or gcs_server may remain."""
+    import ray
+
+    from mlpkg.pipelines.cluster import quiet_ray
+
+    assert not ray.is_initialized()
+    quiet_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR, configure_logging=False)  # fmt: skip
+    yield
+    ray.shutdown()
+    _, alive = psutil.wait_procs(ray_daemons(), timeout=30)
+    assert not alive, f"Ray daemons outlived ray.shutdown(): {alive}"

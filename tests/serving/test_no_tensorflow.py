@@ -1,0 +1,142 @@
+"""A server whose versions all carry ONNX never imports TensorFlow; older versions use Keras.
+
+The first test runs ``uvicorn mlpkg.serving.app:create_app`` as a real subprocess (as ``mlpkg
+serve`` does) that writes ``sorted(sys.modules)`` when it exits, answers predictions of the
+lstm champion and of the stacked ensemble through it, stops it gracefully and reads the list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import mlflow
+import pytest
+
+from mlpkg.tracking import registry
+from mlpkg.tracking.export import ONNX_FILE
+
+pytestmark = pytest.mark.slow
+
+_SERVER = """
+import json, os, signal, sys
+import uvicorn
+
+def dump(*_):
+    with open(os.environ["MODULES_OUT"], "w") as out:
+        json.dump(sorted(sys.modules), out)
+
+# uvicorn shuts down on SIGTERM, then re-raises it to the handler it found: this one.
+signal.signal(signal.SIGTERM, dump)
+uvicorn.run("mlpkg.serving.app:create_app", factory=True, host="127.0.0.1",
+            port=int(os.environ["PORT"]), log_level="warning")
+"""
+HEAVY = ("tensorflow", "keras", "tf2onnx", "sklearn", "matplotlib")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"server exited with {proc.returncode}"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not healthy after {timeout} s")
+
+
+@contextmanager
+def _serving(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """Run the server script as a subprocess; yield its base URL; stop it with SIGTERM."""
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        _wait_healthy(proc, f"{base}/api/health")
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+
+
+def _env(home: Path, tmp_path: Path, pairs: str) -> dict[str, str]:
+    return {
+        **os.environ, "PORT": str(_free_port()), "MODULES_OUT": str(tmp_path / "modules.json"),
+        "MLPKG_HOME": str(home), "MLPKG_MLRUNS_DIR": str(home / "mlruns"),
+        "MLPKG_STORAGE_PATH": str(tmp_path / "predictions.db"), "MLPKG_PAIRS": pairs,
+        "MLPKG_MODEL_POLL_S": "0", "MLPKG_PREDICTION_CACHE_S": "0", "MLPKG_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+
+
+def test_a_served_onnx_version_never_imports_tensorflow(tracked, ensemble_tracked, tmp_path):
+    xrp = ensemble_tracked.pair
+    with _serving(_env(tracked.home, tmp_path, f"BTC,{xrp}"), tmp_path) as base:
+        for query in ("BTC", xrp, f"{xrp}?model=lstm", f"{xrp}?ensemble=false"):
+            response = httpx.get(f"{base}/api/predictions/{query}", timeout=30)
+            assert response.status_code == 200, response.text
+        models = httpx.get(f"{base}/api/health", timeout=30).json()["models"]
+        assert models["BTC"]["runtime"] == "onnxruntime"
+        assert models[xrp]["runtime"] == "onnxruntime+numpy"
+        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
+    modules = set(json.loads((tmp_path / "modules.json").read_text()))
+    assert "onnxruntime" in modules  # it did serve through ONNX Runtime
+    loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert loaded == [], (tmp_path / "server.log").read_text()[-2000:]
+
+
+def _register_without_onnx(home: Path, tmp_path: Path) -> None:
+    """Register a copy of BTC's version 1 without its ONNX file (a pre-ONNX bundle) in ``home``.
+
+    A store of its own, written through an explicit client: MLflow's global URI (shared by the
+    in-process servers of this session) is never touched.
+    """
+    source = tmp_path / "pre-onnx"
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{registry.model_name('BTC')}/1", dst_path=str(source)
+    )
+    for onnx in source.rglob(ONNX_FILE):
+        onnx.unlink()
+    meta = source / "artifacts" / "bundle" / "meta.json"
+    content = json.loads(meta.read_text())
+    content.pop("runtimes", None)
+    meta.write_text(json.dumps(content))
+    (home / "mlruns").mkdir(parents=True)
+    uri = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    name = registry.model_name("BTC")
+    client.create_registered_model(name)
+    version = client.create_model_version(name, source=str(source), run_id=None).version
+    client.set_registered_model_alias(name, registry.CHAMPION, version)
+
+
+def test_a_version_registered_before_onnx_is_served_by_keras(tracked, tmp_path):
+    home = tmp_path / "home"
+    _register_without_onnx(home, tmp_path)
+    with _serving(_env(home, tmp_path, "BTC"), tmp_path) as base:
+        loaded = httpx.get(f"{base}/api/models/BTC/status", timeout=30).json()["loaded"]
+        assert loaded["loaded"] is True, loaded
+        assert loaded["runtime"] == "keras"
+        assert loaded["members"]["lstm"]["runtime"] == "keras"
+        body = httpx.get(f"{base}/api/predictions/BTC", timeout=60).json()["prediction"]
+        assert body["metadata"]["runtime"] == "keras"
+        assert 0.0 < body["prediction"] < 1.0
+    modules = set(json.loads((tmp_path / "modules.json").read_text()))
+    assert "keras" in modules  # the pre-ONNX version did need Keras
