@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpkg.config import RunConfig, get_settings
+from mlpkg.console import CliProgress, configure_logging, import_tensorflow_quietly
 from mlpkg.errors import MlpkgError
 
 log = logging.getLogger("mlpkg")
@@ -44,6 +45,16 @@ def _progress(message: str) -> None:
     log.info(message)
 
 
+def _fold_progress(config: RunConfig, what: str) -> CliProgress:
+    """A bar over the development fits of ``config`` (plain lines when not on a terminal)."""
+    from mlpkg.models.families import is_neural
+    from mlpkg.pipelines.evaluate import expected_fits
+
+    if any(is_neural(family) for family in config.families):
+        import_tensorflow_quietly()
+    return CliProgress(expected_fits(config), f"{config.pair} {what}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, evaluate, register (and maybe promote) one pair."""
     from mlpkg.pipelines.train import train_pair
@@ -52,7 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "params_from", None):
         config = _with_tuned_params(config, args)
     started = time.perf_counter()
-    result = train_pair(config, progress=_progress)
+    with _fold_progress(config, "development folds") as progress:
+        result = train_pair(config, progress=progress)
     if getattr(args, "params_from", None):
         _tag_params_from(result.run_id, args.params_from)
     sys.stdout.write(result.text + "\n")
@@ -76,10 +88,12 @@ def _with_tuned_params(config: RunConfig, args: argparse.Namespace) -> RunConfig
     best = tuned_params(args.params_from)
     merged = apply_tuned_params(config, best, _explicit_options(args))
     log.info(
-        "using trial %s of study %s (dev log loss %.5f): %s", best.get("number"),
-        best.get("study"), best.get("log_loss", float("nan")),
+        "using trial %s of study %s (dev log loss %.5f): %s",
+        best.get("number"),
+        best.get("study"),
+        best.get("log_loss", float("nan")),
         ", ".join(f"{k}={v}" for k, v in best["params"].items()),
-    )  # fmt: skip
+    )
     return merged
 
 
@@ -104,11 +118,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
             + " (or start a new study without --resume)."
         )
     request = TuneRequest(
-        config=_run_config(args), family=args.family, trials=args.trials,
-        concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial, address=args.address,
-        resume=args.resume, study=args.study, prune=not args.no_prune,
-        grace_folds=args.grace_folds, max_failures=args.max_failures,
-    )  # fmt: skip
+        config=_run_config(args),
+        family=args.family,
+        trials=args.trials,
+        concurrency=args.concurrency,
+        cpus_per_trial=args.cpus_per_trial,
+        address=args.address,
+        resume=args.resume,
+        study=args.study,
+        prune=not args.no_prune,
+        grace_folds=args.grace_folds,
+        max_failures=args.max_failures,
+    )
     result = run_tune(request, progress=_progress)
     sys.stdout.write(result.text + "\n")
     return 0
@@ -146,7 +167,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Development-fold evaluation only (never touches the holdout)."""
     from mlpkg.pipelines.evaluate import evaluate_pair
 
-    development, run_id = evaluate_pair(_run_config(args), progress=_progress)
+    config = _run_config(args)
+    with _fold_progress(config, "development folds") as progress:
+        development, run_id = evaluate_pair(config, progress=progress)
     sys.stdout.write(
         development.text + f"\nLogged as MLflow run {run_id} (the holdout was not scored).\n"
     )
@@ -172,9 +195,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bundle, info = registry.load_model(pair, alias, Path(tmp))
     candles = load_candles(pair, settings.data_source, settings)
     pred = score_latest(
-        bundle, candles, strong=settings.signal_strong, normal=settings.signal_normal,
+        bundle,
+        candles,
+        strong=settings.signal_strong,
+        normal=settings.signal_normal,
         promoted=registry.is_promoted(info),
-    )  # fmt: skip
+    )
     sys.stdout.write(
         f"{pair} ({alias}, version {info.version}): P(up in {pred.horizon} candles after "
         f"{pred.candle_time:%Y-%m-%d %H:%M} UTC) = {pred.probability:.4f} -> {pred.direction}, "
@@ -206,10 +232,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     """Run the train and evaluate notebooks per pair with papermill."""
     from mlpkg.pipelines.batch import run_batch
 
-    summary = run_batch(
-        args.pairs, extra_params=_run_config_overrides(args), executor=args.executor,
-        address=args.address,
-    )  # fmt: skip
+    total = len(args.pairs) * 2  # the train and evaluate notebooks of each pair
+    with CliProgress(total, "batch", counts=lambda m: not m.endswith("...")) as progress:
+        summary = run_batch(
+            args.pairs,
+            extra_params=_run_config_overrides(args),
+            executor=args.executor,
+            address=args.address,
+            progress=progress,
+        )
     sys.stdout.write(summary.text + "\n")
     return 0 if summary.ok else 1
 
@@ -295,10 +326,7 @@ def _mark_orphans() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn MlpkgError into a clear one-line message."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(get_settings().log_level)
     try:
         _mark_orphans()
         return int(args.func(args))

@@ -480,10 +480,11 @@ class RunConfig(_Frozen):
     )
     seed: int = Field(default=42, description="Base seed for numpy, python and TensorFlow.")
     n_seeds: int = Field(
-        default=1, ge=1, le=20, description="Seeds per neural family on the development folds."
+        default=3, ge=1, le=20, description="Seeds per seeded family on the development folds."
     )
     models: tuple[str, ...] = Field(
-        default=("lstm",), description="Families/ensembles to compare, e.g. lstm,gru,stacked; all."
+        default=("lightgbm", "logistic", "stacked"),
+        description="Families/ensembles to compare, e.g. lstm,gru,stacked; all.",
     )
     importance_rows: int = Field(
         default=500,

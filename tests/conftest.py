@@ -36,9 +36,14 @@ TINY_SECTIONS = {
     "gru": {**TINY_NEURAL, "units": 4, "layers": 1},
     "cnn": {**TINY_NEURAL, "filters": 4, "kernel_size": 2, "layers": 2},
     "transformer": {**TINY_NEURAL, "d_model": 8, "heads": 2, "layers": 1, "ff_units": 8},
-    "lightgbm": {"window": 8, "n_estimators": 30, "num_leaves": 4, "min_child_samples": 20,
-                 "patience": 5},
-}  # fmt: skip
+    "lightgbm": {
+        "window": 8,
+        "n_estimators": 30,
+        "num_leaves": 4,
+        "min_child_samples": 20,
+        "patience": 5,
+    },
+}
 TINY_RUN = {
     "max_rows": 1500,
     "n_folds": 2,

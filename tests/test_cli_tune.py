@@ -59,8 +59,12 @@ def test_params_from_a_run_that_is_not_a_tune_says_what_to_pass(home, capsys):
 
 
 def test_tuned_params_replace_the_options_and_the_family_becomes_the_model(caplog):
-    best = {"family": "lightgbm", "pair": "ETH", "horizon": 5,
-            "params": {"lightgbm_num_leaves": 12, "lightgbm_learning_rate": 0.02}}  # fmt: skip
+    best = {
+        "family": "lightgbm",
+        "pair": "ETH",
+        "horizon": 5,
+        "params": {"lightgbm_num_leaves": 12, "lightgbm_learning_rate": 0.02},
+    }
     config = RunConfig.from_flat(pair="BTC", lightgbm_num_leaves=40)
     merged = apply_tuned_params(config, best, {"lightgbm_num_leaves", "pair"})
     assert merged.models == ("lightgbm",)

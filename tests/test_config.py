@@ -88,8 +88,16 @@ def test_run_config_flattens_and_rebuilds():
     flat = config.to_flat()
     assert flat["pair"] == "ETH" and flat["lstm_epochs"] == 3 and flat["n_folds"] == 2
     assert config.gru.units == 8 and config.section("gru").units == 8
-    assert config.models == ("lstm", "gru", "cnn", "transformer", "lightgbm", "logistic",
-                             "weighted", "stacked")  # fmt: skip
+    assert config.models == (
+        "lstm",
+        "gru",
+        "cnn",
+        "transformer",
+        "lightgbm",
+        "logistic",
+        "weighted",
+        "stacked",
+    )
     assert RunConfig.from_flat(**flat) == config
     assert len(set(RunConfig.flat_fields())) == len(RunConfig.flat_fields())
 

@@ -18,8 +18,14 @@ def test_importing_mlpkg_loads_no_tensorflow_pandas_or_mlflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
-    assert set(mlpkg.__all__) >= {"load_candles", "build_features", "evaluate", "train",
-                                  "load_model", "check_lookahead"}  # fmt: skip
+    assert set(mlpkg.__all__) >= {
+        "load_candles",
+        "build_features",
+        "evaluate",
+        "train",
+        "load_model",
+        "check_lookahead",
+    }
 
 
 @pytest.fixture

@@ -83,9 +83,12 @@ def _ensemble_holdout(
     weights = final_weights(dev, name, members, int(dev["seed"].min()))
     first = holdouts[members[0]]
     rows = first[first["model"] == members[0]].sort_values("open_time").copy()
-    matrix = np.column_stack([
-        holdouts[m][holdouts[m]["model"] == m].sort_values("open_time")["proba_up"] for m in members
-    ])  # fmt: skip
+    matrix = np.column_stack(
+        [
+            holdouts[m][holdouts[m]["model"] == m].sort_values("open_time")["proba_up"]
+            for m in members
+        ]
+    )
     w = np.asarray([weights[m] for m in members])
     rows["proba_up"] = combine(matrix, w / w.sum())
     rows["model"] = name
@@ -94,11 +97,13 @@ def _ensemble_holdout(
 
 def summarize(pair: str, families: list[str], out: Path) -> list[dict]:
     """Rows of the table for one pair: every family, both ensembles, the references."""
-    dev = pd.concat([pd.read_csv(out / f"{pair}-{f}-dev.csv", parse_dates=["open_time"])
-                     for f in families])  # fmt: skip
+    dev = pd.concat(
+        [pd.read_csv(out / f"{pair}-{f}-dev.csv", parse_dates=["open_time"]) for f in families]
+    )
     dev = dev.drop_duplicates(["fold", "seed", "model", "open_time"])
-    holdouts = {f: pd.read_csv(out / f"{pair}-{f}-holdout.csv", parse_dates=["open_time"])
-                for f in families}  # fmt: skip
+    holdouts = {
+        f: pd.read_csv(out / f"{pair}-{f}-holdout.csv", parse_dates=["open_time"]) for f in families
+    }
     neural = [f for f in families if f in NEURAL_FAMILIES]
     dev, _ = add_ensembles(dev, ["weighted", "stacked"] if neural else ["stacked"], families)
     records = {f: json.loads((out / f"{pair}-{f}.json").read_text()) for f in families}
@@ -119,17 +124,21 @@ def summarize(pair: str, families: list[str], out: Path) -> list[dict]:
         test = holdout_dm(frame, name, naive, 5) if name not in NAIVE_BASELINES else None
         record = records.get(name, {})
         dev_rows = dev[dev["model"] == name]
-        rows.append({
-            "pair": pair, "model": name,
-            "fit_s_per_fold": record.get("fit_seconds_per_fold", ""),
-            "peak_rss_mib": round(record["peak_rss_mib"]) if record else "",
-            "dev_log_loss": scores[name],
-            "dev_log_loss_fold_std": float(dev_rows.groupby("fold").apply(_loss).std()),
-            "dev_accuracy": _accuracy(dev_rows),
-            "holdout_log_loss": _loss(held), "holdout_accuracy": _accuracy(held),
-            "holdout_dm_p_vs_best_naive": None if test is None else test.p_value,
-            "best_naive": naive,
-        })  # fmt: skip
+        rows.append(
+            {
+                "pair": pair,
+                "model": name,
+                "fit_s_per_fold": record.get("fit_seconds_per_fold", ""),
+                "peak_rss_mib": round(record["peak_rss_mib"]) if record else "",
+                "dev_log_loss": scores[name],
+                "dev_log_loss_fold_std": float(dev_rows.groupby("fold").apply(_loss).std()),
+                "dev_accuracy": _accuracy(dev_rows),
+                "holdout_log_loss": _loss(held),
+                "holdout_accuracy": _accuracy(held),
+                "holdout_dm_p_vs_best_naive": None if test is None else test.p_value,
+                "best_naive": naive,
+            }
+        )
     return rows
 
 
@@ -167,8 +176,7 @@ def main() -> None:
 
 def markdown(frame: pd.DataFrame) -> str:
     """A GitHub table of the frame (for docs/benchmarks.md)."""
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "---|" * len(frame.columns)]  # fmt: skip
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
 

@@ -43,9 +43,16 @@ from mlpkg.tracking import registry
 LOCAL = "127.0.0.1"
 PAIRS = ("BTC", "ETH")
 TINY: dict[str, Any] = {
-    "max_rows": 600, "window": 8, "units": 4, "lstm_layers": 1, "dense_units": 4,
-    "epochs": 1, "batch_size": 128, "patience": 1, "n_folds": 1,
-}  # fmt: skip
+    "max_rows": 600,
+    "window": 8,
+    "units": 4,
+    "lstm_layers": 1,
+    "dense_units": 4,
+    "epochs": 1,
+    "batch_size": 128,
+    "patience": 1,
+    "n_folds": 1,
+}
 JOB_PARAMS: dict[str, Any] = {**TINY, "max_rows": 2000, "epochs": 3, "n_folds": 2}
 """What each training job submitted during the load trains (a few seconds of CPU each)."""
 ENDPOINTS: dict[str, str] = {
@@ -65,8 +72,11 @@ def machine() -> str:
     cpu = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores (nproc), {cpu}, {mem_gib:.1f} GiB RAM, Python " + (
@@ -99,8 +109,18 @@ def start_server(home: Path, port: int, cache_s: float) -> subprocess.Popen[byte
         "MLPKG_LOG_LEVEL": "WARNING",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    command = [sys.executable, "-m", "uvicorn", "mlpkg.serving.app:create_app", "--factory",
-               "--host", LOCAL, "--port", str(port), "--no-access-log"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "mlpkg.serving.app:create_app",
+        "--factory",
+        "--host",
+        LOCAL,
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     with (home / "server.log").open("ab") as log:
         return subprocess.Popen(command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -156,10 +176,11 @@ async def run_load(base_url: str, total: int, concurrency: int) -> Results:
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
         started = time.perf_counter()
         tasks = [
-            one_request(client, names[i % len(names)], ENDPOINTS[names[i % len(names)]], gate,
-                        results)
+            one_request(
+                client, names[i % len(names)], ENDPOINTS[names[i % len(names)]], gate, results
+            )
             for i in range(total)
-        ]  # fmt: skip
+        ]
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=MAX_LOAD_S)
         results.wall_s = time.perf_counter() - started
     return results
@@ -199,8 +220,10 @@ def training_overlap(jobs: list[dict[str, Any]], start: datetime, end: datetime)
 
 def report(results: Results, concurrency: int) -> None:
     """Print the markdown table of the run."""
-    print(f"\n{sum(len(v) for v in results.latencies.values())} answered requests in "
-          f"{results.wall_s:.1f} s, {concurrency} in flight")  # fmt: skip
+    print(
+        f"\n{sum(len(v) for v in results.latencies.values())} answered requests in "
+        f"{results.wall_s:.1f} s, {concurrency} in flight"
+    )
     print("\nreq/s = answered requests of the endpoint / load wall time (endpoints interleaved)")
     print("\n| endpoint | requests | non-2xx / errors | p50 ms | p95 ms | p99 ms | req/s |")
     print("|---|---|---|---|---|---|---|")
@@ -216,8 +239,10 @@ def report(results: Results, concurrency: int) -> None:
         p50, p95, p99 = (np.percentile(lat, [50, 95, 99]) * 1000) if len(lat) else (0, 0, 0)
         count = len(lat) + (failed if name != "all" else 0)
         rate = (len(lat) / results.wall_s) if results.wall_s else 0.0
-        print(f"| {name} | {count if name != 'all' else total_ok} | {failed} | {p50:.0f} | "
-              f"{p95:.0f} | {p99:.0f} | {rate:.1f} |")  # fmt: skip
+        print(
+            f"| {name} | {count if name != 'all' else total_ok} | {failed} | {p50:.0f} | "
+            f"{p95:.0f} | {p99:.0f} | {rate:.1f} |"
+        )
     problems = {k: sorted(set(v)) for k, v in results.failures.items() if v}
     if problems:
         print(f"\nfailures: {problems}")
@@ -262,11 +287,15 @@ def main() -> None:
             stop(proc)
     report(results, args.concurrency)
     states = ", ".join(f"{b['status']}" for b in jobs)
-    print(f"\ntraining jobs (tiny, {JOB_PARAMS['max_rows']} rows, {JOB_PARAMS['epochs']} epochs):"
-          f" {states}; a job was running during {training_overlap(jobs, start, end):.0%} of the"
-          " load window")  # fmt: skip
-    print(f"prediction cache: {args.cache_s} s; 1-min load average: {load_at_start:.2f} when the"
-          f" script started, {load_before:.2f} when the load began (training running)")  # fmt: skip
+    print(
+        f"\ntraining jobs (tiny, {JOB_PARAMS['max_rows']} rows, {JOB_PARAMS['epochs']} epochs):"
+        f" {states}; a job was running during {training_overlap(jobs, start, end):.0%} of the"
+        " load window"
+    )
+    print(
+        f"prediction cache: {args.cache_s} s; 1-min load average: {load_at_start:.2f} when the"
+        f" script started, {load_before:.2f} when the load began (training running)"
+    )
     print(f"machine: {machine()}")
 
 

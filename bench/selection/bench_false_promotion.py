@@ -38,9 +38,12 @@ def trial(config: RunConfig, rows: int, seed: int, drift: float) -> tuple[bool, 
     development = evaluate_development(dataset, config)
     holdout = score_holdout(development, config)
     decision = decide_promotion(
-        holdout, development.procedure.name, naive=NAIVE_BASELINES, horizon=config.horizon,
+        holdout,
+        development.procedure.name,
+        naive=NAIVE_BASELINES,
+        horizon=config.horizon,
         champion=None,
-    )  # fmt: skip
+    )
     return decision.promote, [c.passed for c in decision.conditions[:2]]
 
 
@@ -53,22 +56,32 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="run parameter KEY=VALUE")
     args = parser.parse_args()
     params = dict(item.split("=", 1) for item in args.param)
-    config = RunConfig.from_flat(models=args.family, n_folds=3, holdout_fraction=0.25,
-                                 holdout_blocks=4, importance_rows=0, **params)  # fmt: skip
+    config = RunConfig.from_flat(
+        models=args.family,
+        n_folds=3,
+        holdout_fraction=0.25,
+        holdout_blocks=4,
+        importance_rows=0,
+        **params,
+    )
     print(describe_machine())
     print(f"family {args.family}, {args.rows} hourly candles per trial, {args.trials} trials")
-    print("| hourly drift | trials | promoted | rate | 95 % interval | DM+margin passed | "
-          "blocks passed | seconds |")  # fmt: skip
+    print(
+        "| hourly drift | trials | promoted | rate | 95 % interval | DM+margin passed | "
+        "blocks passed | seconds |"
+    )
     print("|---:|---:|---:|---:|---|---:|---:|---:|")
     for drift in args.drifts:
         started = time.perf_counter()
         outcomes = [trial(config, args.rows, seed, drift) for seed in range(args.trials)]
         promoted = sum(o[0] for o in outcomes)
         low, high = stats.binomtest(promoted, args.trials).proportion_ci(method="wilson")
-        print(f"| {drift:g} | {args.trials} | {promoted} | {promoted / args.trials:.3f} | "
-              f"{low:.3f}-{high:.3f} | {sum(o[1][0] for o in outcomes)} | "
-              f"{sum(o[1][1] for o in outcomes)} | {time.perf_counter() - started:.0f} |",
-              flush=True)  # fmt: skip
+        print(
+            f"| {drift:g} | {args.trials} | {promoted} | {promoted / args.trials:.3f} | "
+            f"{low:.3f}-{high:.3f} | {sum(o[1][0] for o in outcomes)} | "
+            f"{sum(o[1][1] for o in outcomes)} | {time.perf_counter() - started:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

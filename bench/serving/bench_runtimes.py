@@ -76,9 +76,11 @@ def lightgbm_onnx(estimator: Any, X: pd.DataFrame, calls: int) -> tuple[float, f
 
     table = window_summaries(X.to_numpy(), estimator.window)[estimator.window - 1 :]
     graph = onnxmltools.convert_lightgbm(
-        estimator.booster_, initial_types=[("input", FloatTensorType([None, table.shape[1]]))],
-        zipmap=False, target_opset=15,
-    )  # fmt: skip
+        estimator.booster_,
+        initial_types=[("input", FloatTensorType([None, table.shape[1]]))],
+        zipmap=False,
+        target_opset=15,
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
@@ -136,16 +138,20 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     X, y = real_rows(args.rows)
     print(f"{len(X)} feature rows x {X.shape[1]} features; p50 of {args.calls} calls\n")
-    print("| family | runtime | native ms / window | runtime ms / window | speed-up "
-          "| max abs diff | windows compared | export s |")  # fmt: skip
+    print(
+        "| family | runtime | native ms / window | runtime ms / window | speed-up "
+        "| max abs diff | windows compared | export s |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     # LightGBM twice: as early stopping leaves it, and refit on every row for 500 rounds (the
     # float32 thresholds of the ONNX tree ensemble diverge from the booster as trees add up).
     cases = [(f, f, {}) for f in args.families]
     if "lightgbm" in args.families:
         refit = {"validation_fraction": 0.0, "n_estimators": 500}
-        cases.insert(cases.index(("lightgbm", "lightgbm", {})) + 1,
-                     ("lightgbm, 500 rounds", "lightgbm", refit))  # fmt: skip
+        cases.insert(
+            cases.index(("lightgbm", "lightgbm", {})) + 1,
+            ("lightgbm, 500 rounds", "lightgbm", refit),
+        )
     for label, family, params in cases:
         r = measure(family, X, y, args.calls, **params)
         print(
@@ -155,9 +161,11 @@ def main() -> None:
         )
         if r.get("onnx"):
             onnx_ms, onnx_diff = r["onnx"]
-            print(f"| {label} (rejected) | onnxruntime via onnxmltools | {r['native_ms']:.3f} | "
-                  f"{onnx_ms:.3f} | {r['native_ms'] / onnx_ms:.0f}x | {onnx_diff:.1e} | "
-                  f"{r['windows']} | |")  # fmt: skip
+            print(
+                f"| {label} (rejected) | onnxruntime via onnxmltools | {r['native_ms']:.3f} | "
+                f"{onnx_ms:.3f} | {r['native_ms'] / onnx_ms:.0f}x | {onnx_diff:.1e} | "
+                f"{r['windows']} | |"
+            )
 
 
 if __name__ == "__main__":

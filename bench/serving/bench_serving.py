@@ -252,10 +252,14 @@ def bench_mlpkg(home: Path, mode: str, args: Any) -> tuple[list[Measured], float
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     if mode == "fresh":
-        env.update({
-            "MLPKG_DATA_SOURCE": "replay", "MLPKG_REPLAY_FROM": "shipped",
-            "MLPKG_REPLAY_START": args.replay_start, "MLPKG_REPLAY_SPEED": str(args.replay_speed),
-        })  # fmt: skip
+        env.update(
+            {
+                "MLPKG_DATA_SOURCE": "replay",
+                "MLPKG_REPLAY_FROM": "shipped",
+                "MLPKG_REPLAY_START": args.replay_start,
+                "MLPKG_REPLAY_SPEED": str(args.replay_speed),
+            }
+        )
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/api/predictions/{PAIR}"
     cmd = [sys.executable, "-m", "mlpkg.cli", "serve", "--port", str(port)]
@@ -335,8 +339,11 @@ def goals(results: list[Measured], reference: list[Measured]) -> str:
         if r.label.startswith("mlpkg, cache on"):
             checks = [("req/s >= 10x mlflow", ratio >= 10)]
         else:
-            checks = [("p50 <= 3 ms", r.p50 <= 3.0), ("req/s >= 5x mlflow", ratio >= 5),
-                      ("stretch 10x", ratio >= 10)]  # fmt: skip
+            checks = [
+                ("p50 <= 3 ms", r.p50 <= 3.0),
+                ("req/s >= 5x mlflow", ratio >= 5),
+                ("stretch 10x", ratio >= 10),
+            ]
         checks += [("RSS <= 300 MiB", r.rss_mb <= 300), ("cold start <= 3 s", r.cold_start_s <= 3)]
         shown = ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks)
         lines.append(f"- {r.label}, {r.clients} client(s): {shown}")
@@ -404,9 +411,9 @@ def run(args: argparse.Namespace, home: Path, version: str) -> None:
         # Fresh: one server per client count, so each run starts its own replay clock.
         runs = [[c] for c in args.concurrency] if mode == "fresh" else [args.concurrency]
         for concurrency in runs:
-            measured, p_up = bench_mlpkg(home, mode, argparse.Namespace(
-                **{**vars(args), "concurrency": concurrency}
-            ))  # fmt: skip
+            measured, p_up = bench_mlpkg(
+                home, mode, argparse.Namespace(**{**vars(args), "concurrency": concurrency})
+            )
             ours += measured
         if mode != "fresh":
             p_ours = p_up  # the latest shipped candle, as mlflow's payload

@@ -70,9 +70,11 @@ def scaling(repeats: int) -> dict[str, float]:
         for concurrency in (1, 2):
             with tempfile.TemporaryDirectory() as tmp:
                 seconds, trial_s = _tune(Path(tmp), "lightgbm", 8, concurrency)
-            print(f"  8 LightGBM trials, concurrency {concurrency}: {seconds:.1f} s "
-                  f"(mean trial {trial_s:.1f} s, load {os.getloadavg()[0]:.1f})",
-                  flush=True)  # fmt: skip
+            print(
+                f"  8 LightGBM trials, concurrency {concurrency}: {seconds:.1f} s "
+                f"(mean trial {trial_s:.1f} s, load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
             if seconds < out.get(f"T{concurrency}", float("inf")):
                 out[f"T{concurrency}"], out[f"trial_s_{concurrency}"] = seconds, trial_s
     out["efficiency"] = out["T1"] / (2 * out["T2"])
@@ -95,17 +97,25 @@ def _empty_tune(trials: int, storage_url: str, name: str) -> float:
     from mlpkg.pipelines.studies import open_storage
 
     space = {"x": optuna.distributions.FloatDistribution(0, 1)}
-    search = OptunaSearch(space, metric="log_loss", mode="min",
-                          storage=open_storage(storage_url), study_name=name)  # fmt: skip
-    scheduler = ASHAScheduler(metric="log_loss", mode="min", max_t=4, grace_period=1,
-                              reduction_factor=2)  # fmt: skip
+    search = OptunaSearch(
+        space, metric="log_loss", mode="min", storage=open_storage(storage_url), study_name=name
+    )
+    scheduler = ASHAScheduler(
+        metric="log_loss", mode="min", max_t=4, grace_period=1, reduction_factor=2
+    )
     tuner = tune.Tuner(
         tune.with_resources(_empty, {"cpu": 1}),
-        tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler, num_samples=trials,
-                                    max_concurrent_trials=1, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_url[10:]).parent),
-                                  verbose=0),
-    )  # fmt: skip
+        tune_config=tune.TuneConfig(
+            search_alg=search,
+            scheduler=scheduler,
+            num_samples=trials,
+            max_concurrent_trials=1,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(Path(storage_url[10:]).parent), verbose=0
+        ),
+    )
     started = time.perf_counter()
     tuner.fit()
     return time.perf_counter() - started
@@ -119,17 +129,22 @@ def overhead() -> dict[str, float]:
         few, many = _empty_tune(4, url, "few"), _empty_tune(44, url, "many")
     out["empty_few"], out["empty_many"] = few, many
     out["empty_per_trial"] = (many - few) / 40
-    print(f"  empty trials: 4 in {few:.1f} s, 44 in {many:.1f} s -> "
-          f"{out['empty_per_trial']:.2f} s per trial", flush=True)  # fmt: skip
+    print(
+        f"  empty trials: 4 in {few:.1f} s, 44 in {many:.1f} s -> "
+        f"{out['empty_per_trial']:.2f} s per trial",
+        flush=True,
+    )
     tiny = {"max_rows": 1500, "n_folds": 3}
     with tempfile.TemporaryDirectory() as tmp:
         few, _ = _tune(Path(tmp) / "a", "logistic", 4, 1, **tiny)
         many, out["mlpkg_trial_s"] = _tune(Path(tmp) / "b", "logistic", 24, 1, **tiny)
     out["mlpkg_few"], out["mlpkg_many"] = few, many
     out["mlpkg_per_trial"] = (many - few) / 20
-    print(f"  near-empty mlpkg trials: 4 in {few:.1f} s, 24 in {many:.1f} s -> "
-          f"{out['mlpkg_per_trial']:.2f} s per trial (in-trial {out['mlpkg_trial_s']:.2f} s)",
-          flush=True)  # fmt: skip
+    print(
+        f"  near-empty mlpkg trials: 4 in {few:.1f} s, 24 in {many:.1f} s -> "
+        f"{out['mlpkg_per_trial']:.2f} s per trial (in-trial {out['mlpkg_trial_s']:.2f} s)",
+        flush=True,
+    )
     return out
 
 
@@ -173,14 +188,21 @@ def install() -> dict[str, float]:
             path = file.locate()
             size += path.stat().st_size if path.is_file() else 0
     out = {"size_mib": size / 2**20, "packages": float(len(extra))}
-    print(f"  ray[tune] + optuna add {len(extra)} distributions, {out['size_mib']:.0f} MiB: "
-          + ", ".join(f"{n}=={v}" for n, v in sorted(extra.items())), flush=True)  # fmt: skip
+    print(
+        f"  ray[tune] + optuna add {len(extra)} distributions, {out['size_mib']:.0f} MiB: "
+        + ", ".join(f"{n}=={v}" for n, v in sorted(extra.items())),
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         pins = [f"{n}=={v}" for n, v in extra.items()]
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
         started = time.perf_counter()
-        fetched = subprocess.run([*pip, "download", "--no-deps", "-d", f"{tmp}/wheels", *pins],
-                                 capture_output=True, text=True, check=False)  # fmt: skip
+        fetched = subprocess.run(
+            [*pip, "download", "--no-deps", "-d", f"{tmp}/wheels", *pins],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         out["download_s"] = time.perf_counter() - started
         if fetched.returncode != 0:
             print(f"  (download failed, install time not measured: {fetched.stderr[-300:]})")
@@ -188,11 +210,15 @@ def install() -> dict[str, float]:
         subprocess.run([sys.executable, "-m", "venv", f"{tmp}/venv"], check=True)
         started = time.perf_counter()
         venv_pip = [f"{tmp}/venv/bin/python", "-m", "pip", "-q", "install", "--no-deps"]
-        subprocess.run([*venv_pip, "--no-index", "--find-links", f"{tmp}/wheels", *pins],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [*venv_pip, "--no-index", "--find-links", f"{tmp}/wheels", *pins], check=True
+        )
         out["install_s"] = time.perf_counter() - started
-    print(f"  download {out['download_s']:.1f} s, pip install from the wheels "
-          f"{out['install_s']:.1f} s", flush=True)  # fmt: skip
+    print(
+        f"  download {out['download_s']:.1f} s, pip install from the wheels "
+        f"{out['install_s']:.1f} s",
+        flush=True,
+    )
     return out
 
 
@@ -201,8 +227,10 @@ def projection(fold_s: dict[str, float], per_trial: float, efficiency: float) ->
     pairs, trials, folds = 5, 50, 4
     pruned_folds = 1 + 0.5 * 1 + 0.25 * 2  # ASHA rf 2, grace 1: rungs at folds 1 and 2
     lines = ["| cluster | CPUs | no pruning | with ASHA (~2 folds/trial) |", "|---|---|---|---|"]
-    work = {label: sum(pairs * trials * (f * fold_s[fam] + per_trial) for fam in fold_s)
-            for label, f in (("full", folds), ("pruned", pruned_folds))}  # fmt: skip
+    work = {
+        label: sum(pairs * trials * (f * fold_s[fam] + per_trial) for fam in fold_s)
+        for label, f in (("full", folds), ("pruned", pruned_folds))
+    }
     for nodes, cores in ((1, 2), (1, 16), (4, 16), (16, 16)):
         cpus = nodes * cores
         eff = efficiency if cpus > 1 else 1.0
@@ -227,8 +255,13 @@ def main() -> None:
 
     quiet_ray()
     started = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR, configure_logging=False)  # fmt: skip
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        configure_logging=False,
+    )
     print(f"  ray.init(num_cpus=2): {time.perf_counter() - started:.1f} s", flush=True)
     try:
         scale = (
@@ -243,12 +276,19 @@ def main() -> None:
     if not args.skip_install:
         install()
     per_fold = scale["trial_s_1"] / 4
-    fold_s = {"lstm": LSTM_FOLD_S, "gru": LSTM_FOLD_S, "cnn": LSTM_FOLD_S,
-              "transformer": LSTM_FOLD_S, "lightgbm": per_fold,
-              "logistic": cost["mlpkg_trial_s"] / 3}  # fmt: skip
-    print(f"efficiency T1/(2 x T2) = {scale['efficiency']:.2f} (goal >= 0.8); overhead per "
-          f"empty trial {cost['empty_per_trial']:.2f} s, per near-empty mlpkg trial "
-          f"{cost['mlpkg_per_trial']:.2f} s (goal <= 1.5 s)")  # fmt: skip
+    fold_s = {
+        "lstm": LSTM_FOLD_S,
+        "gru": LSTM_FOLD_S,
+        "cnn": LSTM_FOLD_S,
+        "transformer": LSTM_FOLD_S,
+        "lightgbm": per_fold,
+        "logistic": cost["mlpkg_trial_s"] / 3,
+    }
+    print(
+        f"efficiency T1/(2 x T2) = {scale['efficiency']:.2f} (goal >= 0.8); overhead per "
+        f"empty trial {cost['empty_per_trial']:.2f} s, per near-empty mlpkg trial "
+        f"{cost['mlpkg_per_trial']:.2f} s (goal <= 1.5 s)"
+    )
     print("\n".join(projection(fold_s, cost["mlpkg_per_trial"], scale["efficiency"])))
 
 

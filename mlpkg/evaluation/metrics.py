@@ -91,15 +91,17 @@ def confidence_buckets(
         last = i == len(edges) - 2
         inside = (confidence >= lower) & ((confidence <= upper) if last else (confidence < upper))
         count = int(inside.sum())
-        rows.append({
-            "bucket": f"{lower:g}-{upper:g}",
-            "lower": float(lower),
-            "upper": float(upper),
-            "count": count,
-            "share": count / len(y) if len(y) else math.nan,
-            "accuracy": float(correct[inside].mean()) if count else math.nan,
-            "mean_proba_up": float(p[inside].mean()) if count else math.nan,
-        })  # fmt: skip
+        rows.append(
+            {
+                "bucket": f"{lower:g}-{upper:g}",
+                "lower": float(lower),
+                "upper": float(upper),
+                "count": count,
+                "share": count / len(y) if len(y) else math.nan,
+                "accuracy": float(correct[inside].mean()) if count else math.nan,
+                "mean_proba_up": float(p[inside].mean()) if count else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -72,13 +72,15 @@ def plot_confusion(predictions: pd.DataFrame, model: str) -> Figure:
     return fig
 
 
-def _equity(rows: pd.DataFrame, fee_bps: float, horizon: int, mode: StrategyMode,
-            hold: bool = False) -> pd.Series:  # fmt: skip
+def _equity(
+    rows: pd.DataFrame, fee_bps: float, horizon: int, mode: StrategyMode, hold: bool = False
+) -> pd.Series:
     parts = []
     for _, fold in rows.groupby("fold", sort=True):
         p = np.ones(len(fold)) if hold else fold["proba_up"].to_numpy()
-        _, net = trade_returns(p, fold["future_return"], fee_bps=fee_bps, mode=mode,
-                               horizon=horizon)  # fmt: skip
+        _, net = trade_returns(
+            p, fold["future_return"], fee_bps=fee_bps, mode=mode, horizon=horizon
+        )
         parts.append(pd.Series(net, index=fold["open_time"].to_numpy()[::horizon]))
     returns = pd.concat(parts)
     return (1.0 + returns).cumprod()
@@ -174,12 +176,25 @@ def plot_model_comparison(summary: pd.DataFrame, metric: str = "log_loss") -> Fi
     fig = Figure(figsize=(8, 0.35 * len(names) + 1.5))
     ax = fig.subplots()
     fold_std = ordered[f"{metric}_std"].fillna(0.0).to_numpy()
-    ax.barh(positions, ordered[f"{metric}_mean"].to_numpy(), xerr=fold_std, color="tab:blue",
-            alpha=0.6, label="mean ± std across folds")  # fmt: skip
+    ax.barh(
+        positions,
+        ordered[f"{metric}_mean"].to_numpy(),
+        xerr=fold_std,
+        color="tab:blue",
+        alpha=0.6,
+        label="mean ± std across folds",
+    )
     seed_std = ordered.get(f"{metric}_seed_std")
     if seed_std is not None and seed_std.fillna(0.0).gt(0).any():
-        ax.errorbar(ordered[f"{metric}_mean"], positions, xerr=seed_std.fillna(0.0), fmt="none",
-                    ecolor="black", capsize=4, label="± std across seeds")  # fmt: skip
+        ax.errorbar(
+            ordered[f"{metric}_mean"],
+            positions,
+            xerr=seed_std.fillna(0.0),
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+            label="± std across seeds",
+        )
     ax.set_yticks(positions, labels=names)
     ax.invert_yaxis()
     low = float((ordered[f"{metric}_mean"] - fold_std).min())
@@ -208,8 +223,13 @@ def plot_reliability_curves(
         ax.plot(mean_p, observed, marker="o", label=model)
         lows.append(float(min(mean_p.min(), observed.min())))
         highs.append(float(max(mean_p.max(), observed.max())))
-    ax.plot([min(lows), max(highs)], [min(lows), max(highs)], linestyle="--", color="grey",
-            label="perfect calibration")  # fmt: skip
+    ax.plot(
+        [min(lows), max(highs)],
+        [min(lows), max(highs)],
+        linestyle="--",
+        color="grey",
+        label="perfect calibration",
+    )
     ax.set_xlabel("predicted P(up)")
     ax.set_ylabel("observed up frequency")
     ax.set_title("Reliability on the development folds")

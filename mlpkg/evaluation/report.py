@@ -53,12 +53,14 @@ def period_metrics(rows: pd.DataFrame, *, fee_bps: float, horizon: int) -> dict[
     metrics = classification_metrics(y, p)
     flat = strategy_returns(p, r, fee_bps=fee_bps, mode="long_flat", horizon=horizon)
     both = strategy_returns(p, r, fee_bps=fee_bps, mode="long_short", horizon=horizon)
-    metrics.update({
-        "strategy_return": flat["total_return"],
-        "strategy_hit_rate": flat["hit_rate"],
-        "long_short_return": both["total_return"],
-        "buy_hold_return": flat["buy_hold_total_return"],
-    })  # fmt: skip
+    metrics.update(
+        {
+            "strategy_return": flat["total_return"],
+            "strategy_hit_rate": flat["hit_rate"],
+            "long_short_return": both["total_return"],
+            "buy_hold_return": flat["buy_hold_total_return"],
+        }
+    )
     return metrics
 
 

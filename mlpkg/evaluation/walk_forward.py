@@ -27,8 +27,15 @@ from mlpkg.models import DirectionEstimator
 log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = (
-    "fold", "seed", "cutoff", "open_time", "model", "proba_up", "y_true", "future_return",
-)  # fmt: skip
+    "fold",
+    "seed",
+    "cutoff",
+    "open_time",
+    "model",
+    "proba_up",
+    "y_true",
+    "future_return",
+)
 FITS_ATTR = "fits"
 Progress = Callable[[str], None]
 
@@ -99,20 +106,26 @@ def fit_and_score(
 
 
 def _fold_frame(
-    X: pd.DataFrame, y: pd.Series, future_returns: pd.Series, fold: Fold, result: FitResult,
+    X: pd.DataFrame,
+    y: pd.Series,
+    future_returns: pd.Series,
+    fold: Fold,
+    result: FitResult,
     seed: int,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     rows = result.positions
-    return pd.DataFrame({
-        "fold": fold.index,
-        "seed": seed,
-        "cutoff": X.index[fold.train_end - 1],
-        "open_time": X.index[rows],
-        "model": result.record["model"],
-        "proba_up": result.p_up,
-        "y_true": y.to_numpy(dtype=np.float64)[rows],
-        "future_return": future_returns.to_numpy(dtype=np.float64)[rows],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "fold": fold.index,
+            "seed": seed,
+            "cutoff": X.index[fold.train_end - 1],
+            "open_time": X.index[rows],
+            "model": result.record["model"],
+            "proba_up": result.p_up,
+            "y_true": y.to_numpy(dtype=np.float64)[rows],
+            "future_return": future_returns.to_numpy(dtype=np.float64)[rows],
+        }
+    )
 
 
 def run_walk_forward(
@@ -152,9 +165,14 @@ def run_walk_forward(
         for name, spec in models.items():
             for seed in seeds if spec.seeded else seeds[:1]:
                 result = fit_and_score(
-                    spec, seed, X, y, (fold.train_start, fold.train_end),
-                    (fold.test_start, fold.test_end), name,
-                )  # fmt: skip
+                    spec,
+                    seed,
+                    X,
+                    y,
+                    (fold.train_start, fold.train_end),
+                    (fold.test_start, fold.test_end),
+                    name,
+                )
                 fits.append({"fold": fold.index, **result.record})
                 if on_fit is not None:
                     on_fit(fold, result)
@@ -167,9 +185,13 @@ def run_walk_forward(
 
 
 def _report(
-    progress: Progress | None, fold: Fold, n_folds: int, name: str, seed: int | None,
+    progress: Progress | None,
+    fold: Fold,
+    n_folds: int,
+    name: str,
+    seed: int | None,
     result: FitResult,
-) -> None:  # fmt: skip
+) -> None:
     seeded = f" seed {seed}" if seed is not None else ""
     message = (
         f"fold {fold.index + 1}/{n_folds} {name}{seeded}: fit "
@@ -187,6 +209,13 @@ def empty_predictions() -> pd.DataFrame:
 
 def fits_frame(predictions: pd.DataFrame) -> pd.DataFrame:
     """Return the per-fit records (seconds, rows, stopping point) of :func:`run_walk_forward`."""
-    columns = ["fold", "model", "seed", "fit_seconds", "predict_seconds", "train_rows",
-               "stopping_point"]  # fmt: skip
+    columns = [
+        "fold",
+        "model",
+        "seed",
+        "fit_seconds",
+        "predict_seconds",
+        "train_rows",
+        "stopping_point",
+    ]
     return pd.DataFrame(predictions.attrs.get(FITS_ATTR, []), columns=columns)

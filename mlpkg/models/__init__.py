@@ -47,8 +47,13 @@ if TYPE_CHECKING:
 
 _HOMES: dict[str, tuple[str, ...]] = {
     "baselines": (
-        "NAIVE_BASELINES", "REFERENCE_BASELINE", "AlwaysUpBaseline", "MajorityClassBaseline",
-        "PersistenceBaseline", "default_baselines", "naive_baselines",
+        "NAIVE_BASELINES",
+        "REFERENCE_BASELINE",
+        "AlwaysUpBaseline",
+        "MajorityClassBaseline",
+        "PersistenceBaseline",
+        "default_baselines",
+        "naive_baselines",
     ),
     "cnn": ("CNNDirectionClassifier", "build_cnn"),
     "ensemble": ("FIXED_WEIGHTS", "EnsembleClassifier", "fit_convex_weights", "fixed_weights"),
@@ -62,7 +67,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "neural": ("KerasSequenceClassifier",),
     "signals": ("DirectionPrediction", "describe_prediction"),
     "transformer": ("TransformerDirectionClassifier", "build_transformer"),
-}  # fmt: skip
+}
 _MODULE_OF: dict[str, str] = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [

@@ -51,18 +51,27 @@ def build_cnn(
     x = inputs
     for layer in range(layers):
         x = keras.layers.Conv1D(
-            filters, kernel_size, padding="causal", dilation_rate=2**layer, activation="relu",
+            filters,
+            kernel_size,
+            padding="causal",
+            dilation_rate=2**layer,
+            activation="relu",
             name=f"conv_{layer}",
-        )(x)  # fmt: skip
+        )(x)
         x = keras.layers.Dropout(dropout, seed=seed + layer, name=f"dropout_{layer}")(x)
     last = keras.layers.Cropping1D((window - 1, 0), name="last_step")(x)
     last = keras.layers.Flatten(name="last_step_flat")(last)
     mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
     pooled = keras.layers.Concatenate(name="pooled")([last, mean])
     return classifier_head(
-        inputs, pooled, name="cnn_direction", dense_units=dense_units, dropout=dropout,
-        learning_rate=learning_rate, seed=seed + layers,
-    )  # fmt: skip
+        inputs,
+        pooled,
+        name="cnn_direction",
+        dense_units=dense_units,
+        dropout=dropout,
+        learning_rate=learning_rate,
+        seed=seed + layers,
+    )
 
 
 class CNNDirectionClassifier(KerasSequenceClassifier):
@@ -124,7 +133,13 @@ class CNNDirectionClassifier(KerasSequenceClassifier):
 
     def _build(self, n_features: int) -> Any:
         return build_cnn(
-            self.window, n_features, filters=self.filters, kernel_size=self.kernel_size,
-            layers=self.layers, dropout=self.dropout, dense_units=self.dense_units,
-            learning_rate=self.learning_rate, seed=self.seed,
-        )  # fmt: skip
+            self.window,
+            n_features,
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            layers=self.layers,
+            dropout=self.dropout,
+            dense_units=self.dense_units,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+        )

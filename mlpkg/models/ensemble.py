@@ -97,10 +97,14 @@ def fit_convex_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     start = np.full(k, 1.0 / k)
     result = minimize(
-        loss, start, jac=gradient, method="SLSQP", bounds=[(0.0, 1.0)] * k,
+        loss,
+        start,
+        jac=gradient,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * k,
         constraints=[{"type": "eq", "fun": lambda w: np.sum(w) - 1.0}],
         options={"maxiter": 500, "ftol": 1e-12},
-    )  # fmt: skip
+    )
     solved = np.clip(np.asarray(result.x, dtype=np.float64), 0.0, None)
     candidates = [solved / solved.sum() if solved.sum() > 0 else start, start, *np.eye(k)]
     return np.asarray(min(candidates, key=loss), dtype=np.float64)

@@ -185,10 +185,12 @@ class LightGBMDirectionClassifier(DirectionClassifier):
         self.booster_ = lightgbm.Booster(model_str=cut)
         self.train_rows_ = split.train_rows
         self._set_input_state(X.columns)
-        log.info(
+        log.debug(
             "lightgbm fitted on %d rows: %d rounds run, stopping point %d",
-            self.train_rows_, self.rounds_run_, self.stopping_point_,
-        )  # fmt: skip
+            self.train_rows_,
+            self.rounds_run_,
+            self.stopping_point_,
+        )
         return self
 
     def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:

@@ -51,9 +51,14 @@ def build_lstm(
         inputs, keras.layers.LSTM, units=units, layers=layers, dropout=dropout, seed=seed
     )
     return classifier_head(
-        inputs, x, name="lstm_direction", dense_units=dense_units, dropout=dropout,
-        learning_rate=learning_rate, seed=seed + layers,
-    )  # fmt: skip
+        inputs,
+        x,
+        name="lstm_direction",
+        dense_units=dense_units,
+        dropout=dropout,
+        learning_rate=learning_rate,
+        seed=seed + layers,
+    )
 
 
 class LSTMDirectionClassifier(KerasSequenceClassifier):
@@ -111,6 +116,12 @@ class LSTMDirectionClassifier(KerasSequenceClassifier):
 
     def _build(self, n_features: int) -> Any:
         return build_lstm(
-            self.window, n_features, units=self.units, layers=self.layers, dropout=self.dropout,
-            dense_units=self.dense_units, learning_rate=self.learning_rate, seed=self.seed,
-        )  # fmt: skip
+            self.window,
+            n_features,
+            units=self.units,
+            layers=self.layers,
+            dropout=self.dropout,
+            dense_units=self.dense_units,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+        )

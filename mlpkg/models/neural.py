@@ -19,6 +19,8 @@ Keras is imported inside the methods, so importing this module does not load Ten
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -41,6 +43,13 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 _PREDICT_CHUNK = 4096
+
+
+EPOCH_OBSERVERS: ContextVar[tuple[Callable[[], Any], ...]] = ContextVar(
+    "mlpkg_epoch_observers", default=()
+)
+"""Factories of extra Keras callbacks for every fit in this context (e.g. the CLI's epoch
+progress bar). Empty by default: models stay silent and do no I/O of their own."""
 
 
 class KerasSequenceClassifier(DirectionClassifier):
@@ -116,12 +125,16 @@ class KerasSequenceClassifier(DirectionClassifier):
         def data(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return windows_at(scaled, rows, self.window), target[rows].astype(np.float32)
 
-        options: dict[str, Any] = {}
+        callbacks = [factory() for factory in EPOCH_OBSERVERS.get()]
+        options: dict[str, Any] = {"callbacks": callbacks}
         if len(split.validation):
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.patience, restore_best_weights=True
             )
-            options = {"validation_data": data(split.validation), "callbacks": [stopper]}
+            options = {
+                "validation_data": data(split.validation),
+                "callbacks": [*callbacks, stopper],
+            }
         history = model.fit(
             *data(split.train),
             epochs=self.epochs,
@@ -139,10 +152,13 @@ class KerasSequenceClassifier(DirectionClassifier):
         val_loss = history.get("val_loss")
         self.stopping_point_ = int(np.argmin(val_loss)) + 1 if val_loss else self.stopped_epoch_
         self.best_epoch_ = self.stopping_point_
-        log.info(
+        log.debug(
             "%s fitted on %d rows: %d epochs run, stopping point %d",
-            type(self).__name__, train_rows, self.stopped_epoch_, self.stopping_point_,
-        )  # fmt: skip
+            type(self).__name__,
+            train_rows,
+            self.stopped_epoch_,
+            self.stopping_point_,
+        )
 
     def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
         p_up = np.full(len(values), np.nan)

@@ -23,9 +23,12 @@ def _encoder_block(
 
     layers = keras.layers
     attention = layers.MultiHeadAttention(
-        num_heads=heads, key_dim=d_model // heads, dropout=dropout, seed=seed,
+        num_heads=heads,
+        key_dim=d_model // heads,
+        dropout=dropout,
+        seed=seed,
         name=f"attention_{index}",
-    )(x, x)  # fmt: skip
+    )(x, x)
     attention = layers.Dropout(dropout, seed=seed + 1, name=f"attention_dropout_{index}")(attention)
     x = layers.Add(name=f"attention_residual_{index}")([x, attention])
     x = layers.LayerNormalization(epsilon=1e-6, name=f"attention_norm_{index}")(x)
@@ -94,18 +97,28 @@ def build_transformer(
     x = PositionalEmbedding(window, seed=seed, name="positions")(x)
     for index in range(layers):
         x = _encoder_block(
-            x, d_model=d_model, heads=heads, ff_units=ff_units, dropout=dropout,
-            seed=seed + 3 * index, index=index,
-        )  # fmt: skip
+            x,
+            d_model=d_model,
+            heads=heads,
+            ff_units=ff_units,
+            dropout=dropout,
+            seed=seed + 3 * index,
+            index=index,
+        )
     last = keras.layers.Flatten(name="last_step_flat")(
         keras.layers.Cropping1D((window - 1, 0), name="last_step")(x)
     )
     mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
     pooled = keras.layers.Concatenate(name="pooled")([last, mean])
     return classifier_head(
-        inputs, pooled, name="transformer_direction", dense_units=dense_units, dropout=dropout,
-        learning_rate=learning_rate, seed=seed + 3 * layers,
-    )  # fmt: skip
+        inputs,
+        pooled,
+        name="transformer_direction",
+        dense_units=dense_units,
+        dropout=dropout,
+        learning_rate=learning_rate,
+        seed=seed + 3 * layers,
+    )
 
 
 class TransformerDirectionClassifier(KerasSequenceClassifier):
@@ -170,7 +183,14 @@ class TransformerDirectionClassifier(KerasSequenceClassifier):
 
     def _build(self, n_features: int) -> Any:
         return build_transformer(
-            self.window, n_features, d_model=self.d_model, heads=self.heads, layers=self.layers,
-            ff_units=self.ff_units, dropout=self.dropout, dense_units=self.dense_units,
-            learning_rate=self.learning_rate, seed=self.seed,
-        )  # fmt: skip
+            self.window,
+            n_features,
+            d_model=self.d_model,
+            heads=self.heads,
+            layers=self.layers,
+            ff_units=self.ff_units,
+            dropout=self.dropout,
+            dense_units=self.dense_units,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+        )

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +32,11 @@ from pydantic import SecretStr
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.errors import ConfigError
+from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.tracking import runs
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
 Status = Literal["ok", "failed"]
 Executor = Literal["local", "ray"]
 DEFAULT_NOTEBOOKS: tuple[str, ...] = ("10-train-pair", "20-evaluate-pair")

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlpkg.config import Settings
+from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.pipelines.batch import (
     NotebookResult,
-    Progress,
     _Job,
     _run_job,
     describe_error,

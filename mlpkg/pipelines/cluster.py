@@ -34,9 +34,13 @@ QUIET_ENV: dict[str, str] = {
 """Environment defaults that keep Ray's console output to what mlpkg logs."""
 _RAY_LOGGERS = ("ray", "ray.tune", "ray.air", "ray.train", "ray.data", "ray.util")
 THREAD_ENV = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-)  # fmt: skip
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
 """Variables that size the thread pools of BLAS, OpenMP and TensorFlow."""
 CONNECT_TIMEOUT_S = 5.0
 

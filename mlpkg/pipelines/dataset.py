@@ -101,9 +101,13 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     log.info(
         "%s: %d candles, %d features, %d labelled rows (%d dropped: label spans a gap; %d: "
         "window spans a gap)",
-        config.pair, len(candles), features.shape[1], usable, dataset.dropped_label_rows,
+        config.pair,
+        len(candles),
+        features.shape[1],
+        usable,
+        dataset.dropped_label_rows,
         dataset.dropped_window_rows,
-    )  # fmt: skip
+    )
     return dataset
 
 

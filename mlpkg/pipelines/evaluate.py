@@ -34,7 +34,13 @@ from mlpkg.evaluation.selection import (
     weighted_members,
 )
 from mlpkg.evaluation.splits import Fold, HoldoutSplit, holdout_split, walk_forward_splits
-from mlpkg.evaluation.walk_forward import FitResult, ModelSpec, fits_frame, run_walk_forward
+from mlpkg.evaluation.walk_forward import (
+    FitResult,
+    ModelSpec,
+    Progress,
+    fits_frame,
+    run_walk_forward,
+)
 from mlpkg.models import DirectionEstimator
 from mlpkg.models.baselines import REFERENCE_BASELINE, naive_baselines
 from mlpkg.models.families import is_neural, make_estimator
@@ -42,7 +48,6 @@ from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
 from mlpkg.tracking import runs
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,13 @@ def model_specs(config: RunConfig) -> dict[str, ModelSpec]:
     return specs
 
 
+def expected_fits(config: RunConfig) -> int:
+    """How many fits the development folds of ``config`` make (for progress bars)."""
+    seeds = len(seeds_of(config))
+    per_fold = sum(seeds if spec.seeded else 1 for spec in model_specs(config).values())
+    return per_fold * config.walk_forward.n_folds
+
+
 def procedure_for(
     name: str, config: RunConfig, predictions: pd.DataFrame, fits: pd.DataFrame
 ) -> Procedure:
@@ -129,13 +141,18 @@ def procedure_for(
 def development_split(dataset: PairDataset, config: RunConfig) -> tuple[HoldoutSplit, list[Fold]]:
     """Locate the holdout and build the development folds before it."""
     split = holdout_split(
-        dataset.X.index, dataset.labelled, config.holdout,
-        horizon=config.horizon, context=dataset.context_rows,
-    )  # fmt: skip
+        dataset.X.index,
+        dataset.labelled,
+        config.holdout,
+        horizon=config.horizon,
+        context=dataset.context_rows,
+    )
     folds = walk_forward_splits(
-        split.dev_end, config.walk_forward, horizon=config.horizon,
+        split.dev_end,
+        config.walk_forward,
+        horizon=config.horizon,
         window=dataset.context_rows + 1,
-    )  # fmt: skip
+    )
     return split, folds
 
 
@@ -151,17 +168,27 @@ def evaluate_development(
             last[str(result.record["model"])] = result
 
     predictions = run_walk_forward(
-        dataset.X, dataset.y, dataset.future_returns, model_specs(config), folds,
-        seeds=seeds_of(config), progress=progress, on_fit=keep_last_fold,
-    )  # fmt: skip
+        dataset.X,
+        dataset.y,
+        dataset.future_returns,
+        model_specs(config),
+        folds,
+        seeds=seeds_of(config),
+        progress=progress,
+        on_fit=keep_last_fold,
+    )
     fits = fits_frame(predictions)
     importance = family_importance(dataset, config, folds[-1], last)
     predictions, stacked = add_ensembles(predictions, config.ensembles, list(config.families))
     selection = choose_candidate(predictions, config.models, stacked)
     report = summarize_development(
-        predictions, selection, candidates=config.models, fee_bps=config.walk_forward.fee_bps,
-        horizon=config.horizon, base_seed=config.seed,
-    )  # fmt: skip
+        predictions,
+        selection,
+        candidates=config.models,
+        fee_bps=config.walk_forward.fee_bps,
+        horizon=config.horizon,
+        base_seed=config.seed,
+    )
     procedure = procedure_for(selection.chosen, config, predictions, fits)
     text = format_development(report)
     return Development(
@@ -180,9 +207,13 @@ def family_importance(
     for family in config.families:
         if family in fitted:
             columns[family] = permutation_importance(
-                fitted[family].model, dataset.X, dataset.y, scored, seed=config.seed,
+                fitted[family].model,
+                dataset.X,
+                dataset.y,
+                scored,
+                seed=config.seed,
                 rows=config.importance_rows,
-            )  # fmt: skip
+            )
     frame = pd.DataFrame(columns)
     return frame.loc[frame.max(axis=1).sort_values(ascending=False).index]
 
@@ -231,9 +262,12 @@ def evaluate_pair(
     settings = settings or get_settings()
     dataset = prepare_dataset(config, settings)
     with runs.pair_run(
-        config.pair, run_name=f"evaluate-{config.pair}", run_id=run_id,
-        tags={"kind": "evaluate"}, settings=settings,
-    ) as run:  # fmt: skip
+        config.pair,
+        run_name=f"evaluate-{config.pair}",
+        run_id=run_id,
+        tags={"kind": "evaluate"},
+        settings=settings,
+    ) as run:
         development = evaluate_development(dataset, config, progress)
         log_development(development, config)
     return development, str(run.info.run_id)

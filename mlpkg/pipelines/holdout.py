@@ -40,16 +40,24 @@ def member_spec(member: str, config: RunConfig, procedure: Procedure) -> ModelSp
 
 
 def fit_procedure(
-    procedure: Procedure, config: RunConfig, dataset: PairDataset, train: tuple[int, int],
+    procedure: Procedure,
+    config: RunConfig,
+    dataset: PairDataset,
+    train: tuple[int, int],
     scored: tuple[int, int],
-) -> tuple[dict[str, DirectionEstimator], np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[dict[str, DirectionEstimator], np.ndarray, np.ndarray]:
     """Fit every member on rows ``[train)``; return them, the scored positions and combined p."""
     members, probas, positions = {}, [], np.array([], dtype=int)
     for member in procedure.members:
         result = fit_and_score(
-            member_spec(member, config, procedure), config.seed, dataset.X, dataset.y,
-            train, scored, member,
-        )  # fmt: skip
+            member_spec(member, config, procedure),
+            config.seed,
+            dataset.X,
+            dataset.y,
+            train,
+            scored,
+            member,
+        )
         members[member], positions = result.model, result.positions
         probas.append(result.p_up)
     weights = np.asarray([procedure.weights[m] for m in procedure.members], dtype=np.float64)
@@ -59,13 +67,15 @@ def fit_procedure(
 def _frame(
     dataset: PairDataset, name: str, positions: np.ndarray, p_up: np.ndarray
 ) -> pd.DataFrame:
-    return pd.DataFrame({
-        "model": name,
-        "open_time": dataset.X.index[positions],
-        "proba_up": p_up,
-        "y_true": dataset.y.to_numpy(dtype=np.float64)[positions],
-        "future_return": dataset.future_returns.to_numpy(dtype=np.float64)[positions],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "model": name,
+            "open_time": dataset.X.index[positions],
+            "proba_up": p_up,
+            "y_true": dataset.y.to_numpy(dtype=np.float64)[positions],
+            "future_return": dataset.future_returns.to_numpy(dtype=np.float64)[positions],
+        }
+    )
 
 
 def score_holdout(development: Development, config: RunConfig) -> pd.DataFrame:
@@ -83,8 +93,9 @@ def score_holdout(development: Development, config: RunConfig) -> pd.DataFrame:
     for name in (*NAIVE_BASELINES, REFERENCE_BASELINE):
         if name == development.procedure.name:
             continue
-        result = fit_and_score(references[name], config.seed, dataset.X, dataset.y, train,
-                               scored, name)  # fmt: skip
+        result = fit_and_score(
+            references[name], config.seed, dataset.X, dataset.y, train, scored, name
+        )
         frames.append(_frame(dataset, name, result.positions, result.p_up))
     holdout = pd.concat(frames, ignore_index=True)
     rows = holdout[holdout["model"] == development.procedure.name]["open_time"]
@@ -116,16 +127,18 @@ def rescore_champion(
             version, note=f"it predicts horizon {champion_config.horizon}, not {config.horizon}"
         )
     candles = development.dataset.candles
-    theirs = build_dataset(candles, champion_config.model_copy(update={"max_rows": 0,
-                                                                      "data_end": ""}))  # fmt: skip
+    theirs = build_dataset(
+        candles, champion_config.model_copy(update={"max_rows": 0, "data_end": ""})
+    )
     index = theirs.X.index
     train_end = int(index.searchsorted(development.split.dev_end_time))
     start = int(index.searchsorted(development.split.start_time))
     _, positions, p_up = fit_procedure(
         procedure, champion_config, theirs, (0, train_end), (start, len(index))
     )
-    return _compare(version, _frame(theirs, "champion", positions, p_up), holdout,
-                    development.procedure.name)  # fmt: skip
+    return _compare(
+        version, _frame(theirs, "champion", positions, p_up), holdout, development.procedure.name
+    )
 
 
 def _compare(

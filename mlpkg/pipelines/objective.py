@@ -95,11 +95,17 @@ def fold_scores(family: str, config: RunConfig, rows: DevelopmentRows) -> Iterat
         per_seed = []
         for seed in seeds:
             result = fit_and_score(
-                spec, seed, rows.X, rows.y, (fold.train_start, fold.train_end),
-                (fold.test_start, fold.test_end), family,
-            )  # fmt: skip
+                spec,
+                seed,
+                rows.X,
+                rows.y,
+                (fold.train_start, fold.train_end),
+                (fold.test_start, fold.test_end),
+                family,
+            )
             truth = rows.y.to_numpy(dtype=np.float64)[result.positions]
             per_seed.append(float(log_losses(truth, result.p_up).mean()))
         losses.append(float(np.mean(per_seed)))
-        yield FoldScore(fold.index, losses[-1], float(np.mean(losses)), len(losses),
-                        len(rows.folds))  # fmt: skip
+        yield FoldScore(
+            fold.index, losses[-1], float(np.mean(losses)), len(losses), len(rows.folds)
+        )

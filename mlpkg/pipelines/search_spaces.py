@@ -61,9 +61,11 @@ _BATCH_SIZE = Choice((64, 128, 256, 512))
 
 def _neural(family: str, **own: Parameter) -> dict[str, Parameter]:
     shared: dict[str, Parameter] = {
-        "window": _WINDOW, "dropout": _DROPOUT, "learning_rate": _LEARNING_RATE,
+        "window": _WINDOW,
+        "dropout": _DROPOUT,
+        "learning_rate": _LEARNING_RATE,
         "batch_size": _BATCH_SIZE,
-    }  # fmt: skip
+    }
     return {f"{family}_{name}": value for name, value in {**shared, **own}.items()}
 
 

@@ -154,10 +154,11 @@ def find_study(
         found = [s for s in summaries if s.study_name == name]
     else:
         found = [
-            s for s in summaries
+            s
+            for s in summaries
             if s.user_attrs.get(f"{ATTR_PREFIX}pair") == pair
             and (family is None or s.user_attrs.get(f"{ATTR_PREFIX}family") == family)
-        ]  # fmt: skip
+        ]
     if not found:
         what = repr(name) if name else f"for {pair}" + (f"/{family}" if family else "")
         raise StudyNotFoundError(
@@ -172,9 +173,10 @@ def mark_interrupted(storage: optuna.storages.RDBStorage, name: str) -> list[int
     """Mark the trials a dead driver left RUNNING or WAITING as FAIL; return their numbers."""
     study_id = storage.get_study_id_from_name(name)
     stale = [
-        t for t in storage.get_all_trials(study_id, deepcopy=False)
+        t
+        for t in storage.get_all_trials(study_id, deepcopy=False)
         if t.state in (TrialState.RUNNING, TrialState.WAITING)
-    ]  # fmt: skip
+    ]
     for trial in stale:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)

@@ -29,9 +29,10 @@ from mlpkg.evaluation.report import (
     summarize_holdout,
 )
 from mlpkg.evaluation.selection import Procedure
+from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.pipelines.dataset import prepare_dataset
-from mlpkg.pipelines.evaluate import Development, Progress, evaluate_development, log_development
+from mlpkg.pipelines.evaluate import Development, evaluate_development, log_development
 from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
 from mlpkg.tracking import registry, runs
 from mlpkg.tracking.bundle import ModelBundle, log_bundle
@@ -82,19 +83,29 @@ def run_holdout(
     holdout = score_holdout(development, config)
     split = development.split
     key = runs.holdout_key(
-        config.pair, candles_checksum(development.dataset.candles), split.start_time,
+        config.pair,
+        candles_checksum(development.dataset.candles),
+        split.start_time,
         split.end_time,
-    )  # fmt: skip
+    )
     uses = runs.record_holdout_use(config.pair, key, development.procedure.name)
     evidence = champion_evidence(config, development, holdout)
     decision = decide_promotion(
-        holdout, development.procedure.name, naive=NAIVE_BASELINES, horizon=config.horizon,
+        holdout,
+        development.procedure.name,
+        naive=NAIVE_BASELINES,
+        horizon=config.horizon,
         champion=evidence,
-    )  # fmt: skip
+    )
     report = summarize_holdout(
-        holdout, development.procedure.name, decision, uses=uses, key=key,
-        fee_bps=config.walk_forward.fee_bps, horizon=config.horizon,
-    )  # fmt: skip
+        holdout,
+        development.procedure.name,
+        decision,
+        uses=uses,
+        key=key,
+        fee_bps=config.walk_forward.fee_bps,
+        horizon=config.horizon,
+    )
     runs.log_metrics(flat_holdout_metrics(report))
     runs.log_text(format_holdout(report), "holdout_report.txt")
     runs.log_text("\n".join([decision.reason, *decision.lines()]), "promotion.txt")
@@ -116,13 +127,18 @@ def final_bundle(config: RunConfig, development: Development) -> ModelBundle:
     # Per-member development log loss: the server's ``?ensemble=false`` answers the best member.
     member_scores = {m: float(scores[m]) for m in development.procedure.members if m in scores}
     return ModelBundle(
-        members, development.procedure, config, dataset.warmup_rows, dataset.interval, dict(seen),
+        members,
+        development.procedure,
+        config,
+        dataset.warmup_rows,
+        dataset.interval,
+        dict(seen),
         extra={
             "member_scores": member_scores,
             # The drift reference: each feature's deciles on the rows the final fit saw.
             "drift_reference": reference_distribution(dataset.X.loc[dataset.labelled]),
         },
-    )  # fmt: skip
+    )
 
 
 def train_pair(
@@ -136,9 +152,12 @@ def train_pair(
     settings = settings or get_settings()
     dataset = prepare_dataset(config, settings)
     with runs.pair_run(
-        config.pair, run_name=f"train-{config.pair}", run_id=run_id, tags={"kind": "train"},
+        config.pair,
+        run_name=f"train-{config.pair}",
+        run_id=run_id,
+        tags={"kind": "train"},
         settings=settings,
-    ) as run:  # fmt: skip
+    ) as run:
         development = evaluate_development(dataset, config, progress)
         log_development(development, config)
         holdout = run_holdout(config, development, progress)
@@ -148,15 +167,19 @@ def train_pair(
         example = dataset.X.iloc[-(bundle.context_rows + 3) :]
         model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
         version = registry.register_version(
-            config.pair, model_uri, run.info.run_id, candidate=bundle.candidate,
+            config.pair,
+            model_uri,
+            run.info.run_id,
+            candidate=bundle.candidate,
             decision=holdout.decision,
             dev_log_loss=development.selection.scores[bundle.candidate],
             holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
             dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
-        )  # fmt: skip
+        )
         if holdout.decision.promote:
             registry.promote(config.pair, version)
     log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
-    result = TrainResult(str(run.info.run_id), version, holdout.decision, development, holdout,
-                         bundle)  # fmt: skip
+    result = TrainResult(
+        str(run.info.run_id), version, holdout.decision, development, holdout, bundle
+    )
     return result

@@ -27,7 +27,7 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ray.tune.search.optuna import OptunaSearch
 from mlpkg.config import FAMILIES, RunConfig, Settings, get_settings
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ConfigError
+from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.pipelines import studies
 from mlpkg.pipelines.cluster import Cluster, limit_threads, ray_session
 from mlpkg.pipelines.objective import (
@@ -61,7 +62,6 @@ from mlpkg.tracking import trials as trial_runs
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
 DEFAULT_TRIALS = 20
 TRIAL_KEY = "mlpkg_trial"
 """Config key carrying the Optuna trial number to the worker (not a hyperparameter)."""
@@ -233,8 +233,13 @@ def _score_folds(
         trial_runs.log_fold(client, run_id, score.fold, score.log_loss)
         if score.final:
             trial_runs.end_trial_run(client, run_id, "complete", log_loss=score.running_mean)
-        metrics = {"log_loss": score.running_mean, "fold_log_loss": score.log_loss,
-                   "folds": score.done, "final": score.final, "mlflow_run_id": run_id}  # fmt: skip
+        metrics = {
+            "log_loss": score.running_mean,
+            "fold_log_loss": score.log_loss,
+            "folds": score.done,
+            "final": score.final,
+            "mlflow_run_id": run_id,
+        }
         try:
             tune.report(metrics)
         except SystemExit:  # Ray ends a stopped trial's thread with sys.exit(0) in report
@@ -250,8 +255,12 @@ def run_trial(params: dict[str, Any], *, context: TrialContext, candles: pd.Data
     number = int(params[TRIAL_KEY])
     sampled = {k: v for k, v in params.items() if k != TRIAL_KEY}
     client = trial_runs.client_for(context.tracking_uri)
-    tags = {"kind": "tune-trial", "pair": context.pair, "family": context.family,
-            trial_runs.STUDY_TAG: context.study}  # fmt: skip
+    tags = {
+        "kind": "tune-trial",
+        "pair": context.pair,
+        "family": context.family,
+        trial_runs.STUDY_TAG: context.study,
+    }
     run_id = trial_runs.open_trial_run(client, context.parent_run_id, number, sampled, tags)
     _crash_once(context.crash_once_marker)
     try:
@@ -307,8 +316,11 @@ class TrialLog(tune.Callback):
         self._line(trial, f"failed after {trial.num_failures} attempt(s): {reason}")
         client = trial_runs.client_for(self.context.tracking_uri)
         number = trial.config.get(TRIAL_KEY)
-        run = None if number is None else trial_runs.find_trial_run(
-            client, self.context.parent_run_id, int(number))  # fmt: skip
+        run = (
+            None
+            if number is None
+            else trial_runs.find_trial_run(client, self.context.parent_run_id, int(number))
+        )
         if run is not None and run.data.tags.get(trial_runs.TRIAL_STATE_TAG) != "failed":
             trial_runs.end_trial_run(client, str(run.info.run_id), "failed", note=reason)
 
@@ -376,29 +388,42 @@ def optuna_study_names(storage: Any) -> list[str]:
     return list(optuna.get_all_study_names(storage))
 
 
-def _log_setup(record: studies.StudyRecord, space: SearchSpace, request: TuneRequest,
-               settings: Settings) -> None:  # fmt: skip
+def _log_setup(
+    record: studies.StudyRecord, space: SearchSpace, request: TuneRequest, settings: Settings
+) -> None:
     """Log what the tune optimises to its parent run (once, when the study starts)."""
     import mlflow
 
     runs.log_run_config(record.config)
     scheduler = (
         f"ASHA on the running mean (grace {request.grace_folds} fold(s), reduction factor "
-        f"{REDUCTION_FACTOR})" if request.prune else "none"
-    )  # fmt: skip
-    mlflow.log_params({
-        "tune_family": record.family, "tune_study": record.name,
-        "tune_storage": studies.redact(settings.resolved_study_storage),
-        "tune_sampler": "optuna TPESampler", "tune_scheduler": scheduler,
-        "tune_objective": "mean development-fold log loss",
-    })  # fmt: skip
+        f"{REDUCTION_FACTOR})"
+        if request.prune
+        else "none"
+    )
+    mlflow.log_params(
+        {
+            "tune_family": record.family,
+            "tune_study": record.name,
+            "tune_storage": studies.redact(settings.resolved_study_storage),
+            "tune_sampler": "optuna TPESampler",
+            "tune_scheduler": scheduler,
+            "tune_objective": "mean development-fold log loss",
+        }
+    )
     runs.log_dict(describe_space(space), "search_space.json")
 
 
 def _tuner(
-    request: TuneRequest, context: TrialContext, candles: pd.DataFrame, storage: Any,
-    remaining: int, cluster: Cluster, settings: Settings, progress: Progress,
-) -> tune.Tuner:  # fmt: skip
+    request: TuneRequest,
+    context: TrialContext,
+    candles: pd.DataFrame,
+    storage: Any,
+    remaining: int,
+    cluster: Cluster,
+    settings: Settings,
+    progress: Progress,
+) -> tune.Tuner:
     """Build the Tuner: OptunaSearch over the study, ASHA, retries, one CPU per trial."""
     from optuna.samplers import TPESampler
     from ray.tune.schedulers import ASHAScheduler
@@ -406,14 +431,25 @@ def _tuner(
     n_folds = context.config.walk_forward.n_folds
     finished = studies.count_finished(storage, context.study)
     searcher = StudySearch(
-        optuna_distributions(request.space or search_space(context.family)), metric="log_loss",
-        mode="min", sampler=TPESampler(seed=context.config.seed + finished),
-        study_name=context.study, storage=storage,
-    )  # fmt: skip
-    scheduler = ASHAScheduler(
-        time_attr="training_iteration", metric="log_loss", mode="min", max_t=n_folds,
-        grace_period=max(1, min(request.grace_folds, n_folds)), reduction_factor=REDUCTION_FACTOR,
-    ) if request.prune else None  # fmt: skip
+        optuna_distributions(request.space or search_space(context.family)),
+        metric="log_loss",
+        mode="min",
+        sampler=TPESampler(seed=context.config.seed + finished),
+        study_name=context.study,
+        storage=storage,
+    )
+    scheduler = (
+        ASHAScheduler(
+            time_attr="training_iteration",
+            metric="log_loss",
+            mode="min",
+            max_t=n_folds,
+            grace_period=max(1, min(request.grace_folds, n_folds)),
+            reduction_factor=REDUCTION_FACTOR,
+        )
+        if request.prune
+        else None
+    )
     concurrency = request.concurrency or max(1, cluster.cpus // request.cpus_per_trial)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context, candles=candles),
@@ -422,16 +458,21 @@ def _tuner(
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=remaining,
-            max_concurrent_trials=concurrency, reuse_actors=True,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=remaining,
+            max_concurrent_trials=concurrency,
+            reuse_actors=True,
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
         run_config=tune.RunConfig(
-            name=context.study, storage_path=str(settings.resolve(settings.mlruns_dir) / "ray"),
-            verbose=0, failure_config=tune.FailureConfig(max_failures=request.max_failures),
+            name=context.study,
+            storage_path=str(settings.resolve(settings.mlruns_dir) / "ray"),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=request.max_failures),
             callbacks=[TrialLog(context, remaining, progress)],
         ),
-    )  # fmt: skip
+    )
 
 
 def trials_frame(frozen: list[Any]) -> pd.DataFrame:
@@ -439,12 +480,16 @@ def trials_frame(frozen: list[Any]) -> pd.DataFrame:
     rows = []
     for trial in frozen:
         steps = sorted(trial.intermediate_values)
-        rows.append({
-            "number": trial.number, "state": trial.state.name.lower(),
-            "log_loss": trial.value if trial.value is not None else float("nan"),
-            "running_log_loss": trial.intermediate_values[steps[-1]] if steps else float("nan"),
-            "folds": len(steps), **trial.params,
-        })  # fmt: skip
+        rows.append(
+            {
+                "number": trial.number,
+                "state": trial.state.name.lower(),
+                "log_loss": trial.value if trial.value is not None else float("nan"),
+                "running_log_loss": trial.intermediate_values[steps[-1]] if steps else float("nan"),
+                "folds": len(steps),
+                **trial.params,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -458,16 +503,27 @@ def summarize(storage: Any, record: studies.StudyRecord, requested: int) -> Tune
     if complete:
         top = min(complete, key=lambda t: (t.value, t.number))
         best = {
-            "study": record.name, "number": top.number, "log_loss": top.value,
-            "params": dict(top.params), "family": record.family, "pair": record.pair,
-            "horizon": record.config.horizon, "n_folds": record.config.walk_forward.n_folds,
+            "study": record.name,
+            "number": top.number,
+            "log_loss": top.value,
+            "params": dict(top.params),
+            "family": record.family,
+            "pair": record.pair,
+            "horizon": record.config.horizon,
+            "n_folds": record.config.walk_forward.n_folds,
             "mlflow_run_id": top.user_attrs.get("mlflow_run_id"),
-        }  # fmt: skip
+        }
     return TuneResult(
-        study=record.name, storage=studies.redact(str(storage.url)), pair=record.pair,
-        family=record.family, parent_run_id=record.parent_run_id, requested=requested,
-        counts=dict(counts), best=best, trials=trials_frame(frozen),
-    )  # fmt: skip
+        study=record.name,
+        storage=studies.redact(str(storage.url)),
+        pair=record.pair,
+        family=record.family,
+        parent_run_id=record.parent_run_id,
+        requested=requested,
+        counts=dict(counts),
+        best=best,
+        trials=trials_frame(frozen),
+    )
 
 
 def _prepare(
@@ -500,15 +556,21 @@ def run_tune(
     storage = studies.open_storage(settings.resolved_study_storage)
     record, config, family, space, candles = _prepare(request, storage, settings)
     with runs.pair_run(
-        config.pair, run_name=f"tune-{family}-{config.pair}",
+        config.pair,
+        run_name=f"tune-{family}-{config.pair}",
         run_id=record.parent_run_id if record else None,
-        tags={"kind": "tune", "family": family}, settings=settings,
-    ) as run:  # fmt: skip
+        tags={"kind": "tune", "family": family},
+        settings=settings,
+    ) as run:
         if record is None:
             record = studies.StudyRecord(
-                request.study or studies.new_study_name(config.pair, family), config.pair, family,
-                config, request.trials or DEFAULT_TRIALS, str(run.info.run_id),
-            )  # fmt: skip
+                request.study or studies.new_study_name(config.pair, family),
+                config.pair,
+                family,
+                config,
+                request.trials or DEFAULT_TRIALS,
+                str(run.info.run_id),
+            )
             studies.create_study(storage, record)
             _log_setup(record, space, request, settings)
         requested = request.trials or record.trials
@@ -522,9 +584,15 @@ def run_tune(
 
 
 def _execute(
-    request: TuneRequest, record: studies.StudyRecord, space: SearchSpace, candles: pd.DataFrame,
-    storage: Any, requested: int, settings: Settings, progress: Progress,
-) -> None:  # fmt: skip
+    request: TuneRequest,
+    record: studies.StudyRecord,
+    space: SearchSpace,
+    candles: pd.DataFrame,
+    storage: Any,
+    requested: int,
+    settings: Settings,
+    progress: Progress,
+) -> None:
     """Close what a dead driver left, then run the missing trials on Ray."""
     import mlflow
 
@@ -537,10 +605,15 @@ def _execute(
         progress(f"study {record.name} already holds {requested} finished trial(s)")
         return
     context = TrialContext(
-        record.family, record.config, settings.resolved_tracking_uri, record.parent_run_id,
-        record.name, record.pair, request.cpus_per_trial,
+        record.family,
+        record.config,
+        settings.resolved_tracking_uri,
+        record.parent_run_id,
+        record.name,
+        record.pair,
+        request.cpus_per_trial,
         str(request.crash_once_marker) if request.crash_once_marker else None,
-    )  # fmt: skip
+    )
     with ray_session(request.address) as cluster:
         _warn_if_unshared(cluster, settings)
         progress(f"study {record.name}: {remaining} trial(s) to run on {cluster.cpus} CPU(s)")
@@ -553,8 +626,9 @@ def _warn_if_unshared(cluster: Cluster, settings: Settings) -> None:
         log.warning(
             "Ray has %d nodes but MLPKG_TRACKING_URI is %s: workers on other machines cannot "
             "write there. Point it at an MLflow tracking server (http://host:5000).",
-            cluster.nodes, settings.resolved_tracking_uri,
-        )  # fmt: skip
+            cluster.nodes,
+            settings.resolved_tracking_uri,
+        )
 
 
 def tuned_params(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
@@ -592,8 +666,11 @@ def apply_tuned_params(
         if name in best and best[name] != getattr(config, name):
             log.warning(
                 "the tuned params were chosen for %s=%s, this run has %s=%s",
-                name, best[name], name, getattr(config, name),
-            )  # fmt: skip
+                name,
+                best[name],
+                name,
+                getattr(config, name),
+            )
     if "models" not in explicit:
         params["models"] = (best["family"],)
     return RunConfig.from_flat(**{**config.to_flat(), **params})
@@ -611,8 +688,11 @@ def tune_figures(result: TuneResult, space: SearchSpace) -> dict[str, Figure]:
         best = frame["log_loss"].cummin()
         ax.step(frame["number"], best, where="post", label="best so far")
         ax.legend()
-    ax.set(xlabel="trial", ylabel="mean development-fold log loss",
-           title=f"{result.pair} {result.family}: {result.study}")  # fmt: skip
+    ax.set(
+        xlabel="trial",
+        ylabel="mean development-fold log loss",
+        title=f"{result.pair} {result.family}: {result.study}",
+    )
     figures = {"tune_history": history}
     names = [name for name in space if name in frame.columns]
     if names:

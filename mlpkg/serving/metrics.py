@@ -32,8 +32,21 @@ if TYPE_CHECKING:
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The Prometheus text exposition format (``text/plain; version=1.0.0``)."""
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 """Seconds: a cached answer takes ~0.5 ms, a fresh one ~2-3 ms, status pages tens of ms."""
 UNMATCHED = "unmatched"
 """The ``route`` label of requests that matched no route (so raw paths never become labels)."""
@@ -70,8 +83,13 @@ class ModelsCollector(Collector):
                 loaded.add_metric([pair], 0.0 if model is None else 1.0)
                 failures.add_metric([pair], float(models.load_failures.get(pair, 0)))
                 if model is not None:
-                    labels = [pair, model.version, model.alias, model.bundle.candidate,
-                              model.runtime]  # fmt: skip
+                    labels = [
+                        pair,
+                        model.version,
+                        model.alias,
+                        model.bundle.candidate,
+                        model.runtime,
+                    ]
                     info.add_metric(labels, 1.0)
         yield from (info, loaded, failures)
 

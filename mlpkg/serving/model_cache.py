@@ -84,9 +84,13 @@ class LoadedModel:
     ) -> LatestPrediction:
         """Score the latest candle: the candidate, or one ``member``'s own P(up)."""
         return score_latest(
-            self.bundle, candles, strong=strong, normal=normal, promoted=self.promoted,
+            self.bundle,
+            candles,
+            strong=strong,
+            normal=normal,
+            promoted=self.promoted,
             member=member,
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -251,6 +255,11 @@ class ModelCache:
         slot.error = slot.failed_version = slot.missing = None
         log.info(
             "%s: serving %s version %s (%s, %s on %s)",
-            pair, slot.model.name, info.version, alias, bundle.candidate, bundle.runtime,
-        )  # fmt: skip
+            pair,
+            slot.model.name,
+            info.version,
+            alias,
+            bundle.candidate,
+            bundle.runtime,
+        )
         return RefreshOutcome.LOADED

@@ -328,9 +328,11 @@ class Predictor:
         self, pair: str, model: LoadedModel, candles: pd.DataFrame, member: str | None = None
     ) -> ServedPrediction:
         latest = model.score(
-            candles, strong=self.settings.signal_strong, normal=self.settings.signal_normal,
+            candles,
+            strong=self.settings.signal_strong,
+            normal=self.settings.signal_normal,
             member=member,
-        )  # fmt: skip
+        )
         ood = check_ood(self.references, model, candles, latest.feature_row)
         now = datetime.now(UTC)
         record = PredictionRecord.create(

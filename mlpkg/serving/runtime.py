@@ -262,8 +262,10 @@ class EstimatorMember:
 
         log.warning(
             "%s has no %s (registered before ONNX export): serving it with Keras, which imports "
-            "TensorFlow; retrain the pair to serve it with ONNX Runtime", directory, ONNX_FILE,
-        )  # fmt: skip
+            "TensorFlow; retrain the pair to serve it with ONNX Runtime",
+            directory,
+            ONNX_FILE,
+        )
         return cls(name, record.family, "keras", load_estimator(directory), threading.Lock())
 
 
@@ -441,8 +443,18 @@ def load_runtime_bundle(root: Path) -> RuntimeBundle:
         raise ModelLoadError(f"Model metadata in {root} names no weighted member; retrain.")
     members = {m: load_member(m, Path(root) / MEMBERS_DIR / m, features) for m in names}
     extra = {k: v for k, v in meta.items() if k in _EXTRA_META}
-    return RuntimeBundle(candidate, members, weights, config, features, warmup, interval, scores,
-                         dict(meta.get("trained_on") or {}), extra)  # fmt: skip
+    return RuntimeBundle(
+        candidate,
+        members,
+        weights,
+        config,
+        features,
+        warmup,
+        interval,
+        scores,
+        dict(meta.get("trained_on") or {}),
+        extra,
+    )
 
 
 _EXTRA_META = ("drift_reference",)

@@ -20,7 +20,7 @@ from mlpkg.serving.predictor import CandleFeed, Predictor
 from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import JobStore, PredictionStore, SQLiteStore, StorageError
 from mlpkg.tracking import registry
-from mlpkg.tracking.runs import configure_tracking
+from mlpkg.tracking.runs import configure_tracking, mark_orphaned_runs
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,13 @@ class ServingState:
         self.predictor = Predictor(settings, self.models, self.feed, self.store)
         replaying = settings.data_source == "replay"
         self.training = TrainingWorker(
-            settings, self.jobs, self.models.refresh, clock=self.clock,
-            served_config=self._served_config, data_end=self._last_closed if replaying else None,
-        )  # fmt: skip
+            settings,
+            self.jobs,
+            self.models.refresh,
+            clock=self.clock,
+            served_config=self._served_config,
+            data_end=self._last_closed if replaying else None,
+        )
         self.live = LiveService(
             settings, self.clock, self.store, self.models, self.feed, self.predictor, self.training
         )
@@ -85,6 +89,7 @@ class ServingState:
             0.5, strong=self.settings.signal_strong, normal=self.settings.signal_normal
         )
         configure_tracking(self.settings)
+        mark_orphaned_runs(self.settings)  # a killed `mlpkg train` must not stay RUNNING
         for store in (self.store, self.jobs):
             store.open()
             check_integrity(store)

@@ -364,8 +364,12 @@ class TrainingWorker:
             result = train_pair(config, self.settings, progress=self._checkpoint)
         except JobCancelledError as exc:
             log.info("training job %s for %s cancelled (%s)", job_id, record.pair, exc)
-            self._end(job_id, record.pair, f"Cancelled while running ({exc}); nothing was "
-                      "registered.", cancelled=True)  # fmt: skip
+            self._end(
+                job_id,
+                record.pair,
+                f"Cancelled while running ({exc}); nothing was registered.",
+                cancelled=True,
+            )
             return
         except Exception as exc:  # a failed training fails its job, never the worker
             log.exception("training job %s for %s failed", job_id, record.pair)

@@ -188,9 +188,8 @@ class JobStore(SQLiteStore):
             conn.execute(
                 "INSERT INTO jobs (id, pair, status, trigger, params, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (job_id, pair, JobStatus.QUEUED.value, trigger, _to_json("params", params),
-                 _now()),
-            )  # fmt: skip
+                (job_id, pair, JobStatus.QUEUED.value, trigger, _to_json("params", params), _now()),
+            )
         logger.info("Queued %s training job %s for %s", trigger, job_id, pair)
         return job_id
 

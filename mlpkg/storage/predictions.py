@@ -573,8 +573,13 @@ class PredictionStore(SQLiteStore):
                 row_id, created = self._existing_id(conn, record, key), False
             row = conn.execute("SELECT * FROM predictions WHERE id = ?", (row_id,)).fetchone()
         if not created:
-            logger.debug("%s %s at %s already stored as %s", record.pair,
-                         record.model_version, record.candle_time, row_id)  # fmt: skip
+            logger.debug(
+                "%s %s at %s already stored as %s",
+                record.pair,
+                record.model_version,
+                record.candle_time,
+                row_id,
+            )
         return _record_from_row(row), created
 
     @staticmethod
@@ -586,9 +591,8 @@ class PredictionStore(SQLiteStore):
             row = conn.execute(
                 "SELECT id FROM predictions WHERE pair = ? AND model_version = ? AND member = ?"
                 " AND candle_time = ?",
-                (record.pair, record.model_version, record.member,
-                 to_db_time(record.candle_time)),
-            ).fetchone()  # fmt: skip
+                (record.pair, record.model_version, record.member, to_db_time(record.candle_time)),
+            ).fetchone()
         if row is None:
             raise StorageError(f"Prediction for {record.pair} could not be stored or found.")
         return int(row[0])

@@ -181,11 +181,19 @@ def load_bundle(root: Path) -> ModelBundle:
     members: dict[str, DirectionEstimator] = {
         m: load_estimator(Path(root) / MEMBERS_DIR / m) for m in procedure.members
     }
-    known = {"format_version", "run_config", "procedure", "feature_names", "warmup_rows",
-             "candle_interval_s", "trained_on"}  # fmt: skip
+    known = {
+        "format_version",
+        "run_config",
+        "procedure",
+        "feature_names",
+        "warmup_rows",
+        "candle_interval_s",
+        "trained_on",
+    }
     extra = {k: v for k, v in meta.items() if k not in known}
-    return ModelBundle(members, procedure, config, warmup, interval, meta.get("trained_on", {}),
-                       extra)  # fmt: skip
+    return ModelBundle(
+        members, procedure, config, warmup, interval, meta.get("trained_on", {}), extra
+    )
 
 
 def log_bundle(bundle: ModelBundle, pip_requirements: list[str], example: pd.DataFrame) -> str:

@@ -95,13 +95,17 @@ def export_neural(estimator: Any, path: Path) -> Runtime:
         path.unlink(missing_ok=True)
         log.warning(
             "%s: ONNX differs from Keras by %.2e (> %.0e); serving it with Keras",
-            path.parent.name, diff, PARITY_TOLERANCE,
-        )  # fmt: skip
+            path.parent.name,
+            diff,
+            PARITY_TOLERANCE,
+        )
         return "keras"
     log.info(
         "%s: exported to ONNX in %.1f s (max |diff| vs Keras %.1e)",
-        path.parent.name, time.perf_counter() - started, diff,
-    )  # fmt: skip
+        path.parent.name,
+        time.perf_counter() - started,
+        diff,
+    )
     return "onnxruntime"
 
 

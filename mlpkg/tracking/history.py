@@ -77,27 +77,31 @@ def select_out_of_sample(
     dev = development[development["model"] == candidate]
     dev = dev[dev["seed"] == dev["seed"].min()]
     frames = [
-        pd.DataFrame({
-            "open_time": _utc(dev["open_time"]),
-            "probability": dev["proba_up"].astype("float64"),
-            "period": "development",
-            "fold": dev["fold"].astype("Int64"),
-            "trained_through": _utc(dev["cutoff"]),
-            "y_true": dev["y_true"].astype("float64"),
-        })
-    ]  # fmt: skip
+        pd.DataFrame(
+            {
+                "open_time": _utc(dev["open_time"]),
+                "probability": dev["proba_up"].astype("float64"),
+                "period": "development",
+                "fold": dev["fold"].astype("Int64"),
+                "trained_through": _utc(dev["cutoff"]),
+                "y_true": dev["y_true"].astype("float64"),
+            }
+        )
+    ]
     if holdout is not None and dev_end is not None:
         rows = holdout[holdout["model"] == candidate]
         frames.append(
-            pd.DataFrame({
-                "open_time": _utc(rows["open_time"]),
-                "probability": rows["proba_up"].astype("float64"),
-                "period": "holdout",
-                "fold": pd.array([None] * len(rows), dtype="Int64"),
-                "trained_through": pd.Series(dev_end, index=rows.index),
-                "y_true": rows["y_true"].astype("float64"),
-            })
-        )  # fmt: skip
+            pd.DataFrame(
+                {
+                    "open_time": _utc(rows["open_time"]),
+                    "probability": rows["proba_up"].astype("float64"),
+                    "period": "holdout",
+                    "fold": pd.array([None] * len(rows), dtype="Int64"),
+                    "trained_through": pd.Series(dev_end, index=rows.index),
+                    "y_true": rows["y_true"].astype("float64"),
+                }
+            )
+        )
     table = pd.concat(frames, ignore_index=True)
     table = table[table["trained_through"] < table["open_time"]]
     table = table.sort_values(["open_time", "period"]).drop_duplicates("open_time", keep="first")

@@ -11,6 +11,8 @@ the live accuracy alert read them without opening the run.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 from dataclasses import dataclass
@@ -99,7 +101,9 @@ def register_version(
     }
     if dev_accuracy is not None and math.isfinite(dev_accuracy):
         tags["dev_accuracy"] = f"{dev_accuracy:.6f}"
-    version = mlflow.register_model(model_uri, name, tags=tags)
+    with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints two lines of its own
+        version = mlflow.register_model(model_uri, name, tags=tags)
+    log.info("registered %s version %s (candidate %s)", name, version.version, candidate)
     client = mlflow.MlflowClient()
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     return str(version.version)

@@ -296,15 +296,17 @@ def log_dataset_info(dataset: Any, split: Any) -> None:
 
     candles = dataset.candles
     log_data_info(describe_candles(candles), candles_checksum(candles))
-    mlflow.log_params({
-        "rows_dropped_label_gap": dataset.dropped_label_rows,
-        "rows_dropped_window_gap": dataset.dropped_window_rows,
-        "dev_rows": split.dev_rows,
-        "dev_end": str(split.dev_end_time),
-        "holdout_first": str(split.start_time),
-        "holdout_last": str(split.end_time),
-        "holdout_purge_rows": split.purge,
-    })  # fmt: skip
+    mlflow.log_params(
+        {
+            "rows_dropped_label_gap": dataset.dropped_label_rows,
+            "rows_dropped_window_gap": dataset.dropped_window_rows,
+            "dev_rows": split.dev_rows,
+            "dev_end": str(split.dev_end_time),
+            "holdout_first": str(split.start_time),
+            "holdout_last": str(split.end_time),
+            "holdout_purge_rows": split.purge,
+        }
+    )
 
 
 HOLDOUT_KEY_TAG = "mlpkg.holdout_key"

@@ -81,9 +81,13 @@ def open_trial_run(
         return run_id
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     all_tags = {
-        **tags, **owner, PARENT_TAG: parent_run_id, TRIAL_NUMBER_TAG: str(number),
-        ATTEMPTS_TAG: "1", TRIAL_STATE_TAG: "running",
-    }  # fmt: skip
+        **tags,
+        **owner,
+        PARENT_TAG: parent_run_id,
+        TRIAL_NUMBER_TAG: str(number),
+        ATTEMPTS_TAG: "1",
+        TRIAL_STATE_TAG: "running",
+    }
     run = client.create_run(experiment_id, run_name=f"trial-{number:03d}", tags=all_tags)
     run_id = str(run.info.run_id)
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])

@@ -135,11 +135,15 @@ def test_snapshots_are_resampled_to_the_models_interval(core, slice_):
     core.answer((200, core_payload(slice_)))
     candles = fetch_core_candles("BTC", settings_for(core), interval=pd.Timedelta(hours=1))
     hours = slice_.groupby(slice_.index.floor("1h"))
-    expected = pd.DataFrame({
-        "open": hours["close"].first(), "high": hours["close"].max(),
-        "low": hours["close"].min(), "close": hours["close"].last(),
-        "volume": hours["volume"].last().diff().clip(lower=0),
-    }).iloc[1:]  # fmt: skip
+    expected = pd.DataFrame(
+        {
+            "open": hours["close"].first(),
+            "high": hours["close"].max(),
+            "low": hours["close"].min(),
+            "close": hours["close"].last(),
+            "volume": hours["volume"].last().diff().clip(lower=0),
+        }
+    ).iloc[1:]
     assert len(candles) == 9
     pd.testing.assert_frame_equal(candles, expected, check_index_type=False, check_names=False)
 
@@ -147,10 +151,15 @@ def test_snapshots_are_resampled_to_the_models_interval(core, slice_):
 def test_an_empty_interval_is_a_missing_candle_and_the_next_has_no_volume():
     index = pd.date_range("2024-01-01", periods=36, freq="5min", tz="UTC", name="open_time")
     points = pd.DataFrame(
-        {"open": 10.0, "high": 12.0, "low": 9.0, "close": 10.0 + np.arange(36) % 3,
-         "volume": 1000.0 + 10 * np.arange(36)},
+        {
+            "open": 10.0,
+            "high": 12.0,
+            "low": 9.0,
+            "close": 10.0 + np.arange(36) % 3,
+            "volume": 1000.0 + 10 * np.arange(36),
+        },
         index=index,
-    )  # fmt: skip
+    )
     hole = points[(index < "2024-01-01 01:00") | (index >= "2024-01-01 02:00")]
     candles = resample_snapshots(hole, pd.Timedelta(minutes=30))
     assert [t.strftime("%H:%M") for t in candles.index] == ["00:30", "02:30"]

@@ -79,8 +79,11 @@ def test_an_interval_other_than_the_models_is_refused():
     assert "candles of 5 min but the model was trained on candles of 1 h" in message
     assert "resample the data" in message
     assert [format_interval(pd.Timedelta(s)) for s in ("1D", "90s", "15min", "2h")] == [
-        "1 d", "90 s", "15 min", "2 h",
-    ]  # fmt: skip
+        "1 d",
+        "90 s",
+        "15 min",
+        "2 h",
+    ]
 
 
 def test_replay_source_reads_the_shipped_or_file_base(tmp_path, btc_full):
@@ -93,9 +96,18 @@ def test_replay_source_reads_the_shipped_or_file_base(tmp_path, btc_full):
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("24h", 86400.0), ("30m", 1800.0), ("90s", 90.0), ("7d", 604800.0), ("3600", 3600.0),
-     ("", None), ("off", None), ("0", None), (None, None)],
-)  # fmt: skip
+    [
+        ("24h", 86400.0),
+        ("30m", 1800.0),
+        ("90s", 90.0),
+        ("7d", 604800.0),
+        ("3600", 3600.0),
+        ("", None),
+        ("off", None),
+        ("0", None),
+        (None, None),
+    ],
+)
 def test_durations_parse_to_seconds_or_off(text, seconds):
     assert parse_duration(text, "X") == seconds
 

@@ -24,10 +24,19 @@ def predictions():
         index = pd.date_range(f"2024-0{fold + 1}-01", periods=120, freq="h", tz="UTC")
         y = rng.integers(0, 2, 120).astype(float)
         for model, proba in {"lstm": 0.5 + 0.3 * (y - 0.5), "majority": np.full(120, 0.52)}.items():
-            frames.append(pd.DataFrame({
-                "fold": fold, "cutoff": index[0], "open_time": index, "model": model,
-                "proba_up": proba, "y_true": y, "future_return": rng.normal(0, 0.01, 120),
-            }))  # fmt: skip
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "fold": fold,
+                        "cutoff": index[0],
+                        "open_time": index,
+                        "model": model,
+                        "proba_up": proba,
+                        "y_true": y,
+                        "future_return": rng.normal(0, 0.01, 120),
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -66,8 +75,12 @@ def test_equity_has_one_curve_per_model_and_buy_and_hold(predictions):
 
 
 def test_training_curves_mark_the_best_epoch():
-    history = {"loss": [0.7, 0.6, 0.65], "val_loss": [0.71, 0.69, 0.7],
-               "accuracy": [0.5, 0.55, 0.56], "val_accuracy": [0.5, 0.52, 0.5]}  # fmt: skip
+    history = {
+        "loss": [0.7, 0.6, 0.65],
+        "val_loss": [0.71, 0.69, 0.7],
+        "accuracy": [0.5, 0.55, 0.56],
+        "val_accuracy": [0.5, 0.52, 0.5],
+    }
     fig = plot_training_curves(history)
 
     assert len(fig.axes) == 2

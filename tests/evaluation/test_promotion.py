@@ -50,8 +50,10 @@ def test_a_real_edge_in_every_block_is_promoted_without_a_champion():
 
     assert decision.promote
     assert _conditions(decision) == {
-        "beats_naive": True, "wins_blocks": True, "not_worse_than_champion": True,
-    }  # fmt: skip
+        "beats_naive": True,
+        "wins_blocks": True,
+        "not_worse_than_champion": True,
+    }
     assert "no champion yet" in decision.lines()[2]
     assert "one-sided DM (HLN" in decision.lines()[0]
 

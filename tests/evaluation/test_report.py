@@ -45,11 +45,20 @@ def _development(quality: float = 0.2, n_folds: int = 3, rows: int = 200, seeds=
         future_return = np.where(y == 1, 1, -1) * rng.uniform(0.001, 0.01, rows)
         for seed in seeds:
             for model, proba in _probas(rng, y, quality).items():
-                frames.append(pd.DataFrame({
-                    "fold": fold, "seed": seed, "cutoff": index[0] - pd.Timedelta(hours=10),
-                    "open_time": index, "model": model, "proba_up": proba, "y_true": y,
-                    "future_return": future_return,
-                }))  # fmt: skip
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "fold": fold,
+                            "seed": seed,
+                            "cutoff": index[0] - pd.Timedelta(hours=10),
+                            "open_time": index,
+                            "model": model,
+                            "proba_up": proba,
+                            "y_true": y,
+                            "future_return": future_return,
+                        }
+                    )
+                )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -64,11 +73,20 @@ def test_development_summary_has_fold_and_seed_spread_and_candidates_first():
     predictions = _development()
     report = _summarize(predictions)
 
-    assert list(report.summary.index) == ["lstm", "logistic", "majority", "always_up",
-                                          "persistence"]  # fmt: skip
-    assert report.roles == {"lstm": "candidate", "logistic": "candidate, reference",
-                            "majority": "reference", "always_up": "reference",
-                            "persistence": "reference"}  # fmt: skip
+    assert list(report.summary.index) == [
+        "lstm",
+        "logistic",
+        "majority",
+        "always_up",
+        "persistence",
+    ]
+    assert report.roles == {
+        "lstm": "candidate",
+        "logistic": "candidate, reference",
+        "majority": "reference",
+        "always_up": "reference",
+        "persistence": "reference",
+    }
     assert report.selection.chosen == "lstm"
     assert (report.n_folds, report.n_seeds) == (3, 2)
     lstm = predictions[predictions["model"] == "lstm"]

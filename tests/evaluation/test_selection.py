@@ -27,10 +27,20 @@ def _dev_predictions(n_folds: int = 3, rows: int = 300, seeds=(42,)) -> pd.DataF
             quality = {"lstm": 0.10, "gru": 0.05, "logistic": 0.0}
             for model, q in quality.items():
                 p = np.clip(0.5 + q * (2 * y - 1) + rng.normal(0, 0.1, rows), 0.05, 0.95)
-                frames.append(pd.DataFrame({
-                    "fold": fold, "seed": seed, "cutoff": times[0], "open_time": times,
-                    "model": model, "proba_up": p, "y_true": y, "future_return": 0.0,
-                }))  # fmt: skip
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "fold": fold,
+                            "seed": seed,
+                            "cutoff": times[0],
+                            "open_time": times,
+                            "model": model,
+                            "proba_up": p,
+                            "y_true": y,
+                            "future_return": 0.0,
+                        }
+                    )
+                )
     return pd.concat(frames, ignore_index=True)
 
 

@@ -28,11 +28,12 @@ def test_default_splits_are_purged_consecutive_blocks_at_the_end():
     folds = walk_forward_splits(1000, WalkForwardConfig(), horizon=5, window=60)
 
     assert [(f.test_start, f.test_end) for f in folds] == [
-        (600, 700), (700, 800), (800, 900), (900, 1000)
-    ]  # fmt: skip
-    assert [(f.train_start, f.train_end) for f in folds] == [
-        (0, 535), (0, 635), (0, 735), (0, 835)
-    ]  # fmt: skip
+        (600, 700),
+        (700, 800),
+        (800, 900),
+        (900, 1000),
+    ]
+    assert [(f.train_start, f.train_end) for f in folds] == [(0, 535), (0, 635), (0, 735), (0, 835)]
     assert all(f.purge == 65 and f.test_rows == 100 for f in folds)
     _check_invariants(folds, 1000, 5, 60)
 
@@ -84,8 +85,9 @@ def test_too_few_rows_says_how_many_are_needed_and_that_many_suffice():
 
 def test_folds_covering_every_row_are_refused():
     with pytest.raises(ConfigError, match="leaves no training rows"):
-        walk_forward_splits(10_000, WalkForwardConfig(n_folds=5, test_fraction=0.2), horizon=1,
-                            window=1)  # fmt: skip
+        walk_forward_splits(
+            10_000, WalkForwardConfig(n_folds=5, test_fraction=0.2), horizon=1, window=1
+        )
 
 
 def test_a_training_cap_below_the_minimum_is_refused():

@@ -146,8 +146,9 @@ def test_output_is_long_format_with_one_row_per_model_and_test_row(oracle_data):
 
 def test_oracle_logistic_scores_perfectly_on_every_fold(oracle_data):
     X, y, future_return, folds = oracle_data
-    models = _specs(logistic=lambda: LogisticDirectionClassifier(c=100.0),
-                    majority=MajorityClassBaseline)  # fmt: skip
+    models = _specs(
+        logistic=lambda: LogisticDirectionClassifier(c=100.0), majority=MajorityClassBaseline
+    )
     predictions = run_walk_forward(X, y, future_return, models, folds)
 
     for _, rows in predictions[predictions["model"] == "logistic"].groupby("fold"):
@@ -187,9 +188,19 @@ def test_models_fit_on_training_rows_and_see_only_context_features_before_the_te
 
 def test_oracle_lstm_scores_perfectly_proving_windows_are_labelled_at_their_last_row(oracle_data):
     X, y, future_return, folds = oracle_data
-    params = {"window": 4, "units": 8, "layers": 1, "dropout": 0.0, "dense_units": 8,
-              "learning_rate": 0.03, "epochs": 25, "batch_size": 64, "patience": 25,
-              "purge": 1, "seed": 1}  # fmt: skip
+    params = {
+        "window": 4,
+        "units": 8,
+        "layers": 1,
+        "dropout": 0.0,
+        "dense_units": 8,
+        "learning_rate": 0.03,
+        "epochs": 25,
+        "batch_size": 64,
+        "patience": 25,
+        "purge": 1,
+        "seed": 1,
+    }
     last = [folds[-1]]
     predictions = run_walk_forward(
         X, y, future_return, _specs(lstm=lambda: LSTMDirectionClassifier(**params)), last

@@ -61,10 +61,17 @@ def test_invalid_horizon_is_rejected(close, horizon):
 
 def test_labels_use_clock_time_and_drop_those_spanning_missing_candles():
     times = pd.DatetimeIndex(
-        ["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 02:00",  # 03:00 and 04:00 missing
-         "2024-01-01 05:00", "2024-01-01 06:00", "2024-01-01 07:00"],
-        tz="UTC", name="open_time",
-    )  # fmt: skip
+        [
+            "2024-01-01 00:00",
+            "2024-01-01 01:00",
+            "2024-01-01 02:00",  # 03:00 and 04:00 missing
+            "2024-01-01 05:00",
+            "2024-01-01 06:00",
+            "2024-01-01 07:00",
+        ],
+        tz="UTC",
+        name="open_time",
+    )
     close = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], index=times)
 
     labels = make_labels(close, (1,), pd.Timedelta(hours=1))
@@ -82,10 +89,11 @@ def test_complete_windows_flags_rows_whose_window_spans_a_gap():
     from mlpkg.features.labels import complete_windows
 
     times = pd.DatetimeIndex(
-        pd.to_datetime(["00:00", "01:00", "02:00", "05:00", "06:00", "07:00", "08:00"],
-                       format="%H:%M").map(lambda t: t.replace(year=2024)),
+        pd.to_datetime(
+            ["00:00", "01:00", "02:00", "05:00", "06:00", "07:00", "08:00"], format="%H:%M"
+        ).map(lambda t: t.replace(year=2024)),
         tz="UTC",
-    )  # fmt: skip
+    )
     complete = complete_windows(times, pd.Timedelta(hours=1), 3)
     np.testing.assert_array_equal(complete, [False, False, True, False, False, True, True])
     assert complete_windows(times, pd.Timedelta(hours=1), 1).all()

@@ -25,9 +25,16 @@ from mlpkg.models import (
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _NEURAL_TRAINING = {
-    "window": 5, "dropout": 0.1, "dense_units": 4, "epochs": 2, "batch_size": 32,
-    "patience": 1, "validation_fraction": 0.2, "purge": 2, "seed": 7,
-}  # fmt: skip
+    "window": 5,
+    "dropout": 0.1,
+    "dense_units": 4,
+    "epochs": 2,
+    "batch_size": 32,
+    "patience": 1,
+    "validation_fraction": 0.2,
+    "purge": 2,
+    "seed": 7,
+}
 TINY = {**_NEURAL_TRAINING, "units": 4, "layers": 1}
 """Parameters of a tiny, fast LSTM."""
 TINY_PARAMS: dict[str, dict] = {
@@ -36,15 +43,22 @@ TINY_PARAMS: dict[str, dict] = {
     "cnn": {**_NEURAL_TRAINING, "filters": 4, "kernel_size": 2, "layers": 2},
     "transformer": {**_NEURAL_TRAINING, "d_model": 8, "heads": 2, "layers": 1, "ff_units": 8},
     "lightgbm": {
-        "window": 5, "n_estimators": 30, "num_leaves": 4, "learning_rate": 0.1,
-        "min_child_samples": 10, "feature_fraction": 0.5, "patience": 3,
-        "validation_fraction": 0.2, "purge": 2, "seed": 7,
+        "window": 5,
+        "n_estimators": 30,
+        "num_leaves": 4,
+        "learning_rate": 0.1,
+        "min_child_samples": 10,
+        "feature_fraction": 0.5,
+        "patience": 3,
+        "validation_fraction": 0.2,
+        "purge": 2,
+        "seed": 7,
     },
     "logistic": {"c": 1.0},
     "majority": {},
     "always_up": {},
     "persistence": {"column": "return_5"},
-}  # fmt: skip
+}
 CLASSES = {
     "lstm": LSTMDirectionClassifier,
     "gru": GRUDirectionClassifier,

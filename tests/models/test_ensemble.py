@@ -100,18 +100,21 @@ def test_ensemble_saves_members_in_subfolders(fitted_cache, tmp_path):
     record = json.loads((tmp_path / "e" / "estimator.json").read_text())
 
     assert sorted(p.name for p in (tmp_path / "e" / "members").iterdir()) == [
-        "lightgbm", "logistic", "majority"
-    ]  # fmt: skip
-    assert record["state"]["weights"] == pytest.approx({"logistic": 0.5, "lightgbm": 0.3,
-                                                         "majority": 0.2})  # fmt: skip
+        "lightgbm",
+        "logistic",
+        "majority",
+    ]
+    assert record["state"]["weights"] == pytest.approx(
+        {"logistic": 0.5, "lightgbm": 0.3, "majority": 0.2}
+    )
     loaded = load_estimator(tmp_path / "e")
     assert loaded.weights == pytest.approx(record["state"]["weights"])
 
 
 @pytest.mark.parametrize(
-    "weights", [{"logistic": 1.0}, {"logistic": 1.0, "majority": -1.0}, {"logistic": 0.0,
-                                                                        "majority": 0.0}]
-)  # fmt: skip
+    "weights",
+    [{"logistic": 1.0}, {"logistic": 1.0, "majority": -1.0}, {"logistic": 0.0, "majority": 0.0}],
+)
 def test_ensemble_weights_must_name_every_member_and_be_valid(fitted_cache, weights):
     X, y = fitted_cache.data
     members = {"logistic": make_model("logistic"), "majority": make_model("majority")}

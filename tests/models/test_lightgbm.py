@@ -26,8 +26,15 @@ def test_window_summaries_are_latest_mean_std_and_change_of_each_window():
     np.testing.assert_allclose(table[3:, 4:6], frame.rolling(4).std(ddof=0).to_numpy()[3:])
     np.testing.assert_allclose(table[3:, 6:], (frame - frame.shift(3)).to_numpy()[3:])
     assert summary_names(["a", "b"], 4) == [
-        "a", "b", "a__wmean", "b__wmean", "a__wstd", "b__wstd", "a__wchange", "b__wchange"
-    ]  # fmt: skip
+        "a",
+        "b",
+        "a__wmean",
+        "b__wmean",
+        "a__wstd",
+        "b__wstd",
+        "a__wchange",
+        "b__wchange",
+    ]
 
 
 def test_window_summaries_of_a_row_depend_on_its_window_alone():

@@ -80,13 +80,18 @@ def test_save_writes_the_keras_model_and_one_json_record(fitted_cache, tmp_path)
     record = json.loads((tmp_path / "model" / "estimator.json").read_text())
 
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
-        "estimator.json", "model.keras"
-    ]  # fmt: skip
+        "estimator.json",
+        "model.keras",
+    ]
     assert record["family"] == "lstm" and record["params"]["window"] == 5
     assert record["feature_names"] == list(X.columns)
     assert set(record["state"]) == {
-        "scaler", "train_rows", "stopping_point", "stopped_epoch", "history"
-    }  # fmt: skip
+        "scaler",
+        "train_rows",
+        "stopping_point",
+        "stopped_epoch",
+        "history",
+    }
     assert {"keras", "numpy", "mlpkg", "scikit-learn"} <= set(record["versions"])
     loaded = LSTMDirectionClassifier.load(tmp_path / "model")
     assert loaded.history_ == model.history_ and loaded.best_epoch_ == model.best_epoch_

@@ -25,17 +25,33 @@ import pytest
 from .conftest import CLASSES, LEARNED, NEURAL
 
 N_ROWS, N_TRAIN = 600, 450
-_NEURAL = {"window": 4, "dropout": 0.0, "dense_units": 8, "learning_rate": 0.05, "epochs": 3,
-           "batch_size": 16, "patience": 3, "validation_fraction": 0.0, "seed": 1}  # fmt: skip
+_NEURAL = {
+    "window": 4,
+    "dropout": 0.0,
+    "dense_units": 8,
+    "learning_rate": 0.05,
+    "epochs": 3,
+    "batch_size": 16,
+    "patience": 3,
+    "validation_fraction": 0.0,
+    "seed": 1,
+}
 ORACLE_PARAMS = {
     "lstm": {**_NEURAL, "units": 8, "layers": 1},
     "gru": {**_NEURAL, "units": 8, "layers": 1},
     "cnn": {**_NEURAL, "filters": 8, "kernel_size": 2, "layers": 2},
     "transformer": {**_NEURAL, "d_model": 8, "heads": 2, "layers": 1, "ff_units": 8},
-    "lightgbm": {"window": 4, "n_estimators": 50, "num_leaves": 4, "learning_rate": 0.1,
-                 "min_child_samples": 5, "validation_fraction": 0.0, "seed": 1},
+    "lightgbm": {
+        "window": 4,
+        "n_estimators": 50,
+        "num_leaves": 4,
+        "learning_rate": 0.1,
+        "min_child_samples": 5,
+        "validation_fraction": 0.0,
+        "seed": 1,
+    },
     "logistic": {"c": 10.0},
-}  # fmt: skip
+}
 
 
 def _oracle_frame(lag: int) -> tuple[pd.DataFrame, pd.Series]:

@@ -42,9 +42,11 @@ def test_as_dict_has_the_response_fields():
 
     assert isinstance(described, DirectionPrediction)
     assert described.as_dict() == {
-        "probability": 0.9, "direction": "up", "confidence": pytest.approx(0.8),
+        "probability": 0.9,
+        "direction": "up",
+        "confidence": pytest.approx(0.8),
         "signal": "STRONG_BUY",
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("p_up", [math.nan, -0.1, 1.5])

@@ -173,18 +173,24 @@ def kernel_env(tmp_path, monkeypatch) -> str:
 def _execute(name: str, tmp_path: Path, **parameters):
     output = tmp_path / f"{name}.out.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"), str(output), parameters=parameters,
-        kernel_name=choose_kernel(), cwd=str(tmp_path), progress_bar=False,
-    )  # fmt: skip
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(output),
+        parameters=parameters,
+        kernel_name=choose_kernel(),
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     return nbformat.read(output, as_version=4)
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [({"lstm_epochs": -1}, "lstm_epochs: Input should be greater than or equal to 1"),
-     ({"lstm_window": "abc"}, "lstm_window: Input should be a valid integer"),
-     ({"models": "lstm,foo"}, "models: unknown model(s) ['foo']")],
-)  # fmt: skip
+    [
+        ({"lstm_epochs": -1}, "lstm_epochs: Input should be greater than or equal to 1"),
+        ({"lstm_window": "abc"}, "lstm_window: Input should be a valid integer"),
+        ({"models": "lstm,foo"}, "models: unknown model(s) ['foo']"),
+    ],
+)
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_a_bad_parameter_fails_the_validation_cell_with_the_config_error(
@@ -211,8 +217,11 @@ def test_evaluate_notebook_logs_a_run_with_params_metrics_and_plots(tmp_path, ke
     assert run.data.params["horizon"] == "5"
     assert run.data.params["lstm_epochs"] == "1"
     metrics = set(run.data.metrics)
-    assert {"dev_lstm_log_loss_mean", "dev_majority_log_loss_mean",
-            "dev_logistic_log_loss_mean"} <= metrics  # fmt: skip
+    assert {
+        "dev_lstm_log_loss_mean",
+        "dev_majority_log_loss_mean",
+        "dev_logistic_log_loss_mean",
+    } <= metrics
     assert not any(m.startswith("holdout_") for m in metrics), "evaluate never scores the holdout"
     artifacts = _artifacts(client, run.info.run_id)
     assert {
@@ -231,13 +240,19 @@ def test_evaluate_notebook_logs_a_run_with_params_metrics_and_plots(tmp_path, ke
 def batch(tmp_path_factory):
     """One batch over BTC (has data) and XMR (configured, no data) with both notebooks."""
     home = tmp_path_factory.mktemp("batch")
-    settings = Settings(home=home, pairs=["BTC", "XMR"], tracking_uri=None,
-                        mlruns_dir=Path("mlruns"), reports_dir=Path("reports"),
-                        data_source="shipped")  # fmt: skip
+    settings = Settings(
+        home=home,
+        pairs=["BTC", "XMR"],
+        tracking_uri=None,
+        mlruns_dir=Path("mlruns"),
+        reports_dir=Path("reports"),
+        data_source="shipped",
+    )
     messages: list[str] = []
     uri = mlflow.get_tracking_uri()
-    summary = run_batch(["BTC", "XMR"], extra_params=TINY, settings=settings,
-                        progress=messages.append)  # fmt: skip
+    summary = run_batch(
+        ["BTC", "XMR"], extra_params=TINY, settings=settings, progress=messages.append
+    )
     mlflow.set_tracking_uri(uri)
     return summary, settings, messages
 
@@ -276,11 +291,20 @@ def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(bat
     assert run.data.tags["notebook"] == "10-train-pair"
     assert (run.data.params["pair"], run.data.params["lstm_epochs"]) == ("BTC", "1")
     assert run.data.params["lstm_window"] == "8"
-    assert {"dev_lstm_log_loss_mean", "dev_majority_log_loss_mean",
-            "holdout_lstm_log_loss", "holdout_uses"} <= set(run.data.metrics)  # fmt: skip
+    assert {
+        "dev_lstm_log_loss_mean",
+        "dev_majority_log_loss_mean",
+        "holdout_lstm_log_loss",
+        "holdout_uses",
+    } <= set(run.data.metrics)
     artifacts = _artifacts(client, result.run_id)
-    assert {"config.json", "notebooks/10-train-pair.ipynb", "plots/training_curves_lstm.png",
-            "plots/dev_reliability_lstm.png", "holdout_report.txt"} <= artifacts  # fmt: skip
+    assert {
+        "config.json",
+        "notebooks/10-train-pair.ipynb",
+        "plots/training_curves_lstm.png",
+        "plots/dev_reliability_lstm.png",
+        "holdout_report.txt",
+    } <= artifacts
     candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
     assert candidate.run_id == result.run_id
     assert result.output == settings.home / "reports/executed/BTC/10-train-pair.ipynb"
@@ -320,10 +344,22 @@ def test_batch_failed_run_is_failed_with_its_partial_notebook_and_error(batch):
 def test_explore_notebook_runs_under_nbval_lax(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLPKG_")}
     env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
-           "no:cacheprovider", "-q", "--rootdir", str(ROOT), str(EXPLORE)]  # fmt: skip
-    completed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=300, check=False)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--rootdir",
+        str(ROOT),
+        str(EXPLORE),
+    ]
+    completed = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     assert " passed" in completed.stdout
     assert "failed" not in completed.stdout.splitlines()[-1]

@@ -57,8 +57,13 @@ def ray_local() -> Iterator[None]:
 
     assert not ray.is_initialized()
     quiet_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR, configure_logging=False)  # fmt: skip
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        configure_logging=False,
+    )
     yield
     ray.shutdown()
     _, alive = psutil.wait_procs(ray_daemons(), timeout=30)

@@ -48,10 +48,12 @@ def test_kind_of_reads_the_notebook_name():
 
 
 def test_summary_text_lists_every_result_and_why_each_failure_failed():
-    summary = BatchSummary((
-        _result("BTC", "10-train-pair"),
-        _result("ETH", "10-train-pair", "ConfigError: Invalid run parameters: epochs (cell 3)"),
-    ))  # fmt: skip
+    summary = BatchSummary(
+        (
+            _result("BTC", "10-train-pair"),
+            _result("ETH", "10-train-pair", "ConfigError: Invalid run parameters: epochs (cell 3)"),
+        )
+    )
     assert not summary.ok
     assert [r.pair for r in summary.failures] == ["ETH"]
     lines = summary.text.splitlines()
@@ -67,9 +69,13 @@ def test_summary_is_ok_when_every_notebook_succeeded():
 
 def test_describe_error_keeps_the_first_line_of_the_kernel_error():
     exc = PapermillExecutionError(
-        cell_index=3, exec_count=3, source="config = ...", ename="ConfigError",
-        evalue="Invalid run parameters: model.epochs: Input should be >= 1.\nmore", traceback=[],
-    )  # fmt: skip
+        cell_index=3,
+        exec_count=3,
+        source="config = ...",
+        ename="ConfigError",
+        evalue="Invalid run parameters: model.epochs: Input should be >= 1.\nmore",
+        traceback=[],
+    )
     assert batch.describe_error(exc) == (
         "ConfigError: Invalid run parameters: model.epochs: Input should be >= 1. (at In [3])"
     )
@@ -95,8 +101,9 @@ def test_patched_environ_restores_the_environment(monkeypatch):
     monkeypatch.setenv("MLPKG_TEST_KEEP", "old")
     monkeypatch.setenv("MLPKG_TEST_DROP", "here")
     monkeypatch.delenv("MLPKG_TEST_NEW", raising=False)
-    with batch.patched_environ({"MLPKG_TEST_KEEP": "new", "MLPKG_TEST_NEW": "1"},
-                               remove=("MLPKG_TEST_DROP",)):  # fmt: skip
+    with batch.patched_environ(
+        {"MLPKG_TEST_KEEP": "new", "MLPKG_TEST_NEW": "1"}, remove=("MLPKG_TEST_DROP",)
+    ):
         assert os.environ["MLPKG_TEST_KEEP"] == "new"
         assert os.environ["MLPKG_TEST_NEW"] == "1"
         assert "MLPKG_TEST_DROP" not in os.environ
@@ -168,8 +175,9 @@ def _fake_kernel(fail: bool):
         client.set_terminated(parameters["run_id"], "FAILED" if fail else "FINISHED")
         nbformat.write(new_notebook(cells=[new_code_cell("1")]), output_path)
         if fail:
-            raise PapermillExecutionError(4, 4, "train_pair(config)", "UnknownPairError",
-                                          "No candles for XMR", [])  # fmt: skip
+            raise PapermillExecutionError(
+                4, 4, "train_pair(config)", "UnknownPairError", "No candles for XMR", []
+            )
 
     return execute_notebook
 
@@ -178,13 +186,18 @@ def _fake_kernel(fail: bool):
 def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeypatch, fail):
     monkeypatch.setattr(batch.papermill, "execute_notebook", _fake_kernel(fail))
     messages: list[str] = []
-    summary = batch.run_batch(["btc", "ETH"], notebooks=("10-train-pair",),
-                              extra_params={"lstm_epochs": 2}, settings=settings,
-                              progress=messages.append)  # fmt: skip
+    summary = batch.run_batch(
+        ["btc", "ETH"],
+        notebooks=("10-train-pair",),
+        extra_params={"lstm_epochs": 2},
+        settings=settings,
+        progress=messages.append,
+    )
     assert summary.ok is not fail
     assert [(r.pair, r.notebook) for r in summary.results] == [
-        ("BTC", "10-train-pair"), ("ETH", "10-train-pair"),
-    ]  # fmt: skip
+        ("BTC", "10-train-pair"),
+        ("ETH", "10-train-pair"),
+    ]
     assert messages[1].startswith("[1/2] BTC 10-train-pair ... ")
     assert messages[3].startswith("[2/2] ETH 10-train-pair ... ")
     client = _client(settings)

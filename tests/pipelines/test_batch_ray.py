@@ -39,8 +39,11 @@ def settings(tmp_path) -> Settings:
     params = new_code_cell('pair: str = "BTC"  # pair\nrun_id: str = ""  # MLflow run')
     params.metadata["tags"] = ["parameters"]
     notebook = new_notebook(cells=[params, new_code_cell(SOURCE)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python",
-                                       "display_name": "Python 3"}  # fmt: skip
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3",
+    }
     (tmp_path / "notebooks").mkdir()
     nbformat.write(notebook, tmp_path / "notebooks" / "90-candles.ipynb")
     return Settings(home=tmp_path, pairs=["BTC", "XMR"])
@@ -50,8 +53,13 @@ def test_ray_executor_runs_each_pair_as_a_task_and_reports_like_the_local_one(se
     import ray
 
     messages: list[str] = []
-    summary = run_batch(["BTC", "XMR"], notebooks=("90-candles",), settings=settings,
-                        progress=messages.append, executor="ray")  # fmt: skip
+    summary = run_batch(
+        ["BTC", "XMR"],
+        notebooks=("90-candles",),
+        settings=settings,
+        progress=messages.append,
+        executor="ray",
+    )
     assert not ray.is_initialized(), "the embedded Ray is shut down after the batch"
     _, alive = psutil.wait_procs(ray_daemons(), timeout=30)
     assert not alive

@@ -25,8 +25,10 @@ def test_an_unreachable_address_fails_fast_with_what_to_do():
 
     address = f"127.0.0.1:{_closed_port()}"
     started = time.perf_counter()
-    with pytest.raises(ClusterUnavailableError, match=r"ray start --head.*RAY_ADDRESS"), \
-            ray_session(address):  # fmt: skip
+    with (
+        pytest.raises(ClusterUnavailableError, match=r"ray start --head.*RAY_ADDRESS"),
+        ray_session(address),
+    ):
         pass
     assert time.perf_counter() - started < 10
     assert not ray.is_initialized()

@@ -34,10 +34,13 @@ def _poison(candles: pd.DataFrame, start: pd.Timestamp, seed: int = 7) -> pd.Dat
     return poisoned
 
 
-@pytest.mark.parametrize(("family", "params"), [
-    ("logistic", {"logistic_c": 0.05}),
-    ("lightgbm", {"lightgbm_num_leaves": 8, "lightgbm_window": 8}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("family", "params"),
+    [
+        ("logistic", {"logistic_c": 0.05}),
+        ("lightgbm", {"lightgbm_num_leaves": 8, "lightgbm_window": 8}),
+    ],
+)
 def test_the_objective_is_the_mean_development_log_loss_evaluate_reports(candles, family, params):
     config = trial_config(BASE, family, params)
     assert config.models == (family,)

@@ -42,9 +42,11 @@ def test_neural_spaces_search_window_width_depth_dropout_rate_and_batch(family):
 
 def test_lightgbm_and_logistic_spaces():
     assert set(search_space("lightgbm")) == {
-        "lightgbm_num_leaves", "lightgbm_learning_rate", "lightgbm_min_child_samples",
+        "lightgbm_num_leaves",
+        "lightgbm_learning_rate",
+        "lightgbm_min_child_samples",
         "lightgbm_feature_fraction",
-    }  # fmt: skip
+    }
     assert set(search_space("logistic")) == {"logistic_c"}
 
 

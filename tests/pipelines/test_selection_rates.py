@@ -30,9 +30,12 @@ def _promoted(candles: pd.DataFrame) -> bool:
     development = evaluate_development(dataset, CONFIG)
     holdout = score_holdout(development, CONFIG)
     decision = decide_promotion(
-        holdout, development.procedure.name, naive=NAIVE_BASELINES, horizon=CONFIG.horizon,
+        holdout,
+        development.procedure.name,
+        naive=NAIVE_BASELINES,
+        horizon=CONFIG.horizon,
         champion=None,
-    )  # fmt: skip
+    )
     return decision.promote
 
 

@@ -39,8 +39,11 @@ def test_a_study_records_what_it_optimises(storage):
     studies.create_study(storage, _record("a"))
     found = studies.find_study(storage, name="a", pair="BTC", family=None)
     assert (found.pair, found.family, found.trials, found.parent_run_id) == (
-        "BTC", "logistic", 5, "run-a",
-    )  # fmt: skip
+        "BTC",
+        "logistic",
+        5,
+        "run-a",
+    )
     assert found.config == CONFIG
     with pytest.raises(StudyStorageError, match="add --resume"):
         studies.create_study(storage, _record("a"))

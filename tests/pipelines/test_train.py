@@ -62,8 +62,17 @@ def _csv(client, run_id: str, name: str, tmp_path) -> pd.DataFrame:
 def test_every_family_and_ensemble_is_compared_on_the_same_development_folds(trained):
     settings, first, _, _ = trained
     metrics = _client(settings).get_run(first.run_id).data.metrics
-    for model in ("lstm", "gru", "cnn", "transformer", "lightgbm", "logistic", "weighted",
-                  "stacked", *REFERENCES):  # fmt: skip
+    for model in (
+        "lstm",
+        "gru",
+        "cnn",
+        "transformer",
+        "lightgbm",
+        "logistic",
+        "weighted",
+        "stacked",
+        *REFERENCES,
+    ):
         assert math.isfinite(metrics[f"dev_{model}_log_loss_mean"]), model
         assert f"dev_{model}_log_loss_std" in metrics
     # two seeds: the neural families and LightGBM have a seed spread, logistic has none
@@ -97,12 +106,21 @@ def test_the_run_holds_reports_procedure_plots_and_the_bundle(trained):
     settings, first, _, _ = trained
     artifacts = _artifacts(_client(settings), first.run_id)
     expected = {
-        "config.json", "data.json", "procedure.json", "final_fit.json", "promotion.txt",
-        "development_report.txt", "holdout_report.txt", "development_summary.csv",
-        "development_predictions.csv", "holdout_predictions.csv", "development_fits.csv",
-        "development_confidence_buckets.csv", "holdout_confidence_buckets.csv",
+        "config.json",
+        "data.json",
+        "procedure.json",
+        "final_fit.json",
+        "promotion.txt",
+        "development_report.txt",
+        "holdout_report.txt",
+        "development_summary.csv",
+        "development_predictions.csv",
+        "holdout_predictions.csv",
+        "development_fits.csv",
+        "development_confidence_buckets.csv",
+        "holdout_confidence_buckets.csv",
         "plots/dev_equity.png",
-    }  # fmt: skip
+    }
     assert expected <= artifacts
     procedure = json.loads(mlflow.artifacts.load_text(f"runs:/{first.run_id}/procedure.json"))
     assert procedure["name"] == first.bundle.candidate
@@ -131,8 +149,10 @@ def test_evaluate_explores_the_development_folds_without_spending_the_holdout(tr
 def test_the_champion_is_re_scored_on_the_same_holdout_rows(trained):
     _, first, second, third = trained
     assert [c.name for c in second.decision.conditions] == [
-        "beats_naive", "wins_blocks", "not_worse_than_champion",
-    ]  # fmt: skip
+        "beats_naive",
+        "wins_blocks",
+        "not_worse_than_champion",
+    ]
     assert second.decision.conditions[2].detail == "no champion yet"
     detail = third.decision.conditions[2].detail
     assert f"champion v{first.version}" in detail

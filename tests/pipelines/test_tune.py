@@ -76,15 +76,24 @@ def mlflow_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("mlflow-server")
     port = _free_port()
     command = [
-        str(Path(sys.executable).parent / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{home / 'server.db'}",
-        "--default-artifact-root", str(home / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home / 'server.db'}",
+        "--default-artifact-root",
+        str(home / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = (home / "server.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(lambda: _healthy(url) or server.poll() is not None, 120, "mlflow server")
@@ -104,8 +113,9 @@ def server_tune(tmp_path_factory, mlflow_server):
     """Six logistic trials, one at a time, logged by the Ray workers to the tracking server."""
     settings = Settings(home=tmp_path_factory.mktemp("tune"), tracking_uri=mlflow_server)
     lines: list[str] = []
-    result = run_tune(TuneRequest(BASE, "logistic", trials=6, concurrency=1), settings,
-                      progress=lines.append)  # fmt: skip
+    result = run_tune(
+        TuneRequest(BASE, "logistic", trials=6, concurrency=1), settings, progress=lines.append
+    )
     storage = studies.open_storage(settings.resolved_study_storage)
     study = optuna.load_study(study_name=result.study, storage=storage)
     return result, settings, study, lines
@@ -205,9 +215,12 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_resumes_its_run(tmp_path)
     settings = Settings(home=tmp_path)
     marker = tmp_path / "killed-once"
     result = run_tune(
-        TuneRequest(BASE, "logistic", trials=3, concurrency=1, prune=False,
-                    crash_once_marker=marker), settings, progress=lambda _: None,
-    )  # fmt: skip
+        TuneRequest(
+            BASE, "logistic", trials=3, concurrency=1, prune=False, crash_once_marker=marker
+        ),
+        settings,
+        progress=lambda _: None,
+    )
     killed_pid = marker.read_text()
     assert result.counts == {"complete": 3}
     client = mlflow.MlflowClient(settings.resolved_tracking_uri)
@@ -234,20 +247,43 @@ def _finished_trials(db: Path) -> int:
 
 
 def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, monkeypatch):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MLPKG_", "MLFLOW_", "RAY_"))}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPKG_", "MLFLOW_", "RAY_"))}
     env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
     options = ["--pair", "BTC", "--family", "lightgbm"]
-    command = [str(Path(sys.executable).parent / "mlpkg"), "tune", *options, "--trials", "4",
-               "--concurrency", "1", "--no-prune", "--max-rows", "3000", "--n-folds", "3",
-               "--lightgbm-n-estimators", "300", "--lightgbm-patience", "300"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).parent / "mlpkg"),
+        "tune",
+        *options,
+        "--trials",
+        "4",
+        "--concurrency",
+        "1",
+        "--no-prune",
+        "--max-rows",
+        "3000",
+        "--n-folds",
+        "3",
+        "--lightgbm-n-estimators",
+        "300",
+        "--lightgbm-patience",
+        "300",
+    ]
     output = (tmp_path / "driver.log").open("w")
-    driver = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=output,
-                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    driver = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     db = tmp_path / "mlruns" / "optuna.db"
     try:
-        _wait_for(lambda: _finished_trials(db) >= 1 or driver.poll() is not None, 240,
-                  "a first complete trial")  # fmt: skip
+        _wait_for(
+            lambda: _finished_trials(db) >= 1 or driver.poll() is not None,
+            240,
+            "a first complete trial",
+        )
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
     finally:
         survivors = kill_group(driver.pid)  # SIGKILL: the driver and every Ray process it started
@@ -269,8 +305,10 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
     finally:
         get_settings.cache_clear()
 
-    after = {t.number: t for t in optuna.load_study(study_name=summary.study_name,
-                                                     storage=storage).trials}  # fmt: skip
+    after = {
+        t.number: t
+        for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    }
     assert {n: after[n].value for n in kept} == kept, "completed trials are kept as they were"
     assert sum(t.state == TrialState.COMPLETE for t in after.values()) == 4
     for number in in_flight:
@@ -282,8 +320,10 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
     assert parent.info.status == "FINISHED"
     assert runs.ORPHAN_NOTE_TAG in parent.data.tags, "the next command marked the dead driver's run"
     children = _children(client, record.parent_run_id)
-    states = {int(r.data.tags[trials.TRIAL_NUMBER_TAG]): r.data.tags[trials.TRIAL_STATE_TAG]
-              for r in children.values()}  # fmt: skip
+    states = {
+        int(r.data.tags[trials.TRIAL_NUMBER_TAG]): r.data.tags[trials.TRIAL_STATE_TAG]
+        for r in children.values()
+    }
     assert sorted(n for n, state in states.items() if state == "complete") == sorted(
         n for n, t in after.items() if t.state == TrialState.COMPLETE
     )
@@ -306,12 +346,21 @@ def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(tmp_path,
     output = tmp_path / "40-tune.out.ipynb"
     address = ray.get_runtime_context().gcs_address
     papermill.execute_notebook(
-        str(notebook), str(output), kernel_name=choose_kernel(), cwd=str(tmp_path),
-        progress_bar=False, parameters={
-            "pair": "btc", "family": "logistic", "trials": 2, "concurrency": 1,
-            "address": address, "max_rows": 1500, "n_folds": 2,
+        str(notebook),
+        str(output),
+        kernel_name=choose_kernel(),
+        cwd=str(tmp_path),
+        progress_bar=False,
+        parameters={
+            "pair": "btc",
+            "family": "logistic",
+            "trials": 2,
+            "concurrency": 1,
+            "address": address,
+            "max_rows": 1500,
+            "n_folds": 2,
         },
-    )  # fmt: skip
+    )
     client = mlflow.MlflowClient(Settings(home=tmp_path).resolved_tracking_uri)
     experiment = client.get_experiment_by_name("mlpkg/BTC")
     (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'tune'")

@@ -44,10 +44,18 @@ SERVER_START_TIMEOUT_S = 90.0
 """Generous: importing TensorFlow and loading models on a busy 2-core machine takes a while."""
 LOCAL = "127.0.0.1"
 TINY_PARAMS: dict[str, Any] = {
-    "pair": "BTC", "max_rows": 900, "lstm_window": 8, "lstm_units": 4, "lstm_layers": 1,
-    "lstm_dense_units": 4, "lstm_epochs": 1, "lstm_batch_size": 128, "lstm_patience": 1,
-    "n_folds": 1, "holdout_blocks": 2,
-}  # fmt: skip
+    "pair": "BTC",
+    "max_rows": 900,
+    "lstm_window": 8,
+    "lstm_units": 4,
+    "lstm_layers": 1,
+    "lstm_dense_units": 4,
+    "lstm_epochs": 1,
+    "lstm_batch_size": 128,
+    "lstm_patience": 1,
+    "n_folds": 1,
+    "holdout_blocks": 2,
+}
 TINY = RunConfig.from_flat(**TINY_PARAMS)
 
 
@@ -151,9 +159,16 @@ class ServerProcess:
     def start(self, *, wait: bool = True) -> ServerProcess:
         """Start the subprocess; with ``wait``, return once ``/api/health`` answers 200."""
         command = [
-            sys.executable, "-m", "uvicorn", "mlpkg.serving.app:create_app", "--factory",
-            "--host", LOCAL, "--port", str(self.port),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "mlpkg.serving.app:create_app",
+            "--factory",
+            "--host",
+            LOCAL,
+            "--port",
+            str(self.port),
+        ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 command, cwd=self.home, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -314,8 +329,13 @@ class CoreStub:
                     stub._release.wait(60)
                     return
                 if answer is None:
-                    body = json.dumps({"error": "Pair not found", "pair": pair,
-                                       "availablePairs": sorted(stub.answers)})  # fmt: skip
+                    body = json.dumps(
+                        {
+                            "error": "Pair not found",
+                            "pair": pair,
+                            "availablePairs": sorted(stub.answers),
+                        }
+                    )
                     answer = (404, body, "application/json")
                 assert not isinstance(answer, str)
                 status, content, content_type = answer
@@ -446,8 +466,9 @@ def raw_request(
     """Send a request with ``path`` exactly as given (httpx would remove ``..`` segments)."""
     connection = http.client.HTTPConnection(LOCAL, server.port, timeout=60)
     try:
-        connection.request(method, path, body=body, headers=dict(headers or {}),
-                           encode_chunked=chunked)  # fmt: skip
+        connection.request(
+            method, path, body=body, headers=dict(headers or {}), encode_chunked=chunked
+        )
         response = connection.getresponse()
         text = response.read().decode(errors="replace")
         answer_headers = {k.lower(): v for k, v in response.getheaders()}
@@ -528,11 +549,11 @@ def write_user_files(folder: Path, candles: pd.DataFrame) -> dict[str, str]:
         "FEMPTY.csv": b"",
         "FCOLUMNS.csv": b"time,price\n1,2\n",
         "FSHORT.csv": _csv_bytes(candles.iloc[:20]),
-        **{f"F{name}.csv": _csv_bytes(frame) for name, frame in
-           bad_candle_frames(candles).items()},
-        **{f"F{name}.csv": _csv_bytes(frame) for name, frame in
-           live_candle_frames(candles).items()},
-    }  # fmt: skip
+        **{f"F{name}.csv": _csv_bytes(frame) for name, frame in bad_candle_frames(candles).items()},
+        **{
+            f"F{name}.csv": _csv_bytes(frame) for name, frame in live_candle_frames(candles).items()
+        },
+    }
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return {name.split(".")[0]: name for name in files}

@@ -56,8 +56,9 @@ def check(server: ServerProcess, case: Case) -> RawAnswer:
     if case.chunked and case.body is not None:
         data = case.body
         body = iter([data[i : i + 65_536] for i in range(0, len(data), 65_536)])
-    answer = raw_request(server, case.method, case.path, body=body, headers=case.headers,
-                         chunked=case.chunked)  # fmt: skip
+    answer = raw_request(
+        server, case.method, case.path, body=body, headers=case.headers, chunked=case.chunked
+    )
     assert answer.status == case.status, answer.text[:2000]
     assert isinstance(answer.body, dict), answer.text[:2000]
     assert answer.body.get("error") == case.error, answer.body
@@ -74,73 +75,209 @@ def check(server: ServerProcess, case: Case) -> RawAnswer:
 PAIR_NAMES = [
     Case("unknown pair", "/api/predictions/ZZZ", 404, "unknown_pair", "Unknown pair 'ZZZ'"),
     Case("unknown pair, features", "/api/features/DOGE", 404, "unknown_pair", "MLPKG_PAIRS"),
-    Case("unknown pair, history", "/api/predictions/DOGE/history", 404, "unknown_pair",
-         "Configured pairs: BTC, ETH, LTC"),
+    Case(
+        "unknown pair, history",
+        "/api/predictions/DOGE/history",
+        404,
+        "unknown_pair",
+        "Configured pairs: BTC, ETH, LTC",
+    ),
     Case("unknown pair, status", "/api/models/DOGE/status", 404, "unknown_pair", "Unknown pair"),
     Case("dot-dot segment", "/api/predictions/../etc", 404, "not_found", "No endpoint"),
-    Case("encoded dot-dot", "/api/predictions/%2e%2e", 422, "invalid_parameters",
-         "Invalid pair '..'"),
+    Case(
+        "encoded dot-dot", "/api/predictions/%2e%2e", 422, "invalid_parameters", "Invalid pair '..'"
+    ),
     Case("encoded slash", "/api/predictions/..%2Fetc%2Fpasswd", 404, "not_found", "No endpoint"),
     Case("pair then dot-dot", "/api/predictions/BTC/..", 404, "not_found", "No endpoint"),
     Case("absolute path", "/api/features/%2Fetc%2Fpasswd", 404, "not_found", "No endpoint"),
     Case("null byte", "/api/predictions/BTC%00", 422, "invalid_parameters", "Invalid pair"),
     Case("punctuation", "/api/predictions/B$T*C", 422, "invalid_parameters", "letters or digits"),
-    Case("10 kB pair name", "/api/predictions/" + "A" * HUGE, 422, "invalid_parameters",
-         "Invalid pair"),
-    Case("10 kB pair, train", "/api/train/" + "B" * HUGE, 422, "invalid_parameters",
-         "Invalid pair", method="POST", body=b"{}", headers=JSON),
-]  # fmt: skip
+    Case(
+        "10 kB pair name",
+        "/api/predictions/" + "A" * HUGE,
+        422,
+        "invalid_parameters",
+        "Invalid pair",
+    ),
+    Case(
+        "10 kB pair, train",
+        "/api/train/" + "B" * HUGE,
+        422,
+        "invalid_parameters",
+        "Invalid pair",
+        method="POST",
+        body=b"{}",
+        headers=JSON,
+    ),
+]
 
 MODELS = [
-    Case("missing model", "/api/predictions/ETH", 503, "model_not_found",
-         "train one with `mlpkg train --pair ETH`"),
+    Case(
+        "missing model",
+        "/api/predictions/ETH",
+        503,
+        "model_not_found",
+        "train one with `mlpkg train --pair ETH`",
+    ),
     Case("wrong feature count", "/api/predictions/LTC", 503, "model_load_failed", "feature"),
-]  # fmt: skip
+]
 
 QUERIES = [
-    Case("limit=-1", "/api/predictions/BTC/history?limit=-1", 422, "invalid_parameters",
-         "limit"),
+    Case("limit=-1", "/api/predictions/BTC/history?limit=-1", 422, "invalid_parameters", "limit"),
     Case("limit=0", "/api/predictions/BTC/history?limit=0", 422, "invalid_parameters", "limit"),
-    Case("limit=abc", "/api/predictions/BTC/history?limit=abc", 422, "invalid_parameters",
-         "valid integer"),
-    Case("limit huge", "/api/predictions/BTC/history?limit=99999999999999999999", 422,
-         "invalid_parameters", "limit"),
-    Case("since=garbage", "/api/predictions/BTC/history?since=garbage", 422,
-         "invalid_parameters", "since"),
-    Case("since=number", "/api/predictions/BTC/history?since=0.5", 422, "invalid_parameters",
-         "ISO-8601 date-time"),
-    Case("since=bare date", "/api/predictions/BTC/history?since=2024-01-31", 422,
-         "invalid_parameters", "ISO-8601 date-time"),
-    Case("since=10 kB", "/api/predictions/BTC/history?since=" + "9" * HUGE, 422,
-         "invalid_parameters", "since"),
+    Case(
+        "limit=abc",
+        "/api/predictions/BTC/history?limit=abc",
+        422,
+        "invalid_parameters",
+        "valid integer",
+    ),
+    Case(
+        "limit huge",
+        "/api/predictions/BTC/history?limit=99999999999999999999",
+        422,
+        "invalid_parameters",
+        "limit",
+    ),
+    Case(
+        "since=garbage",
+        "/api/predictions/BTC/history?since=garbage",
+        422,
+        "invalid_parameters",
+        "since",
+    ),
+    Case(
+        "since=number",
+        "/api/predictions/BTC/history?since=0.5",
+        422,
+        "invalid_parameters",
+        "ISO-8601 date-time",
+    ),
+    Case(
+        "since=bare date",
+        "/api/predictions/BTC/history?since=2024-01-31",
+        422,
+        "invalid_parameters",
+        "ISO-8601 date-time",
+    ),
+    Case(
+        "since=10 kB",
+        "/api/predictions/BTC/history?since=" + "9" * HUGE,
+        422,
+        "invalid_parameters",
+        "since",
+    ),
     Case("jobs limit=abc", "/api/train/jobs?limit=abc", 422, "invalid_parameters", "limit"),
     Case("unknown job", "/api/train/jobs/nope", 404, "job_not_found", "No training job"),
-    Case("cleanup without age", "/api/storage/cleanup", 422, "invalid_parameters",
-         "maxAgeHours", method="POST"),
-    Case("cleanup negative age", "/api/storage/cleanup?maxAgeHours=-5", 422,
-         "invalid_parameters", "maxAgeHours", method="POST"),
-    Case("cleanup NaN age", "/api/storage/cleanup?maxAgeHours=nan", 422,
-         "invalid_parameters", "maxAgeHours", method="POST"),
-]  # fmt: skip
+    Case(
+        "cleanup without age",
+        "/api/storage/cleanup",
+        422,
+        "invalid_parameters",
+        "maxAgeHours",
+        method="POST",
+    ),
+    Case(
+        "cleanup negative age",
+        "/api/storage/cleanup?maxAgeHours=-5",
+        422,
+        "invalid_parameters",
+        "maxAgeHours",
+        method="POST",
+    ),
+    Case(
+        "cleanup NaN age",
+        "/api/storage/cleanup?maxAgeHours=nan",
+        422,
+        "invalid_parameters",
+        "maxAgeHours",
+        method="POST",
+    ),
+]
 
 BODIES = [
-    Case("1 MB body", "/api/storage/cleanup", 413, "body_too_large", "larger than", "POST",
-         b'{"maxAgeHours": 1, "pad": "' + b"x" * 1_000_000 + b'"}', JSON),
-    Case("1 MB chunked body", "/api/train/BTC", 413, "body_too_large", "larger than", "POST",
-         b'{"epochs": 1, "pad": "' + b"x" * 1_000_000 + b'"}', JSON, chunked=True),
-    Case("body not JSON", "/api/storage/cleanup", 422, "invalid_parameters", "JSON", "POST",
-         b"{not json", JSON),
-    Case("train: unknown parameter", "/api/train/BTC", 422, "invalid_parameters",
-         "Unknown run parameter 'bogus'", "POST", b'{"bogus": 1}', JSON),
-    Case("train: invalid value", "/api/train/BTC", 422, "invalid_parameters", "epochs", "POST",
-         b'{"epochs": -1}', JSON),
-    Case("train: wrong type", "/api/train/BTC", 422, "invalid_parameters", "window", "POST",
-         b'{"window": "wide"}', JSON),
-    Case("train: other pair in body", "/api/train/BTC", 422, "invalid_parameters",
-         "drop 'pair' from the body", "POST", b'{"pair": "ETH"}', JSON),
-    Case("train: list body", "/api/train/BTC", 422, "invalid_parameters", "body", "POST",
-         b"[1, 2]", JSON),
-]  # fmt: skip
+    Case(
+        "1 MB body",
+        "/api/storage/cleanup",
+        413,
+        "body_too_large",
+        "larger than",
+        "POST",
+        b'{"maxAgeHours": 1, "pad": "' + b"x" * 1_000_000 + b'"}',
+        JSON,
+    ),
+    Case(
+        "1 MB chunked body",
+        "/api/train/BTC",
+        413,
+        "body_too_large",
+        "larger than",
+        "POST",
+        b'{"epochs": 1, "pad": "' + b"x" * 1_000_000 + b'"}',
+        JSON,
+        chunked=True,
+    ),
+    Case(
+        "body not JSON",
+        "/api/storage/cleanup",
+        422,
+        "invalid_parameters",
+        "JSON",
+        "POST",
+        b"{not json",
+        JSON,
+    ),
+    Case(
+        "train: unknown parameter",
+        "/api/train/BTC",
+        422,
+        "invalid_parameters",
+        "Unknown run parameter 'bogus'",
+        "POST",
+        b'{"bogus": 1}',
+        JSON,
+    ),
+    Case(
+        "train: invalid value",
+        "/api/train/BTC",
+        422,
+        "invalid_parameters",
+        "epochs",
+        "POST",
+        b'{"epochs": -1}',
+        JSON,
+    ),
+    Case(
+        "train: wrong type",
+        "/api/train/BTC",
+        422,
+        "invalid_parameters",
+        "window",
+        "POST",
+        b'{"window": "wide"}',
+        JSON,
+    ),
+    Case(
+        "train: other pair in body",
+        "/api/train/BTC",
+        422,
+        "invalid_parameters",
+        "drop 'pair' from the body",
+        "POST",
+        b'{"pair": "ETH"}',
+        JSON,
+    ),
+    Case(
+        "train: list body",
+        "/api/train/BTC",
+        422,
+        "invalid_parameters",
+        "body",
+        "POST",
+        b"[1, 2]",
+        JSON,
+    ),
+]
 
 
 @pytest.mark.parametrize("case", PAIR_NAMES + MODELS + QUERIES + BODIES, ids=lambda c: c.id)
@@ -168,22 +305,36 @@ FILE_CASES = [
     Case("file: duplicated", "FDUPLICATED", 502, "bad_candles", "duplicate timestamp"),
     Case("file: high below low", "FHIGHLOW", 502, "bad_candles", "column 'high'"),
     Case("file: truncated CSV", "FTRUNCCSV", 502, "bad_candles", "is nan at row"),
-    Case("file: truncated Parquet", "FTRUNCPQ", 503, "data_source_unavailable",
-         "Cannot read candle file"),
-    Case("file: binary garbage", "FGARBAGE", 503, "data_source_unavailable",
-         "Cannot read candle file"),
+    Case(
+        "file: truncated Parquet",
+        "FTRUNCPQ",
+        503,
+        "data_source_unavailable",
+        "Cannot read candle file",
+    ),
+    Case(
+        "file: binary garbage",
+        "FGARBAGE",
+        503,
+        "data_source_unavailable",
+        "Cannot read candle file",
+    ),
     Case("file: empty", "FEMPTY", 503, "data_source_unavailable", "Cannot read candle file"),
     Case("file: wrong columns", "FCOLUMNS", 503, "data_source_unavailable", "wrong columns"),
     Case("file: too few rows", "FSHORT", 503, "data_source_unavailable", "needs"),
     Case("file: missing", "FMISSING", 503, "data_source_unavailable", "No candle file for"),
-]  # fmt: skip
+]
 FILE_GOOD = ("FGOOD", "FGZIP", "FPARQUET")
 LIVE_CASES = [
-    Case("file: 5-minute candles for a 1 h model", "FINTERVAL", 503, "interval_mismatch",
-         "has candles of 5 min but the model was trained on candles of 1 h"),
-    Case("file: gap in the model window", "FGAP", 503, "missing_candles",
-         "spans missing candles"),
-]  # fmt: skip
+    Case(
+        "file: 5-minute candles for a 1 h model",
+        "FINTERVAL",
+        503,
+        "interval_mismatch",
+        "has candles of 5 min but the model was trained on candles of 1 h",
+    ),
+    Case("file: gap in the model window", "FGAP", 503, "missing_candles", "spans missing candles"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +360,18 @@ def test_a_good_user_file_is_served(file_server, pair):
 @pytest.mark.parametrize("endpoint", ["predictions", "features"])
 @pytest.mark.parametrize("case", FILE_CASES, ids=lambda c: c.id)
 def test_a_bad_user_file_gets_a_clear_error(file_server, case, endpoint):
-    check(file_server, Case(case.id, f"/api/{endpoint}/{case.path}", case.status, case.error,
-                            case.message))  # fmt: skip
+    check(
+        file_server,
+        Case(case.id, f"/api/{endpoint}/{case.path}", case.status, case.error, case.message),
+    )
 
 
 @pytest.mark.parametrize("case", LIVE_CASES, ids=lambda c: c.id)
 def test_a_window_of_another_interval_or_with_a_gap_is_refused(file_server, case):
-    check(file_server, Case(case.id, f"/api/predictions/{case.path}", case.status, case.error,
-                            case.message))  # fmt: skip
+    check(
+        file_server,
+        Case(case.id, f"/api/predictions/{case.path}", case.status, case.error, case.message),
+    )
 
 
 def test_a_candle_still_forming_is_not_used(file_server):
@@ -266,17 +421,19 @@ CORE_CASES = [
     Case("core: unsorted", "CUNSORTED", 502, "bad_candles", "not sorted"),
     Case("core: duplicated", "CDUPLICATED", 502, "bad_candles", "duplicate timestamp"),
     Case("core: high below low", "CHIGHLOW", 502, "bad_candles", "column 'high'"),
-    Case("core: arrays of unequal length", "CRAGGED", 503, "upstream_unavailable",
-         "unequal length"),
+    Case(
+        "core: arrays of unequal length", "CRAGGED", 503, "upstream_unavailable", "unequal length"
+    ),
     Case("core: no history", "CNOHISTORY", 503, "upstream_unavailable", "without the arrays"),
-    Case("core: history not an object", "CSTRINGS", 503, "upstream_unavailable",
-         "without the arrays"),
+    Case(
+        "core: history not an object", "CSTRINGS", 503, "upstream_unavailable", "without the arrays"
+    ),
     Case("core: HTTP 500", "CERROR", 503, "upstream_unavailable", "HTTP 500"),
     Case("core: garbage body", "CGARBAGE", 503, "upstream_unavailable", "not JSON"),
     Case("core: binary body", "CBINARY", 503, "upstream_unavailable", "not JSON"),
     Case("core: timeout", "CSLOW", 503, "upstream_unavailable", "no answer within"),
     Case("core: pair unknown to core", "CUNKNOWN", 404, "unknown_pair", "has no pair 'CUNKNOWN'"),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -293,8 +450,14 @@ def core_server(
     pairs = ["CGOOD", "CCOARSE", *(c.path for c in CORE_CASES)]
     for pair in pairs:
         register_model_dir(home, pair, tiny_model_dir)
-    return start_server(home, data_source="core", core_url=core_stub.url, core_timeout_s="1",
-                        core_retries="0", pairs=",".join(pairs))  # fmt: skip
+    return start_server(
+        home,
+        data_source="core",
+        core_url=core_stub.url,
+        core_timeout_s="1",
+        core_retries="0",
+        pairs=",".join(pairs),
+    )
 
 
 def test_good_core_candles_are_served(core_server, core_stub):
@@ -306,13 +469,23 @@ def test_good_core_candles_are_served(core_server, core_stub):
 @pytest.mark.parametrize("endpoint", ["predictions", "features"])
 @pytest.mark.parametrize("case", CORE_CASES, ids=lambda c: c.id)
 def test_bad_core_answers_get_a_clear_error(core_server, case, endpoint):
-    check(core_server, Case(case.id, f"/api/{endpoint}/{case.path}", case.status, case.error,
-                            case.message))  # fmt: skip
+    check(
+        core_server,
+        Case(case.id, f"/api/{endpoint}/{case.path}", case.status, case.error, case.message),
+    )
 
 
 def test_core_points_too_far_apart_for_the_models_interval_are_refused(core_server):
-    check(core_server, Case("core: points 2 h apart", "/api/predictions/CCOARSE", 503,
-                            "interval_mismatch", "points are 2 h apart"))  # fmt: skip
+    check(
+        core_server,
+        Case(
+            "core: points 2 h apart",
+            "/api/predictions/CCOARSE",
+            503,
+            "interval_mismatch",
+            "points are 2 h apart",
+        ),
+    )
 
 
 def test_health_reports_the_upstream_error_and_recovers(core_server):

@@ -72,13 +72,17 @@ def crashed(tmp_path_factory, tiny_model_dir, start_server) -> Crash:
     server = start_server(make_home(tmp_path_factory, tiny_model_dir, "crash"))
     crash = Crash(server)
     lock, stop = threading.Lock(), threading.Event()
-    threads = [threading.Thread(target=_hammer, args=(server, crash, lock, stop))
-               for _ in range(WORKERS)]  # fmt: skip
+    threads = [
+        threading.Thread(target=_hammer, args=(server, crash, lock, stop)) for _ in range(WORKERS)
+    ]
     for thread in threads:
         thread.start()
     try:
-        poll_until(lambda: len(crash.acked) >= ACKS_BEFORE_KILL, timeout=120,
-                   what=f"{ACKS_BEFORE_KILL} acknowledged predictions")  # fmt: skip
+        poll_until(
+            lambda: len(crash.acked) >= ACKS_BEFORE_KILL,
+            timeout=120,
+            what=f"{ACKS_BEFORE_KILL} acknowledged predictions",
+        )
         crash.killed_at = time.monotonic()
         server.kill()
     finally:
@@ -155,12 +159,21 @@ def _filled_store(path: Path, rows: int = 2_000) -> None:
         for i in range(rows):
             store.add(
                 PredictionRecord.create(
-                    pair="BTC", predicted_at=start + i * HOUR, candle_time=start + i * HOUR,
-                    horizon=5, interval=HOUR, probability=0.6, direction="up", confidence=0.2,
-                    signal="HOLD", model_name="mlpkg-BTC", model_version="1", run_id=None,
+                    pair="BTC",
+                    predicted_at=start + i * HOUR,
+                    candle_time=start + i * HOUR,
+                    horizon=5,
+                    interval=HOUR,
+                    probability=0.6,
+                    direction="up",
+                    confidence=0.2,
+                    signal="HOLD",
+                    model_name="mlpkg-BTC",
+                    model_version="1",
+                    run_id=None,
                     close_at_prediction=100.0 + i,
                 )
-            )  # fmt: skip
+            )
         store.checkpoint()
 
 
@@ -217,10 +230,9 @@ def _prediction(server: ServerProcess, pair: str) -> httpx.Response:
 
 @pytest.mark.parametrize(
     ("pair", "fixture", "reason"),
-    [("BTC", "truncated_model_dir", "model.onnx"),
-     ("ETH", "wrong_features_model_dir", "feature")],
+    [("BTC", "truncated_model_dir", "model.onnx"), ("ETH", "wrong_features_model_dir", "feature")],
     ids=["truncated model files", "wrong feature count"],
-)  # fmt: skip
+)
 def test_a_broken_new_champion_leaves_the_previous_one_serving(
     live_server, tiny_model_dir, request, pair, fixture, reason
 ):
@@ -228,8 +240,9 @@ def test_a_broken_new_champion_leaves_the_previous_one_serving(
     bad = register_model_dir(live_server.home, pair, request.getfixturevalue(fixture))
     loaded = poll_until(
         lambda: (s := _status(live_server, pair)["loaded"])["error"] and s,
-        timeout=60, what=f"the poller to try version {bad}",
-    )  # fmt: skip
+        timeout=60,
+        what=f"the poller to try version {bad}",
+    )
     assert (
         f"Version {bad} of mlpkg-{pair} failed to load; still serving version 1"
         in (loaded["error"])
@@ -243,8 +256,11 @@ def test_a_broken_new_champion_leaves_the_previous_one_serving(
     assert health["status"] == "degraded"
     assert any(f"Version {bad}" in reason for reason in health["reasons"])
     good = register_model_dir(live_server.home, pair, tiny_model_dir)
-    poll_until(lambda: _status(live_server, pair)["loaded"]["version"] == good, timeout=60,
-               what=f"the poller to load the repaired version {good}")  # fmt: skip
+    poll_until(
+        lambda: _status(live_server, pair)["loaded"]["version"] == good,
+        timeout=60,
+        what=f"the poller to load the repaired version {good}",
+    )
     assert _prediction(live_server, pair).json()["prediction"]["metadata"]["version"] == good
 
 

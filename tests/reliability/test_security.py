@@ -128,8 +128,10 @@ def test_the_token_never_appears_in_the_server_log(token_server, api_token):
     headers = {"Authorization": f"Bearer {api_token}"}
     for _ in range(3):
         httpx.post(f"{token_server.base_url}/api/storage/save", headers=headers)
-        httpx.post(f"{token_server.base_url}/api/storage/save",
-                   headers={"Authorization": f"Bearer {api_token}x"})  # fmt: skip
+        httpx.post(
+            f"{token_server.base_url}/api/storage/save",
+            headers={"Authorization": f"Bearer {api_token}x"},
+        )
     httpx.get(f"{token_server.base_url}/api/predictions/BTC", headers=headers, timeout=60)
     for path in ("/api/health", "/openapi.json", "/api/train/jobs", "/api/storage/stats"):
         assert api_token not in httpx.get(token_server.base_url + path, timeout=60).text, path

@@ -118,9 +118,12 @@ def ensemble_tracked(tracked: Registry, tiny_config) -> EnsembleRegistry:
     version = str(mlflow.register_model(uri, registry.model_name(pair), tags=tags).version)
     registry.promote(pair, version, manual=manual_decision(version))
     return EnsembleRegistry(
-        pair, version, procedure.members, dict(procedure.weights),
+        pair,
+        version,
+        procedure.members,
+        dict(procedure.weights),
         dict(bundle.extra["member_scores"]),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="session")

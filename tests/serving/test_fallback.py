@@ -20,17 +20,27 @@ def candidate_only(tracked):
     source = client.get_model_version("mlpkg-BTC", tracked.trained.version).source
     rejected = PromotionDecision(False, (), "lstm is not promoted: fails beats_naive")
     registry.register_version(
-        "XRP", source, tracked.trained.run_id, candidate="lstm", decision=rejected,
-        dev_log_loss=0.69, holdout_log_loss=0.70,
-    )  # fmt: skip
+        "XRP",
+        source,
+        tracked.trained.run_id,
+        candidate="lstm",
+        decision=rejected,
+        dev_log_loss=0.69,
+        holdout_log_loss=0.70,
+    )
     assert registry.alias_version("XRP", registry.CHAMPION) is None
     return tracked
 
 
 def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only):
     # Thresholds at 0: any lean is a STRONG signal, so a HOLD can only come from the rule.
-    settings = make_settings(candidate_only.home, store="fallback", pairs=["BTC", "XRP"],
-                             signal_strong=0.0, signal_normal=0.0)  # fmt: skip
+    settings = make_settings(
+        candidate_only.home,
+        store="fallback",
+        pairs=["BTC", "XRP"],
+        signal_strong=0.0,
+        signal_normal=0.0,
+    )
     with run_server(settings) as server:
         body = server.client.get("/api/predictions/XRP").json()
         metadata = body["prediction"]["metadata"]
@@ -52,8 +62,9 @@ def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only
 
 
 def test_without_the_fallback_a_pair_without_champion_is_503(candidate_only):
-    settings = make_settings(candidate_only.home, store="strict", pairs=["BTC", "XRP"],
-                             serve_fallback_candidate=False)  # fmt: skip
+    settings = make_settings(
+        candidate_only.home, store="strict", pairs=["BTC", "XRP"], serve_fallback_candidate=False
+    )
     with run_server(settings) as server:
         body = assert_error(server.client.get("/api/predictions/XRP"), 503, "model_not_found")
     assert "mlpkg promote --pair XRP" in body["message"]

@@ -102,11 +102,21 @@ def live_model(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> L
 def replay_server(tracked: Registry, live_model: LiveModel) -> Iterator[Running]:
     """Replay of the normal file: 20 h per second, periodic retrain every replayed day."""
     settings = make_settings(
-        tracked.home, store="live", pairs=[PAIR], live_scoring=True, prediction_cache_s=0,
-        data_source="replay", replay_from="file", data_dir=live_model.normal_dir,
-        replay_speed=72_000, retrain_every="24h", drift_window=24, accuracy_window=10,
-        ws_queue=1000, api_token="live-token",
-    )  # fmt: skip
+        tracked.home,
+        store="live",
+        pairs=[PAIR],
+        live_scoring=True,
+        prediction_cache_s=0,
+        data_source="replay",
+        replay_from="file",
+        data_dir=live_model.normal_dir,
+        replay_speed=72_000,
+        retrain_every="24h",
+        drift_window=24,
+        accuracy_window=10,
+        ws_queue=1000,
+        api_token="live-token",
+    )
     with run_server(settings) as running:
         yield running
 
@@ -312,11 +322,20 @@ def test_a_shifted_feed_raises_the_drift_flag_and_a_drift_retrain_can_be_cancell
     tracked, live_model
 ):
     settings = make_settings(
-        tracked.home, store="drift", pairs=[PAIR], live_scoring=True, data_source="replay",
-        replay_from="file", data_dir=live_model.shifted_dir, replay_speed=3600,
-        drift_window=24, accuracy_window=10, retrain_on_drift=True, retrain_cooldown="1000d",
+        tracked.home,
+        store="drift",
+        pairs=[PAIR],
+        live_scoring=True,
+        data_source="replay",
+        replay_from="file",
+        data_dir=live_model.shifted_dir,
+        replay_speed=3600,
+        drift_window=24,
+        accuracy_window=10,
+        retrain_on_drift=True,
+        retrain_cooldown="1000d",
         api_token="live-token",
-    )  # fmt: skip
+    )
     with run_server(settings) as running:
         client = running.client
         status = poll(

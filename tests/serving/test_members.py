@@ -57,8 +57,10 @@ def test_model_asks_for_one_members_own_prediction(xrp, member):
     assert body["individual"] is None and body["ensemble"] is None
     meta = body["metadata"]
     assert (meta["member"], meta["candidate"], meta["type"]) == (
-        member, "stacked", "individual_prediction"
-    )  # fmt: skip
+        member,
+        "stacked",
+        "individual_prediction",
+    )
     assert meta["runtime"] == {"lstm": "onnxruntime", "logistic": "numpy"}[member]
     assert meta["candleTime"] == combined["metadata"]["candleTime"]
 
@@ -83,8 +85,9 @@ def test_a_member_the_version_lacks_is_404_naming_its_members(xrp):
 @pytest.mark.parametrize("value", ["ensemble", "LSTM", "xgboost", ""])
 def test_an_unknown_model_value_is_422(xrp, value):
     server, reg = xrp
-    body = assert_error(server.client.get(_url(reg.pair, f"?model={value}")), 422,
-                        "invalid_parameters")  # fmt: skip
+    body = assert_error(
+        server.client.get(_url(reg.pair, f"?model={value}")), 422, "invalid_parameters"
+    )
     assert "model" in body["message"]
 
 
@@ -121,8 +124,9 @@ def test_status_and_health_name_the_candidate_runtime_and_members(xrp):
     assert loaded["runtime"] == "onnxruntime+numpy"
     members = loaded["members"]
     assert {m: v["runtime"] for m, v in members.items()} == {
-        "lstm": "onnxruntime", "logistic": "numpy"
-    }  # fmt: skip
+        "lstm": "onnxruntime",
+        "logistic": "numpy",
+    }
     assert sum(v["weight"] for v in members.values()) == pytest.approx(1.0)
     assert {m: v["devLogLoss"] for m, v in members.items()} == pytest.approx(reg.member_scores)
     health = server.client.get("/api/health").json()["models"][reg.pair]

@@ -43,24 +43,41 @@ def test_metrics_are_prometheus_text_with_route_templates_and_model_info(start_s
     samples = _samples(text)
 
     route = "/api/predictions/{pair}"
-    count = _value(samples, "mlpkg_http_request_duration_seconds_count",
-                   method="GET", route=route, status="200")  # fmt: skip
+    count = _value(
+        samples,
+        "mlpkg_http_request_duration_seconds_count",
+        method="GET",
+        route=route,
+        status="200",
+    )
     assert count == 4
-    assert _value(samples, "mlpkg_http_request_duration_seconds_count", route=route,
-                  status="503") == 1  # fmt: skip
-    assert _value(samples, "mlpkg_http_request_duration_seconds_count", route="unmatched",
-                  status="404") == 1  # fmt: skip
+    assert (
+        _value(samples, "mlpkg_http_request_duration_seconds_count", route=route, status="503") == 1
+    )
+    assert (
+        _value(
+            samples, "mlpkg_http_request_duration_seconds_count", route="unmatched", status="404"
+        )
+        == 1
+    )
     assert "/api/nothing/here" not in text and 'route="/api/predictions/BTC"' not in text
 
     version = running.state.models.peek("BTC").version
-    assert _value(samples, "mlpkg_predictions_total", pair="BTC", model_version=version,
-                  model="lstm") == 4  # fmt: skip
+    assert (
+        _value(samples, "mlpkg_predictions_total", pair="BTC", model_version=version, model="lstm")
+        == 4
+    )
     assert _value(samples, "mlpkg_predictions_total", pair="BTC", cached="true") == 3
     assert _value(samples, "mlpkg_prediction_cache_hits_total", pair="BTC") == 3
     info = {ls["pair"]: ls for n, ls, v in samples if n == "mlpkg_model_info" and v == 1}
     assert set(info) == {"BTC"}
-    assert info["BTC"] == {"pair": "BTC", "version": version, "alias": "champion",
-                           "candidate": "lstm", "runtime": "onnxruntime"}  # fmt: skip
+    assert info["BTC"] == {
+        "pair": "BTC",
+        "version": version,
+        "alias": "champion",
+        "candidate": "lstm",
+        "runtime": "onnxruntime",
+    }
     assert _value(samples, "mlpkg_model_loaded", pair="BTC") == 1
     assert _value(samples, "mlpkg_model_loaded", pair="ETH") == 0
     assert _value(samples, "mlpkg_model_load_failures_total", pair="BTC") == 0

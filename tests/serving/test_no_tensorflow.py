@@ -79,11 +79,17 @@ def _serving(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 
 def _env(home: Path, tmp_path: Path, pairs: str) -> dict[str, str]:
     return {
-        **os.environ, "PORT": str(_free_port()), "MODULES_OUT": str(tmp_path / "modules.json"),
-        "MLPKG_HOME": str(home), "MLPKG_MLRUNS_DIR": str(home / "mlruns"),
-        "MLPKG_STORAGE_PATH": str(tmp_path / "predictions.db"), "MLPKG_PAIRS": pairs,
-        "MLPKG_MODEL_POLL_S": "0", "MLPKG_PREDICTION_CACHE_S": "0", "MLPKG_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        **os.environ,
+        "PORT": str(_free_port()),
+        "MODULES_OUT": str(tmp_path / "modules.json"),
+        "MLPKG_HOME": str(home),
+        "MLPKG_MLRUNS_DIR": str(home / "mlruns"),
+        "MLPKG_STORAGE_PATH": str(tmp_path / "predictions.db"),
+        "MLPKG_PAIRS": pairs,
+        "MLPKG_MODEL_POLL_S": "0",
+        "MLPKG_PREDICTION_CACHE_S": "0",
+        "MLPKG_LOG_LEVEL": "WARNING",
+    }
 
 
 def test_a_served_onnx_version_never_imports_tensorflow(tracked, ensemble_tracked, tmp_path):

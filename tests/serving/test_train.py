@@ -93,10 +93,14 @@ def test_periodic_retraining_is_operated_through_the_api(start_server):
     assert (status["enabled"], status["everySeconds"], status["clock"]) == (False, None, "wall")
     toggle = "/api/train/periodic/toggle"
     assert client.post(toggle, json={"enabled": True}).status_code == 401
-    assert_error(client.post(toggle, json={"enabled": True}, headers=headers), 422,
-                 "invalid_parameters")  # fmt: skip
-    assert_error(client.post(toggle, json={"enabled": True, "every": "soon"}, headers=headers),
-                 422, "invalid_parameters")  # fmt: skip
+    assert_error(
+        client.post(toggle, json={"enabled": True}, headers=headers), 422, "invalid_parameters"
+    )
+    assert_error(
+        client.post(toggle, json={"enabled": True, "every": "soon"}, headers=headers),
+        422,
+        "invalid_parameters",
+    )
     on = client.post(toggle, json={"enabled": True, "every": "12h"}, headers=headers).json()
     assert on["enabled"] and on["everySeconds"] == 43200.0
     assert client.get("/api/train/queue").json()["periodic"]["enabled"]

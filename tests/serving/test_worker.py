@@ -42,10 +42,13 @@ def jobs(tmp_path: Path):
 def make_worker(jobs: JobStore, clock: FakeClock, **settings) -> TrainingWorker:
     served = RunConfig.from_flat(pair="BTC", lstm_epochs=3, data_end="2019-07-01", max_rows=900)
     return TrainingWorker(
-        Settings(pairs=["BTC", "ETH"], **settings), jobs, lambda pair: None, clock=clock,
+        Settings(pairs=["BTC", "ETH"], **settings),
+        jobs,
+        lambda pair: None,
+        clock=clock,
         served_config=lambda pair: served if pair == "BTC" else None,
         data_end=lambda pair: clock.now() - pd.Timedelta(hours=1),
-    )  # fmt: skip
+    )
 
 
 def test_served_params_keep_the_recipe_and_drop_the_data_window():

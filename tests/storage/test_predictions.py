@@ -230,9 +230,13 @@ def test_live_accuracy_counts_realised_and_pending(store):
 
     accuracy = store.live_accuracy("BTC")
     assert accuracy == {
-        "n_realised": 3, "n_correct": 2, "accuracy": 2 / 3, "n_pending": 1, "n_up": 1,
+        "n_realised": 3,
+        "n_correct": 2,
+        "accuracy": 2 / 3,
+        "n_pending": 1,
+        "n_up": 1,
         "up_rate": 1 / 3,
-    }  # fmt: skip
+    }
     assert store.live_accuracy("BTC", model_version="4")["accuracy"] == 1.0
     assert store.live_accuracy("ETH")["accuracy"] is None
     by_version = store.accuracy_by_version("BTC")
@@ -403,24 +407,40 @@ def _v1_store(path: Path, rows: list[tuple[str, str | None, int, float, str | No
 
 def test_a_v1_store_migrates_keeping_the_first_of_each_duplicate_candle(tmp_path):
     path = tmp_path / "v1.db"
-    _v1_store(path, [
-        ("BTC", "1", 0, 0.61, "up"), ("BTC", "1", 0, 0.62, "up"), ("BTC", "1", 0, 0.63, "up"),
-        ("BTC", "1", 1, 0.71, "down"), ("BTC", "2", 1, 0.81, None), ("ETH", "1", 0, 0.91, None),
-        ("BTC", None, 0, 0.5, None), ("BTC", None, 0, 0.5, None),
-    ])  # fmt: skip
+    _v1_store(
+        path,
+        [
+            ("BTC", "1", 0, 0.61, "up"),
+            ("BTC", "1", 0, 0.62, "up"),
+            ("BTC", "1", 0, 0.63, "up"),
+            ("BTC", "1", 1, 0.71, "down"),
+            ("BTC", "2", 1, 0.81, None),
+            ("ETH", "1", 0, 0.91, None),
+            ("BTC", None, 0, 0.5, None),
+            ("BTC", None, 0, 0.5, None),
+        ],
+    )
     with PredictionStore(path) as store:
         assert store.stats()["schema_version"] == 2
         rows = store.history("BTC", limit=100) + store.history("ETH")
         kept = sorted((r.pair, r.model_version or "", r.candle_time, r.probability) for r in rows)
         assert kept == [
-            ("BTC", "", T0, 0.5), ("BTC", "", T0, 0.5), ("BTC", "1", T0, 0.61),
-            ("BTC", "1", T0 + HOUR, 0.71), ("BTC", "2", T0 + HOUR, 0.81), ("ETH", "1", T0, 0.91),
-        ]  # fmt: skip
+            ("BTC", "", T0, 0.5),
+            ("BTC", "", T0, 0.5),
+            ("BTC", "1", T0, 0.61),
+            ("BTC", "1", T0 + HOUR, 0.71),
+            ("BTC", "2", T0 + HOUR, 0.81),
+            ("ETH", "1", T0, 0.91),
+        ]
         assert all(r.member == "" and r.ood is None for r in rows)
         assert store.live_accuracy("BTC", model_version="1") == {
-            "n_realised": 2, "n_correct": 1, "accuracy": 0.5, "n_pending": 0, "n_up": 1,
+            "n_realised": 2,
+            "n_correct": 1,
+            "accuracy": 0.5,
+            "n_pending": 0,
+            "n_up": 1,
             "up_rate": 0.5,
-        }  # fmt: skip
+        }
         assert store.row_count() == 6
         duplicate = dataclasses.replace(make_record(model_version="1"), candle_time=T0)
         assert store.add(duplicate) == min(r.id for r in rows if r.probability == 0.61)

@@ -21,21 +21,33 @@ def _development() -> pd.DataFrame:
         for seed in (42, 43):
             for model in ("lstm", "logistic"):
                 for i in range(first, first + 5):
-                    rows.append({
-                        "fold": fold, "seed": seed, "cutoff": str(cutoff),
-                        "open_time": str(T0 + i * HOUR), "model": model,
-                        "proba_up": 0.5 + seed / 1000 + i / 100, "y_true": float(i % 2),
-                        "future_return": 0.0,
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "fold": fold,
+                            "seed": seed,
+                            "cutoff": str(cutoff),
+                            "open_time": str(T0 + i * HOUR),
+                            "model": model,
+                            "proba_up": 0.5 + seed / 1000 + i / 100,
+                            "y_true": float(i % 2),
+                            "future_return": 0.0,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
 def _holdout() -> pd.DataFrame:
     times = [str(T0 + i * HOUR) for i in range(40, 44)]
-    return pd.DataFrame({
-        "model": ["lstm"] * 4 + ["logistic"] * 4, "open_time": times * 2,
-        "proba_up": [0.6] * 8, "y_true": [1.0] * 8, "future_return": 0.0, "block": 0,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "model": ["lstm"] * 4 + ["logistic"] * 4,
+            "open_time": times * 2,
+            "proba_up": [0.6] * 8,
+            "y_true": [1.0] * 8,
+            "future_return": 0.0,
+            "block": 0,
+        }
+    )
 
 
 def test_out_of_sample_rows_are_the_candidates_base_seed_then_the_holdout():

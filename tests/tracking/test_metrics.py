@@ -40,9 +40,15 @@ LOGGED = {
 
 def _version(run_id: str) -> VersionInfo:
     return VersionInfo(
-        version="3", run_id=run_id, aliases=(), log_loss_mean=None, created_at_ms=0,
-        candidate="lstm", decision="rejected", reason="fails beats_naive",
-    )  # fmt: skip
+        version="3",
+        run_id=run_id,
+        aliases=(),
+        log_loss_mean=None,
+        created_at_ms=0,
+        candidate="lstm",
+        decision="rejected",
+        reason="fails beats_naive",
+    )
 
 
 def test_development_means_group_by_model_including_names_with_underscores():

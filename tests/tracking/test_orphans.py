@@ -79,8 +79,13 @@ def test_only_running_runs_of_dead_owners_on_this_host_are_marked(settings):
     client.set_terminated(finished, "FINISHED")
     assert runs.mark_orphaned_runs(settings) == [orphan]
     status = {r: client.get_run(r).info.status for r in (orphan, alive, foreign, legacy, finished)}
-    assert status == {orphan: "KILLED", alive: "RUNNING", foreign: "RUNNING",
-                      legacy: "RUNNING", finished: "FINISHED"}  # fmt: skip
+    assert status == {
+        orphan: "KILLED",
+        alive: "RUNNING",
+        foreign: "RUNNING",
+        legacy: "RUNNING",
+        finished: "FINISHED",
+    }
     note = client.get_run(orphan).data.tags[runs.ORPHAN_NOTE_TAG]
     assert dead[runs.OWNER_PID_TAG] in note and "killed or crashed" in note
     assert runs.mark_orphaned_runs(settings) == []
@@ -142,10 +147,24 @@ def _running_run_ids(db: Path) -> list[str]:
 def test_a_sigkilled_mlpkg_train_is_marked_killed_by_the_next_command(tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPKG_", "MLFLOW_"))}
     env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
-    command = [str(Path(sys.executable).parent / "mlpkg"), "train", "--pair", "BTC",
-               "--max-rows", "4000", "--lstm-epochs", "1"]  # fmt: skip
-    train = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    command = [
+        str(Path(sys.executable).parent / "mlpkg"),
+        "train",
+        "--pair",
+        "BTC",
+        "--max-rows",
+        "4000",
+        "--lstm-epochs",
+        "1",
+    ]
+    train = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     uri = Settings(home=tmp_path).resolved_tracking_uri
     db = tmp_path / "mlruns" / "mlflow.db"
     try:
@@ -170,3 +189,25 @@ def test_a_sigkilled_mlpkg_train_is_marked_killed_by_the_next_command(tmp_path, 
     after = mlflow.MlflowClient(uri).get_run(run_id)
     assert after.info.status == "KILLED"
     assert f"process {train.pid}" in after.data.tags[runs.ORPHAN_NOTE_TAG]
+
+
+def test_the_server_start_marks_orphans_killed_too(settings, tmp_path):
+    from mlpkg.serving.state import ServingState
+
+    dead = {**runs.owner_tags(), runs.OWNER_PID_TAG: str(_dead_pid())}
+    orphan = _run_with_owner(settings, dead)
+    serving = settings.model_copy(
+        update={
+            "storage_path": tmp_path / "predictions.db",
+            "model_poll_s": 0,
+            "live_scoring": False,
+        }
+    )
+    state = ServingState(serving)
+    try:
+        state.open()
+    finally:
+        state.close()
+    run = _client(settings).get_run(orphan)
+    assert run.info.status == "KILLED"
+    assert "ended without ending the run" in run.data.tags[runs.ORPHAN_NOTE_TAG]

@@ -23,9 +23,14 @@ def test_versions_carry_what_they_are_and_what_the_rule_decided(tracking_store, 
         pass
     rejected = PromotionDecision(False, (), "gru is not promoted: fails wins_blocks")
     version = register_version(
-        "BTC", source.as_uri(), run.info.run_id, candidate="gru", decision=rejected,
-        dev_log_loss=0.6912, holdout_log_loss=0.6925,
-    )  # fmt: skip
+        "BTC",
+        source.as_uri(),
+        run.info.run_id,
+        candidate="gru",
+        decision=rejected,
+        dev_log_loss=0.6912,
+        holdout_log_loss=0.6925,
+    )
     info = alias_version("BTC", "candidate")
     assert info is not None and info.version == version
     assert (info.candidate, info.decision) == ("gru", "rejected")

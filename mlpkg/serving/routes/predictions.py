@@ -235,9 +235,12 @@ def counted_body(
     body = prediction_body(answer, started)
     latest = answer.served.latest
     metrics.count_prediction(
-        body.pair, body.prediction.metadata.version, latest.member or latest.candidate,
-        body.prediction.signal, cached=answer.cached,
-    )  # fmt: skip
+        body.pair,
+        body.prediction.metadata.version,
+        latest.member or latest.candidate,
+        body.prediction.signal,
+        cached=answer.cached,
+    )
     return body
 
 

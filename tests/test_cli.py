@@ -1,0 +1,142 @@
+"""The command line: one quiet line per event, clear errors, the protocol's report on stdout."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlpkg import cli
+from mlpkg.config import get_settings
+from mlpkg.console import CliProgress, configure_logging
+
+TINY = ["--max-rows", "1500", "--n-folds", "2", "--holdout-blocks", "2", "--n-seeds", "1"]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    for key in [k for k in os.environ if k.startswith("MLPKG_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_help_lists_every_command_and_every_run_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("train", "evaluate", "tune", "predict", "promote", "batch", "serve"):
+        assert command in text
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "--lstm-epochs" in text and "--models" in text and "--params-from" in text
+
+
+def test_a_bad_value_is_one_line_with_exit_code_2(home, capsys):
+    assert cli.main(["train", "--pair", "BTC", "--lstm-epochs", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Invalid run parameters: lstm_epochs")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert cli.main(["train", "--pair", "BTC", "--models", "xgboost"]) == 2
+    assert "unknown model(s) ['xgboost']" in capsys.readouterr().err
+
+
+def test_configure_logging_keeps_exactly_one_handler():
+    for _ in range(3):
+        configure_logging("INFO")
+    assert len(logging.getLogger().handlers) == 1
+    assert logging.getLogger("mlflow").level == logging.WARNING
+    assert logging.getLogger("mlflow").handlers == []
+
+
+def test_progress_writes_plain_lines_when_not_on_a_terminal(caplog):
+    with caplog.at_level(logging.INFO, logger="mlpkg"), CliProgress(4, "x", bars=False) as seen:
+        seen("fold 1/2 lstm: fit 1.0s on 10 rows")
+        seen("final fit on every labelled row")
+    assert [r.getMessage() for r in caplog.records] == [
+        "fold 1/2 lstm: fit 1.0s on 10 rows",
+        "final fit on every labelled row",
+    ]
+
+
+@pytest.mark.slow
+def test_train_predict_promote_are_quiet_and_say_what_happened(home):
+    env = {**os.environ, "MLPKG_HOME": str(home), "PYTHONWARNINGS": ""}
+    mlpkg = [sys.executable, "-m", "mlpkg.cli"]
+    train = subprocess.run(
+        [
+            *mlpkg,
+            "train",
+            "--pair",
+            "BTC",
+            "--models",
+            "lstm,logistic",
+            "--lstm-window",
+            "8",
+            "--lstm-units",
+            "4",
+            "--lstm-epochs",
+            "1",
+            *TINY,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert train.returncode == 0, train.stderr[-2000:]
+    out, err = train.stdout, train.stderr
+    assert "DEVELOPMENT:" in out and "HOLDOUT (scored once)" in out
+    assert "one-sided, HLN" in out and "candidates scored on this holdout so far: 1" in out
+    assert "beats_naive" in out and "wins_blocks" in out and "not_worse_than_champion" in out
+    for noise in (
+        "absl::InitializeLog",
+        "oneDNN",
+        "Creating initial MLflow",
+        "Downloading",
+        "Successfully registered",
+        "UserWarning",
+        "FutureWarning",
+    ):
+        assert noise not in err, noise
+    lines = [line.split(" ", 1)[1] for line in err.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), "a log line was printed twice"
+
+    predict = subprocess.run(
+        [*mlpkg, "predict", "--pair", "BTC"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert predict.returncode == 0, predict.stderr[-2000:]
+    assert "BTC (candidate, version 1): P(up in 5 candles after" in predict.stdout
+    assert "signal HOLD (no trade signal: not promoted)" in predict.stdout
+
+    promote = subprocess.run(
+        [*mlpkg, "promote", "--pair", "BTC", "--version", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert promote.stdout.strip() == "mlpkg-BTC version 1 is now champion."
+    again = subprocess.run(
+        [*mlpkg, "predict", "--pair", "BTC"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "BTC (champion, version 1)" in again.stdout and "not promoted" not in again.stdout
