@@ -8,17 +8,20 @@ speed-up of our indicators over ta's.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import ta
+from _machine import describe_machine
 
 from mlpkg.config import FeatureConfig
 from mlpkg.features import indicators as ind
@@ -92,27 +95,6 @@ def best_of(func: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    return (
-        f"nproc={os.cpu_count()} | CPU: {cpu} | RAM: {mem_kb / 2**20:.1f} GiB | "
-        f"Python {platform.python_version()} | pandas {pd.__version__} | numpy {np.__version__} "
-        f"| ta 0.11.0"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
@@ -120,7 +102,7 @@ def main() -> None:
     parser.add_argument("--ta-repeats", type=int, default=3)
     args = parser.parse_args()
     base, config = shipped_btc(), FeatureConfig()
-    print(machine())
+    print(describe_machine())
     print(
         f"{'rows':>8} {'build_features s':>17} {'ours (11 ind.) s':>17} {'ta (11 ind.) s':>15}"
         f" {'build ms/1k rows':>17} {'ta / ours':>10}"

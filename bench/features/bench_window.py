@@ -10,12 +10,17 @@ numpy path spent in the Parabolic SAR loop.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import time
 from collections.abc import Callable
 
 import numpy as np
-from bench_features import machine
+from _machine import describe_machine
 
 from mlpkg.config import FeatureConfig
 from mlpkg.data.sources import load_candles
@@ -63,7 +68,7 @@ def main() -> None:
             max(1, args.calls // 10),
         ),
     }
-    print(machine())
+    print(describe_machine())
     print(f"{'case':<42} {'calls':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9}")
     for name, (func, calls) in cases.items():
         times = per_call(func, calls)

@@ -14,11 +14,15 @@ Usage: ``python bench/load/bench_load.py [--requests 1000] [--concurrency 50]``.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import asyncio
 import logging
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -30,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _machine import describe_machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -65,23 +71,6 @@ ENDPOINTS: dict[str, str] = {
 }
 START_TIMEOUT_S = 120.0
 MAX_LOAD_S = 300.0
-
-
-def machine() -> str:
-    """One line naming the machine the figures come from."""
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores (nproc), {cpu}, {mem_gib:.1f} GiB RAM, Python " + (
-        platform.python_version()
-    )
 
 
 def free_port() -> int:
@@ -296,7 +285,7 @@ def main() -> None:
         f"prediction cache: {args.cache_s} s; 1-min load average: {load_at_start:.2f} when the"
         f" script started, {load_before:.2f} when the load began (training running)"
     )
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,14 @@ reported: p50/p99 latency, requests/s, the RSS of the server process tree, and t
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import logging
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -49,6 +53,7 @@ from typing import Any
 
 import httpx
 import psutil
+from _machine import describe_machine
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.data.sources import load_candles
@@ -299,19 +304,6 @@ def bench_mlflow(home: Path, version: str, payload: Any, args: Any) -> tuple[lis
         return measure("mlflow models serve", started, url, payload, args), p_up
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    ram = psutil.virtual_memory().total / 2**30
-    return f"nproc={os.cpu_count()}, {cpu}, {ram:.1f} GiB RAM, Python {platform.python_version()}"
-
-
 def table(results: list[Measured], reference: list[Measured]) -> str:
     """Markdown table; the ratio compares with mlflow at the same number of clients."""
     mlflow_rps = {r.clients: r.rps for r in reference}
@@ -419,7 +411,7 @@ def run(args: argparse.Namespace, home: Path, version: str) -> None:
             p_ours = p_up  # the latest shipped candle, as mlflow's payload
     ref, p_mlflow = bench_mlflow(home, version, payload, args)
     errors = sum(r.errors for r in (*ours, *ref))
-    print(f"\n{machine()}")
+    print(f"\n{describe_machine()}")
     print(f"model mlpkg-{PAIR} version {version} (window {window}); non-200 answers: {errors}")
     print(f"same P(up) from both servers: mlpkg {p_ours:.6f}, mlflow {p_mlflow:.6f}\n")
     print(table([*ours, *ref], ref))
