@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Build .venv with pip from pyproject (pinned) and register the Jupyter kernel
 
-run: $(STAMP) ## Quickstart: train + evaluate + register the default pair on shipped data, then predict
-	$(BIN)/mlpkg train --pair $(PAIR)
+run: $(STAMP) ## Quickstart: develop, hold out, decide, register the default pair, then predict (MODELS=all ...)
+	$(BIN)/mlpkg train --pair $(PAIR) $(if $(MODELS),--models $(MODELS))
 	$(BIN)/mlpkg predict --pair $(PAIR)
 
 static: $(STAMP) ## The gates make test runs first: ruff check + format, mypy --strict, import layers, nb-clean

@@ -2,8 +2,9 @@
 
 ``Settings`` describes the machine (paths, tracking URI, port, upstream) and reads ``MLPKG_*``
 environment variables; ``get_settings()`` caches it. Run settings are frozen pydantic models
-(``FeatureConfig``, ``ModelConfig``, ``WalkForwardConfig`` inside ``RunConfig``) with defaults in
-code. Field names are unique across the sub-configs, so a run config flattens to one level of
+(``FeatureConfig``, one ``ModelSection`` per family, ``WalkForwardConfig`` and ``HoldoutConfig``
+inside ``RunConfig``) with defaults in code. A family's fields flatten as ``<family>_<field>``
+and the other names are unique across the sub-configs, so a run config flattens to one level of
 names: those are the notebook parameters and the MLflow params.
 """
 
@@ -484,7 +485,7 @@ class RunConfig(_Frozen):
     )
     models: tuple[str, ...] = Field(
         default=("lightgbm", "logistic", "stacked"),
-        description="Families/ensembles to compare, e.g. lstm,gru,stacked; all.",
+        description="Families/ensembles to compare, or all.",
     )
     importance_rows: int = Field(
         default=500,

@@ -1,13 +1,87 @@
-"""Shared fixtures: shipped candle slices, an isolated MLflow store, a tiny run config."""
+"""Shared fixtures: shipped candle slices, the tiny run config, a free port, a clean environment.
+
+Every test runs without the ``MLPKG_*`` settings and ``MLFLOW_*`` URIs of the shell that started
+pytest (a test that needs one sets it with ``monkeypatch``), and none may create an MLflow store
+in the repository root (``mlflow.db`` or ``mlruns/`` content): each test is checked after it
+runs, and the session once more at its end.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import free_port as _free_port
+from support import tiny_run_config
 
-from mlpkg.config import RunConfig
+from mlpkg.config import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+_removed_environment: dict[str, str] = {}
+_stray_before: set[str] = set()
+
+
+def settings_variables() -> list[str]:
+    """The environment variables that would change ``Settings()`` (or MLflow's default store)."""
+    names = {f"MLPKG_{name}".upper() for name in Settings.model_fields}
+    return [k for k in os.environ if k.upper() in names or k in MLFLOW_VARIABLES]
+
+
+def stray_stores() -> set[str]:
+    """MLflow stores in the repository root: ``mlflow.db`` and anything in ``mlruns/``."""
+    found = {name for name in ("mlflow.db", "mlflow.db-journal") if (ROOT / name).exists()}
+    mlruns = ROOT / "mlruns"
+    if mlruns.is_dir():
+        found |= {f"mlruns/{p.name}" for p in mlruns.iterdir() if p.name != "README.md"}
+    return found
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Drop the shell's settings before collection (some modules build Settings at import)."""
+    for key in settings_variables():
+        _removed_environment[key] = os.environ.pop(key)
+    _stray_before.update(stray_stores())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give the shell's settings back."""
+    os.environ.update(_removed_environment)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if an MLflow store appeared in the repository root while it ran."""
+    created = stray_stores() - _stray_before
+    if created:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"ERROR: the tests created {sorted(created)} in {ROOT}: some code used MLflow's "
+                "default store or the default home; give it a tmp_path home or tracking URI.",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fresh ``get_settings()`` per test; fail the test that creates a store in the repo root."""
+    get_settings.cache_clear()
+    before = stray_stores()
+    yield
+    get_settings.cache_clear()
+    created = stray_stores() - before
+    if created:
+        _stray_before.update(created)  # blame this test only
+        pytest.fail(
+            f"{request.node.nodeid} created {sorted(created)} in {ROOT} (MLflow's default store "
+            "or the default home): give it a tmp_path home or tracking URI.",
+            pytrace=False,
+        )
 
 
 def _read_shipped(pair: str) -> pd.DataFrame:
@@ -30,36 +104,13 @@ def btc_candles(btc_full: pd.DataFrame) -> pd.DataFrame:
     return btc_full.iloc[-1500:].copy()
 
 
-TINY_NEURAL = {"window": 8, "dense_units": 4, "epochs": 1, "batch_size": 128, "patience": 1}
-TINY_SECTIONS = {
-    "lstm": {**TINY_NEURAL, "units": 4, "layers": 1},
-    "gru": {**TINY_NEURAL, "units": 4, "layers": 1},
-    "cnn": {**TINY_NEURAL, "filters": 4, "kernel_size": 2, "layers": 2},
-    "transformer": {**TINY_NEURAL, "d_model": 8, "heads": 2, "layers": 1, "ff_units": 8},
-    "lightgbm": {
-        "window": 8,
-        "n_estimators": 30,
-        "num_leaves": 4,
-        "min_child_samples": 20,
-        "patience": 5,
-    },
-}
-TINY_RUN = {
-    "max_rows": 1500,
-    "n_folds": 2,
-    "holdout_fraction": 0.25,
-    "holdout_blocks": 2,
-    **{f"{family}_{k}": v for family, section in TINY_SECTIONS.items() for k, v in section.items()},
-}
-"""The one tiny run config of the test suite: every family small enough to fit in seconds."""
-
-
-def tiny_run_config(**overrides) -> RunConfig:
-    """A RunConfig with tiny models, few rows and 2 folds (``overrides`` win)."""
-    return RunConfig.from_flat(**{**TINY_RUN, **overrides})
-
-
 @pytest.fixture(scope="session")
 def tiny_config():
     """Factory of the suite's tiny RunConfig: ``tiny_config(pair="ETH", models="lstm")``."""
     return tiny_run_config
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then closed)."""
+    return _free_port()

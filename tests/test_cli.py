@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import tiny_cli_args
 
 from mlpkg import cli
 from mlpkg.config import get_settings
 from mlpkg.console import CliProgress, configure_logging
-
-TINY = ["--max-rows", "1500", "--n-folds", "2", "--holdout-blocks", "2", "--n-seeds", "1"]
 
 
 @pytest.fixture
@@ -76,15 +75,7 @@ def test_train_predict_promote_are_quiet_and_say_what_happened(home):
             "train",
             "--pair",
             "BTC",
-            "--models",
-            "lstm,logistic",
-            "--lstm-window",
-            "8",
-            "--lstm-units",
-            "4",
-            "--lstm-epochs",
-            "1",
-            *TINY,
+            *tiny_cli_args(models="lstm,logistic"),
         ],
         env=env,
         capture_output=True,

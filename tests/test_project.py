@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -59,3 +62,50 @@ def test_make_help_lists_every_target():
         assert re.search(rf"^\s+{target}\s", out, re.M), f"{target} missing from make help"
     for required in ("install", "run", "lint", "test", "train", "serve", "bench", "mlflow-ui"):
         assert required in targets
+
+
+def test_the_architecture_doc_lists_exactly_the_modules_that_exist():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    listed = set(re.findall(r"`(mlpkg/[\w/]+\.py)`", text))
+    modules = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "mlpkg").rglob("*.py")
+        if path.name != "__init__.py" or path.parent == ROOT / "mlpkg"
+    }
+    assert sorted(modules - listed) == [], "modules missing from docs/architecture.md"
+    assert sorted(listed - modules) == [], "docs/architecture.md lists modules that do not exist"
+
+
+def test_the_architecture_doc_gives_the_import_linter_layers_in_order():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    (layers,) = [
+        c["layers"] for c in _pyproject()["tool"]["importlinter"]["contracts"] if "layers" in c
+    ]
+    diagram = text.split("```")[1]
+    documented = [line.split("  ")[0].strip() for line in diagram.strip().splitlines()]
+    assert documented == layers
+
+
+def test_the_wheel_ships_the_notebooks_for_the_batch_runner(tmp_path):
+    """A non-editable install has no source tree: the notebooks travel in the wheel's data."""
+    source = tmp_path / "src"  # a copy, so the build writes nothing into the repository
+    shutil.copytree(ROOT / "mlpkg", source / "mlpkg", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", source / "notebooks")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    offline = ["--no-deps", "--no-build-isolation", "--no-index", "--quiet"]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", *offline, "-w", str(tmp_path / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = (tmp_path / "dist").glob("mlpkg-*.whl")
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 5
+    data = f"mlpkg-{_pyproject()['project']['version']}.data/data/share/mlpkg/notebooks"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for notebook in notebooks:
+            assert archive.read(f"{data}/{notebook.name}") == notebook.read_bytes()
+        assert "mlpkg/pipelines/batch.py" in names and "mlpkg/datasets/SHA256SUMS" in names

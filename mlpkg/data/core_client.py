@@ -4,7 +4,7 @@
 (equal-length arrays, oldest first, timestamps in epoch milliseconds). Those points are not
 candles: after a short preload, core appends a **ticker snapshot** every 5 minutes (``close`` =
 the last price, ``high``/``low``/``volume`` = the exchange's rolling 24-hour high, low and
-volume, see seed-behaviour.md section 1.1). A model trained on OHLCV candles must not read
+volume, see docs/compat.md §3). A model trained on OHLCV candles must not read
 them as candles, so ``fetch_core_candles`` resamples them (``resample_snapshots``) into candles
 of the interval asked for (the served model's ``candle_interval``; ``CORE_INTERVAL`` = 5 min by
 default), on UTC boundaries:

@@ -18,7 +18,6 @@ from mlpkg.errors import CandleIntervalError, CandleValidationError
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 INDEX_NAME = "open_time"
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
-GAP_COLUMNS: tuple[str, ...] = ("gap_start", "gap_end", "missing_candles")
 
 
 def _where(index: pd.DatetimeIndex, position: int) -> str:

@@ -2,7 +2,8 @@
 
 ``KerasSequenceClassifier`` is a scikit-learn estimator; each family subclasses it with its own
 ``__init__`` parameters (those of its config section plus ``purge``, ``seed`` and ``verbose``)
-and a ``_build`` method returning its compiled Keras graph. What it does for every family:
+and a ``_build`` method returning its compiled Keras graph (``lstm`` and ``gru`` share theirs,
+``RecurrentClassifier``, and differ only in the cell). What it does for every family:
 
 * real sliding windows over time-ordered rows: the window of ``window`` rows ending at row t
   is labelled y[t]; rows with a NaN label are context only, never targets;
@@ -304,3 +305,121 @@ def classifier_head(
         metrics=["accuracy"],
     )
     return model
+
+
+def build_recurrent(
+    cell: str,
+    window: int,
+    n_features: int,
+    *,
+    units: int = 50,
+    layers: int = 2,
+    dropout: float = 0.2,
+    dense_units: int = 32,
+    learning_rate: float = 1e-3,
+    seed: int = 42,
+) -> Any:
+    """Build and compile a stacked recurrent binary classifier (the lstm and gru graphs).
+
+    Architecture: ``layers`` x [cell(units) -> Dropout(dropout)] (sequences returned by all but
+    the last cell layer) -> Dense(dense_units, relu) -> Dropout(dropout) -> Dense(1, sigmoid).
+
+    Args:
+        cell: The Keras recurrent layer, ``"LSTM"`` or ``"GRU"``; the graph is named
+            ``<cell>_direction`` in lower case.
+        window: Timesteps per input window.
+        n_features: Features per timestep.
+        units: Units per recurrent layer.
+        layers: Number of stacked recurrent layers (>= 1).
+        dropout: Dropout rate after each recurrent layer and after the dense layer.
+        dense_units: Width of the ReLU dense head.
+        learning_rate: Adam learning rate.
+        seed: Seed for weight initialisation and dropout masks (sets Keras' global seed).
+
+    Returns:
+        A compiled ``keras.Model`` mapping ``(batch, window, n_features)`` to ``(batch, 1)``.
+    """
+    import keras
+
+    inputs = sequence_input(window, n_features, seed)
+    x = recurrent_stack(
+        inputs, getattr(keras.layers, cell), units=units, layers=layers, dropout=dropout, seed=seed
+    )
+    return classifier_head(
+        inputs,
+        x,
+        name=f"{cell.lower()}_direction",
+        dense_units=dense_units,
+        dropout=dropout,
+        learning_rate=learning_rate,
+        seed=seed + layers,
+    )
+
+
+class RecurrentClassifier(KerasSequenceClassifier):
+    """Stacked recurrent layers over the window ending at row t (see ``build_recurrent``).
+
+    The base of the ``lstm`` and ``gru`` families, which differ only in their ``cell``.
+
+    Args:
+        window: Rows per input window (the window ending at row t predicts y[t]).
+        units: Units per recurrent layer.
+        layers: Stacked recurrent layers.
+        dropout: Dropout rate after each recurrent layer and the dense layer.
+        dense_units: Width of the ReLU dense head.
+        learning_rate: Adam learning rate.
+        epochs: Maximum epochs (exactly this many when ``validation_fraction`` is 0).
+        batch_size: Mini-batch size.
+        patience: Early-stopping patience in epochs (on validation loss).
+        validation_fraction: Share of the target rows, taken from the end, used for early
+            stopping; 0 disables the validation tail and early stopping.
+        purge: Rows dropped between the training targets and the validation tail (use at least
+            the label horizon so training labels never see validation-period prices).
+        seed: Seed for Python, NumPy and TensorFlow (initialisation, dropout, shuffling).
+        verbose: Keras ``fit`` verbosity (0 = silent).
+    """
+
+    cell: ClassVar[str]
+
+    def __init__(
+        self,
+        window: int = 60,
+        units: int = 50,
+        layers: int = 2,
+        dropout: float = 0.2,
+        dense_units: int = 32,
+        learning_rate: float = 1e-3,
+        epochs: int = 10,
+        batch_size: int = 256,
+        patience: int = 3,
+        validation_fraction: float = 0.15,
+        purge: int = 0,
+        seed: int = 42,
+        verbose: int = 0,
+    ) -> None:
+        self.window = window
+        self.units = units
+        self.layers = layers
+        self.dropout = dropout
+        self.dense_units = dense_units
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.purge = purge
+        self.seed = seed
+        self.verbose = verbose
+
+    def _build(self, n_features: int) -> Any:
+        return build_recurrent(
+            self.cell,
+            self.window,
+            n_features,
+            units=self.units,
+            layers=self.layers,
+            dropout=self.dropout,
+            dense_units=self.dense_units,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+        )

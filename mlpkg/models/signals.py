@@ -1,4 +1,4 @@
-"""Turn P(up) into the seed service's direction, confidence and trade signal (§2.9).
+"""Turn P(up) into the seed service's direction, confidence and trade signal (docs/compat.md §2).
 
 ``confidence`` is a distance from 0.5 (``|p - 0.5| * 2``), not a calibrated probability: it
 says how far the model leans, and only means something if the model is calibrated (see the

@@ -15,14 +15,6 @@ import numpy as np
 from mlpkg.errors import ConfigError
 
 
-def sliding_windows(values: np.ndarray, window: int) -> np.ndarray:
-    """Return every float32 window ``(len(values) - window + 1, window, n_features)``.
-
-    Window i covers rows ``i .. i + window - 1``, i.e. it ends at row ``i + window - 1``.
-    """
-    return windows_at(values, np.arange(window - 1, len(values)), window)
-
-
 def windows_at(values: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
     """Return float32 windows ``(len(ends), window, n_features)``; window k ends at ``ends[k]``.
 

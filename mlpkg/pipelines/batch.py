@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sysconfig
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ KERNEL_NAME = "mlpkg"
 FALLBACK_KERNEL_NAME = "python3"
 RESERVED_PARAMS = ("pair", "run_id")
 _SOURCE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+INSTALLED_NOTEBOOKS = Path("share", "mlpkg", "notebooks")
+"""Where a wheel puts the notebooks, under the installation's data prefix (pyproject data-files)."""
 
 
 @dataclass(frozen=True)
@@ -150,16 +153,27 @@ def choose_kernel() -> str:
     return FALLBACK_KERNEL_NAME
 
 
+def installed_notebook_dirs() -> list[Path]:
+    """The notebook folders of an installed mlpkg: ``<prefix>/share/mlpkg/notebooks``.
+
+    The prefix is the environment's data path (``sys.prefix`` in a virtual environment), then
+    the user scheme's (``pip install --user``).
+    """
+    prefixes = (
+        sysconfig.get_path("data"),
+        sysconfig.get_path("data", sysconfig.get_preferred_scheme("user")),
+    )
+    return [Path(prefix) / INSTALLED_NOTEBOOKS for prefix in dict.fromkeys(prefixes)]
+
+
 def notebook_path(name: str, settings: Settings) -> Path:
-    """Find a notebook by name under ``<home>/notebooks`` (else the source tree's notebooks/).
+    """Find a notebook: ``<home>/notebooks``, else the source tree's, else the installed copy.
 
     Raises:
         ConfigError: if it does not exist or does not declare ``pair`` and ``run_id`` parameters.
     """
-    candidates = [
-        settings.resolve(Path("notebooks")) / f"{name}.ipynb",
-        _SOURCE_NOTEBOOKS / f"{name}.ipynb",
-    ]
+    folders = [settings.resolve(Path("notebooks")), _SOURCE_NOTEBOOKS, *installed_notebook_dirs()]
+    candidates = [folder / f"{name}.ipynb" for folder in folders]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         raise ConfigError(

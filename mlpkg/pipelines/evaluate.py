@@ -9,7 +9,8 @@ evaluation notebook never spends the holdout. ``mlpkg train`` adds the holdout a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -251,6 +252,42 @@ def log_development(development: Development, config: RunConfig) -> None:
     runs.log_figures(development_figures(development, config))
 
 
+@contextmanager
+def development_run(
+    kind: str,
+    config: RunConfig,
+    settings: Settings | None = None,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Development, str]]:
+    """Load the pair's dataset, open its run and develop it there; yield the outcome and run id.
+
+    The one way ``train`` and ``evaluate`` open a pair's run: named ``<kind>-<PAIR>`` and tagged
+    ``kind`` (or the run ``run_id``, which a notebook kernel joins), with the development period
+    evaluated and logged to it before the caller adds its own steps inside the ``with``.
+
+    Args:
+        kind: What the run does (``train``, ``evaluate``).
+        config: The run config.
+        settings: Machine settings (default ``get_settings()``).
+        run_id: Resume this run instead of starting a new one.
+        progress: Called with one line per fold and fit.
+    """
+    settings = settings or get_settings()
+    dataset = prepare_dataset(config, settings)
+    with runs.pair_run(
+        config.pair,
+        run_name=f"{kind}-{config.pair}",
+        run_id=run_id,
+        tags={"kind": kind},
+        settings=settings,
+    ) as run:
+        development = evaluate_development(dataset, config, progress)
+        log_development(development, config)
+        yield development, str(run.info.run_id)
+
+
 def evaluate_pair(
     config: RunConfig,
     settings: Settings | None = None,
@@ -259,15 +296,5 @@ def evaluate_pair(
     progress: Progress | None = None,
 ) -> tuple[Development, str]:
     """Evaluate a pair on the development folds and log the run (no holdout, no registration)."""
-    settings = settings or get_settings()
-    dataset = prepare_dataset(config, settings)
-    with runs.pair_run(
-        config.pair,
-        run_name=f"evaluate-{config.pair}",
-        run_id=run_id,
-        tags={"kind": "evaluate"},
-        settings=settings,
-    ) as run:
-        development = evaluate_development(dataset, config, progress)
-        log_development(development, config)
-    return development, str(run.info.run_id)
+    with development_run("evaluate", config, settings, run_id=run_id, progress=progress) as done:
+        return done

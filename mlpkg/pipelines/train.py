@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.config import RunConfig, Settings
 from mlpkg.data.sources import candles_checksum
 from mlpkg.evaluation import plots
 from mlpkg.evaluation.drift import reference_distribution
@@ -31,8 +31,7 @@ from mlpkg.evaluation.report import (
 from mlpkg.evaluation.selection import Procedure
 from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.baselines import NAIVE_BASELINES
-from mlpkg.pipelines.dataset import prepare_dataset
-from mlpkg.pipelines.evaluate import Development, evaluate_development, log_development
+from mlpkg.pipelines.evaluate import Development, development_run
 from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
 from mlpkg.tracking import registry, runs
 from mlpkg.tracking.bundle import ModelBundle, log_bundle
@@ -149,27 +148,18 @@ def train_pair(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Develop, select, score the holdout once, decide, refit on all rows and register."""
-    settings = settings or get_settings()
-    dataset = prepare_dataset(config, settings)
-    with runs.pair_run(
-        config.pair,
-        run_name=f"train-{config.pair}",
-        run_id=run_id,
-        tags={"kind": "train"},
-        settings=settings,
-    ) as run:
-        development = evaluate_development(dataset, config, progress)
-        log_development(development, config)
+    with development_run("train", config, settings, run_id=run_id, progress=progress) as developed:
+        development, train_run_id = developed
         holdout = run_holdout(config, development, progress)
         if progress:
             progress("final fit on every labelled row")
         bundle = final_bundle(config, development)
-        example = dataset.X.iloc[-(bundle.context_rows + 3) :]
+        example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
         model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
         version = registry.register_version(
             config.pair,
             model_uri,
-            run.info.run_id,
+            train_run_id,
             candidate=bundle.candidate,
             decision=holdout.decision,
             dev_log_loss=development.selection.scores[bundle.candidate],
@@ -179,7 +169,4 @@ def train_pair(
         if holdout.decision.promote:
             registry.promote(config.pair, version)
     log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
-    result = TrainResult(
-        str(run.info.run_id), version, holdout.decision, development, holdout, bundle
-    )
-    return result
+    return TrainResult(train_run_id, version, holdout.decision, development, holdout, bundle)

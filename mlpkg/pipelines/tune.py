@@ -137,11 +137,6 @@ class TuneResult:
     seconds: float = 0.0
 
     @property
-    def best_params(self) -> dict[str, Any]:
-        """The best trial's parameters (empty when no trial completed)."""
-        return dict(self.best["params"]) if self.best else {}
-
-    @property
     def text(self) -> str:
         """A printable summary: counts, the best trial, where it is logged, what to run next."""
         counts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))

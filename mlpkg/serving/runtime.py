@@ -32,7 +32,7 @@ import pandas as pd
 from mlpkg.config import NEURAL_FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
 from mlpkg.models.artifacts import SavedRecord, read_record
-from mlpkg.models.mixture import combine
+from mlpkg.models.mixture import MemberMixture, combine
 from mlpkg.tracking.bundle import MEMBERS_DIR, read_meta
 from mlpkg.tracking.export import ONNX_FILE, Runtime, onnx_session
 
@@ -302,7 +302,7 @@ def load_member(name: str, directory: Path, features: Sequence[str]) -> MemberRu
 
 
 @dataclass(frozen=True)
-class RuntimeBundle:
+class RuntimeBundle(MemberMixture):
     """A registered version as the server runs it: members, weights, features, window.
 
     Attributes:
@@ -330,21 +330,6 @@ class RuntimeBundle:
     member_scores: dict[str, float] = field(default_factory=dict)
     trained_on: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_ensemble(self) -> bool:
-        """Whether several members are combined."""
-        return len(self.members) > 1
-
-    @property
-    def context_rows(self) -> int:
-        """Rows of history before the scored row that the members read."""
-        return max(m.context_rows for m in self.members.values())
-
-    @property
-    def history_rows(self) -> int:
-        """Candles needed to score the latest one: feature warm-up + context + the row itself."""
-        return self.warmup_rows + self.context_rows + 1
 
     @property
     def runtimes(self) -> dict[str, Runtime]:

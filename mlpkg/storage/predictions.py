@@ -314,11 +314,6 @@ class SQLiteStore:
         """The schema version this code writes (``PRAGMA user_version`` after ``open``)."""
         return len(self.MIGRATIONS)
 
-    @property
-    def is_open(self) -> bool:
-        """Whether ``open()`` has been called (and ``close()`` not since)."""
-        return self._conn is not None
-
     def open(self) -> Self:
         """Open (creating parent folders, the file and the schema as needed) and migrate.
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from mlpkg.config import RunConfig
 from mlpkg.errors import ModelLoadError
-from mlpkg.models.mixture import combine
+from mlpkg.models.mixture import MemberMixture, combine
 
 if TYPE_CHECKING:  # the serving process reads bundles without scikit-learn (serving/runtime.py)
     from mlpkg.evaluation.selection import Procedure
@@ -37,7 +37,7 @@ FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
-class ModelBundle:
+class ModelBundle(MemberMixture):
     """Fitted members of a candidate with everything needed to predict live.
 
     Attributes:
@@ -62,21 +62,6 @@ class ModelBundle:
     def candidate(self) -> str:
         """The family or ensemble name (``lstm``, ``stacked``...)."""
         return self.procedure.name
-
-    @property
-    def is_ensemble(self) -> bool:
-        """Whether several members are combined."""
-        return len(self.members) > 1
-
-    @property
-    def context_rows(self) -> int:
-        """Rows of history before the scored row that the members read."""
-        return max(m.context_rows for m in self.members.values())
-
-    @property
-    def history_rows(self) -> int:
-        """Candles needed to score the latest one: feature warm-up + context + the row itself."""
-        return self.warmup_rows + self.context_rows + 1
 
     @property
     def feature_names(self) -> list[str]:
@@ -248,12 +233,3 @@ def download_bundle_files(model_uri: str, dst: Path) -> Path:
     except Exception as exc:
         raise ModelLoadError(f"Cannot download model {model_uri}: {exc}") from exc
     return local / "artifacts" / BUNDLE_DIR
-
-
-def download_bundle(model_uri: str, dst: Path) -> ModelBundle:
-    """Download a logged/registered model (e.g. ``models:/mlpkg-BTC/3``) and load its bundle.
-
-    Raises:
-        ModelLoadError: if the artifacts cannot be downloaded or loaded.
-    """
-    return load_bundle(download_bundle_files(model_uri, dst))

@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # matplotlib stays out of the prediction server's imports
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME_IN_RUN = "model"
 PIP_REQUIREMENTS = (
     "mlpkg",
     "tensorflow-cpu==2.21.0",

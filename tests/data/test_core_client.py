@@ -6,7 +6,6 @@ Core's points are 5-minute ticker snapshots; the client resamples them into cand
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from support import free_port
 
 from mlpkg.config import Settings
 from mlpkg.data import core_client
@@ -284,9 +284,7 @@ def test_timeout_is_retried_then_reported(core):
 
 
 def test_connection_refused_names_the_url_and_the_fix():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     settings = Settings(core_url=f"http://127.0.0.1:{port}/", core_retries=1, core_timeout_s=2)
     with pytest.raises(UpstreamUnavailableError) as err:
         fetch_core_candles("ETH", settings)

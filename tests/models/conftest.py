@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from support import TINY_NEURAL, TINY_SECTIONS
 
 from mlpkg.models import (
     AlwaysUpBaseline,
@@ -35,13 +36,19 @@ _NEURAL_TRAINING = {
     "purge": 2,
     "seed": 7,
 }
-TINY = {**_NEURAL_TRAINING, "units": 4, "layers": 1}
+"""Estimator-level training settings for the 240-row battery frame (two epochs, early stopping)."""
+_SIZES = {
+    family: {k: v for k, v in TINY_SECTIONS[family].items() if k not in TINY_NEURAL}
+    for family in ("lstm", "gru", "cnn", "transformer")
+}
+"""The layer sizes of the suite's tiny run (tests/support.py), without its training settings."""
+TINY = {**_NEURAL_TRAINING, **_SIZES["lstm"]}
 """Parameters of a tiny, fast LSTM."""
 TINY_PARAMS: dict[str, dict] = {
     "lstm": TINY,
-    "gru": {**_NEURAL_TRAINING, "units": 4, "layers": 2},
-    "cnn": {**_NEURAL_TRAINING, "filters": 4, "kernel_size": 2, "layers": 2},
-    "transformer": {**_NEURAL_TRAINING, "d_model": 8, "heads": 2, "layers": 1, "ff_units": 8},
+    "gru": {**_NEURAL_TRAINING, **_SIZES["gru"], "layers": 2},  # two layers: the stacking path
+    "cnn": {**_NEURAL_TRAINING, **_SIZES["cnn"]},
+    "transformer": {**_NEURAL_TRAINING, **_SIZES["transformer"]},
     "lightgbm": {
         "window": 5,
         "n_estimators": 30,

@@ -4,24 +4,14 @@ import numpy as np
 import pytest
 
 from mlpkg.errors import ConfigError
-from mlpkg.models.windows import sliding_windows, split_targets, windows_at
+from mlpkg.models.windows import split_targets, windows_at
 
 
-def test_sliding_windows_end_at_each_row():
-    values = np.arange(12, dtype=float).reshape(6, 2)
-    windows = sliding_windows(values, 3)
-
-    assert windows.shape == (4, 3, 2)
-    assert windows.dtype == np.float32
-    np.testing.assert_array_equal(windows[0], values[0:3])
-    np.testing.assert_array_equal(windows[-1], values[3:6])
-
-
-def test_windows_at_returns_the_windows_ending_at_the_given_rows():
+def test_windows_at_returns_the_float32_windows_ending_at_the_given_rows():
     values = np.arange(20, dtype=float).reshape(10, 2)
     windows = windows_at(values, np.array([2, 7, 9]), 3)
 
-    assert windows.shape == (3, 3, 2)
+    assert windows.shape == (3, 3, 2) and windows.dtype == np.float32
     for window, end in zip(windows, (2, 7, 9), strict=True):
         np.testing.assert_array_equal(window, values[end - 2 : end + 1])
 

@@ -20,6 +20,7 @@ import papermill
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from papermill.exceptions import PapermillExecutionError
+from support import tiny_params
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.batch import choose_kernel, run_batch
@@ -29,20 +30,8 @@ NOTEBOOKS = ROOT / "notebooks"
 ALL_NOTEBOOKS = sorted(NOTEBOOKS.glob("*.ipynb"))
 RUN_NOTEBOOKS = ("10-train-pair", "20-evaluate-pair")
 EXPLORE = NOTEBOOKS / "00-explore-features.ipynb"
-# The smallest run the splits and features accept, to keep each execution to seconds.
-TINY = {
-    "max_rows": 900,
-    "lstm_window": 8,
-    "lstm_units": 4,
-    "lstm_layers": 1,
-    "lstm_dense_units": 4,
-    "lstm_epochs": 1,
-    "lstm_batch_size": 128,
-    "lstm_patience": 1,
-    "n_folds": 1,
-    "holdout_blocks": 2,
-    "importance_rows": 50,
-}
+TINY = tiny_params(models="lstm", max_rows=900, n_folds=1, importance_rows=50)
+"""The suite's tiny run (tests/support.py) of one LSTM on 900 rows: each execution takes seconds."""
 executes = [pytest.mark.notebook, pytest.mark.slow]
 
 

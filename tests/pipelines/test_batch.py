@@ -18,6 +18,8 @@ from mlpkg.errors import ConfigError, UnknownPairError
 from mlpkg.pipelines import batch
 from mlpkg.pipelines.batch import BatchSummary, NotebookResult
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
@@ -143,6 +145,23 @@ def test_choose_kernel_falls_back_to_python3_and_says_so(monkeypatch, caplog):
 def test_notebook_path_prefers_the_project_notebooks(settings):
     assert batch.notebook_path("10-train-pair", settings).name == "10-train-pair.ipynb"
     with pytest.raises(ConfigError, match="Notebook 'nope' not found"):
+        batch.notebook_path("nope", settings)
+
+
+def test_notebook_path_finds_the_installed_notebooks_without_a_source_tree(
+    settings, tmp_path, monkeypatch
+):
+    prefix = tmp_path / "venv"
+    installed = prefix / "share" / "mlpkg" / "notebooks"
+    installed.mkdir(parents=True)
+    source = ROOT / "notebooks" / "10-train-pair.ipynb"
+    (installed / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(batch, "_SOURCE_NOTEBOOKS", tmp_path / "site-packages" / "notebooks")
+    monkeypatch.setattr(batch.sysconfig, "get_path", lambda name, scheme=None: str(prefix))
+
+    assert batch.installed_notebook_dirs() == [installed]
+    assert batch.notebook_path("10-train-pair", settings) == installed / source.name
+    with pytest.raises(ConfigError, match=rf"Notebook 'nope' not found.*{installed}"):
         batch.notebook_path("nope", settings)
 
 

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from support import free_port
 
 from mlpkg.errors import ClusterUnavailableError
 from mlpkg.pipelines.cluster import check_reachable, ray_session
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_an_unreachable_address_fails_fast_with_what_to_do():
     import ray
 
-    address = f"127.0.0.1:{_closed_port()}"
+    address = f"127.0.0.1:{free_port()}"
     started = time.perf_counter()
     with (
         pytest.raises(ClusterUnavailableError, match=r"ray start --head.*RAY_ADDRESS"),
@@ -35,7 +29,7 @@ def test_an_unreachable_address_fails_fast_with_what_to_do():
 
 
 def test_ray_address_from_the_environment_is_used(monkeypatch):
-    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")
     with pytest.raises(ClusterUnavailableError, match=r"127\.0\.0\.1"), ray_session():
         pass
 

@@ -157,8 +157,7 @@ def test_the_champion_is_re_scored_on_the_same_holdout_rows(trained):
     detail = third.decision.conditions[2].detail
     assert f"champion v{first.version}" in detail
     assert "refit on this development period" in detail
-    if not third.decision.conditions[2].passed:
-        assert not third.decision.promote
+    assert third.decision.promote == all(c.passed for c in third.decision.conditions)
 
 
 def test_the_deployed_model_is_refit_on_every_labelled_row(trained):
@@ -178,14 +177,16 @@ def test_the_deployed_model_is_refit_on_every_labelled_row(trained):
 def test_versions_carry_the_candidate_and_the_decision(trained):
     settings, first, second, third = trained
     client = _client(settings)
+    versions = {r.version: client.get_model_version("mlpkg-BTC", r.version) for r in trained[1:]}
     for result in (first, second, third):
-        version = client.get_model_version("mlpkg-BTC", result.version)
-        assert version.tags["candidate"] == result.bundle.candidate
-        expected = "promoted" if result.decision.promote else "rejected"
-        assert version.tags["decision"] in (expected, "manual")
-        assert version.tags["reason"] == result.decision.reason or version.tags["decision"] == (
-            "manual"
-        )
+        assert versions[result.version].tags["candidate"] == result.bundle.candidate
+    # the first was promoted by hand: the manual decision replaced the rule's tags
+    assert versions[first.version].tags["decision"] == "manual"
+    assert f"manual promotion of version {first.version}" in versions[first.version].tags["reason"]
+    for result in (second, third):  # the rule's outcome, as the pipeline returned it
+        tags = versions[result.version].tags
+        assert tags["decision"] == ("promoted" if result.decision.promote else "rejected")
+        assert tags["reason"] == result.decision.reason
     candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
     assert str(candidate.version) == third.version
 

@@ -8,11 +8,9 @@ after it no raylet or gcs_server may remain.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +20,7 @@ import optuna
 import psutil
 import pytest
 from optuna.trial import TrialState
+from support import free_port, poll_until
 
 from mlpkg import cli
 from mlpkg.config import RunConfig, Settings, get_settings
@@ -47,22 +46,6 @@ def _restore_tracking_uri():
     mlflow.set_registry_uri(uri)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
@@ -74,7 +57,7 @@ def _healthy(url: str) -> bool:
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` (SQL backend, one worker) on a free port, stopped afterwards."""
     home = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     command = [
         str(Path(sys.executable).parent / "mlflow"),
         "server",
@@ -96,7 +79,12 @@ def mlflow_server(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _healthy(url) or server.poll() is not None, 120, "mlflow server")
+        poll_until(
+            lambda: _healthy(url) or server.poll() is not None,
+            timeout=120,
+            what="mlflow server",
+            every=0.25,
+        )
         assert server.poll() is None, (home / "server.log").read_text()[-3000:]
         yield url
     finally:
@@ -279,10 +267,11 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
     )
     db = tmp_path / "mlruns" / "optuna.db"
     try:
-        _wait_for(
+        poll_until(
             lambda: _finished_trials(db) >= 1 or driver.poll() is not None,
-            240,
-            "a first complete trial",
+            timeout=240,
+            what="a first complete trial",
+            every=0.25,
         )
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
     finally:

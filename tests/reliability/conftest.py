@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,57 +27,24 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from support import LOOPBACK, free_port, poll_until, tiny_params, tiny_run_config
 
-from mlpkg.config import RunConfig, Settings
-
-T = TypeVar("T")
+from mlpkg.config import Settings
 
 SERVER_START_TIMEOUT_S = 90.0
 """Generous: importing TensorFlow and loading models on a busy 2-core machine takes a while."""
-LOCAL = "127.0.0.1"
-TINY_PARAMS: dict[str, Any] = {
-    "pair": "BTC",
-    "max_rows": 900,
-    "lstm_window": 8,
-    "lstm_units": 4,
-    "lstm_layers": 1,
-    "lstm_dense_units": 4,
-    "lstm_epochs": 1,
-    "lstm_batch_size": 128,
-    "lstm_patience": 1,
-    "n_folds": 1,
-    "holdout_blocks": 2,
-}
-TINY = RunConfig.from_flat(**TINY_PARAMS)
-
-
-# ----------------------------------------------------------------------------- polling
-
-
-def poll_until(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
-    """Call ``check`` until it returns something truthy; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last: T = check()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-        time.sleep(every)
-        last = check()
-    return last
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind((LOCAL, 0))
-        return int(sock.getsockname()[1])
+TINY_OVERRIDES: dict[str, Any] = {"models": "lstm", "max_rows": 900, "n_folds": 1}
+"""The reliability model: the tiny run of one LSTM (ONNX and Keras files to break), 900 rows."""
+TINY = tiny_run_config(pair="BTC", **TINY_OVERRIDES)
+TRAIN_BODY: dict[str, Any] = tiny_params(**TINY_OVERRIDES)
+"""``POST /api/train/{pair}``'s body of the tests: the same tiny run."""
 
 
 # ----------------------------------------------------------------------------- tiny model
@@ -149,7 +115,7 @@ class ServerProcess:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        return f"http://{LOCAL}:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -165,7 +131,7 @@ class ServerProcess:
             "mlpkg.serving.app:create_app",
             "--factory",
             "--host",
-            LOCAL,
+            LOOPBACK,
             "--port",
             str(self.port),
         ]
@@ -280,7 +246,7 @@ CoreAnswer = tuple[int, str | bytes, str]
 
 
 def core_payload(pair: str, candles: pd.DataFrame) -> dict[str, Any]:
-    """A core-shaped ``GET /api/pair/{pair}`` body (seed-api.md section 1.4) for ``candles``."""
+    """A core-shaped ``GET /api/pair/{pair}`` body (docs/compat.md §3) for ``candles``."""
     closes = [float(v) for v in candles["close"]]
     return {
         "pair": pair,
@@ -308,14 +274,14 @@ class CoreStub:
         self.answers = dict(answers)
         self.requests: list[str] = []
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer((LOCAL, 0), self._handler())
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """Base URL of the stub."""
-        return f"http://{LOCAL}:{self._server.server_address[1]}"
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
@@ -464,7 +430,7 @@ def raw_request(
     chunked: bool = False,
 ) -> RawAnswer:
     """Send a request with ``path`` exactly as given (httpx would remove ``..`` segments)."""
-    connection = http.client.HTTPConnection(LOCAL, server.port, timeout=60)
+    connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
     try:
         connection.request(
             method, path, body=body, headers=dict(headers or {}), encode_chunked=chunked

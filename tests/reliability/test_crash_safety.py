@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import poll_until
 
 from mlpkg.data.sources import load_shipped
 from mlpkg.storage import PredictionRecord, PredictionStore
@@ -23,7 +24,6 @@ from .conftest import (
     assert_still_healthy,
     cut_mid_row,
     make_home,
-    poll_until,
     raw_request,
     register_model_dir,
     server_env,
@@ -229,8 +229,11 @@ def _prediction(server: ServerProcess, pair: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize(
-    ("pair", "fixture", "reason"),
-    [("BTC", "truncated_model_dir", "model.onnx"), ("ETH", "wrong_features_model_dir", "feature")],
+    ("pair", "fixture", "reason"),  # the reason's words: the message also holds the file path
+    [
+        ("BTC", "truncated_model_dir", "the file is corrupt"),
+        ("ETH", "wrong_features_model_dir", "features but its network was trained on"),
+    ],
     ids=["truncated model files", "wrong feature count"],
 )
 def test_a_broken_new_champion_leaves_the_previous_one_serving(

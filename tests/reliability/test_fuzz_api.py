@@ -8,13 +8,17 @@ work with pytest 9: it sets ``request.node._nodeid``, which pytest 9 no longer h
 Every operation gets generated valid and invalid inputs; each answer must pass schemathesis'
 checks: no 5xx, status codes, content types, headers and bodies as documented. The server has
 ``MLPKG_API_TOKEN`` set and the fuzzer sends no token, so a fuzzed ``POST /api/train`` is
-rejected (401) before anything is queued: no heavy training runs.
+rejected (401) before anything is queued: no heavy training runs. The cases sent are counted:
+the module fails if any operation was never fuzzed (a test whose cases hypothesis never
+generated would pass silently), and the job check fails when run without the fuzzing.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -63,11 +67,31 @@ def test_the_fuzzed_schema_is_the_one_the_server_publishes(token_server):
     assert published == _app_schema()
 
 
+OPERATIONS = {result.ok().label for result in schema.get_all_operations()}
+
+
+@pytest.fixture(scope="module")
+def sent() -> Iterator[Counter[str]]:
+    """Cases sent per operation; after the module, fuzzing must really have happened.
+
+    An operation whose cases hypothesis never generated still "passes", so the count is the
+    proof: every operation was called, and at least one received ``MAX_EXAMPLES`` cases.
+    """
+    counts: Counter[str] = Counter()
+    yield counts
+    assert set(counts) == OPERATIONS, f"operations never fuzzed: {sorted(OPERATIONS - set(counts))}"
+    assert max(counts.values()) >= MAX_EXAMPLES, f"too few generated cases: {dict(counts)}"
+
+
 @schema.parametrize()
-def test_every_operation_answers_without_5xx_and_as_documented(case, token_server, jobs_before):
+def test_every_operation_answers_without_5xx_and_as_documented(
+    case, token_server, jobs_before, sent
+):
+    sent[case.operation.label] += 1
     case.call_and_validate(base_url=token_server.base_url)
 
 
-def test_fuzzing_queued_no_training_job(token_server, jobs_before):
+def test_fuzzing_queued_no_training_job(token_server, jobs_before, sent):
     """Runs after the fuzzing above (same module): every fuzzed train was refused."""
+    assert sent["POST /api/train/{pair}"] > 0, "run with the fuzzing test: no train was fuzzed"
     assert _job_count(token_server) == jobs_before

@@ -9,21 +9,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import poll_until
 
 from mlpkg.config import Settings
 from mlpkg.serving.app import create_app
 
 from .conftest import (
-    TINY_PARAMS,
+    TRAIN_BODY,
     ServerProcess,
     assert_still_healthy,
-    poll_until,
     raw_request,
     tracking_client,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TRAIN_BODY = {k: v for k, v in TINY_PARAMS.items() if k != "pair"}
 MUTATING = [
     ("POST", "/api/train/BTC", TRAIN_BODY, 202),
     ("POST", "/api/storage/cleanup", {"maxAgeHours": 1e5}, 200),

@@ -19,8 +19,9 @@ import httpx
 import mlflow
 import pytest
 import uvicorn
+from support import tiny_params, tiny_run_config
 
-from mlpkg.config import RunConfig, Settings
+from mlpkg.config import Settings
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.serving.app import create_app
@@ -29,18 +30,10 @@ from mlpkg.tracking import registry
 PAIRS = ["BTC", "ETH", "LTC"]
 TOKEN = "test-token-123"
 ORIGIN = "http://dashboard.example"
-TINY: dict[str, Any] = {
-    "max_rows": 1500,
-    "lstm_window": 8,
-    "lstm_units": 4,
-    "lstm_layers": 1,
-    "lstm_dense_units": 4,
-    "lstm_epochs": 1,
-    "lstm_batch_size": 128,
-    "lstm_patience": 1,
-    "n_folds": 1,
-    "holdout_blocks": 2,
-}
+SERVED: dict[str, Any] = {"models": "lstm", "n_folds": 1}
+"""The served model: the tiny run of one LSTM (the ONNX path the server takes) on one fold."""
+TRAIN_BODY: dict[str, Any] = tiny_params(**SERVED)
+"""``POST /api/train/{pair}``'s body of the tests: the same tiny run."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 
@@ -60,7 +53,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     home = tmp_path_factory.mktemp("serving")
     previous = mlflow.get_tracking_uri()
     settings = make_settings(home)
-    result = train_pair(RunConfig.from_flat(pair="BTC", **TINY), settings)
+    result = train_pair(tiny_run_config(pair="BTC", **SERVED), settings)
     if not result.decision.promote:
         # One epoch on a few hundred rows rarely beats the baselines: the promotion rule then
         # keeps it a candidate. The serving tests need a champion, so promote it by hand.
@@ -88,7 +81,7 @@ ENSEMBLE_MODELS = "lstm,logistic,stacked"
 
 
 @pytest.fixture(scope="session")
-def ensemble_tracked(tracked: Registry, tiny_config) -> EnsembleRegistry:
+def ensemble_tracked(tracked: Registry) -> EnsembleRegistry:
     """Register a tiny ``stacked`` (lstm + logistic) XRP version and make it champion.
 
     The real pipeline runs (development folds, selection scores, final fit on every row,
@@ -106,7 +99,7 @@ def ensemble_tracked(tracked: Registry, tiny_config) -> EnsembleRegistry:
 
     pair = ENSEMBLE_PAIR
     settings = make_settings(tracked.home, pairs=[pair])
-    config = tiny_config(pair=pair, models=ENSEMBLE_MODELS)
+    config = tiny_run_config(pair=pair, models=ENSEMBLE_MODELS)
     dataset = prepare_dataset(config, settings)
     with runs.pair_run(pair, run_name="ensemble", settings=settings) as run:
         development = evaluate_development(dataset, config)
@@ -243,12 +236,3 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert isinstance(body["message"], str) and body["message"]
     assert "Traceback" not in response.text
     return body
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

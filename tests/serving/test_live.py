@@ -14,26 +14,25 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from support import poll_until, tiny_run_config
 from websockets.sync.client import connect
 
-from mlpkg.config import RunConfig
 from mlpkg.data.sources import find_gaps, load_shipped
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.live import PredictionHub, _new_candles
 from mlpkg.tracking import registry
 
-from .conftest import TINY, Registry, Running, auth, make_settings, run_server
+from .conftest import SERVED, Registry, Running, auth, make_settings, run_server
 
-T = TypeVar("T")
 PAIR = "LIVE"
 """A user file's pair no other test registers: the retrains here touch no other model."""
 DATA_END = "2019-08-20T00:00:00+00:00"
@@ -41,19 +40,6 @@ FILE_END = "2019-08-24T00:00:00+00:00"
 HORIZON = 5
 HOUR = pd.Timedelta(hours=1)
 DEADLINE_S = 120.0
-
-
-def poll(check: Callable[[], T], what: str, timeout: float = DEADLINE_S) -> T:
-    """Call ``check`` until it returns something truthy (no fixed sleeps: a deadline)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {result!r})")
-        pause.wait(0.05)
 
 
 @dataclass(frozen=True)
@@ -90,7 +76,7 @@ def live_model(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> L
         folder.mkdir()
         frame.to_csv(folder / f"{PAIR}.csv")
     settings = make_settings(tracked.home, pairs=[PAIR], data_dir=normal)
-    config = RunConfig.from_flat(pair=PAIR, source="file", data_end=DATA_END, **TINY)
+    config = tiny_run_config(pair=PAIR, source="file", data_end=DATA_END, **SERVED)
     result = train_pair(config, settings)
     if not result.decision.promote:
         registry.promote(PAIR, result.version, manual=manual_decision(result.version))
@@ -204,11 +190,21 @@ def test_replay_scores_each_candle_once_settles_outcomes_and_retrains(replay_ser
         assert len({a["metadata"]["predictionId"] for a in same}) == 1
 
         last = pd.Timestamp(live_model.candles.index[-1])
-        poll(lambda: _replay_done(replay_server, last), "the replay to reach the end of the file")
-        job = poll(lambda: _periodic_job(client), "a periodic retrain to finish")
+        poll_until(
+            lambda: _replay_done(replay_server, last),
+            timeout=DEADLINE_S,
+            what="the replay to reach the end of the file",
+        )
+        job = poll_until(
+            lambda: _periodic_job(client), timeout=DEADLINE_S, what="a periodic retrain to finish"
+        )
         assert job["status"] == "succeeded", job["error"]
         assert pd.Timestamp(job["params"]["data_end"]) < last  # trained on closed candles only
-        poll(lambda: len(followed.of("prediction")) >= 20, "predictions on the WebSocket", 30)
+        poll_until(
+            lambda: len(followed.of("prediction")) >= 20,
+            timeout=30,
+            what="predictions on the WebSocket",
+        )
     finally:
         for subscriber in (followed, leaving, refused):
             subscriber.close()
@@ -338,9 +334,10 @@ def test_a_shifted_feed_raises_the_drift_flag_and_a_drift_retrain_can_be_cancell
     )
     with run_server(settings) as running:
         client = running.client
-        status = poll(
+        status = poll_until(
             lambda: (s := client.get(f"/api/models/{PAIR}/status").json())["drift"] and s,
-            "the first drift check",
+            timeout=DEADLINE_S,
+            what="the first drift check",
         )
         drift = status["drift"]
         assert drift["alert"] and drift["psiMax"] > 0.2
@@ -349,17 +346,22 @@ def test_a_shifted_feed_raises_the_drift_flag_and_a_drift_retrain_can_be_cancell
         assert any(r.startswith(f"{PAIR}: feature drift") for r in reasons)
         metadata = client.get(f"/api/predictions/{PAIR}").json()["prediction"]["metadata"]
         assert metadata["ood"] is True and metadata["oodFeatures"]
-        job = poll(lambda: _job_with_trigger(client, "drift"), "a drift retrain to be queued")
+        job = poll_until(
+            lambda: _job_with_trigger(client, "drift"),
+            timeout=DEADLINE_S,
+            what="a drift retrain to be queued",
+        )
         assert client.delete(f"/api/train/jobs/{job['id']}").status_code == 401
         answer = client.delete(f"/api/train/jobs/{job['id']}", headers=auth("live-token"))
         assert answer.status_code in (200, 202), answer.text
-        final = poll(
+        final = poll_until(
             lambda: (
                 (j := client.get(f"/api/train/jobs/{job['id']}").json())["status"]
                 in ("cancelled", "succeeded")
                 and j
             ),
-            "the drift retrain to stop",
+            timeout=DEADLINE_S,
+            what="the drift retrain to stop",
         )
         assert final["status"] == "cancelled" and "ancelled" in final["error"]
         again = client.delete(f"/api/train/jobs/{job['id']}", headers=auth("live-token"))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 
 import mlflow
 import pytest
+from support import poll_until
 
 from mlpkg.tracking import registry
 
@@ -80,17 +80,6 @@ def _register_copy(tracked, tmp_path: Path, *, corrupt: bool) -> str:
     return str(version.version)
 
 
-def _wait_for(predicate, what: str):
-    """Poll a condition with short waits and a deadline (the poller runs in the server)."""
-    done = threading.Event()
-    for _ in range(int(WAIT_S / POLL_S)):
-        value = predicate()
-        if value:
-            return value
-        done.wait(POLL_S)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_champion_that_fails_to_load_never_replaces_the_served_one(
     tracked, start_server, tmp_path
 ):
@@ -100,11 +89,14 @@ def test_a_champion_that_fails_to_load_never_replaces_the_served_one(
     bad = _register_copy(tracked, tmp_path / "bad", corrupt=True)
     try:
         registry.promote("BTC", bad)
-        status = _wait_for(
+        status = poll_until(
             lambda: (s := client.get("/api/models/BTC/status").json())["loaded"]["error"] and s,
-            "the poller to report the load error",
+            timeout=WAIT_S,
+            what="the poller to report the load error",
+            every=POLL_S,
         )
         assert f"Version {bad}" in status["loaded"]["error"]
+        assert "the file is corrupt" in status["loaded"]["error"]  # the reason, not a path
         assert status["loaded"]["version"] == good
         served = client.get("/api/predictions/BTC").json()["prediction"]["metadata"]
         assert served["version"] == good
@@ -113,9 +105,11 @@ def test_a_champion_that_fails_to_load_never_replaces_the_served_one(
         assert any(f"Version {bad}" in reason for reason in health["reasons"])
     finally:
         registry.promote("BTC", good)
-    _wait_for(
+    poll_until(
         lambda: client.get("/api/models/BTC/status").json()["loaded"]["error"] is None,
-        "the error to clear once the alias is back",
+        timeout=WAIT_S,
+        what="the error to clear once the alias is back",
+        every=POLL_S,
     )
 
 
@@ -125,9 +119,11 @@ def test_the_poller_loads_a_moved_champion(tracked, start_server, tmp_path):
     new = _register_copy(tracked, tmp_path / "good", corrupt=False)
     try:
         registry.promote("BTC", new)
-        _wait_for(
+        poll_until(
             lambda: running.client.get("/api/health").json()["models"]["BTC"]["version"] == new,
-            "the poller to load the new champion",
+            timeout=WAIT_S,
+            what="the poller to load the new champion",
+            every=POLL_S,
         )
         body = running.client.get("/api/predictions/BTC").json()
         assert body["prediction"]["metadata"]["version"] == new

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
+from support import free_port, poll_until
 
 from mlpkg.tracking import registry
 from mlpkg.tracking.export import ONNX_FILE
@@ -43,23 +42,15 @@ uvicorn.run("mlpkg.serving.app:create_app", factory=True, host="127.0.0.1",
 HEAVY = ("tensorflow", "keras", "tf2onnx", "sklearn", "matplotlib")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         assert proc.poll() is None, f"server exited with {proc.returncode}"
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
+            return httpx.get(url, timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not healthy after {timeout} s")
+            return False
+
+    poll_until(healthy, timeout=timeout, what=f"{url} to be healthy", every=0.1)
 
 
 @contextmanager
@@ -80,7 +71,7 @@ def _serving(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def _env(home: Path, tmp_path: Path, pairs: str) -> dict[str, str]:
     return {
         **os.environ,
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "MODULES_OUT": str(tmp_path / "modules.json"),
         "MLPKG_HOME": str(home),
         "MLPKG_MLRUNS_DIR": str(home / "mlruns"),

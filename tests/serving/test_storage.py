@@ -8,7 +8,7 @@ import pytest
 
 from mlpkg.storage import PredictionRecord
 
-from .conftest import assert_error, auth
+from .conftest import TOKEN, assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
 pytestmark = pytest.mark.slow
@@ -82,13 +82,14 @@ def test_cleanup_accepts_the_retention_as_a_query_parameter(server):
     assert response.status_code == 200 and response.json()["maxAgeHours"] == 100000
 
 
-def test_save_checkpoints_the_write_ahead_log(server):
-    assert server.client.get("/api/predictions/BTC").status_code == 200
-    response = server.client.post("/api/storage/save", headers=auth())
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["checkpointedFrames"] >= 0
+def test_save_checkpoints_the_write_ahead_log(start_server):
+    running = start_server(api_token=TOKEN, prediction_cache_s=0, store="save")
+    assert running.client.get("/api/predictions/BTC").status_code == 200  # one stored row
+    body = running.client.post("/api/storage/save", headers=auth()).json()
+    assert body["checkpointedFrames"] > 0 and body["walSizeBytesBefore"] > 0
     assert body["walSizeBytesAfter"] == 0
+    again = running.client.post("/api/storage/save", headers=auth()).json()
+    assert again["checkpointedFrames"] == 0 and again["walSizeBytesBefore"] == 0
 
 
 @pytest.mark.parametrize("path", MUTATING)

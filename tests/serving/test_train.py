@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+from support import poll_until
 
 from mlpkg.storage import JobStore
 
-from .conftest import TINY, assert_error, auth
+from .conftest import TRAIN_BODY, assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
 pytestmark = pytest.mark.slow
@@ -18,17 +17,15 @@ POLL_S = 0.1
 
 
 def _wait_done(client, job_id: str) -> dict:
-    pause = threading.Event()
-    for _ in range(int(WAIT_S / POLL_S)):
+    def finished() -> dict | None:
         job = client.get(f"/api/train/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        pause.wait(POLL_S)
-    raise AssertionError(f"training job {job_id} did not finish")
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return poll_until(finished, timeout=WAIT_S, what=f"training job {job_id}", every=POLL_S)
 
 
 def test_a_training_job_runs_in_the_background_and_succeeds(server):
-    response = server.client.post("/api/train/LTC", json=TINY, headers=auth())
+    response = server.client.post("/api/train/LTC", json=TRAIN_BODY, headers=auth())
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status"] == "queued" and accepted["pair"] == "LTC"
@@ -46,12 +43,12 @@ def test_a_training_job_runs_in_the_background_and_succeeds(server):
     # The worker reloads the pair once the job succeeded (it used to race this read: loading
     # through Keras was slower than the test). A promoted run is served as the champion, a
     # rejected one as the candidate fallback (MLPKG_SERVE_FALLBACK_CANDIDATE, on by default).
-    pause = threading.Event()
-    for _ in range(int(WAIT_S / POLL_S)):
-        health = server.client.get("/api/health").json()["models"]["LTC"]
-        if health["loaded"]:
-            break
-        pause.wait(POLL_S)
+    health = poll_until(
+        lambda: (h := server.client.get("/api/health").json()["models"]["LTC"])["loaded"] and h,
+        timeout=WAIT_S,
+        what="LTC to be loaded",
+        every=POLL_S,
+    )
     assert health["loaded"] is True and health["version"] == job["modelVersion"]
     assert health["alias"] == ("champion" if job["promoted"] else "candidate")
     listed = server.client.get("/api/train/jobs").json()

@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
+from support import free_port, poll_until
 
 from mlpkg import cli
 from mlpkg.config import Settings, get_settings
@@ -111,24 +112,11 @@ def test_no_store_yet_means_nothing_to_mark_and_no_store_is_created(tmp_path):
 
 
 def test_an_unreachable_tracking_server_is_reported_not_raised(tmp_path, caplog):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings = Settings(home=tmp_path, tracking_uri=f"http://127.0.0.1:{port}")
+    settings = Settings(home=tmp_path, tracking_uri=f"http://127.0.0.1:{free_port()}")
     started = time.perf_counter()
     assert runs.mark_orphaned_runs(settings) == []
     assert time.perf_counter() - started < 30
     assert "Could not check" in caplog.text
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _running_run_ids(db: Path) -> list[str]:
@@ -168,7 +156,9 @@ def test_a_sigkilled_mlpkg_train_is_marked_killed_by_the_next_command(tmp_path, 
     uri = Settings(home=tmp_path).resolved_tracking_uri
     db = tmp_path / "mlruns" / "mlflow.db"
     try:
-        (run_id,) = _wait_for(lambda: _running_run_ids(db), 120, "the train run to start")
+        (run_id,) = poll_until(
+            lambda: _running_run_ids(db), timeout=120, what="the train run to start", every=0.2
+        )
         assert train.poll() is None, train.stderr.read().decode()[-2000:]
         train.send_signal(signal.SIGKILL)
         train.wait(timeout=30)
