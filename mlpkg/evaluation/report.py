@@ -254,6 +254,15 @@ def _cell(mean: float, std: float, seed_std: float = math.nan) -> str:
     return text if math.isnan(seed_std) else f"{text}/{seed_std:.4f}"
 
 
+def _buckets_line(name: str, buckets: pd.DataFrame) -> str:
+    cells = [
+        f"{row.bucket}: {row.accuracy:.3f} (n={row.count})"
+        for row in buckets.itertuples()
+        if row.count
+    ]
+    return f"  {name} accuracy by confidence |p-0.5|*2: " + ", ".join(cells)
+
+
 def _dm_line(name: str, other: str, test: DieboldMarianoResult) -> str:
     return (
         f"  DM {name} vs {other} (one-sided, HLN, {test.kernel} kernel, lags "
@@ -274,7 +283,7 @@ def format_development(report: DevelopmentReport) -> str:
     ]
     for name, row in report.summary.iterrows():
         marker = "*" if name == report.selection.chosen else " "
-        role = "" if report.roles.get(str(name)) == "candidate" else " (ref)"
+        role = " (ref)" if report.roles.get(str(name)) == "reference" else ""
         cells = "".join(
             _cell(row[f"{m}_mean"], row[f"{m}_std"], row.get(f"{m}_seed_std", math.nan)).rjust(24)
             for m, _ in TABLE_METRICS
@@ -284,6 +293,7 @@ def format_development(report: DevelopmentReport) -> str:
         f"Selected on the development folds (lowest mean log loss): {report.selection.chosen}"
     )
     lines += [_dm_line(report.selection.chosen, o, t) for o, t in report.significance.items()]
+    lines.append(_buckets_line(report.selection.chosen, report.buckets))
     return "\n".join(lines)
 
 
@@ -304,6 +314,7 @@ def format_holdout(report: HoldoutReport) -> str:
     )
     lines.append(f"{report.candidate} log loss per holdout block: {blocks}")
     lines += [_dm_line(report.candidate, o, t) for o, t in report.significance.items()]
+    lines.append(_buckets_line(report.candidate, report.buckets))
     lines.append(f"Promotion: {'PROMOTED' if report.decision.promote else 'not promoted'}")
     lines += [f"  {line}" for line in report.decision.lines()]
     return "\n".join(lines)

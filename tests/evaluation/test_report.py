@@ -111,6 +111,7 @@ def test_development_text_marks_the_selection_and_references():
     assert "*lstm" in text and "majority (ref)" in text
     assert "Selected on the development folds (lowest mean log loss): lstm" in text
     assert "one-sided, HLN, rectangular kernel, lags 0..0" in text
+    assert "lstm accuracy by confidence |p-0.5|*2: 0-0.1:" in text
 
 
 def test_a_missing_naive_baseline_is_refused():

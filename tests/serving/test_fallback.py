@@ -56,7 +56,7 @@ def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only
         health = server.client.get("/api/health").json()
     xrp = health["models"]["XRP"]
     assert xrp["loaded"] and xrp["alias"] == "candidate"
-    assert "no champion yet" in xrp["note"]
+    assert "no champion yet" in xrp["note"] and "signal HOLD (not promoted)" in xrp["note"]
     assert health["status"] == "degraded"
     assert any(r.startswith("XRP: no champion yet") for r in health["reasons"])
 

@@ -63,6 +63,8 @@ def model_health(slot: PairSlot, alias: str) -> ModelHealth:
             f"no {alias} yet (no version passed the promotion rule); serving the {model.alias}, "
             f"version {model.version}"
         )
+        if not model.promoted:
+            note += " with signal HOLD (not promoted)"
     return ModelHealth.from_object(
         model,
         loaded=True,
