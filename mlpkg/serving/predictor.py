@@ -352,15 +352,23 @@ class Predictor:
             ood=None if ood is None else bool(ood),
             member=member or "",  # a member's own answer is stored beside the candidate's
         )
-        stored, _ = self.store.add_once(record)  # one prediction per (version, member, candle)
+        # One prediction per (version, member, candle), committed with the outcomes the newly
+        # closed candles settle: a single durable commit per fresh prediction.
+        closes = self._unsettled_closes(pair, candles)
+        stored, _ = self.store.add_once(record, closes=closes)
+        self._filled_through[pair] = pd.Timestamp(candles.index[-1])
         described = DirectionPrediction(
             stored.probability, stored.direction, stored.confidence, cast(Signal, stored.signal)
         )
-        self.fill_outcomes(pair, candles)
         assert stored.id is not None
         return ServedPrediction(
             pair, latest, described, model, stored.predicted_at, stored.id, ood=ood
         )
+
+    def _unsettled_closes(self, pair: str, candles: pd.DataFrame) -> pd.Series:
+        """Closes of the candles not used for settling yet (all of them at first)."""
+        last = self._filled_through.get(pair)
+        return candles["close"] if last is None else candles["close"].loc[candles.index > last]
 
     def fill_outcomes(self, pair: str, candles: pd.DataFrame) -> int:
         """Settle pending predictions with the closes not seen before (all of them at first).
@@ -368,8 +376,7 @@ class Predictor:
         Returns:
             The number of predictions that got an outcome.
         """
-        last = self._filled_through.get(pair)
-        closes = candles["close"] if last is None else candles["close"].loc[candles.index > last]
+        closes = self._unsettled_closes(pair, candles)
         if closes.empty:
             return 0
         filled = self.store.fill_outcomes(pair, closes)

@@ -519,6 +519,26 @@ def _close_lookup(closes: pd.Series) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, values, strict=True) if math.isfinite(v)}
 
 
+def _settle(conn: sqlite3.Connection, pair: str, lookup: dict[str, float], realised_at: str) -> int:
+    """Record the outcome of the pair's pending predictions whose target close is in ``lookup``."""
+    pending = conn.execute(
+        "SELECT id, target_time, close_at_prediction FROM predictions WHERE pair = ?"
+        " AND realised_direction IS NULL AND target_time BETWEEN ? AND ?",
+        (pair, min(lookup), max(lookup)),
+    ).fetchall()
+    updates = [
+        (lookup[t], "up" if lookup[t] > base else "down", realised_at, row_id)
+        for row_id, t, base in pending
+        if t in lookup
+    ]
+    conn.executemany(
+        "UPDATE predictions SET realised_close = ?, realised_direction = ?,"
+        " realised_at = ? WHERE id = ? AND realised_direction IS NULL",
+        updates,
+    )
+    return len(updates)
+
+
 class PredictionStore(SQLiteStore):
     """Every served prediction, committed immediately; outcomes filled in as candles close."""
 
@@ -540,13 +560,19 @@ class PredictionStore(SQLiteStore):
         return stored.id
 
     def add_once(
-        self, record: PredictionRecord, *, request_id: str | None = None
+        self,
+        record: PredictionRecord,
+        *,
+        request_id: str | None = None,
+        closes: pd.Series | None = None,
     ) -> tuple[PredictionRecord, bool]:
         """Store a prediction unless its candle already has one; return the stored row.
 
         Args:
             record: The prediction; its ``id`` is ignored.
             request_id: Optional idempotency key (defaults to ``record.request_id``).
+            closes: Closes of newly closed candles: the pair's pending predictions they settle
+                get their outcome in the same transaction (one durable commit, not two).
 
         Returns:
             The stored record (this one with its id, or the one stored first for the same
@@ -560,6 +586,7 @@ class PredictionStore(SQLiteStore):
             f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT DO NOTHING"
         )
+        lookup = _close_lookup(closes) if closes is not None else {}
         with self._transaction() as conn:
             cursor = conn.execute(sql, params)
             if cursor.rowcount == 1 and cursor.lastrowid is not None:
@@ -567,6 +594,8 @@ class PredictionStore(SQLiteStore):
             else:
                 row_id, created = self._existing_id(conn, record, key), False
             row = conn.execute("SELECT * FROM predictions WHERE id = ?", (row_id,)).fetchone()
+            if lookup:
+                _settle(conn, record.pair, lookup, to_db_time(datetime.now(UTC)))
         if not created:
             logger.debug(
                 "%s %s at %s already stored as %s",
@@ -639,26 +668,11 @@ class PredictionStore(SQLiteStore):
         lookup = _close_lookup(closes)
         if not lookup:
             return 0
-        realised_at = to_db_time(now or datetime.now(UTC))
         with self._transaction() as conn:
-            pending = conn.execute(
-                "SELECT id, target_time, close_at_prediction FROM predictions WHERE pair = ?"
-                " AND realised_direction IS NULL AND target_time BETWEEN ? AND ?",
-                (pair, min(lookup), max(lookup)),
-            ).fetchall()
-            updates = [
-                (lookup[t], "up" if lookup[t] > base else "down", realised_at, row_id)
-                for row_id, t, base in pending
-                if t in lookup
-            ]
-            conn.executemany(
-                "UPDATE predictions SET realised_close = ?, realised_direction = ?,"
-                " realised_at = ? WHERE id = ? AND realised_direction IS NULL",
-                updates,
-            )
-        if updates:
-            logger.debug("Filled %d outcomes for %s", len(updates), pair)
-        return len(updates)
+            filled = _settle(conn, pair, lookup, to_db_time(now or datetime.now(UTC)))
+        if filled:
+            logger.debug("Filled %d outcomes for %s", filled, pair)
+        return filled
 
     def history(
         self, pair: str, *, limit: int = 100, since: datetime | None = None
