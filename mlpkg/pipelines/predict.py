@@ -111,12 +111,12 @@ def check_window(candles: pd.DataFrame, bundle: ScoringBundle) -> None:
         )
     index = pd.DatetimeIndex(candles.index[-(bundle.context_rows + 1) :])
     # Strictly increasing open times: the window is complete iff it spans (rows - 1) intervals.
-    stamps, step = index.asi8, pd.Timedelta(bundle.candle_interval).as_unit(index.unit).value
+    # Compared in nanoseconds whatever the index's unit (Timedelta.value is always ns).
+    stamps, step = index.as_unit("ns").asi8, pd.Timedelta(bundle.candle_interval).value
     if stamps[-1] - stamps[0] == (len(stamps) - 1) * step:
         return
     if not complete_windows(index, bundle.candle_interval, len(index))[-1]:
-        steps = np.diff(index.asi8)
-        gap = int(np.argmax(steps != pd.Timedelta(bundle.candle_interval).value))
+        gap = int(np.argmax(np.diff(stamps) != step))
         raise MissingCandlesError(
             f"The model's {len(index)}-candle window ending {index[-1]} spans missing candles "
             f"between {index[gap]} and {index[gap + 1]} (interval {bundle.candle_interval}). "

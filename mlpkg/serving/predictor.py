@@ -368,7 +368,10 @@ class Predictor:
     def _unsettled_closes(self, pair: str, candles: pd.DataFrame) -> pd.Series:
         """Closes of the candles not used for settling yet (all of them at first)."""
         last = self._filled_through.get(pair)
-        return candles["close"] if last is None else candles["close"].loc[candles.index > last]
+        if last is None:
+            return candles["close"]
+        # The candles are sorted: a slice, not a mask over the whole history.
+        return candles["close"].iloc[candles.index.searchsorted(last, side="right") :]
 
     def fill_outcomes(self, pair: str, candles: pd.DataFrame) -> int:
         """Settle pending predictions with the closes not seen before (all of them at first).
