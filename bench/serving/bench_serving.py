@@ -65,8 +65,8 @@ log = logging.getLogger("bench_serving")
 
 PAIR = "BTC"
 START_TIMEOUT_S = 180.0
-BENCH_RUN = {"max_rows": 3000, "lstm_epochs": 1, "n_folds": 1}
-"""Default architecture (window 60, 2 x 50 LSTM units), trained briefly: speed, not skill."""
+BENCH_RUN = {"max_rows": 3000, "lstm_epochs": 1, "n_folds": 1, "n_seeds": 1}
+"""Default sizes (LSTM: window 60, 2 x 50 units), trained briefly: speed, not skill."""
 
 
 @dataclass(frozen=True)
@@ -101,15 +101,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare(home: Path | None) -> tuple[Path, str]:
-    """Return the project home and the champion version (training one when needed)."""
+def prepare(home: Path | None, models: str) -> tuple[Path, str]:
+    """Return the project home and the champion version (training ``models`` when needed)."""
     if home is None:
         home = Path(tempfile.mkdtemp(prefix="mlpkg-bench-serving-"))
         from mlpkg.pipelines.train import train_pair
 
         settings = Settings(home=home, pairs=[PAIR])
         started = time.perf_counter()
-        result = train_pair(RunConfig.from_flat(pair=PAIR, **BENCH_RUN), settings)
+        result = train_pair(RunConfig.from_flat(pair=PAIR, models=models, **BENCH_RUN), settings)
         if not result.decision.promote:
             registry.promote(PAIR, result.version)  # speed test: the model only has to exist
         log.info("trained version %s in %.0f s", result.version, time.perf_counter() - started)
@@ -350,6 +350,12 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="project root with an mlruns/ BTC champion (default: train one)",
     )
+    parser.add_argument(
+        "--models",
+        default="lstm",
+        help="candidates of the model trained when --home is not given (default: the LSTM, "
+        "served by ONNX Runtime; 'lightgbm,logistic,stacked' is make run's default)",
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument(
         "--concurrency",
@@ -386,7 +392,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("mlflow", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    home, version = prepare(args.home.resolve() if args.home else None)
+    home, version = prepare(args.home.resolve() if args.home else None, args.models)
     try:
         run(args, home, version)
     finally:
