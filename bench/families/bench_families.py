@@ -32,7 +32,12 @@ from _machine import describe_machine, peak_rss_mib
 
 from mlpkg.config import FAMILIES, NEURAL_FAMILIES, RunConfig
 from mlpkg.evaluation.metrics import log_losses
-from mlpkg.evaluation.promotion import best_naive, holdout_dm
+from mlpkg.evaluation.promotion import (
+    PromotionDecision,
+    best_naive,
+    decide_promotion,
+    holdout_dm,
+)
 from mlpkg.evaluation.selection import add_ensembles, candidate_scores, final_weights
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.models.ensemble import combine
@@ -64,13 +69,25 @@ def worker(pair: str, family: str, families: list[str], out: Path, params: dict[
         "total_seconds": time.perf_counter() - started,
         "peak_rss_mib": peak_rss_mib(),
     }
-    development.base_predictions.to_csv(out / f"{pair}-{family}-dev.csv", index=False)
+    development.predictions.to_csv(out / f"{pair}-{family}-dev.csv", index=False)  # every seed
     holdout.to_csv(out / f"{pair}-{family}-holdout.csv", index=False)
     (out / f"{pair}-{family}.json").write_text(json.dumps(record))
 
 
 def _loss(rows: pd.DataFrame) -> float:
     return float(log_losses(rows["y_true"], rows["proba_up"]).mean())
+
+
+def _seed_std(rows: pd.DataFrame) -> float:
+    """Std across seeds of the mean fold log loss (NaN when only one seed was saved)."""
+    per_seed = rows.groupby("seed").apply(lambda s: s.groupby("fold").apply(_loss).mean())
+    return float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan")
+
+
+def _verdict(decision: PromotionDecision) -> str:
+    """'promote', or the conditions the promotion rule (no champion) would fail."""
+    failed = [c.name for c in decision.conditions if not c.passed]
+    return "promote" if decision.promote else "fails " + ", ".join(failed)
 
 
 def _accuracy(rows: pd.DataFrame) -> float:
@@ -95,7 +112,7 @@ def _ensemble_holdout(
     return rows
 
 
-def summarize(pair: str, families: list[str], out: Path) -> list[dict]:
+def summarize(pair: str, families: list[str], out: Path, horizon: int) -> list[dict]:
     """Rows of the table for one pair: every family, both ensembles, the references."""
     dev = pd.concat(
         [pd.read_csv(out / f"{pair}-{f}-dev.csv", parse_dates=["open_time"]) for f in families]
@@ -121,7 +138,14 @@ def summarize(pair: str, families: list[str], out: Path) -> list[dict]:
             held = references[references["model"] == name]
         frame = pd.concat([held, references[references["model"].isin(NAIVE_BASELINES)]])
         naive = best_naive(frame, NAIVE_BASELINES)
-        test = holdout_dm(frame, name, naive, 5) if name not in NAIVE_BASELINES else None
+        test = holdout_dm(frame, name, naive, horizon) if name not in NAIVE_BASELINES else None
+        rule = (
+            None
+            if test is None
+            else decide_promotion(
+                frame, name, naive=list(NAIVE_BASELINES), horizon=horizon, champion=None
+            )
+        )
         record = records.get(name, {})
         dev_rows = dev[dev["model"] == name]
         rows.append(
@@ -132,11 +156,13 @@ def summarize(pair: str, families: list[str], out: Path) -> list[dict]:
                 "peak_rss_mib": round(record["peak_rss_mib"]) if record else "",
                 "dev_log_loss": scores[name],
                 "dev_log_loss_fold_std": float(dev_rows.groupby("fold").apply(_loss).std()),
+                "dev_log_loss_seed_std": _seed_std(dev_rows),
                 "dev_accuracy": _accuracy(dev_rows),
                 "holdout_log_loss": _loss(held),
                 "holdout_accuracy": _accuracy(held),
                 "holdout_dm_p_vs_best_naive": None if test is None else test.p_value,
                 "best_naive": naive,
+                "rule": None if rule is None else _verdict(rule),
             }
         )
     return rows
@@ -167,7 +193,9 @@ def main() -> None:
                     cmd += ["--families", *args.families]
                     subprocess.run(cmd, check=True)
                 print(f"done {pair} {family}", flush=True)
-            table += summarize(pair, args.families, out)
+            table += summarize(
+                pair, args.families, out, RunConfig.from_flat(pair=pair, **params).horizon
+            )
     frame = pd.DataFrame(table)
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(frame.round(4).to_string(index=False))
