@@ -51,6 +51,21 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci_commands[-1] == test_command
 
 
+def test_every_relative_link_in_the_readme_and_docs_resolves():
+    sources = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for source in sources:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", source.read_text()):
+            if "://" not in target and not (source.parent / target).exists():
+                broken.append(f"{source.relative_to(ROOT)} -> {target}")
+    assert not broken, f"links to files that do not exist: {broken}"
+
+
+def test_the_readme_has_no_placeholders():
+    readme = (ROOT / "README.md").read_text()
+    assert not re.search(r"\bTBD\b|TODO|_SUMMARY\b", readme), "fill in every README figure"
+
+
 def test_make_help_lists_every_target():
     out = subprocess.run(
         ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
