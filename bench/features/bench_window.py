@@ -16,29 +16,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 from _machine import describe_machine
+from _timing import per_call
 
 from mlpkg.config import FeatureConfig
 from mlpkg.data.sources import load_candles
 from mlpkg.features.build import build_features, warmup_rows
 from mlpkg.features.indicators import parabolic_sar_values
 from mlpkg.features.window import window_features
-
-
-def per_call(func: Callable[[], object], calls: int) -> np.ndarray:
-    """Wall time of each call in microseconds, after ``calls // 10`` warm-up calls."""
-    for _ in range(max(1, calls // 10)):
-        func()
-    times = np.empty(calls)
-    for i in range(calls):
-        start = time.perf_counter()
-        func()
-        times[i] = time.perf_counter() - start
-    return times * 1e6
 
 
 def main() -> None:
@@ -71,7 +58,7 @@ def main() -> None:
     print(describe_machine())
     print(f"{'case':<42} {'calls':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9}")
     for name, (func, calls) in cases.items():
-        times = per_call(func, calls)
+        times = per_call(func, calls, max(1, calls // 10)) * 1e6  # microseconds
         p50, p90, p99 = np.percentile(times, [50, 90, 99])
         print(f"{name:<42} {calls:>6} {p50:>9.0f} {p90:>9.0f} {p99:>9.0f}")
 

@@ -23,30 +23,22 @@ import argparse
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import numpy as np
 from _machine import describe_machine
+from _timing import per_call
 from bench_serving import PAIR, prepare
 
 from mlpkg.errors import MissingCandlesError
 
+WARMUP = 20  # untimed calls before each timed series
 
-def _percentiles(seconds: list[float]) -> str:
+
+def _percentiles(seconds: Sequence[float]) -> str:
     ms = np.asarray(seconds) * 1000
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
     return f"| {p50:.3f} | {p90:.3f} | {p99:.3f} | {len(ms)} |"
-
-
-def _timed(call: Callable[[], object], repeats: int) -> list[float]:
-    for _ in range(20):
-        call()
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - started)
-    return out
 
 
 def measure(home: Path, calls: int) -> None:
@@ -88,26 +80,27 @@ def measure(home: Path, calls: int) -> None:
                 skipped += 1
                 continue
             fresh.append(time.perf_counter() - started)
-            if len(fresh) == calls + 20:
+            if len(fresh) == calls + WARMUP:
                 break
-        fresh = fresh[20:]  # warm-up
+        fresh = fresh[WARMUP:]  # warm-up
         stats = predictor.store.stats()  # before the static calls: what the fresh calls wrote
         latest = history.iloc[-rows:]
         names = list(bundle.members)
         values = window_features(latest, bundle.run_config.features, bundle.context_rows + 1)
         parts = {
             "fresh prediction (features + model + OOD + one durable commit)": fresh,
-            "static candle, cache off (`Predictor.predict`, row exists)": _timed(
-                lambda: predictor.predict(PAIR), calls
+            "static candle, cache off (`Predictor.predict`, row exists)": per_call(
+                lambda: predictor.predict(PAIR), calls, WARMUP
             ),
-            "of which: window features": _timed(
+            "of which: window features": per_call(
                 lambda: window_features(
                     latest, bundle.run_config.features, bundle.context_rows + 1
                 ),
                 calls,
+                WARMUP,
             ),
-            f"of which: the model ({', '.join(names)})": _timed(
-                lambda: bundle.member_probas(values, names), calls
+            f"of which: the model ({', '.join(names)})": per_call(
+                lambda: bundle.member_probas(values, names), calls, WARMUP
             ),
         }
     print(describe_machine())
