@@ -70,6 +70,19 @@ def summary_names(names: Sequence[str], window: int) -> list[str]:
     return names + [f"{n}__{summary}" for summary in SUMMARIES for n in names]
 
 
+def booster_p_up(booster: Any, values: np.ndarray, window: int, num_threads: int) -> np.ndarray:
+    """P(up) of every row of ``values`` with a full window (NaN before), from a fitted booster.
+
+    The one scoring path of the family: the estimator and the server's runtime both call it.
+    """
+    p_up = np.full(len(values), np.nan)
+    if len(values) >= window:
+        table = window_summaries(values, window)[window - 1 :]
+        predicted = booster.predict(table, num_threads=num_threads)
+        p_up[window - 1 :] = np.asarray(predicted, dtype=np.float64)
+    return p_up
+
+
 class LightGBMDirectionClassifier(DirectionClassifier):
     """LightGBM on the latest feature row plus its window summaries (family ``lightgbm``).
 
@@ -194,12 +207,7 @@ class LightGBMDirectionClassifier(DirectionClassifier):
         return self
 
     def _predict_up(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-        p_up = np.full(len(values), np.nan)
-        if len(values) >= self.window:
-            table = window_summaries(values, self.window)[self.window - 1 :]
-            predicted = self.booster_.predict(table, num_threads=self.num_threads)
-            p_up[self.window - 1 :] = np.asarray(predicted, dtype=np.float64)
-        return p_up
+        return booster_p_up(self.booster_, values, self.window, self.num_threads)
 
     def save(self, path: Path) -> None:
         """Write ``booster.txt`` (LightGBM's text model) and ``estimator.json`` (no pickle).

@@ -206,14 +206,9 @@ class LightGBMMember:
 
     def predict_up(self, values: np.ndarray) -> np.ndarray:
         """P(up) of every row with a full window (NaN before), straight from the booster."""
-        from mlpkg.models.lightgbm import window_summaries
+        from mlpkg.models.lightgbm import booster_p_up
 
-        p_up = np.full(len(values), np.nan)
-        if len(values) >= self.window:
-            table = window_summaries(values, self.window)[self.window - 1 :]
-            predicted = self.booster.predict(table, num_threads=self.num_threads)
-            p_up[self.window - 1 :] = np.asarray(predicted, dtype=np.float64)
-        return p_up
+        return booster_p_up(self.booster, values, self.window, self.num_threads)
 
     @classmethod
     def load(cls, name: str, directory: Path) -> LightGBMMember:
