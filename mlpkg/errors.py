@@ -69,3 +69,7 @@ class StudyStorageError(MlpkgError):
 
 class StudyNotFoundError(MlpkgError):
     """A study to resume does not exist in the study storage."""
+
+
+class CalendarError(ConfigError):
+    """A trading calendar or candle interval is unknown, or candles do not fit it."""

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import RunConfig, Settings, get_settings
-from mlpkg.data.schema import infer_frequency
+from mlpkg.data.calendars import calendar_of, interval_length
+from mlpkg.data.resample import session_candles
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ConfigError
 from mlpkg.features.build import build_features, warmup_rows
@@ -60,23 +61,27 @@ def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
 
 
 def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
-    """Build features and the clock-time ``direction_h`` label from candles (pure).
+    """Build features and the ``direction_h`` label from candles (pure), on trading bars.
+
+    The candles are first put on ``config.interval`` and checked against the pair's calendar
+    (``mlpkg.data.resample.session_candles``); closures are not gaps.
 
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
-    candles = _select_candles(candles, config)
-    interval = infer_frequency(pd.DatetimeIndex(candles.index))
+    candles = session_candles(_select_candles(candles, config), config.features, origin=config.pair)
+    interval, calendar = interval_length(config.interval), calendar_of(config.features)
     features = build_features(candles, config.features)
     warm = warmup_rows(config.features)
-    labels = make_labels(candles["close"], (config.horizon,), interval).iloc[warm:]
+    labels = make_labels(candles["close"], (config.horizon,), interval, calendar).iloc[warm:]
     X = features.iloc[warm:]
     direction = labels[f"direction_{config.horizon}"]
     context = config.context_rows()
     tail = np.arange(len(X)) >= len(X) - config.horizon
     gap_label = direction.isna().to_numpy() & ~tail
     # On the candles' own index: a window may reach into the warm-up rows' candles.
-    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, context + 1)[warm:]
+    index = pd.DatetimeIndex(candles.index)
+    window_ok = complete_windows(index, interval, context + 1, calendar)[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)
