@@ -121,7 +121,9 @@ DEFAULT_CALENDAR = "24/7"
 DEFAULT_INTERVAL = "1h"
 INTERVALS: dict[str, int] = {"15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
 """The candle intervals a run may use, in seconds."""
-_CALENDAR_PATTERN = re.compile(r"^(24/7|24/5(@([01][0-9]|2[0-3]):[0-5][0-9])?|[A-Z][A-Z0-9_]{1,11})$")
+_CALENDAR_PATTERN = re.compile(
+    r"^(24/7|24/5(@([01][0-9]|2[0-3]):[0-5][0-9])?|[A-Z][A-Z0-9_]{1,11})$"
+)
 
 
 def check_calendar(value: object) -> str:

@@ -32,7 +32,7 @@ _FIRST_SUNDAY = pd.Timestamp("1970-01-04", tz="UTC").value  # a Sunday 00:00 UTC
 
 @dataclass(frozen=True)
 class Schedule:
-    """An exchange's sessions as UTC nanoseconds: ``labels`` (session date), ``opens``, ``closes``."""
+    """An exchange's sessions in UTC nanoseconds: ``labels`` (dates), ``opens``, ``closes``."""
 
     labels: np.ndarray
     opens: np.ndarray
@@ -46,7 +46,7 @@ def exchange_schedule(code: str, first_year: int, last_year: int) -> Schedule:
     Raises:
         CalendarError: for a code ``exchange-calendars`` does not know, or years outside it.
     """
-    import exchange_calendars as xc  # noqa: PLC0415 - half a second: only for exchange calendars
+    import exchange_calendars as xc  # half a second: imported on first use
 
     try:
         calendar = xc.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
@@ -79,7 +79,7 @@ def _always_open(stamps: np.ndarray, step: int) -> np.ndarray:
     if not len(stamps):
         return np.zeros(0)
     offset = stamps - stamps[0]
-    ordinals = (offset // step).astype("float64")
+    ordinals = np.asarray(offset // step, dtype="float64")
     ordinals[offset % step != 0] = np.nan
     return ordinals
 
@@ -89,7 +89,7 @@ def _weekdays(stamps: np.ndarray, step: int, open_ns: int) -> np.ndarray:
     since = stamps - (_FIRST_SUNDAY + open_ns)
     week, into = np.divmod(since, _WEEK)
     per_week = -(-5 * _DAY // step)
-    ordinals = (week * per_week + into // step).astype("float64")
+    ordinals = np.asarray(week * per_week + into // step, dtype="float64")
     ordinals[(into >= 5 * _DAY) | (into % step != 0)] = np.nan
     return ordinals
 
@@ -101,7 +101,7 @@ def _sessions(stamps: np.ndarray, step: int, schedule: Schedule) -> np.ndarray:
         found = np.clip(np.searchsorted(schedule.labels, days), 0, len(schedule.labels) - 1)
         ordinals = found.astype("float64")
         ordinals[schedule.labels[found] != days] = np.nan
-        return ordinals
+        return np.asarray(ordinals)
     align = min(step, _HOUR)
     anchors = schedule.opens - schedule.opens % align
     bars = -(-(schedule.closes - anchors) // step)
@@ -111,7 +111,7 @@ def _sessions(stamps: np.ndarray, step: int, schedule: Schedule) -> np.ndarray:
     session = np.maximum(session, 0)
     into = stamps - anchors[session]
     position = into // step
-    ordinals = (first_bar[session] + position).astype("float64")
+    ordinals = np.asarray(first_bar[session] + position, dtype="float64")
     ordinals[~inside | (into % step != 0) | (position >= bars[session])] = np.nan
     return ordinals
 
@@ -201,6 +201,25 @@ class TradingCalendar:
         return grid[np.isfinite(self.bar_ordinals(grid, step))]
 
 
+def bar_after(
+    calendar: TradingCalendar, stamp: pd.Timestamp, bars: int, interval: pd.Timedelta
+) -> pd.Timestamp:
+    """The open time of the trading bar ``bars`` trading bars after the bar opening at ``stamp``.
+
+    On 24/7 it is ``stamp + bars * interval``; elsewhere closures are skipped (the target of an
+    ``h``-bar prediction made at a Friday close is next week's bar).
+    """
+    step = pd.Timedelta(interval)
+    if calendar.always_open:
+        return pd.Timestamp(stamp) + bars * step
+    span = bars * step * 4 + pd.Timedelta(days=14)
+    while True:
+        ahead = calendar.trading_bars(pd.Timestamp(stamp) + step, pd.Timestamp(stamp) + span, step)
+        if len(ahead) >= bars:
+            return pd.Timestamp(ahead[bars - 1])
+        span *= 2
+
+
 def interval_length(interval: str) -> pd.Timedelta:
     """A candle interval name (``15m``, ``1h``, ``4h``, ``1d``) as a ``pd.Timedelta``.
 
@@ -278,7 +297,7 @@ def session_report(
         off_calendar=int((~valid).sum()),
         closed_bars=int(clock.sum() - missing.sum()) if len(clock) else 0,
         missing_bars=int(missing.sum()),
-        gaps=int(len(missing)),
+        gaps=len(missing),
     )
 
 
