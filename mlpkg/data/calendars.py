@@ -15,6 +15,7 @@ files, no network.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,6 +28,7 @@ from mlpkg.errors import CalendarError
 _HOUR = pd.Timedelta(hours=1).value
 _DAY = pd.Timedelta(days=1).value
 _WEEK = 7 * _DAY
+_EXAMPLES = ("XNYS", "XNAS", "XLON", "XFRA", "XPAR", "XTKS", "XHKG", "XASX", "XTSE", "CMES")
 _FIRST_SUNDAY = pd.Timestamp("1970-01-04", tz="UTC").value  # a Sunday 00:00 UTC
 
 
@@ -49,19 +51,21 @@ def exchange_schedule(code: str, first_year: int, last_year: int) -> Schedule:
     import exchange_calendars as xc  # half a second: imported on first use
 
     try:
-        calendar = xc.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+        with warnings.catch_warnings():  # pandas 3 deprecations inside the library
+            warnings.simplefilter("ignore")
+            calendar = xc.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+            schedule = calendar.schedule
     except xc.errors.InvalidCalendarName:
-        names = ", ".join(sorted(n for n in xc.get_calendar_names() if n.startswith("X"))[:12])
         raise CalendarError(
             f"Unknown trading calendar {code!r}: use 24/7, 24/5, 24/5@HH:MM or an exchange code "
-            f"of the exchange-calendars library ({names}, ...)."
+            f"of the exchange-calendars library, e.g. {', '.join(_EXAMPLES)} (all of them: "
+            "exchange_calendars.get_calendar_names())."
         ) from None
     except ValueError as exc:
         raise CalendarError(
             f"Calendar {code} has no sessions for {first_year}-{last_year}: {exc}. Use candles "
             "within its range, or another calendar."
         ) from None
-    schedule = calendar.schedule
     return Schedule(
         labels=pd.DatetimeIndex(schedule.index).tz_localize("UTC").as_unit("ns").asi8,
         opens=pd.DatetimeIndex(schedule["open"]).as_unit("ns").asi8,
