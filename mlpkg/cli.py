@@ -70,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     sys.stdout.write(result.text + "\n")
     outcome = "champion" if result.decision.promote else "candidate only (not promoted)"
     sys.stdout.write(
-        f"\nRegistered mlpkg-{config.pair} version {result.version} ({result.bundle.candidate}) "
+        f"\nRegistered mlpkg-{config.model_key} version {result.version} "
+        f"({result.bundle.candidate}) "
         f"as {outcome}; run {result.run_id}.\n{result.decision.reason}.\n"
         f"Wall time {time.perf_counter() - started:.1f} s.\n"
     )

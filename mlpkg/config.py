@@ -126,6 +126,34 @@ _CALENDAR_PATTERN = re.compile(
 )
 
 
+DEFAULT_HORIZON = 5
+"""Candles ahead of the default model of a pair (``mlpkg-<PAIR>``)."""
+_MODEL_KEY = re.compile(
+    r"^(?P<pair>[A-Z0-9]{2,15})(-(?P<interval>15m|1h|4h|1d)-h(?P<horizon>\d{1,3}))?$"
+)
+
+
+def model_key(pair: str, interval: str = DEFAULT_INTERVAL, horizon: int = DEFAULT_HORIZON) -> str:
+    """The key a pair's model for (interval, horizon) is registered and stored under.
+
+    The default (1 h, h = 5) is the pair itself (``BTC``: ``mlpkg-BTC``); any other is
+    ``<PAIR>-<interval>-h<horizon>`` (``BTC-4h-h6``: ``mlpkg-BTC-4h-h6``).
+    """
+    if (interval, horizon) == (DEFAULT_INTERVAL, DEFAULT_HORIZON):
+        return pair
+    return f"{pair}-{interval}-h{horizon}"
+
+
+def split_model_key(key: str) -> tuple[str, str, int] | None:
+    """``(pair, interval, horizon)`` of a model key, or ``None`` when it is not one."""
+    match = _MODEL_KEY.fullmatch(key)
+    if match is None:
+        return None
+    if match["interval"] is None:
+        return match["pair"], DEFAULT_INTERVAL, DEFAULT_HORIZON
+    return match["pair"], match["interval"], int(match["horizon"])
+
+
 def check_calendar(value: object) -> str:
     """Return a calendar name in canonical form: ``24/7``, ``24/5``, ``24/5@HH:MM``, ``XNYS``.
 
@@ -574,7 +602,9 @@ class RunConfig(_Frozen):
     """Everything one training/evaluation run of one pair depends on."""
 
     pair: str = Field(default="BTC", description="Base symbol, e.g. BTC.")
-    horizon: int = Field(default=5, ge=1, le=100, description="Candles ahead for direction_h.")
+    horizon: int = Field(
+        default=DEFAULT_HORIZON, ge=1, le=100, description="Candles ahead for direction_h."
+    )
     source: DataSourceName = Field(default="shipped", description="shipped | file | core | replay.")
     max_rows: int = Field(default=0, ge=0, description="Use only the last N candles (0 for all).")
     data_end: str = Field(
@@ -666,6 +696,11 @@ class RunConfig(_Frozen):
             raise ConfigError(f"Unknown model family {family!r}; families: {', '.join(FAMILIES)}.")
         section: ModelSection = getattr(self, family)
         return section
+
+    @property
+    def model_key(self) -> str:
+        """Where this run's model is registered: ``BTC`` (1 h, h = 5) or ``BTC-4h-h6``."""
+        return model_key(self.pair, self.interval, self.horizon)
 
     @property
     def calendar(self) -> str:

@@ -60,7 +60,7 @@ def champion_evidence(
     config: RunConfig, development: Development, holdout: pd.DataFrame
 ) -> ChampionEvidence | None:
     """Re-score the current champion on this holdout (None when the pair has no champion)."""
-    champion = registry.alias_version(config.pair, registry.CHAMPION)
+    champion = registry.alias_version(config.model_key, registry.CHAMPION)
     if champion is None:
         return None
     procedure_json = runs.read_run_json(champion.run_id, "procedure.json")
@@ -157,7 +157,7 @@ def train_pair(
         example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
         model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
         version = registry.register_version(
-            config.pair,
+            config.model_key,
             model_uri,
             train_run_id,
             candidate=bundle.candidate,
@@ -167,6 +167,7 @@ def train_pair(
             dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
         )
         if holdout.decision.promote:
-            registry.promote(config.pair, version)
-    log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
+            registry.promote(config.model_key, version)
+    name = registry.model_name(config.model_key)
+    log.info("%s: registered version %s (%s)", name, version, holdout.decision.reason)
     return TrainResult(train_run_id, version, holdout.decision, development, holdout, bundle)

@@ -181,18 +181,21 @@ class PredictionRecord:
         request_id: str | None = None,
         member: str = "",
         ood: bool | None = None,
+        target: datetime | None = None,
     ) -> PredictionRecord:
         """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``.
 
         ``member`` is ``''`` for the served candidate, else the member that answered;
-        ``ood`` whether the input lay outside the training ranges (``None``: not checked).
+        ``ood`` whether the input lay outside the training ranges (``None``: not checked);
+        ``target`` the target candle's open time when a calendar's closures lie before it
+        (``mlpkg.data.calendars.bar_after``; default: ``horizon`` intervals of clock time).
         """
         return cls(
             pair=pair,
             predicted_at=predicted_at,
             candle_time=candle_time,
             horizon=horizon,
-            target_time=target_time(candle_time, horizon, interval),
+            target_time=target or target_time(candle_time, horizon, interval),
             probability=probability,
             direction=direction,
             confidence=confidence,
