@@ -10,6 +10,7 @@ names: those are the notebook parameters and the MLflow params.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -642,23 +643,29 @@ class RunConfig(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _resolve_calendar(cls, data: Any) -> Any:
-        """Name the pair's calendar (``MLPKG_CALENDARS``, else 24/7) when none was given."""
+        """Fill what depends on other fields when it was not given.
+
+        The pair's calendar (``MLPKG_CALENDARS``, else 24/7), and the horizon's return lag in
+        the default ``return_lookbacks`` (``--horizon 6`` alone just works; an explicit list
+        must hold it).
+        """
         if not isinstance(data, dict):
             return data
         features = data.get("features", {})
-        given = features.calendar if isinstance(features, FeatureConfig) else None
-        if isinstance(features, dict):
-            given = features.get("calendar")
-        if given:
-            return data
-        pair = data.get("pair", "BTC")
-        try:
-            calendar = get_settings().calendar_of(str(pair))
-        except (ConfigError, ValidationError):
-            return data  # the pair's own validator names the problem
         if isinstance(features, FeatureConfig):
-            return {**data, "features": features.model_copy(update={"calendar": calendar})}
-        return {**data, "features": {**features, "calendar": calendar}}
+            features = features.model_dump(exclude_unset=True)
+        if not isinstance(features, dict):
+            return data
+        features = {**features}
+        horizon = data.get("horizon", DEFAULT_HORIZON)
+        lags = FeatureConfig.model_fields["return_lookbacks"].default
+        if "return_lookbacks" not in features and isinstance(horizon, int) and horizon not in lags:
+            features["return_lookbacks"] = tuple(sorted((*lags, horizon)))
+        # A bad pair or environment: the pair's own validator or Settings names the problem.
+        with contextlib.suppress(ConfigError, ValidationError):
+            if not features.get("calendar"):
+                features["calendar"] = get_settings().calendar_of(str(data.get("pair", "BTC")))
+        return {**data, "features": features}
 
     @field_validator("data_end")
     @classmethod

@@ -73,3 +73,7 @@ class StudyNotFoundError(MlpkgError):
 
 class CalendarError(ConfigError):
     """A trading calendar or candle interval is unknown, or candles do not fit it."""
+
+
+class UnknownModelError(ModelNotFoundError):
+    """No model of a pair is registered for the (interval, horizon) asked for (HTTP 404)."""

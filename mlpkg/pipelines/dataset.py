@@ -69,7 +69,8 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
-    candles = session_candles(_select_candles(candles, config), config.features, origin=config.pair)
+    # max_rows counts candles of the run's interval: resample first.
+    candles = _select_candles(session_candles(candles, config.features, origin=config.pair), config)
     interval, calendar = interval_length(config.interval), calendar_of(config.features)
     features = build_features(candles, config.features)
     warm = warmup_rows(config.features)

@@ -31,6 +31,7 @@ from mlpkg.errors import (
     ModelLoadError,
     ModelNotFoundError,
     UnknownMemberError,
+    UnknownModelError,
     UnknownPairError,
     UpstreamUnavailableError,
 )
@@ -53,6 +54,7 @@ ERROR_TABLE: tuple[tuple[type[MlpkgError], int, str], ...] = (
     (OutOfSampleNotFoundError, 404, "out_of_sample_not_found"),
     (JobStateError, 409, "job_finished"),
     (ConfigError, 422, "invalid_parameters"),
+    (UnknownModelError, 404, "unknown_model"),
     (ModelNotFoundError, 503, "model_not_found"),
     (ModelLoadError, 503, "model_load_failed"),
     (UpstreamUnavailableError, 503, "upstream_unavailable"),

@@ -40,7 +40,7 @@ from mlpkg.data.replay import Clock, WallClock, closed_candles
 from mlpkg.data.resample import to_interval
 from mlpkg.data.schema import check_interval, infer_frequency
 from mlpkg.data.sources import load_candles
-from mlpkg.errors import DataSourceError, MlpkgError, ModelNotFoundError
+from mlpkg.errors import DataSourceError, MlpkgError, ModelNotFoundError, UnknownModelError
 from mlpkg.features.build import build_features, warmup_rows
 from mlpkg.models.signals import DirectionPrediction, Signal
 from mlpkg.pipelines.predict import LatestPrediction
@@ -306,7 +306,7 @@ class Predictor:
         accuracy.
 
         Raises:
-            ModelNotFoundError: no such model is registered (the message names the pair's
+            UnknownModelError: no such model is registered (the message names the pair's
                 models).
         """
         if self.models.peek(key) is None:
@@ -315,7 +315,7 @@ class Predictor:
             model = self.models.get(key)
         except ModelNotFoundError:
             available = ", ".join(registry.model_keys(pair)) or "none"
-            raise ModelNotFoundError(
+            raise UnknownModelError(
                 f"No model {registry.model_name(key)} is registered. Models of {pair}: "
                 f"{available} (<PAIR>-<interval>-h<horizon>; the bare pair is 1h, h=5). Train "
                 f"one with `mlpkg train --pair {pair} --interval I --horizon H`."
