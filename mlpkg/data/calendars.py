@@ -6,8 +6,9 @@ an exchange calendar such as ``XNYS`` (its sessions, holidays and half days from
 ``exchange-calendars`` library). ``bar_ordinals`` numbers the trading bars of a history: two
 rows are ``k`` trading bars apart when their ordinals differ by ``k``, so a night, a weekend or a
 holiday between them is not a gap, and a bar missing inside an open session still is.
-``bars_apart`` is the one function labels, input windows, purges and the serving window check
-call. Intraday bars of an exchange calendar start on the session's open floored to the clock
+``bars_apart`` (rows k apart: how many trading bars?) and ``row_of_bar_ahead`` (which row holds
+the bar k ahead?) are the trading-bar arithmetic that labels, input windows and the serving
+window check call; purges count rows, and a row is a trading bar. Intraday bars of an exchange calendar start on the session's open floored to the clock
 (``min(interval, 1 h)``: hourly bars at 14:00 UTC hold the first half hour of a 14:30 open); a
 ``1d`` bar of an exchange is its session, stamped with the session's date (00:00 UTC). Pure: no
 files, no network.
@@ -263,6 +264,25 @@ def bars_apart(ordinals: np.ndarray, rows: int) -> np.ndarray:
 def bars_ahead_exist(ordinals: np.ndarray, rows: int) -> np.ndarray:
     """Row t's bar ``rows`` trading bars ahead is row t + rows (no missing bar in between)."""
     return np.asarray(bars_apart(ordinals, rows) == rows)
+
+
+def row_of_bar_ahead(ordinals: np.ndarray, bars: int) -> np.ndarray:
+    """The row holding the trading bar ``bars`` bars after each row's, or -1 when it is missing.
+
+    A label ``h`` bars ahead reads that row: never a row further away (a missing target bar
+    makes the label NaN), and closures in between do not count. With no bar missing in between
+    it is row t + bars (``bars_apart(ordinals, bars)[t] == bars``); a missing bar before the
+    target only moves it nearer, so a purge of ``bars`` rows always covers it.
+    """
+    found = np.full(len(ordinals), -1, dtype=np.int64)
+    valid = np.flatnonzero(np.isfinite(ordinals))
+    if not valid.size:
+        return found
+    known = ordinals[valid]
+    place = np.minimum(np.searchsorted(known, known + bars), len(known) - 1)
+    hit = known[place] == known + bars
+    found[valid[hit]] = valid[place[hit]]
+    return found
 
 
 def complete_windows_of(ordinals: np.ndarray, rows: int) -> np.ndarray:

@@ -18,9 +18,9 @@ import pandas as pd
 
 from mlpkg.data.calendars import (
     TradingCalendar,
-    bars_ahead_exist,
     complete_windows_of,
     get_calendar,
+    row_of_bar_ahead,
 )
 from mlpkg.data.schema import infer_frequency
 from mlpkg.errors import ConfigError
@@ -71,9 +71,8 @@ def make_labels(
     prices = close.to_numpy(dtype="float64")
     columns: dict[str, pd.Series] = {}
     for horizon in steps:
-        ahead = np.full(len(prices), np.nan)
-        ahead[: max(len(prices) - horizon, 0)] = prices[horizon:]
-        ahead[~bars_ahead_exist(ordinals, horizon)] = np.nan
+        rows = row_of_bar_ahead(ordinals, horizon)
+        ahead = np.where(rows >= 0, prices[np.maximum(rows, 0)], np.nan)
         future = pd.Series(ahead, index=close.index)
         columns[f"direction_{horizon}"] = (future > close).astype("float64").where(future.notna())
         columns[f"future_return_{horizon}"] = future / close - 1.0
