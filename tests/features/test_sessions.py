@@ -71,7 +71,7 @@ def test_no_label_and_no_window_crosses_a_real_gap(btc_full, calendar):
     assert (~expected).mean() < 0.05  # a few missing bars drop a few windows each
     stamps = pd.DatetimeIndex(dataset.candles.index)
     clock = (stamps[kept] - stamps[kept - window]) / pd.Timedelta(hours=1)
-    assert (clock > window).mean() > 0.5  # most kept windows reach over a closure
+    assert (clock > window).mean() > 0.15  # kept windows over a night or weekend
 
 
 def test_labels_read_the_bar_h_trading_bars_ahead_over_the_night(xnys):
