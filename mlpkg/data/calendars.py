@@ -8,10 +8,12 @@ rows are ``k`` trading bars apart when their ordinals differ by ``k``, so a nigh
 holiday between them is not a gap, and a bar missing inside an open session still is.
 ``bars_apart`` (rows k apart: how many trading bars?) and ``row_of_bar_ahead`` (which row holds
 the bar k ahead?) are the trading-bar arithmetic that labels, input windows and the serving
-window check call; purges count rows, and a row is a trading bar. Intraday bars of an exchange calendar start on the session's open floored to the clock
+window check call; purges count rows, and a row is a trading bar.
+
+Intraday bars of an exchange calendar start on the session's open floored to the clock
 (``min(interval, 1 h)``: hourly bars at 14:00 UTC hold the first half hour of a 14:30 open); a
-``1d`` bar of an exchange is its session, stamped with the session's date (00:00 UTC). Pure: no
-files, no network.
+``1d`` bar of an exchange is its session, stamped with the session's date (00:00 UTC). Pure:
+no files, no network (the exchange schedule comes from the installed library).
 """
 
 from __future__ import annotations
