@@ -657,10 +657,10 @@ class RunConfig(_Frozen):
         if not isinstance(features, dict):
             return data
         features = {**features}
-        horizon = data.get("horizon", DEFAULT_HORIZON)
+        horizon = str(data.get("horizon", DEFAULT_HORIZON)).strip()  # the CLI gives "6"
         lags = FeatureConfig.model_fields["return_lookbacks"].default
-        if "return_lookbacks" not in features and isinstance(horizon, int) and horizon not in lags:
-            features["return_lookbacks"] = tuple(sorted((*lags, horizon)))
+        if "return_lookbacks" not in features and horizon.isdigit() and int(horizon) not in lags:
+            features["return_lookbacks"] = tuple(sorted((*lags, int(horizon))))
         # A bad pair or environment: the pair's own validator or Settings names the problem.
         with contextlib.suppress(ConfigError, ValidationError):
             if not features.get("calendar"):
