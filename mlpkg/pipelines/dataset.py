@@ -32,6 +32,7 @@ class PairDataset:
         dropped_label_rows: Rows whose label spans a gap (excluding the unlabelled tail).
         dropped_window_rows: Labelled rows whose input window spans a gap.
         context_rows: Rows of history the configured families read (``max window - 1``).
+        calendar: The pair's trading calendar (rows are its trading bars).
     """
 
     pair: str
@@ -45,6 +46,7 @@ class PairDataset:
     context_rows: int
     dropped_label_rows: int
     dropped_window_rows: int
+    calendar: str = "24/7"
 
     @property
     def labelled(self) -> np.ndarray:
@@ -103,6 +105,7 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
         context_rows=context,
         dropped_label_rows=int(gap_label.sum()),
         dropped_window_rows=int((direction.notna().to_numpy() & ~window_ok).sum()),
+        calendar=calendar.name,
     )
     log.info(
         "%s: %d candles, %d features, %d labelled rows (%d dropped: label spans a gap; %d: "

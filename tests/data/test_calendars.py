@@ -100,3 +100,14 @@ def test_a_bad_calendars_variable_names_the_entry(monkeypatch):
     monkeypatch.setenv("MLPKG_CALENDARS", "SPY:XNYS")
     with pytest.raises(ValueError, match="needs PAIR=CALENDAR"):
         Settings()
+
+
+def test_validation_reports_closures_and_real_gaps_separately(btc_full):
+    from mlpkg.data.sources import describe_candles
+
+    candles = session_shaped(btc_full, "XNYS").drop(_utc("2018-11-20 17:00"))
+    as_clock = describe_candles(candles)
+    as_sessions = describe_candles(candles, "XNYS")
+    assert as_clock["gaps"] > 500  # every night reads as a gap without the calendar
+    assert as_sessions["calendar"] == "XNYS" and as_sessions["closed_bars"] > 10_000
+    assert as_sessions["missing_candles"] == as_sessions["gaps"] == 2  # the shipped one + ours
