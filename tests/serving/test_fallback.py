@@ -10,8 +10,6 @@ from mlpkg.tracking import registry
 
 from .conftest import assert_error, make_settings, run_server
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def candidate_only(tracked):
