@@ -23,61 +23,27 @@ import mlflow
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from support import tiny_params, tiny_run_config
+from support import (
+    SERVED,
+    SERVED_FAMILY,
+    Registry,
+    tiny_params,
+    tiny_run_config,
+)
 
 from mlpkg.config import Settings
 from mlpkg.evaluation.promotion import manual_decision
-from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
 
 PAIRS = ["BTC", "ETH", "LTC"]
 TOKEN = "test-token-123"
 ORIGIN = "http://dashboard.example"
-SERVED_FAMILY = "lightgbm"
-SERVED_RUNTIME = "lightgbm"
-SERVED: dict[str, Any] = {"models": SERVED_FAMILY, "n_folds": 1}
-"""The served model: the tiny run of LightGBM (beside logistic and the baselines) on one fold.
-
-TensorFlow-free and trained in seconds; the LSTM -> ONNX path is served by the end-to-end tests
-(``tests/reliability``: real uvicorn subprocesses around a tiny LSTM)."""
 TRAIN_BODY: dict[str, Any] = tiny_params(**SERVED)
 """``POST /api/train/{pair}``'s body of the tests: the same tiny run."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 IN_PROCESS_URL = "http://testserver"
-
-
-@dataclass(frozen=True)
-class Registry:
-    """The isolated tracking store and the BTC champion trained into it."""
-
-    home: Path
-    trained: TrainResult
-    champion: registry.VersionInfo
-
-
-def train_champion(home: Path, **served: Any) -> Registry:
-    """Train BTC with the tiny run (``served`` overrides) into ``home``'s store; make it champion.
-
-    MLflow's global URIs then point at ``home`` (training sets them).
-    """
-    result = train_pair(tiny_run_config(pair="BTC", **served), make_settings(home))
-    if not result.decision.promote:
-        # A tiny model on a few hundred rows rarely beats the baselines: the promotion rule then
-        # keeps it a candidate. The serving tests need a champion, so promote it by hand.
-        registry.promote("BTC", result.version, manual=manual_decision(result.version))
-    champion = registry.alias_version("BTC", registry.CHAMPION)
-    assert champion is not None and champion.version == result.version
-    return Registry(home, result, champion)
-
-
-@pytest.fixture(scope="session")
-def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """Train BTC once (TensorFlow-free, seconds) into a tmp MLflow store; make it champion."""
-    previous = mlflow.get_tracking_uri()
-    yield train_champion(tmp_path_factory.mktemp("serving"), **SERVED)
-    mlflow.set_tracking_uri(previous)
 
 
 @dataclass(frozen=True)

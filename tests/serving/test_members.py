@@ -7,10 +7,11 @@ the shared single-family (lightgbm) version. The ONNX (lstm + logistic) ensemble
 from __future__ import annotations
 
 import pytest
+from support import SERVED_FAMILY, SERVED_RUNTIME
 
 from mlpkg.config import FAMILIES
 
-from .conftest import SERVED_FAMILY, SERVED_RUNTIME, assert_error
+from .conftest import assert_error
 
 # Every test here uses the session's trained models (real, tiny training runs).
 MEMBER_RUNTIMES = {SERVED_FAMILY: SERVED_RUNTIME, "logistic": "numpy"}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
+from support import SERVED_FAMILY, SERVED_RUNTIME
 
 from mlpkg.config import Settings
 from mlpkg.serving.app import create_app
 
-from .conftest import SERVED_FAMILY, SERVED_RUNTIME, TOKEN, assert_error, auth
+from .conftest import TOKEN, assert_error, auth
 
 
 def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from support import poll_until
+from support import SERVED_FAMILY, poll_until
 
 from mlpkg.tracking import registry
 
-from .conftest import SERVED_FAMILY, assert_error, auth
+from .conftest import assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
 

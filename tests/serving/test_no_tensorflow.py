@@ -21,18 +21,12 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
-from support import free_port, poll_until
+from support import Registry, free_port, poll_until, train_champion
 
 from mlpkg.tracking import registry
 from mlpkg.tracking.export import ONNX_FILE
 
-from .conftest import (
-    EnsembleRegistry,
-    Registry,
-    make_settings,
-    register_stacked,
-    train_champion,
-)
+from .conftest import EnsembleRegistry, make_settings, register_stacked
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +44,7 @@ def onnx_tracked(
     """
     home = tmp_path_factory.mktemp("onnx-serving")
     try:
-        single = train_champion(home, **ONNX_SERVED)
+        single = train_champion(home, make_settings(home), **ONNX_SERVED)
         yield single, register_stacked(home, "lstm,logistic,stacked")
     finally:
         mlflow.set_tracking_uri(make_settings(tracked.home).resolved_tracking_uri)

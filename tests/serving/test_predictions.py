@@ -7,10 +7,11 @@ import time
 from datetime import datetime
 
 import pytest
+from support import SERVED_FAMILY
 
 from mlpkg.models.signals import describe_prediction
 
-from .conftest import SERVED_FAMILY, assert_error
+from .conftest import assert_error
 
 # Every test here uses the session's trained model (a real, tiny training run).
 

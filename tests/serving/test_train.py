@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from support import poll_until
+from support import SERVED_FAMILY, poll_until
 
 from mlpkg.storage import JobStore
 
-from .conftest import SERVED_FAMILY, TRAIN_BODY, assert_error, auth
+from .conftest import TRAIN_BODY, assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
 
