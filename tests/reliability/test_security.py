@@ -7,6 +7,7 @@ the server-log test runs on a real uvicorn process (its access log is part of wh
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tempfile
 from pathlib import Path
@@ -183,6 +184,33 @@ def test_an_unknown_pair_touches_no_file_and_no_mlflow_object(open_server):
 def test_make_lint_runs_the_dependency_audit():
     makefile = (REPO_ROOT / "Makefile").read_text()
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
-    assert re.search(r"^\t-?\$\(BIN\)/pip-audit\b", lint, re.MULTILINE), lint
+    # The audit's exit status counts: no "-" prefix that would make make ignore it.
+    assert re.search(r"^\t\$\(BIN\)/python scripts/audit\.py$", lint, re.MULTILINE), lint
     assert "pip-audit" in (REPO_ROOT / "pyproject.toml").read_text()
     assert "pip-audit" in (REPO_ROOT / "docs" / "bad-input.md").read_text()
+
+
+def _load_audit():
+    spec = importlib.util.spec_from_file_location("audit", REPO_ROOT / "scripts" / "audit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_audit_fails_on_a_known_vulnerability_and_says_when_it_skipped():
+    audit = _load_audit()
+    clean = {"name": "ok", "version": "1.0", "vulns": []}
+    vulnerable = {
+        "name": "bad",
+        "version": "0.1",
+        "vulns": [{"id": "PYSEC-1", "fix_versions": ["0.2"]}],
+    }
+    skipped = {"name": "gone", "skip_reason": "Dependency not found on PyPI"}
+    status, lines = audit.judge({"dependencies": [clean, vulnerable, skipped]})
+    assert status == 1
+    assert "bad 0.1: PYSEC-1 (fixed in 0.2)" in lines
+    assert any("skipped 1 of 3" in line for line in lines)
+    status, lines = audit.judge({"dependencies": [clean, skipped]})
+    assert status == 0 and "no known vulnerability in the 1" in lines[-1]
+    status, lines = audit.judge({"dependencies": [skipped]})
+    assert status == 0 and "SKIPPED" in lines[-1]
