@@ -30,14 +30,13 @@ from scipy.optimize import minimize
 from mlpkg.errors import ConfigError
 from mlpkg.models.artifacts import corrupt, read_record, write_record
 from mlpkg.models.estimator import DirectionClassifier
+from mlpkg.models.mixture import MEMBERS_DIR, clip_proba, log_loss_terms
 from mlpkg.models.mixture import combine as combine  # re-exported: ensemble.combine
 
 log = logging.getLogger(__name__)
 
 FIXED_WEIGHTS: dict[str, float] = {"lstm": 1.0, "gru": 0.9, "cnn": 0.8, "transformer": 0.7}
 """The replaced service's weights of its neural members (weighted ensemble)."""
-MEMBERS_DIR = "members"
-_EPS = 1e-12
 
 
 def fixed_weights(families: Iterable[str]) -> dict[str, float]:
@@ -54,11 +53,6 @@ def fixed_weights(families: Iterable[str]) -> dict[str, float]:
         )
     total = sum(present.values())
     return {name: weight / total for name, weight in present.items()}
-
-
-def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
 
 
 def fit_convex_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -89,10 +83,10 @@ def fit_convex_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
     k = p.shape[1]
 
     def loss(w: np.ndarray) -> float:
-        return _log_loss(p @ w, t)
+        return float(np.mean(log_loss_terms(t, p @ w)))
 
     def gradient(w: np.ndarray) -> np.ndarray:
-        mix = np.clip(p @ w, _EPS, 1.0 - _EPS)
+        mix = clip_proba(p @ w)
         return np.asarray(-((t / mix - (1.0 - t) / (1.0 - mix)) @ p) / len(t))
 
     start = np.full(k, 1.0 / k)

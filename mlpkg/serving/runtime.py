@@ -32,8 +32,9 @@ import pandas as pd
 from mlpkg.config import NEURAL_FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
 from mlpkg.models.artifacts import SavedRecord, read_record
-from mlpkg.models.mixture import MemberMixture, combine
-from mlpkg.tracking.bundle import MEMBERS_DIR, read_meta
+from mlpkg.models.mixture import MEMBERS_DIR, MemberMixture, combine
+from mlpkg.models.windows import windows_at
+from mlpkg.tracking.bundle import read_meta
 from mlpkg.tracking.export import ONNX_FILE, Runtime, onnx_session
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,7 @@ class MemberRuntime(Protocol):
 def _windows(scaled: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Every full float32 window of ``scaled`` and the rows they end at."""
     ends = np.arange(window - 1, len(scaled))
-    view = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)
-    return np.ascontiguousarray(view.transpose(0, 2, 1), dtype=np.float32), ends
+    return windows_at(scaled, ends, window), ends
 
 
 def _scaler(record: SavedRecord, directory: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from mlpkg.config import RunConfig
 from mlpkg.errors import ModelLoadError
-from mlpkg.models.mixture import MemberMixture, combine
+from mlpkg.models.mixture import MEMBERS_DIR, MemberMixture, combine
 
 if TYPE_CHECKING:  # the serving process reads bundles without scikit-learn (serving/runtime.py)
     from mlpkg.evaluation.selection import Procedure
@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # the serving process reads bundles without scikit-learn (ser
 
 BUNDLE_DIR = "bundle"
 META_FILE = "meta.json"
-MEMBERS_DIR = "members"
 FORMAT_VERSION = 2
 
 
