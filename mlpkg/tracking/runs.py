@@ -32,14 +32,21 @@ PIP_REQUIREMENTS = (
     "mlflow==3.17.2",
 )
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""MLflow 3's kind for classic model training (the UI's default for untagged is GenAI)."""
+
 
 def configure_tracking(settings: Settings | None = None) -> str:
     """Point MLflow at the SQLite store under ``mlruns/`` and return the tracking URI.
 
-    Also silences MLflow's artifact-download progress bars (one per model load), unless the
-    user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` themselves.
+    Also silences MLflow's artifact-download progress bars (one per model load) and the
+    "View run ... at: <url>" lines MLflow 3 prints to stdout when a run ends on a tracking
+    server, unless the user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` or
+    ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` themselves.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     settings = settings or get_settings()
     settings.resolve(settings.mlruns_dir).mkdir(parents=True, exist_ok=True)
     uri = settings.resolved_tracking_uri
@@ -63,15 +70,22 @@ def ensure_experiment(pair: str, settings: Settings | None = None) -> str:
 
     With a tracking server (``http(s)://``) the server chooses the artifact location, so
     processes on other machines (Ray workers, a second host) store artifacts where it says.
+    The experiment is tagged ``mlflow.experimentKind=custom_model_development``, so MLflow 3's
+    UI opens it on its runs (not on the GenAI traces overview).
     """
     settings = settings or get_settings()
     uri = configure_tracking(settings)
     name = experiment_name(pair)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the tag existed
+            mlflow.MlflowClient().set_experiment_tag(
+                found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return str(found.experiment_id)
     location = None if is_tracking_server(uri) else (settings.artifact_root / pair).as_uri()
-    return str(mlflow.create_experiment(name, artifact_location=location))
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+    return str(mlflow.create_experiment(name, artifact_location=location, tags=tags))
 
 
 @contextmanager

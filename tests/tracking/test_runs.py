@@ -1,0 +1,48 @@
+"""The pair experiments: tagged for MLflow 3's UI, and no "View run" lines on stdout."""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+import pytest
+
+from mlpkg.config import Settings
+from mlpkg.tracking import runs
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracking_uri():
+    uri = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def _kind(settings: Settings, experiment_id: str) -> str | None:
+    client = mlflow.MlflowClient(tracking_uri=settings.resolved_tracking_uri)
+    return client.get_experiment(experiment_id).tags.get("mlflow.experimentKind")
+
+
+def test_a_pair_experiment_is_tagged_as_custom_model_development(tmp_path):
+    settings = Settings(home=tmp_path, pairs=["BTC"])
+    experiment = runs.ensure_experiment("BTC", settings)
+    assert _kind(settings, experiment) == "custom_model_development"
+
+
+def test_an_experiment_made_before_the_tag_gets_it(tmp_path):
+    settings = Settings(home=tmp_path, pairs=["ETH"])
+    runs.configure_tracking(settings)
+    old = mlflow.create_experiment(runs.experiment_name("ETH"))
+    assert _kind(settings, old) is None
+    assert runs.ensure_experiment("ETH", settings) == old
+    assert _kind(settings, old) == "custom_model_development"
+
+
+def test_mlflow_is_told_not_to_print_view_run_lines(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
+    runs.configure_tracking(Settings(home=tmp_path))
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+    from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
+
+    assert MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.get() is True
