@@ -41,7 +41,7 @@ from typing import Any, ClassVar, NoReturn, Self, get_args
 
 import pandas as pd
 
-from mlpkg.errors import MlpkgError
+from mlpkg.errors import StorageError
 from mlpkg.models.signals import Direction
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,6 @@ BUSY_TIMEOUT_MS = 10_000
 
 _DIRECTIONS: tuple[str, ...] = get_args(Direction)
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-
-
-class StorageError(MlpkgError):
-    """The prediction or job store cannot be opened, read or written."""
 
 
 def to_db_time(value: datetime) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from mlpkg.errors import MlpkgError
+from mlpkg.errors import OutOfSampleNotFoundError
 from mlpkg.tracking.registry import VersionInfo
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 DEVELOPMENT_FILE = "development_predictions.csv"
 HOLDOUT_FILE = "holdout_predictions.csv"
 OUT_OF_SAMPLE_COLUMNS = ("open_time", "probability", "period", "fold", "trained_through", "y_true")
-
-
-class OutOfSampleNotFoundError(MlpkgError):
-    """A version's run holds no out-of-sample predictions (registered by hand, or too old)."""
 
 
 def walk_forward_accuracy(info: VersionInfo) -> float | None:
