@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import mlflow
 import papermill
 from pydantic import SecretStr
 
@@ -263,9 +262,9 @@ def _run_job(job: _Job, settings: Settings) -> NotebookResult:
             runs.log_notebook(job.output, run_id)
         error = describe_error(exc) if exc is not None else ""
         if exc is not None:
-            mlflow.set_tag("error", error[:4000])
+            runs.set_tags({"error": error[:4000]})
             runs.log_text(str(exc), "error.txt")
-        mlflow.end_run(status="FAILED" if exc is not None else "FINISHED")
+        runs.end_run("FAILED" if exc is not None else "FINISHED")
     status: Status = "failed" if exc is not None else "ok"
     return NotebookResult(
         job.pair, job.name, status, run_id, time.perf_counter() - started, error, job.output

@@ -1,4 +1,4 @@
-"""The pair experiments: tagged for MLflow 3's UI, and no "View run" lines on stdout."""
+"""The pair experiments (tagged for MLflow 3's UI, no "View run" lines) and the artifact readers."""
 
 from __future__ import annotations
 
@@ -46,3 +46,24 @@ def test_mlflow_is_told_not_to_print_view_run_lines(tmp_path, monkeypatch):
     from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 
     assert MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.get() is True
+
+
+def test_only_a_missing_run_or_artifact_reads_as_missing(tracking_store):
+    with mlflow.start_run() as run:
+        mlflow.log_dict({"a": 1}, "config.json")
+        mlflow.log_text("x,y\n1,2\n", "table.csv")
+    run_id = run.info.run_id
+    assert runs.read_run_json(run_id, "config.json") == {"a": 1}
+    assert runs.read_csv_artifact(run_id, "table.csv").to_dict("list") == {"x": [1], "y": [2]}
+    assert runs.read_run_json(run_id, "absent.json") is None
+    assert runs.read_text_artifact(run_id, "absent.txt") is None
+    assert runs.read_text_artifact("0" * 32, "config.json") is None  # no such run
+
+
+def test_a_broken_store_is_an_error_not_missing_data(tmp_path):
+    (tmp_path / "mlflow.db").write_bytes(b"this is not a database" * 100)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    with pytest.raises(Exception) as raised:
+        runs.read_run_json("0" * 32, "config.json")
+    assert not runs.is_missing(raised.value)
