@@ -14,9 +14,9 @@ from mlpkg.storage.jobs import (
 from mlpkg.storage.predictions import (
     PredictionRecord,
     PredictionStore,
-    SQLiteStore,
     target_time,
 )
+from mlpkg.storage.sqlite import SQLiteStore
 
 __all__ = [
     "STOPPED_REASON",

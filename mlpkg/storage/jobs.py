@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from mlpkg.errors import JobNotFoundError, JobStateError, StorageError
-from mlpkg.storage.predictions import SQLiteStore, from_db_time, to_db_time
+from mlpkg.storage.sqlite import SQLiteStore, from_db_time, to_db_time
 
 logger = logging.getLogger(__name__)
 
