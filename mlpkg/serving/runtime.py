@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from mlpkg.config import NEURAL_FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
@@ -161,7 +162,7 @@ class LogisticMember:
         if self.coef is None:
             return np.full(len(values), self.base_rate)
         z = ((values - self.mean) / self.scale) @ self.coef + self.intercept
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        return np.asarray(expit(z), dtype=np.float64)
 
     @classmethod
     def load(cls, name: str, directory: Path, record: SavedRecord) -> LogisticMember:
