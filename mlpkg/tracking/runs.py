@@ -294,11 +294,13 @@ def read_json_artifact(run_id: str, name: str) -> dict[str, Any]:
 
 
 def read_text_artifact(run_id: str, name: str) -> str | None:
-    """A run's text artifact, or None when the run or the artifact does not exist.
+    """A run's text artifact, or None when the run (``run_id`` empty) or artifact does not exist.
 
     Raises:
         MlflowException: any other failure (the store is down, unreadable): not "missing".
     """
+    if not run_id:  # a version registered by hand has no run
+        return None
     try:
         return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{name}"))
     except MlflowException as exc:
@@ -408,11 +410,13 @@ def record_holdout_use(pair: str, key: str, candidate: str) -> int:
 
 
 def read_run_json(run_id: str, name: str) -> dict[str, Any] | None:
-    """A run's JSON artifact, or None when the run or the artifact does not exist.
+    """A run's JSON artifact, or None when the run (``run_id`` empty) or artifact does not exist.
 
     Raises:
         MlflowException: any other failure (the store is down, unreadable): not "missing".
     """
+    if not run_id:  # a version registered by hand has no run
+        return None
     try:
         return read_json_artifact(run_id, name)
     except MlflowException as exc:

@@ -58,6 +58,7 @@ def test_only_a_missing_run_or_artifact_reads_as_missing(tracking_store):
     assert runs.read_run_json(run_id, "absent.json") is None
     assert runs.read_text_artifact(run_id, "absent.txt") is None
     assert runs.read_text_artifact("0" * 32, "config.json") is None  # no such run
+    assert runs.read_run_json("", "config.json") is None  # registered by hand: no run
 
 
 def test_a_broken_store_is_an_error_not_missing_data(tmp_path):
