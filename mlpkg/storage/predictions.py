@@ -752,9 +752,7 @@ class PredictionStore(SQLiteStore):
             ).fetchone()
         return int(n), int(correct)
 
-    def candle_window(
-        self, pair: str, since: datetime, member: str = ""
-    ) -> list[PredictionRecord]:
+    def candle_window(self, pair: str, since: datetime, member: str = "") -> list[PredictionRecord]:
         """The pair's predictions of candles opened at or after ``since``, oldest first.
 
         Args:

@@ -14,7 +14,7 @@
   const view = {
     pair: null, pairs: [], counts: {}, predictions: new Map(), charts: null,
     ws: null, retries: 0, wasOpen: false, refreshTimer: null, refreshing: false,
-    walkForward: null,
+    walkForward: null, received: 0, reconnects: 0, receivedAt: {}, drawnAt: {},
   };
   window.mlpkgDashboard = view;  // read by the browser tests (what was drawn, when)
 
@@ -107,6 +107,9 @@
     const box = $("candles");
     box.dataset.markers = String(shown.length);
     box.dataset.settled = String(shown.filter((p) => outcome(p) !== "pending").length);
+    box.dataset.ids = shown.map((p) => p.id).join(" ");
+    const now = performance.now();
+    for (const p of shown) if (!(p.id in view.drawnAt)) view.drawnAt[p.id] = now;
     box.dataset.lastCandle = rows.length ? body.candles[body.candles.length - 1].time : "";
   }
 
@@ -303,12 +306,14 @@
   function onMessage(event) {
     const msg = JSON.parse(event.data);
     if (msg.type === "prediction") {
+      view.received += 1;
       view.counts[msg.pair] = (view.counts[msg.pair] || 0) + 1;
       $("clock").textContent = short(msg.clock);
       if (msg.pair === view.pair) {
         view.predictions.set(msg.prediction.id, msg.prediction);
         for (const s of msg.settled) view.predictions.set(s.id, s);
-        view.lastPushed = { id: msg.prediction.id, at: performance.now() };
+        view.lastPushed = msg.prediction.id;
+        view.receivedAt[msg.prediction.id] ??= performance.now();
         drawTable();
         drawDrift(msg.drift);
         scheduleRefresh();  // candles, markers and the accuracy curve from the API
@@ -325,7 +330,7 @@
     ws.onopen = () => {
       setConn("live", "live");
       if (view.wasOpen) refresh();  // catch up what was missed while disconnected
-      view.wasOpen = true; view.retries = 0; view.reconnects = (view.reconnects || 0) + 1;
+      view.wasOpen = true; view.retries = 0; view.reconnects += 1;
     };
     ws.onmessage = onMessage;
     ws.onclose = () => {
