@@ -14,7 +14,7 @@ PORT ?= 3001
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
-.PHONY: help install run static lint format test test-fast train tune evaluate serve predict lab mlflow-ui bench clean
+.PHONY: help install browser run static lint format test test-fast train tune evaluate serve predict lab mlflow-ui bench clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name mlpkg --display-name "Python (mlpkg)" >/dev/null
 	touch $(STAMP)
 
-install: $(STAMP) ## Build .venv with pip from pyproject (pinned) and register the Jupyter kernel
+install: $(STAMP) browser ## Build .venv with pip from pyproject (pinned), register the Jupyter kernel, get Chromium
+
+browser: ## Install Debian's chromium for the dashboard's browser test when it is missing (root or sudo)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 run: $(STAMP) ## Quickstart: develop, hold out, decide, register the default pair, then predict (MODELS=all ...)
 	$(BIN)/mlpkg train --pair $(PAIR) $(if $(MODELS),--models $(MODELS))
@@ -47,10 +52,10 @@ format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/ruff check --fix .
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
-test: static ## Run the static gates, then the whole test suite (the README's test command; .ci/run calls it)
+test: static browser ## Run the static gates, then the whole test suite (the README's test command; .ci/run calls it)
 	$(BIN)/pytest
 
-test-fast: $(STAMP) ## Run the tests not marked slow
+test-fast: $(STAMP) ## Run the tests not marked slow (no browser needed)
 	$(BIN)/pytest -m "not slow"
 
 train: $(STAMP) ## Batch-retrain pairs with papermill notebooks: make train PAIRS="BTC ETH"
