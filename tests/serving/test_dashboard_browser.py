@@ -240,3 +240,19 @@ def _check_metrics(base: str) -> None:
     assert wanted <= exposed_names(text)
     missing = {n for n in wanted if n not in sampled and n + "_total" not in sampled}
     assert not missing, f"queried by Grafana but without a sample after a replay: {missing}"
+
+
+def test_on_a_static_source_the_page_shows_predictions_made_when_asked(server, browser):
+    seen = open_page(browser, f"{server.base_url}/dashboard#BTC")
+    page = seen.page
+    assert page.get_attribute("#conn", "data-state") == "live"
+    assert page.text_content("#pairs button[aria-current=true]").startswith("BTC")
+    answer = server.client.get("/api/predictions/BTC").json()["prediction"]
+    made = answer["metadata"]["predictionId"]
+    # Nothing is pushed (no live loop): the page's periodic read finds it.
+    page.wait_for_selector(f'tr[data-prediction-id="{made}"]', timeout=15_000)
+    assert page.get_attribute(f'tr[data-prediction-id="{made}"]', "data-outcome") == "pending"
+    assert int(page.get_attribute("#candles", "data-markers")) >= 1
+    assert seen.errors == [], seen.errors
+    assert seen.methods == {"GET"}, seen.methods
+    page.close()

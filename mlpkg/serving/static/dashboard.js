@@ -8,7 +8,7 @@
   const POLL_MS = 5000;         // queue, health, status, challenger while connected
   const RETRY_MS = [500, 1000, 2000, 4000, 5000];
   const TABLE_ROWS = 20;
-  const LABELLED = 12;          // markers of the latest predictions carry their P(up)
+  const LABELLED = 6;           // markers of the latest predictions carry their P(up)
   const VISIBLE = 90;           // candles in view when a pair is first drawn
 
   const view = {
@@ -63,6 +63,7 @@
       lastValueVisible: !style, priceLineVisible: false,
     });
     const acc = line("#4e9cff");
+    acc.applyOptions({ autoscaleInfoProvider: () => ({ priceRange: { minValue: 0, maxValue: 1 } }) });
     return {
       candles, candleSeries, markers, accuracy, acc,
       low: line("#4e9cff", 2), high: line("#4e9cff", 2), up: line("#b0b0b0", 1),
