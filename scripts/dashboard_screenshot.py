@@ -59,9 +59,10 @@ def main() -> None:
         print(f"{size:>9,d}  {url}")
     print(f"{sum(first_load.values()):>9,d}  total, first load; ready after {ready_s:.2f} s")
     if delays:
+        median = sorted(delays)[len(delays) // 2]
         print(
             f"pushed predictions drawn on the chart: {len(delays)}, after "
-            f"{min(delays):.0f}-{max(delays):.0f} ms (median {sorted(delays)[len(delays) // 2]:.0f})"
+            f"{min(delays):.0f}-{max(delays):.0f} ms (median {median:.0f})"
         )
     print(f"console errors: {errors or 'none'}")
 
