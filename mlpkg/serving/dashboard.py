@@ -130,6 +130,9 @@ def pair_view(state: ServingState, pair: str, limit: int) -> DashboardPairRespon
     records = (
         state.store.candle_window(pair, candles.index[0].to_pydatetime()) if len(candles) else []
     )
+    # Only what the served alias answered: a store with shadow predictions of a challenger
+    # (their ``role``) keeps those for the challenger's own evidence.
+    records = [r for r in records if getattr(r, "role", "served") == "served"]
     outcomes = state.store.settled_outcomes(pair, model.version) if model is not None else []
     return DashboardPairResponse(
         pair=pair,

@@ -218,11 +218,19 @@
         ? "no challenger" : `challenger unavailable (${result.status})`));
       return;
     }
-    box.dataset.state = "shown";
+    const c = result.body;
+    box.dataset.state = c.state || "shown";
+    const headline = c.version === undefined ? [] : [
+      el("p", { class: c.state === "rejected" ? "alert" : c.state === "promoted" ? "ok" : "" },
+        `version ${c.version} vs ${c.reference ?? "the champion"}: ${c.state ?? "?"}`),
+      el("p", {}, `mean log-loss difference ${num(c.meanDiff, 4)} ` +
+        `[${num(c.lower, 4)}, ${num(c.upper, 4)}] (negative: the challenger is better) · ` +
+        `e-value ${num(c.eValue, 2)} of ${num(c.threshold, 1)} · ${c.n ?? "–"} settled candles`),
+      el("p", { class: "muted" }, c.reason ?? "")];
     const scalars = Object.entries(result.body).filter(([k, v]) =>
       k !== "timestamp" && k !== "pair" && (v === null || typeof v !== "object"));
     const nested = Object.entries(result.body).filter(([, v]) => v && typeof v === "object");
-    box.replaceChildren(
+    box.replaceChildren(...headline,
       el("dl", {}, ...scalars.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, fmt(v))])),
       ...nested.map(([k, v]) => el("details", {}, el("summary", {}, k),
         el("pre", {}, JSON.stringify(v, null, 1)))));
@@ -320,7 +328,8 @@
         scheduleRefresh();  // candles, markers and the accuracy curve from the API
       } else drawPairs();
     } else if (msg.type === "challenge" && msg.pair === view.pair) {
-      challengerOf(view.pair).then(drawChallenger);
+      if (msg.challenge) drawChallenger({ ok: true, status: 200, body: msg.challenge });
+      else challengerOf(view.pair).then(drawChallenger);
     } else if (msg.type === "dropped") scheduleRefresh();
   }
 
