@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ from mlpkg.evaluation.drift import wilson_interval
 from mlpkg.serving.app import create_app
 from mlpkg.serving.dashboard import accuracy_series
 from mlpkg.serving.routes.dashboard import ASSETS
+from mlpkg.storage.predictions import PredictionRecord, PredictionStore
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "mlpkg" / "serving" / "static"
@@ -67,9 +69,49 @@ def test_a_long_curve_is_thinned_but_keeps_its_last_point():
     assert accuracy_series([]) == []
 
 
+def test_the_stored_outcomes_of_a_version_add_up_to_its_live_accuracy_counters(tmp_path):
+    hour = timedelta(hours=1)
+    closes = pd.Series(
+        [100.0, 101.0, 100.5, 102.0, 101.0, 103.0, 104.0],
+        index=pd.DatetimeIndex([T0 + i * hour for i in range(7)], name="open_time"),
+    )
+    with PredictionStore(tmp_path / "predictions.db").open() as store:
+        for i, (version, member) in enumerate(
+            [("1", ""), ("1", ""), ("1", ""), ("2", ""), ("1", "lstm"), ("1", "")]
+        ):
+            store.add(
+                PredictionRecord.create(
+                    pair="BTC",
+                    predicted_at=T0,
+                    candle_time=T0 + i * hour,
+                    horizon=1,
+                    interval=hour,
+                    probability=0.6 if i % 2 else 0.4,
+                    direction="up" if i % 2 else "down",
+                    confidence=0.2,
+                    signal="HOLD",
+                    model_name="mlpkg-BTC",
+                    model_version=version,
+                    run_id=None,
+                    close_at_prediction=float(closes.iloc[i]),
+                    member=member,
+                )
+            )
+        store.fill_outcomes("BTC", closes.iloc[:6], now=T0 + 6 * hour)  # the last stays pending
+        outcomes = store.settled_outcomes("BTC", "1")
+        counters = store.live_accuracy("BTC", model_version="1")
+        window = store.candle_window("BTC", T0 + 2 * hour)
+    assert [t for t, _, _ in outcomes] == sorted(t for t, _, _ in outcomes)
+    assert len(outcomes) == counters["n_realised"] == 3  # version 1's candidate, settled
+    assert sum(right for _, right, _ in outcomes) == counters["n_correct"]
+    assert accuracy_series(outcomes)[-1].accuracy == pytest.approx(counters["accuracy"])
+    assert [r.candle_time for r in window] == [T0 + i * hour for i in (2, 3, 5)]  # no member
+
+
 # ---------------------------------------------------------------- the page's files
 
 
+@pytest.mark.slow  # opens the service state (an MLflow store): seconds
 def test_the_page_and_its_files_are_served_with_their_types_and_a_strict_policy(client):
     page = client.get("/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -81,6 +123,7 @@ def test_the_page_and_its_files_are_served_with_their_types_and_a_strict_policy(
     assert 'src="/dashboard/dashboard.js"' in page.text
 
 
+@pytest.mark.slow  # opens the service state (an MLflow store): seconds
 @pytest.mark.parametrize("name", ["LICENSE-lightweight-charts", "..%2Fapp.py", "nothing.js"])
 def test_only_the_page_files_are_served(client, name):
     answer = client.get(f"/dashboard/{name}")
@@ -105,6 +148,7 @@ def test_the_vendored_chart_library_matches_its_record():
     assert f"Lightweight Charts™ {version}" in (STATIC / "index.html").read_text()
 
 
+@pytest.mark.slow  # opens the service state (an MLflow store): seconds
 def test_the_dashboard_data_of_a_pair_without_a_model_says_how_to_get_one(client):
     answer = client.get("/api/dashboard/DOGE")
     assert answer.status_code == 404 and answer.json()["error"] == "unknown_pair"
@@ -160,6 +204,7 @@ def test_the_grafana_dashboard_is_a_valid_dashboard_of_its_panels():
     assert variable["type"] == "datasource" and variable["query"] == "prometheus"
 
 
+@pytest.mark.slow  # opens the service state (an MLflow store): seconds
 def test_every_metric_the_grafana_dashboard_queries_is_exposed(client):
     client.get("/api/health")  # one request, so the latency histogram has a sample
     exposed = exposed_names(client.get("/metrics").text)
