@@ -186,6 +186,14 @@ class Settings(BaseSettings):
     retrain_on_drift: bool = Field(
         default=False, description="Queue a retrain (trigger drift) when a drift alert is raised."
     )
+    challenge_max: int = Field(
+        default=5000,
+        ge=1,
+        description="Settled shadow candles after which an undecided challenger is rejected.",
+    )
+    challenge_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Level of the live challenger test (false promotion)."
+    )
     drift_window: int = Field(
         default=168, ge=10, le=100_000, description="Served candles the PSI is computed over (N)."
     )

@@ -39,6 +39,10 @@ class ModelNotFoundError(MlpkgError):
     """No registered model (or alias) exists for a pair."""
 
 
+class ChallengerNotFoundError(MlpkgError):
+    """The pair has no live challenger (pending or decided since start)."""
+
+
 class ModelLoadError(MlpkgError):
     """A model artifact exists but cannot be loaded (corrupt, wrong feature count, ...)."""
 

@@ -33,7 +33,7 @@ from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.pipelines.evaluate import Development, development_run
 from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
-from mlpkg.tracking import registry, runs
+from mlpkg.tracking import challengers, registry, runs
 from mlpkg.tracking.bundle import ModelBundle, log_bundle
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,14 @@ def train_pair(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
+    as_challenger: bool = False,
 ) -> TrainResult:
-    """Develop, select, score the holdout once, decide, refit on all rows and register."""
+    """Develop, select, score the holdout once, decide, refit on all rows and register.
+
+    With ``as_challenger`` (the server's periodic and drift retrains) the offline rule decides
+    nothing: the version becomes the pair's ``challenger`` (replacing a pending one), promoted
+    later only on live shadow outcomes (``mlpkg.serving.challenge``).
+    """
     with development_run("train", config, settings, run_id=run_id, progress=progress) as developed:
         development, train_run_id = developed
         holdout = run_holdout(config, development, progress)
@@ -166,7 +172,12 @@ def train_pair(
             holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
             dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
         )
-        if holdout.decision.promote:
+        if as_challenger:
+            last = development.dataset.candles.index[-1]
+            challengers.register_challenger(
+                config.pair, version, data_end=last.isoformat(), reason=holdout.decision.reason
+            )
+        elif holdout.decision.promote:
             registry.promote(config.pair, version)
     log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
     return TrainResult(train_run_id, version, holdout.decision, development, holdout, bundle)

@@ -24,6 +24,7 @@ from mlpkg.config import Settings
 from mlpkg.errors import (
     CandleIntervalError,
     CandleValidationError,
+    ChallengerNotFoundError,
     ConfigError,
     DataSourceError,
     MissingCandlesError,
@@ -51,6 +52,7 @@ ERROR_TABLE: tuple[tuple[type[MlpkgError], int, str], ...] = (
     (UnknownMemberError, 404, "unknown_member"),
     (JobNotFoundError, 404, "job_not_found"),
     (OutOfSampleNotFoundError, 404, "out_of_sample_not_found"),
+    (ChallengerNotFoundError, 404, "challenger_not_found"),
     (JobStateError, 409, "job_finished"),
     (ConfigError, 422, "invalid_parameters"),
     (ModelNotFoundError, 503, "model_not_found"),

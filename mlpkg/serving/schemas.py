@@ -397,6 +397,9 @@ class ModelStatusResponse(ApiModel):
     drift: DriftOut | None = Field(
         default=None, description="The latest drift check of the served version (live loop)."
     )
+    challenge: ChallengeOut | None = Field(
+        default=None, description="The pending (or last decided) live challenger, if any."
+    )
     timestamp: int
 
 
@@ -430,6 +433,9 @@ class PredictionRecordOut(ApiModel):
     correct: bool | None
     member: str = Field(default="", description="'' for the served candidate, else the member.")
     ood: bool | None = Field(default=None, description="Input outside the training ranges.")
+    role: Literal["served", "challenger"] = Field(
+        default="served", description="'served' (the default answer) or 'challenger' (shadow)."
+    )
 
 
 class HistoryResponse(ApiModel):
@@ -715,3 +721,43 @@ class OutOfSampleResponse(ApiModel):
 # Bodies above that name models defined after them (forward references).
 HealthResponse.model_rebuild()
 ModelStatusResponse.model_rebuild()
+
+
+class ChallengeOut(ApiModel):
+    """A live challenger's evidence (``GET /api/models/{pair}/challenger``).
+
+    ``meanDiff`` is the mean of log loss(challenger) - log loss(reference) over the settled
+    shadow candles (negative: the challenger is better), ``[lower, upper]`` its anytime-valid
+    interval; a decision needs ``eValue >= threshold`` and the burn-in passed.
+    """
+
+    pair: str
+    version: str = Field(description="The challenger's registered version.")
+    reference: str = Field(description="'champion vN' or 'naive base rate' (no champion).")
+    state: Literal["watching", "promoted", "rejected"]
+    reason: str
+    n: int = Field(description="Settled shadow candles the figures are computed on.")
+    settled: int = Field(description="Settled shadow candles so far.")
+    scored: int = Field(description="Shadow predictions stored so far (settled or not).")
+    mean_diff: float | None
+    lower: float | None
+    upper: float | None
+    long_run_sd: float | None
+    e_value: float
+    threshold: float
+    alpha: float
+    horizon: int
+    burn_in: int
+    max_candles: int
+    shadow_from: datetime | None = Field(description="First candle scored in shadow.")
+    decided_at: datetime | None = Field(default=None, description="Service clock at decision.")
+
+
+class ChallengeMessage(ApiModel):
+    """A ``/ws/predictions`` message sent when a challenger is decided."""
+
+    type: Literal["challenge"] = "challenge"
+    pair: str
+    challenge: ChallengeOut
+    clock: datetime
+    timestamp: int

@@ -66,7 +66,7 @@ class VersionInfo:
 
 def is_promoted(info: VersionInfo) -> bool:
     """Whether a version passed the promotion rule, was promoted by hand, or is the champion."""
-    return info.decision in ("promoted", "manual") or CHAMPION in info.aliases
+    return info.decision in ("promoted", "manual", "promoted-live") or CHAMPION in info.aliases
 
 
 def _number(text: object) -> float | None:
