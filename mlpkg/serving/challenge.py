@@ -108,10 +108,11 @@ def naive_reference(
     candle_times: list[datetime], target_times: list[datetime], up: np.ndarray
 ) -> np.ndarray:
     """The base-rate P(up) at each candle from the outcomes known when it closed."""
-    targets = np.array(target_times, dtype="datetime64[us]")
+    targets = pd.DatetimeIndex(target_times).as_unit("us").asi8
     order = np.argsort(targets, kind="stable")
     ups = np.concatenate([[0.0], np.cumsum(up[order])])
-    known = np.searchsorted(targets[order], np.array(candle_times, dtype="datetime64[us]"), "right")
+    candles = pd.DatetimeIndex(candle_times).as_unit("us").asi8
+    known = np.searchsorted(targets[order], candles, side="right")
     return np.asarray((1.0 + ups[known]) / (2.0 + known))
 
 

@@ -375,6 +375,36 @@ class VersionMetricsOut(ApiModel):
     )
 
 
+class ChallengeOut(ApiModel):
+    """A live challenger's evidence (``GET /api/models/{pair}/challenger``).
+
+    ``meanDiff`` is the mean of log loss(challenger) - log loss(reference) over the settled
+    shadow candles (negative: the challenger is better), ``[lower, upper]`` its anytime-valid
+    interval; a decision needs ``eValue >= threshold`` and the burn-in passed.
+    """
+
+    pair: str
+    version: str = Field(description="The challenger's registered version.")
+    reference: str = Field(description="'champion vN' or 'naive base rate' (no champion).")
+    state: Literal["watching", "promoted", "rejected"]
+    reason: str
+    n: int = Field(description="Settled shadow candles the figures are computed on.")
+    settled: int = Field(description="Settled shadow candles so far.")
+    scored: int = Field(description="Shadow predictions stored so far (settled or not).")
+    mean_diff: float | None
+    lower: float | None
+    upper: float | None
+    long_run_sd: float | None
+    e_value: float
+    threshold: float
+    alpha: float
+    horizon: int
+    burn_in: int
+    max_candles: int
+    shadow_from: datetime | None = Field(description="First candle scored in shadow.")
+    decided_at: datetime | None = Field(default=None, description="Service clock at decision.")
+
+
 class ModelStatusResponse(ApiModel):
     """Body of ``GET /api/models/{pair}/status``."""
 
@@ -721,36 +751,6 @@ class OutOfSampleResponse(ApiModel):
 # Bodies above that name models defined after them (forward references).
 HealthResponse.model_rebuild()
 ModelStatusResponse.model_rebuild()
-
-
-class ChallengeOut(ApiModel):
-    """A live challenger's evidence (``GET /api/models/{pair}/challenger``).
-
-    ``meanDiff`` is the mean of log loss(challenger) - log loss(reference) over the settled
-    shadow candles (negative: the challenger is better), ``[lower, upper]`` its anytime-valid
-    interval; a decision needs ``eValue >= threshold`` and the burn-in passed.
-    """
-
-    pair: str
-    version: str = Field(description="The challenger's registered version.")
-    reference: str = Field(description="'champion vN' or 'naive base rate' (no champion).")
-    state: Literal["watching", "promoted", "rejected"]
-    reason: str
-    n: int = Field(description="Settled shadow candles the figures are computed on.")
-    settled: int = Field(description="Settled shadow candles so far.")
-    scored: int = Field(description="Shadow predictions stored so far (settled or not).")
-    mean_diff: float | None
-    lower: float | None
-    upper: float | None
-    long_run_sd: float | None
-    e_value: float
-    threshold: float
-    alpha: float
-    horizon: int
-    burn_in: int
-    max_candles: int
-    shadow_from: datetime | None = Field(description="First candle scored in shadow.")
-    decided_at: datetime | None = Field(default=None, description="Service clock at decision.")
 
 
 class ChallengeMessage(ApiModel):
