@@ -666,11 +666,11 @@ class PredictionStore(SQLiteStore):
         return None if row is None else _record_from_row(row)
 
     def settled_at(self, pair: str, target: datetime) -> list[PredictionRecord]:
-        """The pair's realised predictions whose target candle opened at ``target``."""
+        """The pair's realised served predictions whose target candle opened at ``target``."""
         with self._locked() as conn:
             rows = conn.execute(
                 "SELECT * FROM predictions WHERE pair = ? AND target_time = ?"
-                " AND realised_direction IS NOT NULL ORDER BY id",
+                " AND realised_direction IS NOT NULL AND role = 'served' ORDER BY id",
                 (pair, to_db_time(target)),
             ).fetchall()
         return [_record_from_row(row) for row in rows]
