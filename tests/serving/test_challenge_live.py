@@ -113,7 +113,7 @@ def test_a_periodic_retrain_is_decided_live_on_shadow_outcomes(challenge_server,
     assert {r["role"] for r in served} == {"served"}
     assert {r["modelVersion"] for r in served} == {champion["version"]}
     latest = client.get(f"/api/predictions/{PAIR}").json()
-    assert latest["prediction"]["metadata"]["modelVersion"] == champion["version"]
+    assert latest["prediction"]["metadata"]["version"] == champion["version"]
     assert client.get(f"/api/predictions/{PAIR}?alias=challenger").json()["role"] == "challenger"
 
     # The registry: the champion stayed, the challenger alias is gone, the decision recorded.
