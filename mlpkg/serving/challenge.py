@@ -190,7 +190,11 @@ class ChallengeService:
             return self.latest.get(pair)
         result = self.evaluate(pair, challenger, served)
         if result.evidence.state != "watching":
-            result = self._close(pair, challenger, result)
+            try:
+                result = self._close(pair, challenger, result)
+            except Exception:  # the registry failed: keep watching, record it at the next step
+                log.exception("%s: recording the challenger's decision failed", pair)
+                return result
         self.latest[pair] = result
         return result
 
