@@ -1,14 +1,15 @@
 """Benchmark: the champion's answer with and without a live challenger scored in shadow.
 
-Two versions of BTC are registered into a throw-away MLflow store: a champion and a challenger
-(``train_pair(..., as_challenger=True)``), both logistic on the shipped candles up to
-``--data-end`` (fast to train; the serving path is the same for every family). The server's
-own objects are opened in-process (``TestClient`` runs the lifespan, the live loop off) and each
-following candle is served as the live loop serves it: the champion's fresh prediction
-(``Predictor.score_candles``: features, model, one durable SQLite commit), timed, then, in the
-"with a challenger" series, the challenger in shadow (``ChallengeService.observe``) and the
-sequential test (``ChallengeService.decide``), timed apart. The same candles are served in both
-series, each into an empty prediction store.
+Two versions of BTC are registered into a throw-away MLflow store: a champion (logistic on the
+shipped candles up to ``--data-end``) and a challenger (``train_pair(..., as_challenger=True)``,
+the same recipe on candles up to a week earlier); logistic is fast to train, and the serving
+path is the same for every family. The server's own objects are opened in-process
+(``TestClient`` runs the lifespan, the live loop off) and each following candle is served as
+the live loop serves it: the champion's fresh prediction (``Predictor.score_candles``:
+features, model, one durable SQLite commit), timed; then, in alternate blocks of ``BLOCK``
+candles (so that the load of the shared machine hits both alike), the challenger in shadow
+(``ChallengeService.observe``) and the sequential test (``ChallengeService.decide``), timed
+apart.
 
 Usage: ``python bench/serving/bench_challenge.py [--candles 1000] [--data-end 2019-06-01]``.
 """
@@ -31,6 +32,7 @@ import pandas as pd
 from _machine import describe_machine
 
 PAIR = "BTC"
+BLOCK = 25
 
 
 def register(home: Path, data_end: str) -> None:
@@ -46,43 +48,42 @@ def register(home: Path, data_end: str) -> None:
     )
     champion = train_pair(config, settings)
     registry.promote(PAIR, champion.version, manual=manual_decision(champion.version))
-    train_pair(config, settings, as_challenger=True)
+    earlier = (pd.Timestamp(data_end, tz="UTC") - pd.Timedelta(days=7)).isoformat()
+    retrain = RunConfig.from_flat(**{**config.to_flat(), "data_end": earlier})
+    train_pair(retrain, settings, as_challenger=True)
 
 
-def serve(home: Path, candles: int, data_end: str, challenger: bool) -> dict[str, np.ndarray]:
+def serve(home: Path, candles: int, data_end: str) -> dict[str, np.ndarray]:
     """Serve ``candles`` candles after ``data_end``; per-candle seconds of each part."""
     from fastapi.testclient import TestClient
 
     from mlpkg.serving.app import create_app
 
-    store = home / ("with" if challenger else "without")
-    shutil.rmtree(store, ignore_errors=True)
-    os.environ["MLPKG_STORAGE_PATH"] = str(store / "predictions.db")
+    os.environ["MLPKG_STORAGE_PATH"] = str(home / "store" / "predictions.db")
     app = create_app()
-    times: dict[str, list[float]] = {"champion": [], "shadow": [], "decide": []}
+    times: dict[str, list[float]] = {"alone": [], "beside": [], "shadow": [], "decide": []}
     with TestClient(app):
         state = app.state.serving
         model = state.models.get(PAIR)
         history = state.feed.all_candles(PAIR)
         start = int(history.index.searchsorted(pd.Timestamp(data_end, tz="UTC"))) + 24
         challenge = state.live.challenge
-        if challenger:
-            assert challenge.challenger(PAIR) is not None, "no challenger registered"
-        for end in range(start, start + candles):
+        assert challenge.challenger(PAIR) is not None, "no challenger registered"
+        for i, end in enumerate(range(start, start + candles)):
             window = history.iloc[end - model.bundle.history_rows : end]
+            shadow = (i // BLOCK) % 2 == 1
             began = time.perf_counter()
             state.predictor.score_candles(PAIR, model, window)
-            times["champion"].append(time.perf_counter() - began)
-            if challenger:
+            times["beside" if shadow else "alone"].append(time.perf_counter() - began)
+            if shadow:
                 began = time.perf_counter()
                 challenge.observe(PAIR, model, window)
                 times["shadow"].append(time.perf_counter() - began)
                 began = time.perf_counter()
                 challenge.decide(PAIR, model)
                 times["decide"].append(time.perf_counter() - began)
-        if challenger:
-            print(f"challenge after {candles} candles: {challenge.current(PAIR)}")
-    return {k: np.asarray(v) for k, v in times.items() if v}
+        print(f"challenge after {candles} candles: {challenge.current(PAIR)}")
+    return {k: np.asarray(v) for k, v in times.items()}
 
 
 def row(name: str, seconds: np.ndarray) -> str:
@@ -112,14 +113,13 @@ def main() -> None:
     try:
         register(home, args.data_end)
         print(describe_machine())
-        without = serve(home, args.candles, args.data_end, challenger=False)
-        with_challenger = serve(home, args.candles, args.data_end, challenger=True)
+        times = serve(home, args.candles, args.data_end)
         print("| per candle | p50 ms | p90 ms | p99 ms | candles |")
         print("|---|---:|---:|---:|---:|")
-        print(row("champion, no challenger", without["champion"]))
-        print(row("champion, challenger pending", with_challenger["champion"]))
-        print(row("challenger in shadow (observe)", with_challenger["shadow"]))
-        print(row("sequential test (decide)", with_challenger["decide"]))
+        print(row("champion alone", times["alone"]))
+        print(row("champion, then the challenger in shadow", times["beside"]))
+        print(row("challenger in shadow (observe)", times["shadow"]))
+        print(row("sequential test (decide)", times["decide"]))
         print(describe_machine())
     finally:
         shutil.rmtree(home, ignore_errors=True)
