@@ -5,8 +5,9 @@ shipped candles up to ``--data-end``) and a challenger (``train_pair(..., as_cha
 the same recipe on candles up to a week earlier); logistic is fast to train, and the serving
 path is the same for every family. The server's own objects are opened in-process
 (``TestClient`` runs the lifespan, the live loop off) and each following candle is served as
-the live loop serves it: the champion's fresh prediction (``Predictor.score_candles``:
-features, model, one durable SQLite commit), timed; then, in alternate blocks of ``BLOCK``
+the live loop serves it: the outcomes the candle settles (``PredictionStore.fill_outcomes``),
+then the champion's fresh prediction (``Predictor.score_candles``: features, model, one
+durable SQLite commit), each timed; then, in alternate blocks of ``BLOCK``
 candles (so that the load of the shared machine hits both alike), the challenger in shadow
 (``ChallengeService.observe``) and the sequential test (``ChallengeService.decide``), timed
 apart.
@@ -61,7 +62,9 @@ def serve(home: Path, candles: int, data_end: str) -> dict[str, np.ndarray]:
 
     os.environ["MLPKG_STORAGE_PATH"] = str(home / "store" / "predictions.db")
     app = create_app()
-    times: dict[str, list[float]] = {"alone": [], "beside": [], "shadow": [], "decide": []}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("alone", "beside", "settle, alone", "settle, beside", "shadow", "decide")
+    }
     with TestClient(app):
         state = app.state.serving
         model = state.models.get(PAIR)
@@ -72,6 +75,10 @@ def serve(home: Path, candles: int, data_end: str) -> dict[str, np.ndarray]:
         for i, end in enumerate(range(start, start + candles)):
             window = history.iloc[end - model.bundle.history_rows : end]
             shadow = (i // BLOCK) % 2 == 1
+            began = time.perf_counter()  # as the loop does first: settle what this candle ends
+            state.store.fill_outcomes(PAIR, window["close"].iloc[-1:])
+            settled = time.perf_counter() - began
+            times["settle, beside" if shadow else "settle, alone"].append(settled)
             began = time.perf_counter()
             state.predictor.score_candles(PAIR, model, window)
             times["beside" if shadow else "alone"].append(time.perf_counter() - began)
@@ -118,6 +125,8 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         print(row("champion alone", times["alone"]))
         print(row("champion, then the challenger in shadow", times["beside"]))
+        print(row("settling the candle's outcomes, no challenger", times["settle, alone"]))
+        print(row("settling the candle's outcomes, with the shadow", times["settle, beside"]))
         print(row("challenger in shadow (observe)", times["shadow"]))
         print(row("sequential test (decide)", times["decide"]))
         print(describe_machine())
