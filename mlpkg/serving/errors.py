@@ -82,6 +82,14 @@ PAIR_ERRORS: ErrorResponses = {
     404: {"model": ErrorBody, "description": "Unknown pair (the body lists the pairs)."},
     422: {"model": ErrorBody, "description": "Malformed pair or query parameter."},
 }
+CHALLENGER_ERRORS: ErrorResponses = {
+    **PAIR_ERRORS,
+    404: {
+        "model": ErrorBody,
+        "description": "Unknown pair (the body lists the pairs), or the pair has no live "
+        "challenger (challenger_not_found).",
+    },
+}
 SOURCE_ERRORS: ErrorResponses = {
     **PAIR_ERRORS,
     502: {"model": ErrorBody, "description": "The candle source returned invalid candles."},

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.serving.deps import AuthDep, PairDep, StateDep
-from mlpkg.serving.errors import PAIR_AUTH_ERRORS, PAIR_ERRORS
+from mlpkg.serving.errors import CHALLENGER_ERRORS, PAIR_AUTH_ERRORS, PAIR_ERRORS
 from mlpkg.serving.live import accuracy_body, drift_body
 from mlpkg.serving.model_cache import PairSlot
 from mlpkg.serving.runtime import RuntimeBundle
@@ -41,7 +41,7 @@ def get_model_status(pair: PairDep, state: StateDep) -> ModelStatusResponse:
     return model_status(state, pair)
 
 
-@router.get("/{pair}/challenger", responses=PAIR_ERRORS)
+@router.get("/{pair}/challenger", responses=CHALLENGER_ERRORS)
 def get_challenger(pair: PairDep, state: StateDep) -> ChallengeOut:
     """The live challenger: settled shadow candles, mean loss difference, interval, state.
 

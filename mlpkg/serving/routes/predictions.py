@@ -88,7 +88,9 @@ EnsembleQuery = Annotated[
 ]
 
 
-@router.get("/{pair}", response_model=PredictionResponse, responses=MEMBER_ERRORS)
+@router.get(
+    "/{pair}", response_model=PredictionResponse | PredictionRecordOut, responses=MEMBER_ERRORS
+)
 async def get_prediction(
     pair: PairDep,
     state: StateDep,
