@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from support import poll_until, tiny_run_config
+from support import SERVED, Registry, poll_until, tiny_run_config
 
 from mlpkg.data.sources import find_gaps, load_shipped
 from mlpkg.evaluation.promotion import manual_decision
@@ -23,7 +23,7 @@ from mlpkg.pipelines.train import train_pair
 from mlpkg.tracking import registry
 from mlpkg.tracking.challengers import CHALLENGER
 
-from .conftest import SERVED, Registry, Running, make_settings, run_server
+from .conftest import Running, make_settings, run_uvicorn
 from .test_live import Subscriber, _ws_url
 
 PAIR = "CHAL"
@@ -65,7 +65,7 @@ def challenge_server(tracked: Registry, champion: dict[str, Any]) -> Iterator[Ru
         challenge_max=MAX_SHADOW,
         ws_queue=5000,
     )
-    with run_server(settings) as running:
+    with run_uvicorn(settings) as running:  # the WebSocket subscriber needs a real socket
         yield running
 
 
@@ -77,6 +77,7 @@ def _decided(client: Any) -> dict[str, Any] | None:
     return body if body["state"] != "watching" else None
 
 
+@pytest.mark.slow
 def test_a_periodic_retrain_is_decided_live_on_shadow_outcomes(challenge_server, champion):
     client = challenge_server.client
     subscriber = Subscriber(_ws_url(challenge_server, f"?pair={PAIR}"))
