@@ -113,9 +113,9 @@ class StateCollector(Collector):
             drift = self.state.live.drift(pair)
             if drift is None:
                 continue
-            for feature, value in drift.psi.items():
-                if math.isfinite(value):
-                    psi.add_metric([pair, feature], float(value))
+            for feature, feature_psi in drift.psi.items():
+                if math.isfinite(feature_psi):
+                    psi.add_metric([pair, feature], float(feature_psi))
             values: dict[str, float | None] = {
                 "mlpkg_drift_psi_max": drift.psi_max,
                 "mlpkg_drift_flagged_features": len(drift.flagged),
