@@ -51,7 +51,8 @@ class PairDataset:
         return np.asarray(self.y.notna().to_numpy())
 
 
-def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+def select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """The candles a run reads: up to ``data_end``, then the last ``max_rows``."""
     if config.data_end:
         candles = candles.loc[: pd.Timestamp(config.data_end)]
     if config.max_rows:
@@ -65,7 +66,7 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
-    candles = _select_candles(candles, config)
+    candles = select_candles(candles, config)
     interval = infer_frequency(pd.DatetimeIndex(candles.index))
     features = build_features(candles, config.features)
     warm = warmup_rows(config.features)
