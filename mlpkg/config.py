@@ -410,11 +410,11 @@ class HoldoutConfig(_Frozen):
         default=0.2,
         gt=0.0,
         lt=0.6,
-        description="Share of the candles' time span held out at the end (until recorded).",
+        description="Share of the candles' time span held out (until the ledger has one).",
     )
     holdout_start: str = Field(
         default="",
-        description="Hold out from this UTC time instead of a fraction (must match the ledger).",
+        description="Hold out from this UTC time, not a fraction (must match the ledger).",
     )
     holdout_blocks: int = Field(
         default=4, ge=1, le=50, description="Time-ordered holdout slices for the majority rule."

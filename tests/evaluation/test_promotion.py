@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.promotion import (
     MIN_GAIN_NATS,
     SIGNIFICANCE_LEVEL,
@@ -15,9 +16,7 @@ from mlpkg.evaluation.promotion import (
     manual_decision,
     spent_alpha,
 )
-from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.splits import block_labels
-from mlpkg.models.baselines import NAIVE_BASELINES
 
 ROWS = 4000
 
@@ -159,6 +158,9 @@ def test_a_later_use_of_the_same_holdout_needs_a_smaller_p_value():
 
 def test_the_naive_reference_is_the_one_chosen_on_development_not_the_holdout_best():
     holdout = _holdout()
-    assert "over always_up (chosen on development" in decide_promotion(
-        holdout, "lstm", baseline="always_up", horizon=5, champion=None
-    ).lines()[0]
+    assert (
+        "over always_up (chosen on development"
+        in decide_promotion(
+            holdout, "lstm", baseline="always_up", horizon=5, champion=None
+        ).lines()[0]
+    )

@@ -1,4 +1,4 @@
-"""Every command reads one holdout per pair: placed from candle times, recorded, moved on purpose."""
+"""Every command reads one holdout per pair: from candle times, recorded, moved on purpose."""
 
 from __future__ import annotations
 
