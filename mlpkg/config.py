@@ -410,7 +410,7 @@ class HoldoutConfig(_Frozen):
         default=0.2,
         gt=0.0,
         lt=0.6,
-        description="Share of the candles' time span held out (until the ledger has one).",
+        description="Share of the candle time span held out (until the ledger has one).",
     )
     holdout_start: str = Field(
         default="",
