@@ -26,6 +26,7 @@ import pandas as pd
 
 from mlpkg.config import HoldoutConfig, WalkForwardConfig
 from mlpkg.errors import ConfigError
+from mlpkg.features.labels import purge_rows
 
 MIN_TRAIN_ROWS = 50
 """Fewest training rows a fold may have (the LSTM also needs more than ``2 * window``)."""
@@ -129,23 +130,6 @@ def walk_forward_splits(
             train_start = max(0, train_end - config.max_train_rows)
         folds.append(Fold(k, train_start, train_end, test_start, test_start + test_size, purge))
     return folds
-
-
-def purge_rows(horizon: int, window: int) -> int:
-    """Candles between the last development row and the first holdout (or fold test) row.
-
-    The one place the purge is computed: ``horizon + window``. A development row t carries a
-    label built from the close ``horizon`` candles later, and a scored row's input window reaches
-    ``window - 1`` candles back, so ``horizon + window`` candles keep both inside their own period.
-    Today a candle is one ``interval`` of clock time; a trading calendar can make this count
-    trading bars instead without touching its callers.
-
-    Args:
-        horizon: Label horizon h in candles.
-        window: The largest input window (candles) any candidate of the run may read, tuned
-            windows' upper bound included (1 for models without history).
-    """
-    return horizon + window
 
 
 def default_holdout_start(times: pd.DatetimeIndex, fraction: float) -> pd.Timestamp:

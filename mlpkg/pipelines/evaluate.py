@@ -218,7 +218,10 @@ def evaluate_development(
     )
     fits = fits_frame(predictions)
     importance = family_importance(dataset, config, folds[-1], last)
-    predictions, stacked = add_ensembles(predictions, config.ensembles, list(config.families))
+    purge = folds[0].purge * dataset.interval
+    predictions, stacked = add_ensembles(
+        predictions, config.ensembles, list(config.families), purge=purge
+    )
     selection = choose_candidate(predictions, config.models, stacked)
     report = summarize_development(
         predictions,
