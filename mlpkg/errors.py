@@ -69,3 +69,7 @@ class StudyStorageError(MlpkgError):
 
 class StudyNotFoundError(MlpkgError):
     """A study to resume does not exist in the study storage."""
+
+
+class RegistryError(MlpkgError):
+    """The model registry cannot answer (anything but "not found"): nothing may be decided."""
