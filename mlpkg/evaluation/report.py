@@ -50,9 +50,10 @@ def period_metrics(rows: pd.DataFrame, *, fee_bps: float, horizon: int) -> dict[
     change with non-overlapping h-step trades (see ``mlpkg.evaluation.metrics.trade_returns``).
     """
     p, y, r = rows["proba_up"], rows["y_true"], rows["future_return"]
+    times = rows["open_time"]
     metrics = classification_metrics(y, p)
-    flat = strategy_returns(p, r, fee_bps=fee_bps, mode="long_flat", horizon=horizon)
-    both = strategy_returns(p, r, fee_bps=fee_bps, mode="long_short", horizon=horizon)
+    flat = strategy_returns(p, r, fee_bps=fee_bps, mode="long_flat", horizon=horizon, times=times)
+    both = strategy_returns(p, r, fee_bps=fee_bps, mode="long_short", horizon=horizon, times=times)
     metrics.update(
         {
             "strategy_return": flat["total_return"],

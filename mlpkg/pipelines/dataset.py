@@ -76,8 +76,11 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     context = config.context_rows()
     tail = np.arange(len(X)) >= len(X) - config.horizon
     gap_label = direction.isna().to_numpy() & ~tail
-    # On the candles' own index: a window may reach into the warm-up rows' candles.
-    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, context + 1)[warm:]
+    # On the candles' own index: a window may reach into the warm-up rows' candles. The span
+    # also covers the h-step trailing return (return_h, persistence's input): it counts rows,
+    # so across missing candles it would be a longer move than h candles of clock time.
+    span = max(context + 1, config.horizon + 1)
+    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, span)[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)
