@@ -194,6 +194,7 @@ def holdout_split(
     window: int,
     interval: pd.Timedelta,
     blocks: int = 4,
+    require_holdout: bool = True,
 ) -> HoldoutSplit:
     """Split time-ordered rows at the holdout's clock-time start.
 
@@ -205,6 +206,8 @@ def holdout_split(
         window: The largest input window any candidate of the run may read (candles).
         interval: The candle interval (one candle of clock time).
         blocks: Holdout blocks of the majority rule (the holdout needs two labelled rows each).
+        require_holdout: False for commands that never score the holdout (``evaluate``,
+            ``tune``): after a roll they may explore development before new candles arrive.
 
     Raises:
         ConfigError: when the development period or the holdout would be empty or too short.
@@ -216,7 +219,7 @@ def holdout_split(
     dev_end = int(index.searchsorted(dev_end_time))
     held = int(np.count_nonzero(labelled[start:]))
     dev_labelled = int(np.count_nonzero(labelled[:dev_end]))
-    if dev_labelled < MIN_TRAIN_ROWS or held < 2 * blocks:
+    if dev_labelled < MIN_TRAIN_ROWS or (require_holdout and held < 2 * blocks):
         raise ConfigError(
             f"The holdout starts at {start_time} (purge {purge} candles): that leaves "
             f"{dev_labelled} labelled development rows (need {MIN_TRAIN_ROWS}+) and {held} "
@@ -230,7 +233,7 @@ def holdout_split(
         start=start,
         end=len(index),
         purge=purge,
-        start_time=pd.Timestamp(index[start]),
+        start_time=pd.Timestamp(index[start]) if start < len(index) else start_time,
         end_time=pd.Timestamp(index[-1]),
         dev_end_time=dev_end_time,
     )

@@ -152,6 +152,7 @@ def development_split(
     holdout_start: pd.Timestamp | None = None,
     *,
     window: int | None = None,
+    require_holdout: bool = True,
 ) -> tuple[HoldoutSplit, list[Fold]]:
     """Locate the holdout and build the development folds before it.
 
@@ -162,6 +163,7 @@ def development_split(
             candle times alone (``default_holdout_start``), as the first training run would.
         window: The largest window any candidate of the run may use (a tune's upper bound);
             default the widest window of ``config``'s families. The purge is ``h + window``.
+        require_holdout: False when the holdout will not be scored (``evaluate``, ``tune``).
     """
     if holdout_start is None:
         times = pd.DatetimeIndex(dataset.candles.index)
@@ -174,6 +176,7 @@ def development_split(
         window=window or dataset.context_rows + 1,
         interval=dataset.interval,
         blocks=config.holdout.holdout_blocks,
+        require_holdout=require_holdout,
     )
     folds = walk_forward_splits(
         split.dev_end,
@@ -190,6 +193,7 @@ def evaluate_development(
     progress: Progress | None = None,
     *,
     holdout_start: pd.Timestamp | None = None,
+    require_holdout: bool = True,
 ) -> Development:
     """Run every candidate and reference on the development folds and select (no I/O).
 
@@ -198,8 +202,11 @@ def evaluate_development(
         config: The run config.
         progress: Called with one line per fold and fit.
         holdout_start: The pair's recorded holdout start (None: ``configured_holdout_start``).
+        require_holdout: False when the holdout will not be scored (``evaluate``).
     """
-    split, folds = development_split(dataset, config, holdout_start)
+    split, folds = development_split(
+        dataset, config, holdout_start, require_holdout=require_holdout
+    )
     last: dict[str, FitResult] = {}
 
     def keep_last_fold(fold: Fold, result: FitResult) -> None:
@@ -325,7 +332,9 @@ def development_run(
         tags={"kind": kind},
         settings=settings,
     ) as run:
-        development = evaluate_development(dataset, config, progress, holdout_start=start)
+        development = evaluate_development(
+            dataset, config, progress, holdout_start=start, require_holdout=kind == "train"
+        )
         log_development(development, config)
         runs.set_tags({"holdout_source": source})
         if kind == "train":

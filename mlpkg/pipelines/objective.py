@@ -102,7 +102,9 @@ def development_rows(
     if plan is None:
         split, folds = development_split(dataset, config)
     else:
-        split, folds = development_split(dataset, config, plan.start, window=plan.window)
+        split, folds = development_split(
+            dataset, config, plan.start, window=plan.window, require_holdout=False
+        )
     end = split.dev_end
     return DevelopmentRows(dataset.X.iloc[:end], dataset.y.iloc[:end], folds, split)
 

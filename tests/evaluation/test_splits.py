@@ -164,5 +164,10 @@ def test_too_short_periods_are_explained():
     late = pd.Timestamp("2030-01-01", tz="UTC")
     with pytest.raises(ConfigError, match="0 labelled holdout rows"):
         holdout_split(index, labelled, late, horizon=1, window=1, interval=hour)
+    # evaluate and tune never score it: after a roll they still explore development
+    empty = holdout_split(
+        index, labelled, late, horizon=1, window=1, interval=hour, require_holdout=False
+    )
+    assert (empty.rows, empty.start_time, empty.dev_end) == (0, late, 500)
     with pytest.raises(ConfigError, match="development rows"):
         holdout_split(index[:60], labelled[:60], index[48], horizon=5, window=21, interval=hour)
