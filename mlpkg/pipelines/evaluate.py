@@ -239,7 +239,11 @@ def evaluate_development(
         base_seed=config.seed,
     )
     procedure = procedure_for(selection.chosen, config, predictions, fits)
-    text = format_development(report)
+    text = (
+        f"{format_development(report)}\nHoldout (never read here): starts "
+        f"{split.start_time}; development rows end before {split.dev_end_time} "
+        f"(purge {split.purge} candles)."
+    )
     return Development(
         dataset, split, folds, predictions, fits, selection, procedure, report, text, importance
     )

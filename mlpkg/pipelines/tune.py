@@ -153,6 +153,12 @@ class TuneResult:
                 f"Best: trial {self.best['number']}, mean development-fold log loss "
                 f"{self.best['log_loss']:.5f} (the holdout was not used)."
             )
+            if "holdout_start" in self.best:
+                lines.append(
+                    f"Holdout respected: starts {self.best['holdout_start']} "
+                    f"({self.best.get('holdout_source')}); trials chose on rows up to "
+                    f"{self.best.get('development_last')}."
+                )
             lines += [f"  {name} = {value}" for name, value in self.best["params"].items()]
         else:
             lines.append("No trial completed every fold, so there is no best trial yet.")
