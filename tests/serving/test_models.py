@@ -37,10 +37,11 @@ def test_status_lists_versions_metrics_vs_baselines_and_live_accuracy(server, tr
     assert set(dev) == {"lstm", "majority", "always_up", "persistence", "logistic"}
     assert dev["lstm"]["log_loss"] == pytest.approx(run.data.metrics["dev_lstm_log_loss_mean"])
     assert dev["lstm"]["accuracy"] == pytest.approx(run.data.metrics["dev_lstm_accuracy_mean"])
-    assert set(holdout) == {"lstm", "majority", "always_up", "persistence", "logistic"}
+    assert set(holdout) == {"lstm", "majority", "always_up", "persistence"}  # no uncounted use
     assert holdout["lstm"]["log_loss"] == pytest.approx(run.data.metrics["holdout_lstm_log_loss"])
     assert holdout["lstm"]["log_loss"] != dev["lstm"]["log_loss"]
-    assert champion["holdoutUses"] == 1
+    assert champion["holdoutUses"] == 1  # counted by time overlap (docs/holdout.md)
+    assert champion["holdoutAlpha"] == pytest.approx(0.05 * 6 / math.pi**2)
     assert "dev" in champion["significance"] and "holdout" in champion["significance"]
     assert body["served"]["version"] == tracked.champion.version
     assert body["loaded"]["version"] == tracked.champion.version
