@@ -97,3 +97,7 @@ class OutOfSampleNotFoundError(MlpkgError):
 
 class ExportError(MlpkgError):
     """An export did not produce a usable graph (the member is then served by Keras)."""
+
+
+class RegistryError(MlpkgError):
+    """The model registry cannot answer (anything but "not found"): nothing may be decided."""

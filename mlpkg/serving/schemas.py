@@ -318,7 +318,9 @@ class VersionOut(ApiModel):
         description="Mean development-fold log loss of the candidate it holds."
     )
     holdout_log_loss: float | None = Field(
-        default=None, description="Its log loss on the holdout (scored once)."
+        default=None,
+        description="Holdout log loss of its procedure refit on the development period (the "
+        "served model is refit on every row, the holdout included: it has no holdout score).",
     )
     candidate: str = Field(default="", description="Family or ensemble, e.g. lstm, stacked.")
     decision: str = Field(
@@ -368,7 +370,11 @@ class VersionMetricsOut(ApiModel):
         description="model -> metric on the holdout: the selected candidate and the references."
     )
     holdout_uses: int | None = Field(
-        description="Candidates scored on that holdout so far, when this one was scored."
+        description="k: candidates that had scored rows of that holdout (counted by time "
+        "overlap), this one included, when this one was scored."
+    )
+    holdout_alpha: float | None = Field(
+        default=None, description="alpha_k, the DM level that use was held to (alpha spending)."
     )
     significance: dict[str, dict[str, dict[str, float]]] = Field(
         description="dev/holdout -> reference -> one-sided Diebold-Mariano {stat, p}."

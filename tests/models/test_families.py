@@ -29,7 +29,9 @@ def test_make_estimator_copies_the_config_section_purge_and_seed(family):
     if family == "logistic":
         assert set(params) == {*section, "max_iter"}
     else:
-        assert (params["purge"], params["seed"]) == (3, 11)
+        # the early-stopping tail is purged like the folds: h + window, not h alone
+        window = section.get("window", 1)
+        assert (params["purge"], params["seed"]) == (3 + window, 11)
         assert make_estimator(family, config, seed=12).get_params()["seed"] == 12
     if "window" in section:
         assert model.context_rows == section["window"] - 1
