@@ -529,6 +529,39 @@ class PredictionStore(SQLiteStore):
             ).fetchone()
         return int(n), int(correct)
 
+    def candle_window(self, pair: str, since: datetime, member: str = "") -> list[PredictionRecord]:
+        """The pair's predictions of candles opened at or after ``since``, oldest first.
+
+        Args:
+            pair: The pair.
+            since: First candle open time.
+            member: ``''`` (the served candidate, every version) or a member's name.
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT * FROM predictions WHERE pair = ? AND candle_time >= ? AND member = ?"
+                " ORDER BY candle_time, id",
+                (pair, to_db_time(since), member),
+            ).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def settled_outcomes(
+        self, pair: str, model_version: str, member: str = ""
+    ) -> list[tuple[datetime, bool, bool]]:
+        """``(target_time, correct, went_up)`` of each settled prediction of a version.
+
+        One row per candle (the unique key), in target-time order: the cumulative sums are the
+        live accuracy counters as they grew.
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT target_time, realised_direction = direction, realised_direction = 'up'"
+                " FROM predictions WHERE pair = ? AND model_version = ? AND member = ?"
+                " AND realised_direction IS NOT NULL ORDER BY target_time, id",
+                (pair, model_version, member),
+            ).fetchall()
+        return [(datetime.fromisoformat(row[0]), bool(row[1]), bool(row[2])) for row in rows]
+
     def row_count(self) -> int:
         """How many predictions are stored (from the counters: no table scan)."""
         with self._locked() as conn:
