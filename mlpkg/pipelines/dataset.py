@@ -54,7 +54,8 @@ class PairDataset:
         return np.asarray(self.y.notna().to_numpy())
 
 
-def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+def select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """The candles a run reads: up to ``data_end``, then the last ``max_rows``."""
     if config.data_end:
         candles = candles.loc[: pd.Timestamp(config.data_end)]
     if config.max_rows:
@@ -72,7 +73,7 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
     # max_rows counts candles of the run's interval: resample first.
-    candles = _select_candles(session_candles(candles, config.features, origin=config.pair), config)
+    candles = select_candles(session_candles(candles, config.features, origin=config.pair), config)
     interval, calendar = interval_length(config.interval), calendar_of(config.features)
     features = build_features(candles, config.features)
     warm = warmup_rows(config.features)
@@ -82,9 +83,11 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     context = config.context_rows()
     tail = np.arange(len(X)) >= len(X) - config.horizon
     gap_label = direction.isna().to_numpy() & ~tail
-    # On the candles' own index: a window may reach into the warm-up rows' candles.
-    index = pd.DatetimeIndex(candles.index)
-    window_ok = complete_windows(index, interval, context + 1, calendar)[warm:]
+    # On the candles' own index: a window may reach into the warm-up rows' candles. The span
+    # also covers the h-step trailing return (return_h, persistence's input): it counts rows,
+    # so across missing trading bars it would be a longer move than h trading bars.
+    span = max(context + 1, config.horizon + 1)
+    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, span, calendar)[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)

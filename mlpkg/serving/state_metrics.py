@@ -23,6 +23,7 @@ drift is the live loop's latest check, so only the process running the loop has 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -108,17 +109,21 @@ class StateCollector(Collector):
             name: GaugeMetricFamily(name, text, labels=["pair"])
             for name, text in DRIFT_GAUGES.items()
         }
-        for pair, drift in self.state.live.drift_state().items():
-            for feature, value in drift["psi"].items():
-                psi.add_metric([pair, feature], float(value))
-            values = {
-                "mlpkg_drift_psi_max": drift["psi_max"],
-                "mlpkg_drift_flagged_features": drift["flagged"],
-                "mlpkg_drift_alert": float(bool(drift["alert"])),
-                "mlpkg_accuracy_alert": float(bool(drift["accuracy_alert"])),
+        for pair in self.state.settings.pairs:
+            drift = self.state.live.drift(pair)
+            if drift is None:
+                continue
+            for feature, feature_psi in drift.psi.items():
+                if math.isfinite(feature_psi):
+                    psi.add_metric([pair, feature], float(feature_psi))
+            values: dict[str, float | None] = {
+                "mlpkg_drift_psi_max": drift.psi_max,
+                "mlpkg_drift_flagged_features": len(drift.flagged),
+                "mlpkg_drift_alert": float(bool(drift.alert)),
+                "mlpkg_accuracy_alert": float(bool(drift.accuracy and drift.accuracy.alert)),
             }
             for name, value in values.items():
-                if value is not None:
+                if value is not None and math.isfinite(value):
                     families[name].add_metric([pair], float(value))
         yield psi
         yield from families.values()
