@@ -227,6 +227,25 @@ def bar_after(
         span *= 2
 
 
+def bars_before(
+    calendar: TradingCalendar, stamp: pd.Timestamp, bars: int, interval: pd.Timedelta
+) -> pd.Timestamp:
+    """The open time ``bars`` trading bars before ``stamp`` (24/7: ``stamp - bars * interval``).
+
+    A purge of ``bars`` trading bars before a period that starts at ``stamp`` ends there:
+    closures inside it do not shorten it.
+    """
+    step = pd.Timedelta(interval)
+    if calendar.always_open or bars <= 0:
+        return pd.Timestamp(stamp) - bars * step
+    span = bars * step * 4 + pd.Timedelta(days=14)
+    while True:
+        before = calendar.trading_bars(pd.Timestamp(stamp) - span, pd.Timestamp(stamp) - step, step)
+        if len(before) >= bars:
+            return pd.Timestamp(before[-bars])
+        span *= 2
+
+
 def interval_length(interval: str) -> pd.Timedelta:
     """A candle interval name (``15m``, ``1h``, ``4h``, ``1d``) as a ``pd.Timedelta``.
 

@@ -109,5 +109,16 @@ def test_purges_in_rows_are_purges_in_trading_bars(xnys):
         last_train = fold.train_end - 1
         # The last training label's close (5 bars ahead) opens before the first test bar.
         assert place[last_train] + 5 < place[fold.test_start]
-    split = holdout_split(index, dataset.labelled, config.holdout, horizon=5, context=0)
-    assert place[split.dev_end - 1] + 5 < place[split.start]
+    start = index[int(len(index) * 0.8)]
+    window = config.context_rows() + 1
+    split = holdout_split(
+        index,
+        dataset.labelled,
+        start,
+        horizon=5,
+        window=window,
+        interval=pd.Timedelta(hours=1),
+        calendar=get_calendar("XNYS"),
+    )
+    # The last development label's close and the first holdout window stay in their periods.
+    assert place[split.dev_end - 1] + 5 < place[split.start] - window + 1
