@@ -327,12 +327,8 @@ class Predictor:
     def _compute(
         self, pair: str, model: LoadedModel, candles: pd.DataFrame, member: str | None = None
     ) -> ServedPrediction:
-        latest = model.score(
-            candles,
-            strong=self.settings.signal_strong,
-            normal=self.settings.signal_normal,
-            member=member,
-        )
+        strong, normal = model.thresholds(self.settings)
+        latest = model.score(candles, strong=strong, normal=normal, member=member)
         ood = check_ood(self.references, model, candles, latest.feature_row)
         now = datetime.now(UTC)
         record = PredictionRecord.create(

@@ -232,6 +232,11 @@ def log_data_info(description: Mapping[str, Any], checksum: str) -> None:
     )
 
 
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log run parameters (each value as text)."""
+    mlflow.log_params(dict(params))
+
+
 def log_metrics(metrics: Mapping[str, float]) -> None:
     """Log finite metrics (NaN values are skipped with a debug message)."""
     finite = {k: float(v) for k, v in metrics.items() if pd.notna(v)}
