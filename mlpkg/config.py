@@ -208,8 +208,9 @@ class Settings(BaseSettings):
 
     @property
     def signals_overridden(self) -> bool:
-        """Whether ``MLPKG_SIGNAL_STRONG``/``_NORMAL`` were set (they win over a version's policy)."""
+        """Whether ``MLPKG_SIGNAL_STRONG``/``_NORMAL`` were set (they beat a version's policy)."""
         return bool({"signal_strong", "signal_normal"} & self.model_fields_set)
+
     study_storage: str | None = Field(
         default=None,
         description="Optuna study storage (SQLAlchemy URL); default sqlite:///<mlruns_dir>/optuna.db.",

@@ -39,6 +39,7 @@ from mlpkg.evaluation.significance import autocovariances, dm_statistics, long_r
 from mlpkg.models.signals import NORMAL_SIZE, SignalPolicy
 
 YEAR = pd.Timedelta(days=365.25)
+HOUR = pd.Timedelta(hours=1)
 STRATEGIES = ("policy", "buy_hold", "flat")
 
 
@@ -56,7 +57,7 @@ class Costs:
     fee_bps: float
     slippage_bps: float = 0.0
     horizon: int = 1
-    interval: pd.Timedelta = pd.Timedelta(hours=1)
+    interval: pd.Timedelta = HOUR
 
     @property
     def rate(self) -> float:
@@ -192,7 +193,10 @@ class Backtest:
             for key, value in row.items()
         }
         flat.update(
-            {f"{prefix}policy_vs_buy_hold_{k}": v for k, v in self.versus_buy_hold.as_dict().items()}
+            {
+                f"{prefix}policy_vs_buy_hold_{k}": v
+                for k, v in self.versus_buy_hold.as_dict().items()
+            }
         )
         return {k: v for k, v in flat.items() if math.isfinite(v)}
 

@@ -59,7 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     state = ServingState(settings)
-    app.state.metrics.attach(state.models)
+    app.state.metrics.attach(state.models, state.store)
     try:
         await anyio.to_thread.run_sync(state.open)
     except MlpkgError as exc:

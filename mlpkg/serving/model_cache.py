@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.config import Settings
+from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
-from mlpkg.models.signals import POLICY_META, SignalPolicy, signal_thresholds
+from mlpkg.models.signals import POLICY_META, Signal, SignalPolicy, signal_thresholds
 from mlpkg.pipelines.predict import LatestPrediction, score_latest
 from mlpkg.serving.runtime import RuntimeBundle, load_runtime_bundle
 from mlpkg.tracking import registry
@@ -95,6 +95,10 @@ class LoadedModel:
             normal=settings.signal_normal,
             overridden=settings.signals_overridden,
         )
+
+    def position(self, signal: Signal) -> float:
+        """The position a served signal stands for (a version without a policy: long/flat)."""
+        return (self.policy or SignalPolicy(0.0, 0.0)).position(signal)
 
     def score(
         self, candles: pd.DataFrame, *, strong: float, normal: float, member: str | None = None

@@ -347,6 +347,7 @@ class Predictor:
             close_at_prediction=latest.close,
             ood=None if ood is None else bool(ood),
             member=member or "",  # a member's own answer is stored beside the candidate's
+            position=model.position(latest.signal),
         )
         # One prediction per (version, member, candle), committed with the outcomes the newly
         # closed candles settle: a single durable commit per fresh prediction.

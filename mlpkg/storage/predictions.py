@@ -137,6 +137,7 @@ class PredictionRecord:
     request_id: str | None = None
     member: str = ""
     ood: bool | None = None
+    position: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("predicted_at", "candle_time", "target_time", "realised_at"):
@@ -181,11 +182,14 @@ class PredictionRecord:
         request_id: str | None = None,
         member: str = "",
         ood: bool | None = None,
+        position: float | None = None,
     ) -> PredictionRecord:
         """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``.
 
         ``member`` is ``''`` for the served candidate, else the member that answered;
-        ``ood`` whether the input lay outside the training ranges (``None``: not checked).
+        ``ood`` whether the input lay outside the training ranges (``None``: not checked);
+        ``position`` the position the signal stood for under the version's signal policy
+        (+ long, - short, 0 flat; ``None`` before positions were recorded).
         """
         return cls(
             pair=pair,
@@ -204,6 +208,7 @@ class PredictionRecord:
             request_id=request_id,
             member=member,
             ood=ood,
+            position=position,
         )
 
 
@@ -291,6 +296,12 @@ _PREDICTIONS_V2: tuple[str, ...] = (
             n_up = n_up - coalesce(OLD.realised_direction = 'up', 0)
         WHERE {_COUNT_KEY.format(row="OLD")};
     END""",
+)
+
+
+_PREDICTIONS_POSITION: tuple[str, ...] = (
+    # The position each served signal stood for under its version's policy (live P&L).
+    "ALTER TABLE predictions ADD COLUMN position REAL",
 )
 
 
@@ -542,7 +553,11 @@ def _settle(conn: sqlite3.Connection, pair: str, lookup: dict[str, float], reali
 class PredictionStore(SQLiteStore):
     """Every served prediction, committed immediately; outcomes filled in as candles close."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_PREDICTIONS_V1, _PREDICTIONS_V2)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        _PREDICTIONS_V1,
+        _PREDICTIONS_V2,
+        _PREDICTIONS_POSITION,
+    )
 
     def add(self, record: PredictionRecord, *, request_id: str | None = None) -> int:
         """Commit one prediction (durably, before returning) and return its id.
@@ -737,6 +752,42 @@ class PredictionStore(SQLiteStore):
             ).fetchall()
         ordered = sorted(rows, key=lambda r: (len(r[0]), r[0]), reverse=True)
         return {str(r[0]): _accuracy(*tuple(r)[1:]) for r in ordered}
+
+    def pnl_by_version(self, pair: str, member: str = "") -> dict[str, dict[str, Any]]:
+        """Realised P&L of each version's served signals, from its settled predictions.
+
+        Each settled prediction with a recorded ``position`` is one tranche of ``1/horizon`` of
+        that position held from its candle's close to its target candle's close (the accounting
+        of the holdout backtest): its gross return is ``position * (realised_close /
+        close_at_prediction - 1) / horizon``. Summed per version (simple sum, no compounding),
+        with the number of settled signals and of those that took a position.
+
+        Returns:
+            Version -> ``n_settled``, ``n_traded``, ``gross_return`` (sum of tranche returns),
+            ``exposure`` (sum of ``|position| / horizon``), ``hit_rate`` (share of traded
+            tranches with a positive return; ``None`` when none traded).
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT model_version, count(*), coalesce(sum(position != 0), 0),"
+                " coalesce(sum(position * (realised_close / close_at_prediction - 1)"
+                " / horizon), 0.0), coalesce(sum(abs(position) / horizon), 0.0),"
+                " coalesce(sum(position * (realised_close - close_at_prediction) > 0), 0)"
+                " FROM predictions WHERE pair = ? AND member = ? AND position IS NOT NULL"
+                " AND realised_close IS NOT NULL AND model_version IS NOT NULL"
+                " GROUP BY model_version",
+                (pair, member),
+            ).fetchall()
+        return {
+            str(version): {
+                "n_settled": int(n),
+                "n_traded": int(traded),
+                "gross_return": float(gross),
+                "exposure": float(exposure),
+                "hit_rate": wins / traded if traded else None,
+            }
+            for version, n, traded, gross, exposure, wins in rows
+        }
 
     def recent_settled(
         self, pair: str, model_version: str, k: int, member: str = ""
