@@ -313,7 +313,7 @@ def test_stats_summarise_the_store(store):
     assert (stats["oldest"], stats["newest"]) == (T0 + HOUR, T0 + 3 * HOUR)
     assert stats["file_size_bytes"] > 0
     assert stats["journal_mode"] == "wal"
-    assert stats["schema_version"] == store.schema_version == 2
+    assert stats["schema_version"] == store.schema_version == len(PredictionStore.MIGRATIONS)
 
 
 def test_store_uses_wal_and_full_synchronous(store):
@@ -380,7 +380,7 @@ def test_empty_existing_file_is_migrated(tmp_path):
     path = tmp_path / "p.db"
     path.touch()
     with PredictionStore(path) as store:
-        assert store.stats()["schema_version"] == 2
+        assert store.stats()["schema_version"] == len(PredictionStore.MIGRATIONS)
         assert store.add(make_record()) == 1
 
 
@@ -421,7 +421,7 @@ def test_a_v1_store_migrates_keeping_the_first_of_each_duplicate_candle(tmp_path
         ],
     )
     with PredictionStore(path) as store:
-        assert store.stats()["schema_version"] == 2
+        assert store.stats()["schema_version"] == len(PredictionStore.MIGRATIONS)
         rows = store.history("BTC", limit=100) + store.history("ETH")
         kept = sorted((r.pair, r.model_version or "", r.candle_time, r.probability) for r in rows)
         assert kept == [
