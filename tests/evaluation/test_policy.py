@@ -53,7 +53,9 @@ def test_a_turnover_penalty_never_raises_the_turnover():
 
     def turnover(choice):
         grid = choice.grid
-        row = grid[(grid["normal"] == choice.policy.normal) & (grid["strong"] == choice.policy.strong)]
+        row = grid[
+            (grid["normal"] == choice.policy.normal) & (grid["strong"] == choice.policy.strong)
+        ]
         return float(row["turnover"].iloc[0]) if len(row) else 0.0
 
     assert turnover(taxed) <= turnover(free)
