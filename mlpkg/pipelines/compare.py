@@ -9,7 +9,7 @@ holdout report with the promotion decision.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -34,6 +34,9 @@ class Comparison:
         predictions: Out-of-fold development predictions of the base seed.
         importance: Permutation importance, features x families (may be empty).
         holdout: The holdout report and promotion decision, as text ('' for an evaluate run).
+        backtest: The signal policy's holdout backtest beside buy-and-hold, as text ('' when the
+            run has none).
+        backtest_frame: Its per-candle positions, returns, equity and drawdown (may be empty).
     """
 
     run_id: str
@@ -43,6 +46,8 @@ class Comparison:
     predictions: pd.DataFrame
     importance: pd.DataFrame
     holdout: str
+    backtest: str = ""
+    backtest_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def latest_run_id(pair: str, kind: str = "train", settings: Settings | None = None) -> str:
@@ -100,6 +105,7 @@ def load_comparison(pair: str, run_id: str = "", settings: Settings | None = Non
         summary = _csv(run_id, "development_summary.csv", folder, index_col=0)
         predictions = _csv(run_id, "development_predictions.csv", folder)
         importance = _csv(run_id, "permutation_importance.csv", folder, index_col=0)
+        backtest_frame = _csv(run_id, "holdout_backtest.csv", folder, index_col=0)
     if not predictions.empty:
         predictions["open_time"] = pd.to_datetime(predictions["open_time"], utc=True)
         predictions = predictions[predictions["seed"] == predictions["seed"].min()]
@@ -107,6 +113,12 @@ def load_comparison(pair: str, run_id: str = "", settings: Settings | None = Non
         holdout = mlflow.artifacts.load_text(f"runs:/{run_id}/holdout_report.txt")
     except Exception:  # an evaluate run has no holdout
         holdout = ""
+    try:
+        backtest = mlflow.artifacts.load_text(f"runs:/{run_id}/holdout_backtest.txt")
+    except Exception:  # an evaluate run (or an older training run) has no backtest
+        backtest = ""
+    if not backtest_frame.empty:
+        backtest_frame.index = pd.to_datetime(backtest_frame.index, utc=True)
     return Comparison(
         run_id=run_id,
         pair=pair,
@@ -115,6 +127,8 @@ def load_comparison(pair: str, run_id: str = "", settings: Settings | None = Non
         predictions=predictions,
         importance=importance,
         holdout=holdout,
+        backtest=backtest,
+        backtest_frame=backtest_frame,
     )
 
 
@@ -126,4 +140,7 @@ def comparison_figures(comparison: Comparison) -> dict[str, Figure]:
         figures["reliability"] = plots.plot_reliability_curves(comparison.predictions, candidates)
     if not comparison.importance.empty:
         figures["importance"] = plots.plot_importance(comparison.importance)
+    if not comparison.backtest_frame.empty:
+        title = comparison.backtest.splitlines()[0] if comparison.backtest else "holdout backtest"
+        figures["holdout_backtest"] = plots.plot_backtest(comparison.backtest_frame, title)
     return figures
