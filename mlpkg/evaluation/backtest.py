@@ -185,6 +185,12 @@ class Backtest:
     metrics: pd.DataFrame
     versus_buy_hold: Comparison
 
+    @property
+    def signal_share(self) -> float:
+        """Share of candles whose signal is not HOLD (BUY/SELL or STRONG)."""
+        confidence = np.abs(self.frame["proba_up"].to_numpy() - 0.5) * 2.0
+        return float((confidence > self.policy.normal).mean())
+
     def flat_metrics(self, prefix: str) -> dict[str, float]:
         """Every number keyed ``<prefix><strategy>_<metric>`` (finite values only)."""
         flat = {
@@ -198,6 +204,7 @@ class Backtest:
                 for k, v in self.versus_buy_hold.as_dict().items()
             }
         )
+        flat[f"{prefix}policy_signal_share"] = self.signal_share
         return {k: v for k, v in flat.items() if math.isfinite(v)}
 
 
@@ -248,6 +255,7 @@ def format_backtest(backtest: Backtest, title: str) -> str:
         cells = "".join(f"{row[c]:.4f}".rjust(14) for c in (*columns, "hit_rate"))
         lines.append(str(name).ljust(10) + cells)
     v = backtest.versus_buy_hold
+    lines.append(f"signals other than HOLD on {backtest.signal_share:.1%} of the candles")
     lines.append(
         f"policy - buy_hold, mean net return per candle: {v.mean_diff:+.6f} "
         f"(95 % interval {v.low:+.6f} .. {v.high:+.6f}, two-sided p={v.p_value:.3g}, n={v.n})"

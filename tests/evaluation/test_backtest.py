@@ -94,3 +94,11 @@ def test_bad_input_is_a_clear_error():
         net_returns(np.ones(2), np.array([0.01, math.nan]), 0.0)
     with pytest.raises(MlpkgError, match="horizon"):
         held_positions(np.ones(3), 0)
+
+
+def test_the_signal_share_counts_the_candles_that_are_not_hold():
+    p = np.array([0.5, 0.6, 0.4, 0.9, 0.52])  # confidence 0, 0.2, 0.2, 0.8, 0.04
+    policy = SignalPolicy(normal=0.1, strong=0.5)
+    result = run_backtest(_times(5), p, np.zeros(5), policy, Costs(fee_bps=0.0))
+    assert result.signal_share == pytest.approx(3 / 5)
+    assert result.flat_metrics("x_")["x_policy_signal_share"] == pytest.approx(0.6)
