@@ -33,7 +33,8 @@ from mlpkg.pipelines.train import train_pair
 PAIRS = ("BTC", "ETH", "LTC", "XRP", "EOS")
 HEADER = (
     "| pair | selected | promoted | BUY/SELL > | STRONG > | policy net | policy Sharpe | "
-    "policy max DD | exposure | buy&hold net | buy&hold Sharpe | buy&hold max DD | "
+    "policy max DD | signals (not HOLD) | exposure | policy per candle vs flat (95 % interval) | "
+    "buy&hold net | buy&hold Sharpe | buy&hold max DD | "
     "policy - buy&hold per candle (95 % interval) | p | wall |"
 )
 
@@ -55,12 +56,14 @@ def row(pair: str, params: dict[str, str]) -> str:
         config,
     )
     print(result.signals, flush=True)
-    m, v = backtest.metrics, backtest.versus_buy_hold
+    m, v, z = backtest.metrics, backtest.versus_buy_hold, backtest.versus_flat
     return (
         f"| {pair} | {result.bundle.candidate} | {result.decision.promote} | "
         f"{policy['normal']:.3f} | {policy['strong']:.3f} | "
         f"{m.loc['policy', 'total_return']:+.2%} | {m.loc['policy', 'sharpe']:.2f} | "
-        f"{m.loc['policy', 'max_drawdown']:.1%} | {m.loc['policy', 'exposure']:.2f} | "
+        f"{m.loc['policy', 'max_drawdown']:.1%} | {backtest.signal_share:.1%} | "
+        f"{m.loc['policy', 'exposure']:.2f} | "
+        f"{z.mean_diff * 1e4:+.2f} bp ({z.low * 1e4:+.2f} .. {z.high * 1e4:+.2f}) | "
         f"{m.loc['buy_hold', 'total_return']:+.2%} | {m.loc['buy_hold', 'sharpe']:.2f} | "
         f"{m.loc['buy_hold', 'max_drawdown']:.1%} | "
         f"{v.mean_diff * 1e4:+.2f} bp ({v.low * 1e4:+.2f} .. {v.high * 1e4:+.2f}) | "
@@ -77,7 +80,7 @@ def main() -> None:
     params = dict(item.split("=", 1) for item in args.param)
     rows = [row(pair, params) for pair in args.pairs.split(",") if pair]
     print("\n" + HEADER)
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|")
     print("\n".join(rows))
     print(describe_machine())
 

@@ -177,6 +177,7 @@ class Backtest:
             strategy ``<name>_position, <name>_net, <name>_equity, <name>_drawdown``.
         metrics: One row per strategy (``policy, buy_hold, flat``), the :func:`performance` keys.
         versus_buy_hold: The policy's per-candle difference with buy-and-hold.
+        versus_flat: The policy's per-candle net return against always-flat's (zero).
     """
 
     policy: SignalPolicy
@@ -184,6 +185,7 @@ class Backtest:
     frame: pd.DataFrame
     metrics: pd.DataFrame
     versus_buy_hold: Comparison
+    versus_flat: Comparison
 
     @property
     def signal_share(self) -> float:
@@ -198,12 +200,8 @@ class Backtest:
             for name, row in self.metrics.iterrows()
             for key, value in row.items()
         }
-        flat.update(
-            {
-                f"{prefix}policy_vs_buy_hold_{k}": v
-                for k, v in self.versus_buy_hold.as_dict().items()
-            }
-        )
+        for other, versus in (("buy_hold", self.versus_buy_hold), ("flat", self.versus_flat)):
+            flat.update({f"{prefix}policy_vs_{other}_{k}": v for k, v in versus.as_dict().items()})
         flat[f"{prefix}policy_signal_share"] = self.signal_share
         return {k: v for k, v in flat.items() if math.isfinite(v)}
 
@@ -242,8 +240,9 @@ def run_backtest(
         frame[f"{name}_drawdown"] = equity / np.maximum.accumulate(np.maximum(equity, 1.0)) - 1.0
         metrics[name] = performance(position, net, costs)
     versus = compare_returns(frame["policy_net"], frame["buy_hold_net"], costs.horizon)
+    against_flat = compare_returns(frame["policy_net"], frame["flat_net"], costs.horizon)
     table = pd.DataFrame.from_dict(metrics, orient="index").loc[list(STRATEGIES)]
-    return Backtest(policy, costs, frame, table, versus)
+    return Backtest(policy, costs, frame, table, versus, against_flat)
 
 
 def format_backtest(backtest: Backtest, title: str) -> str:
@@ -254,10 +253,10 @@ def format_backtest(backtest: Backtest, title: str) -> str:
     for name, row in backtest.metrics.iterrows():
         cells = "".join(f"{row[c]:.4f}".rjust(14) for c in (*columns, "hit_rate"))
         lines.append(str(name).ljust(10) + cells)
-    v = backtest.versus_buy_hold
     lines.append(f"signals other than HOLD on {backtest.signal_share:.1%} of the candles")
-    lines.append(
-        f"policy - buy_hold, mean net return per candle: {v.mean_diff:+.6f} "
-        f"(95 % interval {v.low:+.6f} .. {v.high:+.6f}, two-sided p={v.p_value:.3g}, n={v.n})"
-    )
+    for other, v in (("buy_hold", backtest.versus_buy_hold), ("flat", backtest.versus_flat)):
+        lines.append(
+            f"policy - {other}, mean net return per candle: {v.mean_diff:+.6f} (95 % interval "
+            f"{v.low:+.6f} .. {v.high:+.6f}, two-sided p={v.p_value:.3g}, n={v.n})"
+        )
     return "\n".join(lines)

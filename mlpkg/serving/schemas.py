@@ -468,6 +468,11 @@ class PredictionRecordOut(ApiModel):
     correct: bool | None
     member: str = Field(default="", description="'' for the served candidate, else the member.")
     ood: bool | None = Field(default=None, description="Input outside the training ranges.")
+    position: float | None = Field(
+        default=None,
+        description="The position the signal stood for under the version's policy (+ long, "
+        "- short, 0 flat); null for rows stored before positions were recorded.",
+    )
 
 
 class HistoryResponse(ApiModel):

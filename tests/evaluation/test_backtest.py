@@ -12,6 +12,7 @@ from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.backtest import (
     Costs,
     compare_returns,
+    format_backtest,
     held_positions,
     net_returns,
     run_backtest,
@@ -67,6 +68,7 @@ def test_an_oracle_beats_buy_and_hold_and_flat_earns_nothing():
     hold[-1] -= 0.001
     assert m.loc["buy_hold", "total_return"] == pytest.approx(np.prod(1.0 + hold) - 1.0)
     assert result.versus_buy_hold.low > 0.0  # the interval excludes no difference
+    assert result.versus_flat.low > 0.0 and "policy - flat" in format_backtest(result, "t")
     assert (result.frame["policy_drawdown"] <= 0).all()
 
 

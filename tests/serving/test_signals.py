@@ -24,6 +24,9 @@ def test_status_shows_the_versions_policy_and_the_served_rows_record_its_positio
     stored = server.state.store.get(answer["metadata"]["predictionId"])
     assert stored.signal == answer["signal"]
     assert stored.position == policy.position(answer["signal"])
+    history = server.client.get("/api/predictions/BTC/history?limit=1000").json()["predictions"]
+    row = next(r for r in history if r["id"] == stored.id)
+    assert row["position"] == stored.position and row["signal"] == answer["signal"]
     assert isinstance(body["livePnlByVersion"], list)
 
 
