@@ -78,7 +78,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     params = dict(item.split("=", 1) for item in args.param)
-    rows = [row(pair, params) for pair in args.pairs.split(",") if pair]
+    rows = []
+    for pair in (p for p in args.pairs.split(",") if p):
+        rows.append(row(pair, params))
+        print(rows[-1], describe_machine(), sep="\n", flush=True)
     print("\n" + HEADER)
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|")
     print("\n".join(rows))

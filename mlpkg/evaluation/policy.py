@@ -5,10 +5,10 @@ fold with the accounting of ``mlpkg.evaluation.backtest`` (h overlapping tranche
 slippage per unit of position change), **minus a turnover penalty** (``policy_turnover_bps``
 per unit of mean position change), among the threshold pairs whose signals take a position on
 at least ``policy_min_trades`` development candles. The thresholds tried are quantiles of the
-development confidence (``|p - 0.5| * 2``): STRONG is never below BUY/SELL, and "never STRONG"
-(1.0) is always a choice. Always-flat scores exactly 0: when no pair beats it (or none trades
-often enough), the policy is flat (every signal HOLD) and says why. Only development rows are
-read; the holdout never enters the choice.
+development confidence (``|p - 0.5| * 2``): STRONG is always above BUY/SELL (two tiers, so
+BUY/SELL answers exist between them), and "never STRONG" (1.0) is always a choice. Always-flat
+scores exactly 0: when no pair beats it (or none trades often enough), the policy is flat (every
+signal HOLD) and says why. Only development rows are read; the holdout never enters the choice.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def choose_policy(folds: Sequence[DevelopmentFold], objective: Objective) -> Pol
     rows = [
         score_thresholds(folds, SignalPolicy(normal, strong, objective.mode), objective)
         for normal in grid_values
-        for strong in [*(s for s in grid_values if s >= normal), NEVER]
+        for strong in [*(s for s in grid_values if s > normal), NEVER]
     ]
     grid = pd.DataFrame(rows)
     allowed = grid[grid["trades"] >= objective.min_trades]
