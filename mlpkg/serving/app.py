@@ -27,6 +27,7 @@ from mlpkg.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from mlpkg.serving.routes import ROUTERS
 from mlpkg.serving.routes.health import service_version
 from mlpkg.serving.state import ServingState
+from mlpkg.serving.state_metrics import StateCollector
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     state = ServingState(settings)
     app.state.metrics.attach(state.models, state.store)
+    app.state.metrics.registry.register(StateCollector(state))  # accuracy, drift, queue
     try:
         await anyio.to_thread.run_sync(state.open)
     except MlpkgError as exc:
