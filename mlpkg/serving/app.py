@@ -21,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from mlpkg.config import Settings, get_settings
 from mlpkg.errors import MlpkgError
+from mlpkg.serving.challenge import ChallengeCollector
 from mlpkg.serving.errors import install_error_handling
 from mlpkg.serving.live import run_live
 from mlpkg.serving.metrics import RequestMetricsMiddleware, ServingMetrics
@@ -61,6 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     state = ServingState(settings)
     app.state.metrics.attach(state.models, state.store)
+    app.state.challenges.service = state.live.challenge
     app.state.metrics.registry.register(StateCollector(state))  # accuracy, drift, queue
     try:
         await anyio.to_thread.run_sync(state.open)
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = ServingMetrics()  # one registry per app
+    app.state.challenges = ChallengeCollector()
+    app.state.metrics.registry.register(app.state.challenges)  # live challengers' gauges
     install_error_handling(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(  # added last = outermost, so CORS headers reach every answer
