@@ -61,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     state = ServingState(settings)
-    app.state.metrics.attach(state.models)
+    app.state.metrics.attach(state.models, state.store)
     app.state.challenges.service = state.live.challenge
     app.state.metrics.registry.register(StateCollector(state))  # accuracy, drift, queue
     try:
