@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     replay_start: str = Field(
         default="", description="Replay clock start (UTC); '' = after the served model's data."
     )
+    replay_wall0: float | None = Field(
+        default=None,
+        description="Set by mlpkg serve --workers: time.monotonic() at which every worker's "
+        "replay clock starts, so the workers share one clock.",
+    )
     live_scoring: bool = Field(
         default=True, description="Score every pair as soon as a new candle closes (loop)."
     )

@@ -77,6 +77,7 @@ class JobRecord:
     error: str | None = None
     trigger: JobTrigger = "manual"
     cancel_requested_at: datetime | None = None
+    stage: str | None = None
 
     @property
     def done(self) -> bool:
@@ -133,6 +134,9 @@ _JOBS_V2: tuple[str, ...] = (
     "CREATE INDEX ix_jobs_status ON jobs (status)",
 )
 
+_JOBS_STAGE: tuple[str, ...] = ("ALTER TABLE jobs ADD COLUMN stage TEXT",)
+"""The stage a running job reached (its training process writes it; kept when it dies)."""
+
 
 def _json_default(value: Any) -> Any:
     """Encode numpy scalars/arrays, datetimes and paths; refuse anything else."""
@@ -173,13 +177,14 @@ def _record_from_row(row: sqlite3.Row) -> JobRecord:
         error=row["error"],
         trigger=row["trigger"],
         cancel_requested_at=from_db_time(row["cancel_requested_at"]),
+        stage=row["stage"],
     )
 
 
 class JobStore(SQLiteStore):
     """Training jobs, one committed row each; every status change is one transaction."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1, _JOBS_V2)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1, _JOBS_V2, _JOBS_STAGE)
 
     def create(self, pair: str, params: dict[str, Any], trigger: JobTrigger = "manual") -> str:
         """Queue a job and return its id (a uuid4 hex string)."""
@@ -285,6 +290,21 @@ class JobStore(SQLiteStore):
         values = {"finished_at": _now(), "error": error}
         self._transition(job_id, allowed, JobStatus.FAILED, values)
 
+    def set_stage(self, job_id: str, stage: str) -> None:
+        """Record the stage a running job reached (no-op for a job that is not running)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET stage = ? WHERE id = ? AND status = 'running'", (stage, job_id)
+            )
+
+    def next_queued(self) -> JobRecord | None:
+        """The oldest queued job (the next one to run), or ``None``."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
+            ).fetchone()
+        return None if row is None else _record_from_row(row)
+
     def get(self, job_id: str) -> JobRecord | None:
         """Return the job, or ``None`` if the id is unknown."""
         with self._locked() as conn:
@@ -330,7 +350,8 @@ class JobStore(SQLiteStore):
         """
         with self._transaction() as conn:
             count = conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
+                "UPDATE jobs SET status = 'failed', finished_at = ?,"
+                " error = ? || coalesce(' Last stage: ' || stage || '.', '')"
                 " WHERE status = 'running'",
                 (_now(), f"Failed: {STOPPED_REASON}."),
             ).rowcount

@@ -28,7 +28,8 @@ from websockets.sync.client import connect
 from mlpkg.data.sources import find_gaps, load_shipped
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.train import train_pair
-from mlpkg.serving.live import PredictionHub, _new_candles
+from mlpkg.serving.hub import PredictionHub
+from mlpkg.serving.live import _new_candles
 from mlpkg.tracking import registry
 
 from .conftest import SERVED, Registry, Running, auth, make_settings, run_server

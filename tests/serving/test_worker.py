@@ -127,7 +127,8 @@ def test_cancelling_a_queued_job_skips_it(jobs):
     job_id, _ = worker.submit("ETH", {})
     cancelled = worker.cancel(job_id)
     assert cancelled.status == JobStatus.CANCELLED and "before it started" in cancelled.error
-    worker._execute(job_id)  # what the thread does with it: nothing
+    assert jobs.next_queued() is None  # the runner never picks it up
+    worker._execute(jobs.get(job_id))  # and would do nothing with it
     assert jobs.get(job_id).status == JobStatus.CANCELLED
 
 

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from mlpkg.config import Settings
 from mlpkg.errors import MlpkgError
 from mlpkg.serving.errors import classify
-from mlpkg.serving.live import PredictionHub, Subscriber
+from mlpkg.serving.hub import PredictionHub, Subscriber
 from mlpkg.serving.schemas import now_ms
 
 log = logging.getLogger(__name__)
