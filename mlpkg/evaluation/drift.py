@@ -37,11 +37,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mlpkg.errors import MlpkgError
 
@@ -289,7 +289,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return None
     if not 0 <= successes <= n:
         raise MlpkgError(f"successes must lie in [0, {n}], got {successes}.")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / n
     denominator = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denominator
@@ -310,4 +310,6 @@ def accuracy_floor(walk_forward_accuracy: float, k: int, quantile: float = ALERT
             f"accuracy_floor needs k >= 1 and an accuracy in [0, 1], got {k}, "
             f"{walk_forward_accuracy}."
         )
+    from scipy import stats  # lazily: scipy.stats costs the server ~0.5 s of start-up
+
     return float(stats.binom.ppf(quantile, k, walk_forward_accuracy)) / k
