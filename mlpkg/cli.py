@@ -179,7 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the latest shipped/source candle with the pair's registered model."""
     from mlpkg.data.sources import load_candles
-    from mlpkg.pipelines.predict import score_latest
+    from mlpkg.models.inference import score_latest
     from mlpkg.tracking import registry
     from mlpkg.tracking.runs import configure_tracking
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
-from mlpkg.pipelines.predict import LatestPrediction, score_latest
+from mlpkg.models.inference import LatestPrediction, score_latest
 from mlpkg.serving.runtime import RuntimeBundle, load_runtime_bundle
 from mlpkg.tracking import registry
 

@@ -102,7 +102,9 @@ def _metric_sum(text: str, name: str, route: str) -> float:
 
 
 def test_two_workers_one_leader_survive_kill_9_without_a_lost_or_repeated_candle(
-    tracked, live_model, tmp_path  # noqa: F811  (the fixture imported above)
+    tracked,
+    live_model,  # noqa: F811  (the fixture imported above)
+    tmp_path,
 ):
     store = tmp_path / "store"
     with _serve_workers(tracked, live_model, store) as base:
