@@ -410,8 +410,10 @@ class TrainingWorker:
                 log.exception("reloading %s after training job %s failed", record.pair, job.id)
 
     def _record_death(self, job: JobRecord, code: int | None) -> None:
+        """Mark the dead process's MLflow run KILLED, then its job failed (or cancelled)."""
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         stage = job.stage or "before its first stage"
+        self._mark_orphans()  # first, so a finished job never shows beside a RUNNING run
         try:
             if job.cancel_requested_at is not None:
                 self.jobs.stop_cancelled(
@@ -426,7 +428,6 @@ class TrainingWorker:
                 )
         except StorageError:
             log.exception("cannot mark training job %s finished", job.id)
-        self._mark_orphans()
 
     def _mark_orphans(self) -> None:
         """Mark the dead process's MLflow run KILLED (in a short process of the job module)."""

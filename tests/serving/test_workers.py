@@ -57,6 +57,7 @@ def _serve_workers(tracked: Registry, live: LiveModel, store: Path) -> Iterator[
         "MLPKG_LOG_LEVEL": "WARNING",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    store.mkdir(parents=True, exist_ok=True)
     log = (store / "serve.log").open("wb")
     command = [sys.executable, "-m", "mlpkg.cli", "serve", "--workers", "2", "--port", str(port)]
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
