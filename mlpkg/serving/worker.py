@@ -14,6 +14,8 @@ What queues a job (its ``trigger``):
 
 - ``manual``: ``POST /api/train/{pair}`` (always queued; no cooldown).
 - ``periodic``: every ``MLPKG_RETRAIN_EVERY`` per pair (``PeriodicSchedule``), when enabled.
+  Toggling it (``set_periodic``, from any worker) is stored in the job store and overrides
+  the setting until toggled again; the leader adopts it at its next tick (``sync_periodic``).
 - ``drift``: a drift alert, when ``MLPKG_RETRAIN_ON_DRIFT`` is set.
 
 An automatic job (periodic or drift) is skipped while the pair has a job queued or running,
@@ -114,7 +116,7 @@ class AutoOutcome:
 
 @dataclass
 class PeriodicSchedule:
-    """When each pair's periodic retrain is due (service clock; in memory, reset at start).
+    """When each pair's periodic retrain is due (service clock; due times in memory).
 
     Attributes:
         every_s: The period in seconds (``None``: never configured).
@@ -174,6 +176,7 @@ class TrainingWorker:
         self.cooldown = pd.Timedelta(seconds=settings.retrain_cooldown)
         every = settings.retrain_every
         self.periodic = PeriodicSchedule(every_s=every, enabled=every is not None)
+        self._applied = ""  # the change stamp of the stored toggle this process applied
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -280,6 +283,7 @@ class TrainingWorker:
 
     def tick(self) -> list[AutoOutcome]:
         """Queue the periodic retrains that are due (call it regularly, e.g. from the loop)."""
+        self.sync_periodic()
         now = self.clock.now()
         outcomes = [
             self.submit_automatic(pair, "periodic")
@@ -313,10 +317,22 @@ class TrainingWorker:
                 'Periodic retraining has no period: give one, e.g. {"enabled": true, '
                 '"every": "24h"}, or set MLPKG_RETRAIN_EVERY.'
             )
-        self.periodic.every_s = every
+        self._applied = self.jobs.save_schedule(enabled, every)  # every worker sees it
+        self._apply_periodic(enabled, every)
+        return self.periodic
+
+    def sync_periodic(self) -> PeriodicSchedule:
+        """Adopt a toggle made through another worker (read from the job store)."""
+        stored = self.jobs.load_schedule()
+        if stored is not None and stored[2] != self._applied:
+            enabled, every, self._applied = stored
+            self._apply_periodic(enabled, every)
+        return self.periodic
+
+    def _apply_periodic(self, enabled: bool, every_s: float | None) -> None:
+        self.periodic.every_s = every_s
         self.periodic.enabled = enabled
         self.periodic.next_due.clear()  # the next run is one full period from now
-        return self.periodic
 
     def cancel(self, job_id: str, reason: str = "") -> JobRecord:
         """Cancel a queued job, or ask the running one to stop (any worker may call it).

@@ -136,6 +136,15 @@ _JOBS_V2: tuple[str, ...] = (
 
 _JOBS_STAGE: tuple[str, ...] = ("ALTER TABLE jobs ADD COLUMN stage TEXT",)
 """The stage a running job reached (its training process writes it; kept when it dies)."""
+_JOBS_SCHEDULE: tuple[str, ...] = (
+    """CREATE TABLE periodic_schedule (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        enabled INTEGER NOT NULL,
+        every_s REAL,
+        changed_at TEXT NOT NULL
+    )""",
+)
+"""Periodic retraining as an operator last set it (any API worker writes, the leader acts)."""
 
 
 def _json_default(value: Any) -> Any:
@@ -184,7 +193,12 @@ def _record_from_row(row: sqlite3.Row) -> JobRecord:
 class JobStore(SQLiteStore):
     """Training jobs, one committed row each; every status change is one transaction."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1, _JOBS_V2, _JOBS_STAGE)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        _JOBS_V1,
+        _JOBS_V2,
+        _JOBS_STAGE,
+        _JOBS_SCHEDULE,
+    )
 
     def create(self, pair: str, params: dict[str, Any], trigger: JobTrigger = "manual") -> str:
         """Queue a job and return its id (a uuid4 hex string)."""
@@ -296,6 +310,27 @@ class JobStore(SQLiteStore):
             conn.execute(
                 "UPDATE jobs SET stage = ? WHERE id = ? AND status = 'running'", (stage, job_id)
             )
+
+    def save_schedule(self, enabled: bool, every_s: float | None) -> str:
+        """Record periodic retraining as toggled (one row); return its change stamp."""
+        stamp = _now()
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO periodic_schedule (id, enabled, every_s, changed_at)"
+                " VALUES (1, ?, ?, ?)",
+                (int(enabled), every_s, stamp),
+            )
+        return stamp
+
+    def load_schedule(self) -> tuple[bool, float | None, str] | None:
+        """Periodic retraining as last toggled: (enabled, period, change stamp), or ``None``."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT enabled, every_s, changed_at FROM periodic_schedule WHERE id = 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return bool(row[0]), None if row[1] is None else float(row[1]), str(row[2])
 
     def next_queued(self) -> JobRecord | None:
         """The oldest queued job (the next one to run), or ``None``."""

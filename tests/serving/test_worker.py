@@ -142,3 +142,17 @@ def test_under_replay_no_retrain_is_queued_again_without_a_new_candle(jobs):
     assert not same.queued and same.reason.startswith("no new candle")
     clock.at += pd.Timedelta(hours=1)
     assert worker.submit_automatic("BTC", "periodic").queued
+
+
+def test_a_periodic_toggle_made_through_another_worker_reaches_the_leader(jobs):
+    clock = FakeClock()
+    leader, other = make_worker(jobs, clock), make_worker(jobs, clock)
+    other.set_periodic(True, 3600.0)  # a request answered by a non-leader worker
+    assert not leader.periodic.enabled  # not yet seen
+    assert leader.tick() == []  # adopts the toggle; first due one period later
+    assert leader.periodic.enabled and leader.periodic.every_s == 3600.0
+    clock.at += pd.Timedelta(hours=1)
+    assert [o.pair for o in leader.tick() if o.queued] == ["BTC", "ETH"]
+    other.set_periodic(False)
+    leader.sync_periodic()
+    assert not leader.periodic.enabled

@@ -198,7 +198,7 @@ def outcome_body(outcome: AutoOutcome) -> AutoOutcomeOut:
 
 def periodic_body(state: ServingState) -> PeriodicStatus:
     """The periodic schedule's state (service clock)."""
-    periodic = state.training.periodic
+    periodic = state.training.sync_periodic()
     settings = state.settings
     return PeriodicStatus(
         enabled=periodic.enabled,
