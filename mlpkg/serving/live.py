@@ -256,7 +256,8 @@ class LiveService:
         if state.version != model.version:
             # First sight of the pair in this process: resume after the last logged candle
             # (another leader's); a hot swap starts with the latest candle.
-            resume = self.events.last_candle(pair, model.version) if state.version is None else None
+            known = state.version is not None
+            resume = None if known else self.events.last_candle(pair, _model_key(model))
             state.version, state.last_scored = model.version, _stamp(resume)
             self.monitor.forget(pair)
         times = _new_candles(pd.DatetimeIndex(candles.index), state.last_scored)
@@ -308,7 +309,7 @@ class LiveService:
             timestamp=now_ms(),
         )
         text = message.model_dump_json()
-        self.events.append(pair, model.version, record.candle_time, text)
+        self.events.append(pair, _model_key(model), record.candle_time, text)
         return LiveEvent(pair, record, text)
 
     def _wait(self, next_closes: Sequence[pd.Timestamp]) -> float:
@@ -416,6 +417,11 @@ async def run_live(state: ServingState) -> None:
             log.exception("live step failed")
             wait = state.settings.live_poll_s
         await asyncio.sleep(wait)
+
+
+def _model_key(model: LoadedModel) -> str:
+    """The event log's name of a served model version: ``mlpkg-BTC/3``."""
+    return f"{model.name}/{model.version}"
 
 
 def _stamp(when: datetime | None) -> pd.Timestamp | None:

@@ -24,11 +24,11 @@ _EVENTS_V1: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS live_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         pair TEXT NOT NULL,
-        model_version TEXT NOT NULL,
+        model TEXT NOT NULL,
         candle_time TEXT NOT NULL,
         message TEXT NOT NULL,
         created_at TEXT NOT NULL,
-        UNIQUE (pair, model_version, candle_time)
+        UNIQUE (pair, model, candle_time)
     )""",
 )
 KEEP_EVENTS = 10_000
@@ -37,11 +37,15 @@ KEEP_EVENTS = 10_000
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """One logged live prediction: its id (the follow cursor), pair and JSON message."""
+    """One logged live prediction: its id (the follow cursor), pair and JSON message.
+
+    ``model`` names the registered model and its version (``mlpkg-BTC/3``): a pair may serve
+    several models (intervals, horizons), each with its own version numbers.
+    """
 
     id: int
     pair: str
-    model_version: str
+    model: str
     candle_time: datetime
     message: str
 
@@ -51,14 +55,14 @@ class LiveEventStore(SQLiteStore):
 
     MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_EVENTS_V1,)
 
-    def append(self, pair: str, model_version: str, candle_time: datetime, message: str) -> bool:
+    def append(self, pair: str, model: str, candle_time: datetime, message: str) -> bool:
         """Log a scored candle; False (nothing written) when it was logged already."""
         with self._transaction() as conn:
             added = conn.execute(
                 "INSERT OR IGNORE INTO live_events"
-                " (pair, model_version, candle_time, message, created_at)"
+                " (pair, model, candle_time, message, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (pair, model_version, to_db_time(candle_time), message, _now()),
+                (pair, model, to_db_time(candle_time), message, _now()),
             ).rowcount
         return bool(added)
 
@@ -66,7 +70,7 @@ class LiveEventStore(SQLiteStore):
         """The events with an id above ``after_id``, oldest first."""
         with self._locked() as conn:
             rows = conn.execute(
-                "SELECT id, pair, model_version, candle_time, message FROM live_events"
+                "SELECT id, pair, model, candle_time, message FROM live_events"
                 " WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit),
             ).fetchall()
@@ -81,20 +85,20 @@ class LiveEventStore(SQLiteStore):
             row = conn.execute("SELECT coalesce(max(id), 0) FROM live_events").fetchone()
         return int(row[0])
 
-    def last_candle(self, pair: str, model_version: str) -> datetime | None:
-        """The newest candle logged for a pair's version (the live loop's resume point)."""
+    def last_candle(self, pair: str, model: str) -> datetime | None:
+        """The newest candle logged for a pair's model version (the live loop's resume point)."""
         with self._locked() as conn:
             row = conn.execute(
-                "SELECT max(candle_time) FROM live_events WHERE pair = ? AND model_version = ?",
-                (pair, model_version),
+                "SELECT max(candle_time) FROM live_events WHERE pair = ? AND model = ?",
+                (pair, model),
             ).fetchone()
         return from_db_time(row[0])
 
     def candles(self, pair: str) -> list[tuple[str, datetime]]:
-        """Every (version, candle) logged for a pair, in log order (for checks and audits)."""
+        """Every (model, candle) logged for a pair, in log order (for checks and audits)."""
         with self._locked() as conn:
             rows = conn.execute(
-                "SELECT model_version, candle_time FROM live_events WHERE pair = ? ORDER BY id",
+                "SELECT model, candle_time FROM live_events WHERE pair = ? ORDER BY id",
                 (pair,),
             ).fetchall()
         return [(str(r[0]), from_db_time(r[1]) or _epoch()) for r in rows]
