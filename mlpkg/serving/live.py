@@ -67,6 +67,8 @@ MAX_CATCHUP = 200
 """Most missed candles one step scores for a pair (older ones are skipped and counted)."""
 MIN_WAIT_S = 0.02
 """Shortest pause between steps."""
+PRUNE_EVERY = 1000
+"""Events logged between two prunings of the event log (it keeps ``KEEP_EVENTS``)."""
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -166,6 +168,7 @@ class LiveService:
         self.predictor = predictor
         self.training = training
         self.events = events
+        self._logged = 0
         self.hub = PredictionHub(settings.ws_queue)
         self.monitor = DriftMonitor(settings, store, predictor.references)
         self.pairs = {pair: PairLive() for pair in settings.pairs}
@@ -247,6 +250,10 @@ class LiveService:
             self.training.tick()
         except MlpkgError as exc:
             log.warning("periodic retrain check failed: %s", exc)
+        self._logged += len(events)
+        if self._logged >= PRUNE_EVERY:  # the log only feeds recent WebSocket pushes
+            self._logged = 0
+            self.events.prune()
         return events, self._wait(next_closes)
 
     def _step_pair(self, pair: str, model: LoadedModel) -> list[LiveEvent]:
