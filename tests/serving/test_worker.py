@@ -156,3 +156,36 @@ def test_a_periodic_toggle_made_through_another_worker_reaches_the_leader(jobs):
     other.set_periodic(False)
     leader.sync_periodic()
     assert not leader.periodic.enabled
+
+
+IGNORES_SIGTERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print('ready', flush=True); time.sleep(120)"
+)
+
+
+def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace_period(
+    jobs, monkeypatch, tmp_path
+):
+    import subprocess
+    import sys
+
+    import mlpkg.serving.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CANCEL_GRACE_S", 0.5)
+    worker = make_worker(jobs, FakeClock())
+    marked: list[str] = []
+    monkeypatch.setattr(worker, "_mark_orphans", lambda: marked.append("orphans"))
+    job_id, _ = worker.submit("ETH", {})
+    jobs.start(job_id)
+    jobs.set_stage(job_id, "fold 1/2: lstm")
+    process = subprocess.Popen([sys.executable, "-c", IGNORES_SIGTERM], stdout=subprocess.PIPE)
+    assert process.stdout.readline().strip() == b"ready"
+    worker.cancel(job_id)  # a cancel request recorded on the row (any worker may do it)
+    code = worker._wait(job_id, process)
+    assert code == -9  # SIGTERM was ignored; SIGKILL ended it
+    worker._settle(jobs.get(job_id), code)
+    job = jobs.get(job_id)
+    assert job.status == JobStatus.CANCELLED
+    assert "signal 9" in job.error and "fold 1/2: lstm" in job.error
+    assert marked == ["orphans"]  # its MLflow run is marked KILLED
