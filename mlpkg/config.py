@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     retrain_cooldown: Annotated[float, NoDecode] = Field(
         default=1800.0, description="No automatic retrain of a pair this soon after one (30m)."
     )
+    job_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Added to a training process's nice value (0: none), so predictions keep "
+        "the CPU during a retrain.",
+    )
     retrain_on_drift: bool = Field(
         default=False, description="Queue a retrain (trigger drift) when a drift alert is raised."
     )

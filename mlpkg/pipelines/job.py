@@ -14,7 +14,8 @@ from code, not the environment). The job row (``JobStore``) is the only channel 
   the server's grace period then ends with SIGKILL;
 - if the server dies (this process is re-parented), the job cancels itself the same way.
 
-It runs at a lower CPU priority (``NICENESS``), so predictions keep the CPU during a retrain.
+It runs at a lower CPU priority (``MLPKG_JOB_NICENESS``, +10), so predictions keep the CPU
+during a retrain.
 
 A process killed outright (SIGKILL, out of memory) writes nothing: the server then marks the job
 failed (or cancelled) with its last stage and runs ``--mark-orphans`` (a fresh process of this
@@ -50,8 +51,6 @@ FINAL_STAGE = "final fit on every labelled row"
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED, EXIT_NOT_RUNNING = 0, 1, 3, 4
 PARENT_CHECK_S = 1.0
 """How often the process checks that its server is still alive."""
-NICENESS = 10
-"""Added to the process's nice value: training yields the CPU to the API processes."""
 
 
 class JobCancelledError(MlpkgError):
@@ -163,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mark-orphans", action="store_true")
     args = parser.parse_args(argv)
     settings = settings_from_env()
-    os.nice(NICENESS)
+    os.nice(settings.job_niceness)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

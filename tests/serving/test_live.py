@@ -103,6 +103,7 @@ def replay_server(tracked: Registry, live_model: LiveModel) -> Iterator[Running]
         accuracy_window=10,
         ws_queue=1000,
         api_token="live-token",
+        job_niceness=0,  # the retrain must finish within the deadline on a busy machine
     )
     with run_server(settings) as running:
         yield running
