@@ -36,7 +36,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from mlpkg.config import RunConfig, Settings
-from mlpkg.errors import MlpkgError
+from mlpkg.errors import JobCancelledError
 from mlpkg.storage import JobRecord, JobStatus, JobStore
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ FINAL_STAGE = "final fit on every labelled row"
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED, EXIT_NOT_RUNNING = 0, 1, 3, 4
 PARENT_CHECK_S = 1.0
 """How often the process checks that its server is still alive."""
-
-
-class JobCancelledError(MlpkgError):
-    """The job's process was asked to stop (SIGTERM) or lost its server."""
 
 
 def job_metrics(result: TrainResult) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from mlpkg.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from mlpkg.serving.routes import ROUTERS
 from mlpkg.serving.routes.health import service_version
 from mlpkg.serving.state import ServingState
+from mlpkg.serving.state_metrics import StateCollector
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ async def lead(state: ServingState) -> None:
         log.info("this worker is now the leader")
         await anyio.to_thread.run_sync(state.lead)
     if state.settings.live_scoring:
-        await run_live(state)
+        await run_live(state.live, settings=state.settings)
 
 
 @asynccontextmanager
@@ -79,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     state = ServingState(settings)
     app.state.metrics.attach(state.models)
+    app.state.metrics.add_collector(StateCollector(state))  # accuracy, drift, queue
     try:
         await anyio.to_thread.run_sync(state.open)
         followed = await anyio.to_thread.run_sync(state.events.last_id)

@@ -33,7 +33,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import pandas as pd
@@ -42,7 +41,7 @@ from mlpkg.config import HoldoutConfig, Settings
 from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.drift import wilson_interval
-from mlpkg.serving.drift import DriftMonitor, PairDrift, drift_state
+from mlpkg.serving.drift import DriftMonitor, PairDrift
 from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
@@ -57,9 +56,6 @@ from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import PredictionRecord, PredictionStore
 from mlpkg.storage.events import LiveEventStore
 from mlpkg.tracking.history import out_of_sample, walk_forward_accuracy
-
-if TYPE_CHECKING:
-    from mlpkg.serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -337,10 +333,6 @@ class LiveService:
         """The pair's latest drift result (no I/O)."""
         return self.monitor.latest(pair)
 
-    def drift_state(self) -> dict[str, Any]:
-        """Per-pair drift numbers for a metrics exporter (see ``serving.drift.drift_state``)."""
-        return drift_state(self.monitor, self.settings.pairs)
-
     def out_of_sample(self, model: LoadedModel) -> pd.DataFrame:
         """The served version's out-of-sample predictions (MLflow, read once per version)."""
         key = (model.pair, model.version)
@@ -411,18 +403,17 @@ def _pair_start(
     return fallback, note
 
 
-async def run_live(state: ServingState) -> None:
-    """Run ``state.live.step`` forever (in a thread); until cancelled (leader only).
+async def run_live(live: LiveService, *, settings: Settings) -> None:
+    """Run ``live.step`` forever (in a thread); until cancelled (leader only).
 
     The step logs its events; ``mlpkg.serving.hub.follow_events`` publishes them.
     """
-    live = state.live
     while True:
         try:
             _, wait = await anyio.to_thread.run_sync(live.step)
         except Exception:  # the loop must survive anything one step does
             log.exception("live step failed")
-            wait = state.settings.live_poll_s
+            wait = settings.live_poll_s
         await asyncio.sleep(wait)
 
 

@@ -132,7 +132,13 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.models = ModelsCollector()
+        self.collectors: list[Collector] = [self.models]
         self.registry.register(self.models)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Register a collector read at scrape time (kept for multiprocess scrapes too)."""
+        self.collectors.append(collector)
+        self.registry.register(collector)
 
     def attach(self, models: ModelCache) -> None:
         """Read these models at scrape time (called when the service state opens)."""
@@ -153,7 +159,8 @@ class ServingMetrics:
             return bytes(generate_latest(self.registry))
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(self.models)
+        for collector in self.collectors:  # read from the answering worker
+            registry.register(collector)
         return bytes(generate_latest(registry))
 
 

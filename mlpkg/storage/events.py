@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from mlpkg.storage.predictions import SQLiteStore, from_db_time, to_db_time
+from mlpkg.storage.sqlite import SQLiteStore, from_db_time, to_db_time
 
 _EVENTS_V1: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS live_events (

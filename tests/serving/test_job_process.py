@@ -13,15 +13,16 @@ import signal
 
 import mlflow
 import pytest
-from support import poll_until
+from support import poll_until, tiny_params
 
 from mlpkg.tracking.runs import OWNER_PID_TAG, experiment_name
 
-from .conftest import TRAIN_BODY, auth
+from .conftest import auth
 
 pytestmark = pytest.mark.slow
 
-BODY = {**TRAIN_BODY, "lstm_epochs": 3}
+BODY = tiny_params(models="lstm", n_folds=1, lstm_epochs=3)
+"""A neural job slow enough to be caught mid-way (the session model is TensorFlow-free)."""
 FIRST_STAGE = "loading the candles"
 
 

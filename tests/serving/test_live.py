@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support import poll_until, tiny_run_config
+from support import SERVED, Registry, poll_until, tiny_run_config
 from websockets.sync.client import connect
 
 from mlpkg.data.sources import find_gaps, load_shipped
@@ -32,7 +32,7 @@ from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.live import _new_candles
 from mlpkg.tracking import registry
 
-from .conftest import SERVED, Registry, Running, auth, make_settings, run_server
+from .conftest import Running, auth, make_settings, run_server, run_uvicorn
 
 PAIR = "LIVE"
 """A user file's pair no other test registers: the retrains here touch no other model."""
@@ -105,7 +105,7 @@ def replay_server(tracked: Registry, live_model: LiveModel) -> Iterator[Running]
         api_token="live-token",
         job_niceness=0,  # the retrain must finish within the deadline on a busy machine
     )
-    with run_server(settings) as running:
+    with run_uvicorn(settings) as running:  # the WebSocket subscribers need a real socket
         yield running
 
 

@@ -23,13 +23,12 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from support import free_port, poll_until
+from support import Registry, free_port, poll_until
 
 from mlpkg.serving.lease import leader_pid
 from mlpkg.storage import PredictionStore
 from mlpkg.storage.events import LiveEventStore
 
-from .conftest import Registry
 from .test_live import FILE_END, PAIR, LiveModel, Subscriber, live_model  # noqa: F401
 
 pytestmark = pytest.mark.slow
