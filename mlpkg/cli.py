@@ -83,10 +83,12 @@ def _explicit_options(args: argparse.Namespace) -> set[str]:
 
 def _with_tuned_params(config: RunConfig, args: argparse.Namespace) -> RunConfig:
     """Merge the best trial of ``--params-from`` (a tune's parent run) over the options."""
+    from mlpkg.pipelines.ledger import check_tuned_rows
     from mlpkg.pipelines.tune import apply_tuned_params, tuned_params
 
     best = tuned_params(args.params_from)
     merged = apply_tuned_params(config, best, _explicit_options(args))
+    check_tuned_rows(best, merged)
     log.info(
         "using trial %s of study %s (dev log loss %.5f): %s",
         best.get("number"),
@@ -226,6 +228,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_holdout(args: argparse.Namespace) -> int:
+    """Show a pair's holdout ledger, or move its holdout (``--start`` / ``--roll``)."""
+    from mlpkg.pipelines.ledger import move_holdout
+    from mlpkg.tracking.ledger import read_ledger
+
+    pair = get_settings().check_pair(args.pair)
+    if args.start or args.roll:
+        move_holdout(pair, start=args.start or "", roll=args.roll, note=args.note)
+    ledger = read_ledger(pair)
+    if not ledger.entries:
+        sys.stdout.write(f"{pair}: no holdout recorded yet (the first `mlpkg train` records it)\n")
+    for entry in ledger.entries:
+        current = " (current)" if entry is ledger.current else ""
+        sys.stdout.write(
+            f"{pair} holdout {entry.number}{current}: starts {entry.start} ({entry.how}, "
+            f"recorded {entry.at}{'; ' + entry.note if entry.note else ''})\n"
+        )
+    if ledger.seen_until is not None:
+        sys.stdout.write(f"decisions have read candles up to {ledger.seen_until}\n")
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """Run the train and evaluate notebooks per pair with papermill."""
     from mlpkg.pipelines.batch import run_batch
@@ -309,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pair", required=True)
     p.add_argument("--version", required=True)
     p.set_defaults(func=cmd_promote)
+    p = sub.add_parser("holdout", help="show or move a pair's holdout (the ledger)")
+    p.add_argument("--pair", required=True)
+    p.add_argument("--start", default=None, help="move the holdout to start at this UTC time")
+    p.add_argument(
+        "--roll", action="store_true", help="move it past every candle a decision has read"
+    )
+    p.add_argument("--note", default="", help="why it moves (recorded in the ledger)")
+    p.set_defaults(func=cmd_holdout)
     p = sub.add_parser("batch", help="papermill the train/evaluate notebooks for several pairs")
     _add_run_options(p)
     p.add_argument("--pairs", nargs="+", required=True)

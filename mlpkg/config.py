@@ -198,6 +198,14 @@ class Settings(BaseSettings):
     retrain_on_drift: bool = Field(
         default=False, description="Queue a retrain (trigger drift) when a drift alert is raised."
     )
+    challenge_max: int = Field(
+        default=5000,
+        ge=1,
+        description="Settled shadow candles after which an undecided challenger is rejected.",
+    )
+    challenge_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Level of the live challenger test (false promotion)."
+    )
     drift_window: int = Field(
         default=168, ge=10, le=100_000, description="Served candles the PSI is computed over (N)."
     )
@@ -412,14 +420,21 @@ class WalkForwardConfig(_Frozen):
 
 
 class HoldoutConfig(_Frozen):
-    """The untouched holdout: the newest rows, scored once by the selected candidate."""
+    """The untouched holdout: the newest rows, scored once by the selected candidate.
+
+    These place a pair's holdout until its first training run records it in the holdout ledger
+    (``mlpkg.tracking.ledger``); from then on the ledger decides, and ``mlpkg holdout`` moves it.
+    """
 
     holdout_fraction: float = Field(
-        default=0.2, gt=0.0, lt=0.6, description="Share of labelled rows held out at the end."
+        default=0.2,
+        gt=0.0,
+        lt=0.6,
+        description="Share of the candle time span held out (until the ledger has one).",
     )
     holdout_start: str = Field(
         default="",
-        description="Hold out from this UTC time instead of a fraction (empty for none).",
+        description="Hold out from this UTC time, not a fraction (must match the ledger).",
     )
     holdout_blocks: int = Field(
         default=4, ge=1, le=50, description="Time-ordered holdout slices for the majority rule."

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from mlpkg.errors import MlpkgError
-from mlpkg.evaluation.metrics import StrategyMode, trade_returns
+from mlpkg.evaluation.metrics import StrategyMode, trade_returns, trade_schedule
 
 
 def _model_rows(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -77,10 +77,11 @@ def _equity(
     parts = []
     for _, fold in rows.groupby("fold", sort=True):
         p = np.ones(len(fold)) if hold else fold["proba_up"].to_numpy()
+        times = fold["open_time"].to_numpy()
         _, net = trade_returns(
-            p, fold["future_return"], fee_bps=fee_bps, mode=mode, horizon=horizon
+            p, fold["future_return"], fee_bps=fee_bps, mode=mode, horizon=horizon, times=times
         )
-        parts.append(pd.Series(net, index=fold["open_time"].to_numpy()[::horizon]))
+        parts.append(pd.Series(net, index=times[trade_schedule(len(fold), horizon, times)]))
     returns = pd.concat(parts)
     return (1.0 + returns).cumprod()
 

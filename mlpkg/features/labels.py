@@ -26,6 +26,25 @@ def _check_horizon(horizon: object) -> int:
     return int(horizon)
 
 
+def purge_rows(horizon: int, window: int) -> int:
+    """Candles left out between rows that are fitted on and rows that are scored after them.
+
+    The one place the purge is computed: ``horizon + window``. A fitted row t carries a label
+    built from the close ``horizon`` candles later, and a scored row's input window reaches
+    ``window - 1`` candles back, so ``horizon + window`` candles keep both inside their own
+    period. It separates walk-forward folds, the development period from the holdout, and a
+    model's training targets from its early-stopping validation tail. Today a candle is one
+    ``interval`` of clock time; a trading calendar can make this count trading bars instead
+    without touching its callers.
+
+    Args:
+        horizon: Label horizon h in candles.
+        window: The largest input window (candles) any candidate of the run may read, tuned
+            windows' upper bound included (1 for models without history).
+    """
+    return horizon + window
+
+
 def make_labels(
     close: pd.Series, horizons: Sequence[int], interval: pd.Timedelta | None = None
 ) -> pd.DataFrame:

@@ -51,7 +51,8 @@ class PairDataset:
         return np.asarray(self.y.notna().to_numpy())
 
 
-def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+def select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """The candles a run reads: up to ``data_end``, then the last ``max_rows``."""
     if config.data_end:
         candles = candles.loc[: pd.Timestamp(config.data_end)]
     if config.max_rows:
@@ -65,7 +66,7 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
-    candles = _select_candles(candles, config)
+    candles = select_candles(candles, config)
     interval = infer_frequency(pd.DatetimeIndex(candles.index))
     features = build_features(candles, config.features)
     warm = warmup_rows(config.features)
@@ -75,8 +76,11 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     context = config.context_rows()
     tail = np.arange(len(X)) >= len(X) - config.horizon
     gap_label = direction.isna().to_numpy() & ~tail
-    # On the candles' own index: a window may reach into the warm-up rows' candles.
-    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, context + 1)[warm:]
+    # On the candles' own index: a window may reach into the warm-up rows' candles. The span
+    # also covers the h-step trailing return (return_h, persistence's input): it counts rows,
+    # so across missing candles it would be a longer move than h candles of clock time.
+    span = max(context + 1, config.horizon + 1)
+    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, span)[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)

@@ -70,19 +70,26 @@ def job_metrics(result: TrainResult) -> dict[str, Any]:
     }
 
 
+def as_challenger(record: JobRecord) -> bool:
+    """Whether the job registers a live challenger (periodic and drift retrains) or may promote."""
+    return record.trigger != "manual"
+
+
 def after_training(jobs: JobStore, record: JobRecord, result: TrainResult) -> None:
     """What happens once a job's training run succeeded (the one place to change it).
 
     Today: the job is marked succeeded with the run, the version, the promotion decision and
-    the summary metrics (``train_pair`` itself registered the version and moved the aliases).
+    the summary metrics (``train_pair`` itself registered the version and moved the aliases;
+    an automatic retrain's version became the pair's ``challenger``, never promoted here).
     The server reloads the pair when this process exits 0.
     """
+    challenge = as_challenger(record)
     jobs.finish(
         record.id,
         run_id=result.run_id,
         model_version=result.version,
-        promoted=result.decision.promote,
-        metrics=job_metrics(result),
+        promoted=result.decision.promote and not challenge,
+        metrics={**job_metrics(result), "challenger": challenge},
     )
 
 
@@ -130,7 +137,9 @@ def run_job(jobs: JobStore, job_id: str, settings: Settings) -> int:
         config = RunConfig.from_flat(**record.params, pair=record.pair)
         from mlpkg.pipelines.train import train_pair
 
-        result = train_pair(config, settings, progress=stopper.progress)
+        result = train_pair(
+            config, settings, progress=stopper.progress, as_challenger=as_challenger(record)
+        )
     except JobCancelledError as exc:
         log.info("training job %s cancelled (%s)", job_id, exc)
         jobs.stop_cancelled(job_id, f"Cancelled while running ({exc}); nothing was registered.")

@@ -23,6 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from mlpkg.config import Settings, get_settings
 from mlpkg.errors import MlpkgError
+from mlpkg.serving.challenge import ChallengeCollector
 from mlpkg.serving.errors import install_error_handling
 from mlpkg.serving.hub import follow_events
 from mlpkg.serving.lease import LEASE_POLL_S
@@ -80,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     state = ServingState(settings)
     app.state.metrics.attach(state.models)
+    app.state.challenges.service = state.live.challenge
     app.state.metrics.add_collector(StateCollector(state))  # accuracy, drift, queue
     try:
         await anyio.to_thread.run_sync(state.open)
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = ServingMetrics()  # one registry per app
+    app.state.challenges = ChallengeCollector()
+    app.state.metrics.add_collector(app.state.challenges)  # live challengers' gauges
     install_error_handling(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(  # added last = outermost, so CORS headers reach every answer

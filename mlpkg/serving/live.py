@@ -12,10 +12,12 @@
    prediction (as at that candle's close), so a catch-up settles its own targets too.
 3. The drift monitor recomputes PSI and the accuracy alert (``mlpkg.serving.drift``); with
    ``MLPKG_RETRAIN_ON_DRIFT`` an alert queues a retrain (trigger ``drift``).
-4. Periodic retrains that are due are queued (``TrainingWorker.tick``).
+4. Periodic retrains that are due are queued (``TrainingWorker.tick``). A pending challenger
+   scores each candle in shadow and its live test is updated (``mlpkg.serving.challenge``).
 5. Each new prediction's message (with the outcomes it settled and the version's live
-   accuracy) is appended to the live event log (``LiveEventStore``); every API worker follows
-   the log and pushes it to its WebSocket subscribers (``mlpkg.serving.hub``).
+   accuracy), and each challenger decision, is appended to the live event log
+   (``LiveEventStore``); every API worker follows the log and pushes it to its WebSocket
+   subscribers (``mlpkg.serving.hub``).
 
 Only the process holding the leader lease runs this loop (``mlpkg.serving.lease``). The event
 log is also its cursor: a process that takes the lease resumes each pair after the last candle
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +44,7 @@ from mlpkg.config import HoldoutConfig, Settings
 from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.drift import wilson_interval
+from mlpkg.serving.challenge import ChallengeService
 from mlpkg.serving.drift import DriftMonitor, PairDrift
 from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
@@ -167,6 +171,7 @@ class LiveService:
         self._logged = 0
         self.hub = PredictionHub(settings.ws_queue)
         self.monitor = DriftMonitor(settings, store, predictor.references)
+        self.challenge = ChallengeService(settings, store, models, predictor, clock)
         self.pairs = {pair: PairLive() for pair in settings.pairs}
         self.replay: ReplayInfo | None = None
         self._oos: dict[tuple[str, str], pd.DataFrame] = {}
@@ -246,6 +251,8 @@ class LiveService:
             self.training.tick()
         except MlpkgError as exc:
             log.warning("periodic retrain check failed: %s", exc)
+        for pair, message in self.challenge.drain():  # challengers decided in this step
+            self.events.append(pair, f"challenge/{uuid.uuid4().hex}", datetime.now(UTC), message)
         self._logged += len(events)
         if self._logged >= PRUNE_EVERY:  # the log only feeds recent WebSocket pushes
             self._logged = 0
@@ -284,8 +291,10 @@ class LiveService:
             state.last_scored_at = datetime.now(UTC)
             state.scored += 1
             events.append(self._event(pair, model, served, interval))
+            self.challenge.observe(pair, model, window)  # the challenger in shadow, if any
         if times:
             self._watch(pair, model, candles)
+            self.challenge.decide(pair, model)
         return events
 
     def _watch(self, pair: str, model: LoadedModel, candles: pd.DataFrame) -> PairDrift:

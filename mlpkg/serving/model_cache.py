@@ -180,6 +180,14 @@ class ModelCache:
         """Return the pair's loaded model or ``None`` (never raises, never blocks)."""
         return self._slots[pair].model
 
+    def forget(self, pair: str) -> None:
+        """Drop the pair's model (its alias was removed on purpose: a decided challenger).
+
+        The next ``refresh`` loads whatever the alias then names.
+        """
+        with self._locks[pair]:
+            self._slots[pair] = PairSlot()
+
     def snapshot(self, pair: str) -> PairSlot:
         """Return a copy of what is known about the pair (for health and status)."""
         slot = self._slots[pair]

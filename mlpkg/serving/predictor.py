@@ -45,6 +45,7 @@ from mlpkg.models.signals import DirectionPrediction, Signal
 from mlpkg.serving.drift import ReferenceCache, check_ood
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.storage import PredictionRecord, PredictionStore
+from mlpkg.storage.predictions import Role
 
 log = logging.getLogger(__name__)
 
@@ -315,17 +316,23 @@ class Predictor:
         return CacheAnswer(entry[2], cached=True, age_s=age) if age < self.cache_s else None
 
     def score_candles(
-        self, pair: str, model: LoadedModel, candles: pd.DataFrame
+        self, pair: str, model: LoadedModel, candles: pd.DataFrame, role: Role = "served"
     ) -> ServedPrediction:
         """Score the last of ``candles`` (closed ones, oldest first) and store it once.
 
-        The live loop uses it to score a candle it missed (catching up); answers are not
-        cached. A candle already stored for this version answers the stored prediction.
+        The live loop uses it to score a candle it missed (catching up), and a challenger in
+        shadow (``role='challenger'``); answers are not cached. A candle already stored for
+        this version answers the stored prediction.
         """
-        return self._compute(pair, model, candles)
+        return self._compute(pair, model, candles, role=role)
 
     def _compute(
-        self, pair: str, model: LoadedModel, candles: pd.DataFrame, member: str | None = None
+        self,
+        pair: str,
+        model: LoadedModel,
+        candles: pd.DataFrame,
+        member: str | None = None,
+        role: Role = "served",
     ) -> ServedPrediction:
         latest = model.score(
             candles,
@@ -351,12 +358,15 @@ class Predictor:
             close_at_prediction=latest.close,
             ood=None if ood is None else bool(ood),
             member=member or "",  # a member's own answer is stored beside the candidate's
+            role=role,
         )
         # One prediction per (version, member, candle), committed with the outcomes the newly
         # closed candles settle: a single durable commit per fresh prediction.
         closes = self._unsettled_closes(pair, candles)
         stored, _ = self.store.add_once(record, closes=closes)
-        self._filled_through[pair] = pd.Timestamp(candles.index[-1])
+        self._filled_through[pair] = max(
+            pd.Timestamp(candles.index[-1]), self._filled_through.get(pair, candles.index[-1])
+        )
         described = DirectionPrediction(
             stored.probability, stored.direction, stored.confidence, cast(Signal, stored.signal)
         )

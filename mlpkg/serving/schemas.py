@@ -323,7 +323,9 @@ class VersionOut(ApiModel):
         description="Mean development-fold log loss of the candidate it holds."
     )
     holdout_log_loss: float | None = Field(
-        default=None, description="Its log loss on the holdout (scored once)."
+        default=None,
+        description="Holdout log loss of its procedure refit on the development period (the "
+        "served model is refit on every row, the holdout included: it has no holdout score).",
     )
     candidate: str = Field(default="", description="Family or ensemble, e.g. lstm, stacked.")
     decision: str = Field(
@@ -373,11 +375,45 @@ class VersionMetricsOut(ApiModel):
         description="model -> metric on the holdout: the selected candidate and the references."
     )
     holdout_uses: int | None = Field(
-        description="Candidates scored on that holdout so far, when this one was scored."
+        description="k: candidates that had scored rows of that holdout (counted by time "
+        "overlap), this one included, when this one was scored."
+    )
+    holdout_alpha: float | None = Field(
+        default=None, description="alpha_k, the DM level that use was held to (alpha spending)."
     )
     significance: dict[str, dict[str, dict[str, float]]] = Field(
         description="dev/holdout -> reference -> one-sided Diebold-Mariano {stat, p}."
     )
+
+
+class ChallengeOut(ApiModel):
+    """A live challenger's evidence (``GET /api/models/{pair}/challenger``).
+
+    ``meanDiff`` is the mean of log loss(challenger) - log loss(reference) over the settled
+    shadow candles (negative: the challenger is better), ``[lower, upper]`` its anytime-valid
+    interval; a decision needs ``eValue >= threshold`` and the burn-in passed.
+    """
+
+    pair: str
+    version: str = Field(description="The challenger's registered version.")
+    reference: str = Field(description="'champion vN' or 'naive base rate' (no champion).")
+    state: Literal["watching", "promoted", "rejected"]
+    reason: str
+    n: int = Field(description="Settled shadow candles the figures are computed on.")
+    settled: int = Field(description="Settled shadow candles so far.")
+    scored: int = Field(description="Shadow predictions stored so far (settled or not).")
+    mean_diff: float | None
+    lower: float | None
+    upper: float | None
+    long_run_sd: float | None
+    e_value: float
+    threshold: float
+    alpha: float
+    horizon: int
+    burn_in: int
+    max_candles: int
+    shadow_from: datetime | None = Field(description="First candle scored in shadow.")
+    decided_at: datetime | None = Field(default=None, description="Service clock at decision.")
 
 
 class ModelStatusResponse(ApiModel):
@@ -401,6 +437,9 @@ class ModelStatusResponse(ApiModel):
     )
     drift: DriftOut | None = Field(
         default=None, description="The latest drift check of the served version (live loop)."
+    )
+    challenge: ChallengeOut | None = Field(
+        default=None, description="The pending (or last decided) live challenger, if any."
     )
     timestamp: int
 
@@ -435,6 +474,9 @@ class PredictionRecordOut(ApiModel):
     correct: bool | None
     member: str = Field(default="", description="'' for the served candidate, else the member.")
     ood: bool | None = Field(default=None, description="Input outside the training ranges.")
+    role: Literal["served", "challenger"] = Field(
+        default="served", description="'served' (the default answer) or 'challenger' (shadow)."
+    )
 
 
 class HistoryResponse(ApiModel):
@@ -723,3 +765,13 @@ class OutOfSampleResponse(ApiModel):
 # Bodies above that name models defined after them (forward references).
 HealthResponse.model_rebuild()
 ModelStatusResponse.model_rebuild()
+
+
+class ChallengeMessage(ApiModel):
+    """A ``/ws/predictions`` message sent when a challenger is decided."""
+
+    type: Literal["challenge"] = "challenge"
+    pair: str
+    challenge: ChallengeOut
+    clock: datetime
+    timestamp: int

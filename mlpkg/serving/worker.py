@@ -25,6 +25,9 @@ candle closed since the last automatic job (a replay that reached the end of its
 Times are the service clock's: replayed time under ``MLPKG_DATA_SOURCE=replay``. An automatic
 job retrains the served version's run config on the data available now; under replay every job
 stops at the replay clock (``data_end`` = the last closed candle), so no model sees the future.
+An automatic job's version becomes the pair's ``challenger`` (``mlpkg.tracking.challengers``):
+it is promoted only on live shadow outcomes (``mlpkg.serving.challenge``), never on a
+re-scored old holdout.
 
 Cancelling (``cancel``): a queued job is cancelled at once; for a running one the request is
 recorded on its row and the runner sends its process SIGTERM: it stops where it is, ends

@@ -12,6 +12,11 @@ live accuracy counts each candle once per version, whatever the request traffic.
 can be stored for the same candle. Migrating a v1 store keeps the first row of each duplicate
 group (lowest id) and deletes the others.
 
+**Roles** (migration ``_PREDICTIONS_ROLE``): ``role`` is ``served`` for what the served alias
+answered and ``challenger`` for the pending challenger's shadow predictions (scored beside it on
+every closed candle, compared with it by ``mlpkg.serving.challenge``). History reads the served
+role unless asked for the challenger; ``shadow_pairs`` joins both on their candles.
+
 **Counters** (table ``prediction_counts``, kept by triggers in the same transaction as each
 insert, outcome and delete): rows, outcomes, correct and realised-up predictions per (pair,
 version, member). Health, status and live accuracy read them instead of scanning the table.
@@ -32,7 +37,7 @@ import math
 import sqlite3
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NoReturn, get_args
+from typing import Any, ClassVar, Literal, NoReturn, get_args
 
 import pandas as pd
 
@@ -43,6 +48,9 @@ from mlpkg.storage.sqlite import TS_FORMAT, SQLiteStore, from_db_time, to_db_tim
 logger = logging.getLogger(__name__)
 
 _DIRECTIONS: tuple[str, ...] = get_args(Direction)
+Role = Literal["served", "challenger"]
+"""Why a prediction was made: the served alias's answer, or the challenger's shadow."""
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 def target_time(candle_time: datetime, horizon: int, interval: timedelta) -> datetime:
@@ -104,6 +112,7 @@ class PredictionRecord:
     request_id: str | None = None
     member: str = ""
     ood: bool | None = None
+    role: Role = "served"
 
     def __post_init__(self) -> None:
         for name in ("predicted_at", "candle_time", "target_time", "realised_at"):
@@ -120,6 +129,8 @@ class PredictionRecord:
             _bad("realised_direction", self.realised_direction)
         if not math.isfinite(self.close_at_prediction):
             _bad("close_at_prediction", self.close_at_prediction)
+        if self.role not in ROLES:
+            _bad("role", self.role)
 
     @property
     def correct(self) -> bool | None:
@@ -148,11 +159,14 @@ class PredictionRecord:
         request_id: str | None = None,
         member: str = "",
         ood: bool | None = None,
+        role: Role = "served",
     ) -> PredictionRecord:
         """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``.
 
         ``member`` is ``''`` for the served candidate, else the member that answered;
-        ``ood`` whether the input lay outside the training ranges (``None``: not checked).
+        ``ood`` whether the input lay outside the training ranges (``None``: not checked);
+        ``role`` is ``served`` (the answer of the served alias) or ``challenger`` (a shadow
+        prediction of the pending challenger, never a default answer).
         """
         return cls(
             pair=pair,
@@ -171,6 +185,7 @@ class PredictionRecord:
             request_id=request_id,
             member=member,
             ood=ood,
+            role=role,
         )
 
 
@@ -270,6 +285,12 @@ def _record_from_row(row: sqlite3.Row) -> PredictionRecord:
     return PredictionRecord(**values)
 
 
+def _time(text: str) -> datetime:
+    value = from_db_time(text)
+    assert value is not None
+    return value
+
+
 def _accuracy(n: int, n_realised: int, n_correct: int, n_up: int) -> dict[str, Any]:
     return {
         "n_realised": int(n_realised),
@@ -316,10 +337,21 @@ def _settle(conn: sqlite3.Connection, pair: str, lookup: dict[str, float], reali
     return len(updates)
 
 
+_PREDICTIONS_ROLE: tuple[str, ...] = (
+    "ALTER TABLE predictions ADD COLUMN role TEXT NOT NULL DEFAULT 'served'",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_role ON predictions (pair, role, candle_time)",
+)
+"""Shadow predictions of a challenger beside the served ones (issue 18)."""
+
+
 class PredictionStore(SQLiteStore):
     """Every served prediction, committed immediately; outcomes filled in as candles close."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_PREDICTIONS_V1, _PREDICTIONS_V2)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        _PREDICTIONS_V1,
+        _PREDICTIONS_V2,
+        _PREDICTIONS_ROLE,
+    )
 
     def add(self, record: PredictionRecord, *, request_id: str | None = None) -> int:
         """Commit one prediction (durably, before returning) and return its id.
@@ -411,11 +443,11 @@ class PredictionStore(SQLiteStore):
         return None if row is None else _record_from_row(row)
 
     def settled_at(self, pair: str, target: datetime) -> list[PredictionRecord]:
-        """The pair's realised predictions whose target candle opened at ``target``."""
+        """The pair's realised served predictions whose target candle opened at ``target``."""
         with self._locked() as conn:
             rows = conn.execute(
                 "SELECT * FROM predictions WHERE pair = ? AND target_time = ?"
-                " AND realised_direction IS NOT NULL ORDER BY id",
+                " AND realised_direction IS NOT NULL AND role = 'served' ORDER BY id",
                 (pair, to_db_time(target)),
             ).fetchall()
         return [_record_from_row(row) for row in rows]
@@ -452,7 +484,12 @@ class PredictionStore(SQLiteStore):
         return filled
 
     def history(
-        self, pair: str, *, limit: int = 100, since: datetime | None = None
+        self,
+        pair: str,
+        *,
+        limit: int = 100,
+        since: datetime | None = None,
+        role: Role = "served",
     ) -> list[PredictionRecord]:
         """Return the pair's predictions, newest first.
 
@@ -460,11 +497,12 @@ class PredictionStore(SQLiteStore):
             pair: The pair.
             limit: At most this many rows (>= 1).
             since: Only predictions served at or after this time.
+            role: ``served`` (default) or ``challenger`` (the shadow predictions).
         """
         if limit < 1:
             raise StorageError(f"history limit must be at least 1, got {limit}.")
-        sql = "SELECT * FROM predictions WHERE pair = ?"
-        params: list[Any] = [pair]
+        sql = "SELECT * FROM predictions WHERE pair = ? AND role = ?"
+        params: list[Any] = [pair, role]
         if since is not None:
             sql += " AND predicted_at >= ?"
             params.append(to_db_time(since))
@@ -528,6 +566,46 @@ class PredictionStore(SQLiteStore):
                 (pair, model_version, member, k),
             ).fetchone()
         return int(n), int(correct)
+
+    def shadow_pairs(
+        self, pair: str, challenger: str, reference: str | None
+    ) -> list[tuple[datetime, datetime, float, float | None, bool]]:
+        """The challenger's settled shadow predictions, oldest candle first, with the reference's.
+
+        Args:
+            pair: The pair.
+            challenger: The challenger's model version (its ``challenger`` role rows).
+            reference: The served version compared with it on the same candles (``None``: no
+                reference row is joined and its probability is ``None``).
+
+        Returns:
+            ``(candle_time, target_time, challenger P(up), reference P(up) or None, up)`` per
+            settled candle; candles the reference did not predict are left out.
+        """
+        sql = (
+            "SELECT c.candle_time, c.target_time, c.probability, r.probability,"
+            " c.realised_direction = 'up' FROM predictions c"
+            " LEFT JOIN predictions r ON r.pair = c.pair AND r.candle_time = c.candle_time"
+            " AND r.member = '' AND r.role = 'served' AND r.model_version = ?"
+            " WHERE c.pair = ? AND c.model_version = ? AND c.member = '' AND c.role = 'challenger'"
+            " AND c.realised_direction IS NOT NULL"
+        )
+        if reference is not None:
+            sql += " AND r.probability IS NOT NULL"
+        with self._locked() as conn:
+            rows = conn.execute(
+                sql + " ORDER BY c.candle_time", (reference or "", pair, challenger)
+            ).fetchall()
+        return [
+            (
+                _time(row[0]),
+                _time(row[1]),
+                float(row[2]),
+                None if row[3] is None else float(row[3]),
+                bool(row[4]),
+            )
+            for row in rows
+        ]
 
     def candle_window(self, pair: str, since: datetime, member: str = "") -> list[PredictionRecord]:
         """The pair's predictions of candles opened at or after ``since``, oldest first.

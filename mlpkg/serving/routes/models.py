@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
+from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.serving.deps import AuthDep, PairDep, StateDep
-from mlpkg.serving.errors import PAIR_AUTH_ERRORS, PAIR_ERRORS
+from mlpkg.serving.errors import CHALLENGER_ERRORS, PAIR_AUTH_ERRORS, PAIR_ERRORS
 from mlpkg.serving.live import accuracy_body, drift_body
 from mlpkg.serving.model_cache import PairSlot
 from mlpkg.serving.runtime import RuntimeBundle
 from mlpkg.serving.schemas import (
+    ChallengeOut,
     LiveAccuracy,
     MemberOut,
     ModelHealth,
@@ -37,6 +39,21 @@ router = APIRouter(prefix="/api/models", tags=["models"])
 def get_model_status(pair: PairDep, state: StateDep) -> ModelStatusResponse:
     """Registered versions, the served version's walk-forward metrics, live accuracy."""
     return model_status(state, pair)
+
+
+@router.get("/{pair}/challenger", responses=CHALLENGER_ERRORS)
+def get_challenger(pair: PairDep, state: StateDep) -> ChallengeOut:
+    """The live challenger: settled shadow candles, mean loss difference, interval, state.
+
+    The pending challenger's evidence now, or the last decision since the service started.
+    """
+    challenge = state.live.challenge.current(pair)
+    if challenge is None:
+        raise ChallengerNotFoundError(
+            f"{pair} has no challenger: periodic and drift retrains register one "
+            "(MLPKG_RETRAIN_EVERY, MLPKG_RETRAIN_ON_DRIFT)."
+        )
+    return challenge.body()
 
 
 @router.post("/{pair}/reload", dependencies=[AuthDep], responses=PAIR_AUTH_ERRORS)
@@ -116,8 +133,14 @@ def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
         live_accuracy_loaded_version=by_version,
         live_accuracy_by_version=every_version,
         drift=drift_body(state.live.drift(pair)),
+        challenge=_challenge(state, pair),
         timestamp=now_ms(),
     )
+
+
+def _challenge(state: ServingState, pair: str) -> ChallengeOut | None:
+    challenge = state.live.challenge.current(pair)
+    return None if challenge is None else challenge.body()
 
 
 def _metrics(info: registry.VersionInfo | None) -> VersionMetricsOut | None:

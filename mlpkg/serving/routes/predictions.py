@@ -12,12 +12,13 @@ import re
 import time
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
+from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.serving.deps import MetricsDep, PairDep, SettingsDep, StateDep
 from mlpkg.serving.errors import MEMBER_ERRORS, PAIR_ERRORS, SOURCE_ERRORS, classify
 from mlpkg.serving.live import accuracy_body
@@ -40,6 +41,7 @@ from mlpkg.serving.schemas import (
 )
 from mlpkg.serving.state import ServingState
 from mlpkg.storage import PredictionRecord
+from mlpkg.storage.predictions import Role
 
 _DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -70,6 +72,13 @@ ModelQuery = Annotated[
         "version, e.g. gru); 404 unknown_member if the version does not hold it.",
     ),
 ]
+AliasQuery = Annotated[
+    Literal["challenger"] | None,
+    Query(
+        description="challenger: the pending challenger's shadow predictions instead of the "
+        "served ones (never the default answer)."
+    ),
+]
 EnsembleQuery = Annotated[
     bool,
     Query(
@@ -79,20 +88,26 @@ EnsembleQuery = Annotated[
 ]
 
 
-@router.get("/{pair}", response_model=PredictionResponse, responses=MEMBER_ERRORS)
+@router.get(
+    "/{pair}", response_model=PredictionResponse | PredictionRecordOut, responses=MEMBER_ERRORS
+)
 async def get_prediction(
     pair: PairDep,
     state: StateDep,
     metrics: MetricsDep,
     model: ModelQuery = None,
     ensemble: EnsembleQuery = True,
+    alias: AliasQuery = None,
 ) -> Response:
     """P(up) for the pair's latest candle from the served model (cached briefly).
 
     ``?model=<family>`` answers that member's own prediction, ``?ensemble=false`` the best
     single member of an ensemble; the seed's ``strategy`` parameter is ignored (the weights
-    were chosen at registration).
+    were chosen at registration). ``?alias=challenger`` answers the newest stored shadow
+    prediction of the pending challenger (a stored-prediction body, ``role`` challenger).
     """
+    if alias is not None:
+        return await anyio.to_thread.run_sync(_challenger_latest, state, pair)
     started = time.perf_counter()
     answer = state.predictor.peek(pair, model_param=model, ensemble=ensemble)
     if answer is None:
@@ -126,14 +141,17 @@ def get_history(
         BeforeValidator(require_date_time),
         Query(description="ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z; UTC if no offset."),
     ] = None,
+    alias: AliasQuery = None,
 ) -> HistoryResponse:
     """Served predictions of the pair, newest first, with realised outcomes and live accuracy.
 
     ``liveAccuracy`` is the served version's, over unique candles (one prediction per candle).
+    ``?alias=challenger``: the challenger's shadow predictions instead (``role`` challenger).
     """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    records = state.store.history(pair, limit=limit, since=since)
+    role: Role = "challenger" if alias == "challenger" else "served"
+    records = state.store.history(pair, limit=limit, since=since, role=role)
     return HistoryResponse(
         pair=pair,
         predictions=[record_body(r) for r in records],
@@ -142,6 +160,16 @@ def get_history(
         live_accuracy_by_version=versions_accuracy(state, pair),
         timestamp=now_ms(),
     )
+
+
+def _challenger_latest(state: ServingState, pair: str) -> Response:
+    records = state.store.history(pair, limit=1, role="challenger")
+    if not records:
+        raise ChallengerNotFoundError(
+            f"{pair} has no shadow prediction of a challenger yet: see "
+            f"GET /api/models/{pair}/challenger."
+        )
+    return json_response(record_body(records[0]))
 
 
 @router.get("/{pair}/out-of-sample", responses=SOURCE_ERRORS)
