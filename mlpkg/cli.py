@@ -180,6 +180,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the latest shipped/source candle with the pair's registered model."""
     from mlpkg.data.sources import load_candles
     from mlpkg.models.inference import score_latest
+    from mlpkg.models.signals import POLICY_META, SignalPolicy, signal_thresholds
     from mlpkg.tracking import registry
     from mlpkg.tracking.runs import configure_tracking
 
@@ -194,12 +195,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bundle, info = registry.load_model(pair, alias, Path(tmp))
     candles = load_candles(pair, settings.data_source, settings)
-    pred = score_latest(
-        bundle,
-        candles,
+    policy = bundle.extra.get(POLICY_META)
+    strong, normal = signal_thresholds(
+        SignalPolicy.from_dict(policy) if policy else None,
         strong=settings.signal_strong,
         normal=settings.signal_normal,
-        promoted=registry.is_promoted(info),
+        overridden=settings.signals_overridden,
+    )
+    pred = score_latest(
+        bundle, candles, strong=strong, normal=normal, promoted=registry.is_promoted(info)
     )
     sys.stdout.write(
         f"{pair} ({alias}, version {info.version}): P(up in {pred.horizon} candles after "

@@ -225,6 +225,12 @@ class Settings(BaseSettings):
         default=0.55, ge=0, le=1, description="Confidence above which signals are BUY/SELL."
     )
     log_level: str = "INFO"
+
+    @property
+    def signals_overridden(self) -> bool:
+        """Whether ``MLPKG_SIGNAL_STRONG``/``_NORMAL`` were set (they beat a version's policy)."""
+        return bool({"signal_strong", "signal_normal"} & self.model_fields_set)
+
     study_storage: str | None = Field(
         default=None,
         description="Optuna study storage (SQLAlchemy URL); default sqlite:///<mlruns_dir>/optuna.db.",
@@ -446,6 +452,23 @@ class HoldoutConfig(_Frozen):
         return parse_utc_time(value, "holdout_start")
 
 
+class SignalConfig(_Frozen):
+    """How the signal thresholds are chosen on the development folds (mlpkg.evaluation.policy)."""
+
+    policy_mode: Literal["long_flat", "long_short"] = Field(
+        default="long_flat", description="SELL means flat (long_flat) or short (long_short)."
+    )
+    slippage_bps: float = Field(
+        default=0.0, ge=0.0, le=1000.0, description="Slippage per position change, in bp."
+    )
+    policy_min_trades: int = Field(
+        default=100, ge=0, description="Development candles the chosen signal must trade on."
+    )
+    policy_turnover_bps: float = Field(
+        default=0.0, ge=0.0, le=1000.0, description="Objective penalty per unit turnover, in bp."
+    )
+
+
 NEURAL_FAMILIES: tuple[str, ...] = ("lstm", "gru", "cnn", "transformer")
 """Families trained with Keras (served through ONNX Runtime)."""
 FAMILIES: tuple[str, ...] = (*NEURAL_FAMILIES, "lightgbm", "logistic")
@@ -522,6 +545,7 @@ class RunConfig(_Frozen):
     features: FeatureConfig = FeatureConfig()
     walk_forward: WalkForwardConfig = WalkForwardConfig()
     holdout: HoldoutConfig = HoldoutConfig()
+    signal: SignalConfig = SignalConfig()
     lstm: LSTMConfig = LSTMConfig()
     gru: GRUConfig = GRUConfig()
     cnn: CNNConfig = CNNConfig()

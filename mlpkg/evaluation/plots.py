@@ -235,3 +235,28 @@ def plot_reliability_curves(
     ax.set_title("Reliability on the development folds")
     ax.legend()
     return fig
+
+
+def plot_backtest(frame: pd.DataFrame, title: str) -> Figure:
+    """Equity (top) and drawdown (bottom) of the policy, buy-and-hold and always-flat.
+
+    Args:
+        frame: ``Backtest.frame`` (``mlpkg.evaluation.backtest``): per candle, each strategy's
+            ``<name>_equity`` and ``<name>_drawdown``.
+        title: The figure's title (what was backtested, with the costs).
+    """
+    if frame.empty:
+        raise MlpkgError("No candles to plot.")
+    fig = Figure(figsize=(9, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    styles = {"policy": "-", "buy_hold": "--", "flat": ":"}
+    for name, style in styles.items():
+        top.plot(frame.index, frame[f"{name}_equity"], linestyle=style, label=name)
+        bottom.plot(frame.index, frame[f"{name}_drawdown"], linestyle=style, label=name)
+    top.axhline(1.0, color="grey", linewidth=0.5)
+    top.set_ylabel("equity (start = 1)")
+    top.set_title(title)
+    top.legend()
+    bottom.set_ylabel("drawdown")
+    fig.autofmt_xdate()
+    return fig

@@ -39,6 +39,7 @@ from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.pipelines.evaluate import Development, development_run
 from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
+from mlpkg.pipelines.signals import POLICY_META, trade_signals
 from mlpkg.tracking import challengers, ledger, registry, runs
 from mlpkg.tracking.bundle import ModelBundle, log_bundle
 
@@ -55,11 +56,13 @@ class TrainResult:
     development: Development
     holdout: HoldoutReport
     bundle: ModelBundle
+    signals: str = ""
 
     @property
     def text(self) -> str:
-        """The development report, then the holdout report."""
-        return f"{self.development.text}\n\n{format_holdout(self.holdout)}"
+        """The development report, the holdout report, then the signal policy and backtest."""
+        text = f"{self.development.text}\n\n{format_holdout(self.holdout)}"
+        return f"{text}\n\n{self.signals}" if self.signals else text
 
 
 def champion_evidence(
@@ -126,6 +129,7 @@ def run_holdout(
     runs.log_text("\n".join([decision.reason, *decision.lines()]), "promotion.txt")
     runs.log_frame(holdout, "holdout_predictions")
     runs.log_frame(report.buckets, "holdout_confidence_buckets")
+    report.extra["predictions"] = holdout  # the signal policy's backtest reads them
     return report
 
 
@@ -176,6 +180,8 @@ def train_pair(
         if progress:
             progress("final fit on every labelled row")
         bundle = final_bundle(config, development)
+        policy, signals = trade_signals(config, development, holdout.extra.get("predictions"))
+        bundle.extra[POLICY_META] = policy.as_dict()
         example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
         model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
         version = registry.register_version(
@@ -196,4 +202,6 @@ def train_pair(
         elif holdout.decision.promote:
             registry.promote(config.pair, version)
     log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
-    return TrainResult(train_run_id, version, holdout.decision, development, holdout, bundle)
+    return TrainResult(
+        train_run_id, version, holdout.decision, development, holdout, bundle, signals
+    )

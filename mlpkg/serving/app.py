@@ -80,7 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     state = ServingState(settings)
-    app.state.metrics.attach(state.models)
+    app.state.metrics.attach(state.models, state.store)
     app.state.challenges.service = state.live.challenge
     app.state.metrics.add_collector(StateCollector(state))  # accuracy, drift, queue
     try:

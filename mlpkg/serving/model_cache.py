@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlpkg.config import Settings
 from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
 from mlpkg.models.inference import LatestPrediction, score_latest
+from mlpkg.models.signals import POLICY_META, Signal, SignalPolicy, signal_thresholds
 from mlpkg.serving.runtime import RuntimeBundle, load_runtime_bundle
 from mlpkg.tracking import registry
 
@@ -78,6 +80,25 @@ class LoadedModel:
     def runtime(self) -> str:
         """What runs it: ``onnxruntime``, ``lightgbm``, ``numpy``, ``keras`` (``+``-joined)."""
         return self.bundle.runtime
+
+    @property
+    def policy(self) -> SignalPolicy | None:
+        """The version's signal policy (chosen on its development folds); None before it had one."""
+        data = self.bundle.extra.get(POLICY_META)
+        return SignalPolicy.from_dict(data) if data else None
+
+    def thresholds(self, settings: Settings) -> tuple[float, float]:
+        """``(strong, normal)``: ``MLPKG_SIGNAL_*`` if set, else the policy, else the fallback."""
+        return signal_thresholds(
+            self.policy,
+            strong=settings.signal_strong,
+            normal=settings.signal_normal,
+            overridden=settings.signals_overridden,
+        )
+
+    def position(self, signal: Signal) -> float:
+        """The position a served signal stands for (a version without a policy: long/flat)."""
+        return (self.policy or SignalPolicy(0.0, 0.0)).position(signal)
 
     def score(
         self, candles: pd.DataFrame, *, strong: float, normal: float, member: str | None = None

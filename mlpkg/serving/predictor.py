@@ -334,12 +334,8 @@ class Predictor:
         member: str | None = None,
         role: Role = "served",
     ) -> ServedPrediction:
-        latest = model.score(
-            candles,
-            strong=self.settings.signal_strong,
-            normal=self.settings.signal_normal,
-            member=member,
-        )
+        strong, normal = model.thresholds(self.settings)
+        latest = model.score(candles, strong=strong, normal=normal, member=member)
         ood = check_ood(self.references, model, candles, latest.feature_row)
         now = datetime.now(UTC)
         record = PredictionRecord.create(
@@ -359,6 +355,7 @@ class Predictor:
             ood=None if ood is None else bool(ood),
             member=member or "",  # a member's own answer is stored beside the candidate's
             role=role,
+            position=model.position(latest.signal),
         )
         # One prediction per (version, member, candle), committed with the outcomes the newly
         # closed candles settle: a single durable commit per fresh prediction.

@@ -356,6 +356,38 @@ class LiveAccuracy(ApiModel):
     )
 
 
+class SignalPolicyOut(ApiModel):
+    """The thresholds the served version answers ``signal`` with, and where they come from."""
+
+    source: Literal["policy", "environment", "fallback"] = Field(
+        description="policy: chosen on the version's development folds; environment: "
+        "MLPKG_SIGNAL_STRONG/NORMAL; fallback: the seed thresholds (a version without a policy)."
+    )
+    normal: float = Field(description="Confidence above which the signal is BUY/SELL.")
+    strong: float = Field(description="Confidence above which it is STRONG_BUY/STRONG_SELL.")
+    mode: Literal["long_flat", "long_short"] = Field(
+        description="long_flat: SELL means be flat; long_short: SELL means be short."
+    )
+    objective: float | None = Field(
+        default=None, description="Development objective reached (mean net log return/candle)."
+    )
+    note: str = ""
+
+
+class LivePnl(ApiModel):
+    """Realised P&L of a version's served signals, from its settled predictions (gross)."""
+
+    model_version: str
+    n_settled: int = Field(description="Settled predictions that recorded a position.")
+    n_traded: int = Field(description="Those whose signal took a position (not HOLD/flat).")
+    gross_return: float = Field(
+        description="Sum of position x h-step return / h: each signal a 1/h tranche held h "
+        "candles (the holdout backtest's accounting), before fees."
+    )
+    exposure: float = Field(description="Sum of |position| / h (candles of full exposure).")
+    hit_rate: float | None = Field(description="Share of traded tranches that gained.")
+
+
 class VersionMetricsOut(ApiModel):
     """What a version's training run measured: development folds and holdout, never mixed."""
 
@@ -435,6 +467,12 @@ class ModelStatusResponse(ApiModel):
     live_accuracy_by_version: list[LiveAccuracy] = Field(
         default_factory=list, description="Each version that predicted for the pair."
     )
+    signal_policy: SignalPolicyOut | None = Field(
+        default=None, description="The thresholds the served version's signal uses."
+    )
+    live_pnl_by_version: list[LivePnl] = Field(
+        default_factory=list, description="Realised P&L of each version's served signals."
+    )
     drift: DriftOut | None = Field(
         default=None, description="The latest drift check of the served version (live loop)."
     )
@@ -476,6 +514,11 @@ class PredictionRecordOut(ApiModel):
     ood: bool | None = Field(default=None, description="Input outside the training ranges.")
     role: Literal["served", "challenger"] = Field(
         default="served", description="'served' (the default answer) or 'challenger' (shadow)."
+    )
+    position: float | None = Field(
+        default=None,
+        description="The position the signal stood for under the version's policy (+ long, "
+        "- short, 0 flat); null for rows stored before positions were recorded.",
     )
 
 
@@ -747,6 +790,12 @@ class OutOfSampleRow(ApiModel):
         description="Last candle the model that made it was trained on (< open_time)."
     )
     y_true: float | None = Field(description="1 if the close h candles later was higher.")
+    signal: str | None = Field(
+        default=None,
+        description="The signal the served version's thresholds give this P(up) (the policy's "
+        "thresholds were chosen on the development rows: in-sample there, out-of-sample in the "
+        "holdout).",
+    )
 
 
 class OutOfSampleResponse(ApiModel):

@@ -113,6 +113,7 @@ class PredictionRecord:
     member: str = ""
     ood: bool | None = None
     role: Role = "served"
+    position: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("predicted_at", "candle_time", "target_time", "realised_at"):
@@ -160,6 +161,7 @@ class PredictionRecord:
         member: str = "",
         ood: bool | None = None,
         role: Role = "served",
+        position: float | None = None,
     ) -> PredictionRecord:
         """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``.
 
@@ -167,6 +169,8 @@ class PredictionRecord:
         ``ood`` whether the input lay outside the training ranges (``None``: not checked);
         ``role`` is ``served`` (the answer of the served alias) or ``challenger`` (a shadow
         prediction of the pending challenger, never a default answer).
+        ``position`` the position the signal stood for under the version's signal policy
+        (+ long, - short, 0 flat; ``None`` before positions were recorded).
         """
         return cls(
             pair=pair,
@@ -186,6 +190,7 @@ class PredictionRecord:
             member=member,
             ood=ood,
             role=role,
+            position=position,
         )
 
 
@@ -276,6 +281,12 @@ _PREDICTIONS_V2: tuple[str, ...] = (
 )
 
 
+_PREDICTIONS_POSITION: tuple[str, ...] = (
+    # The position each served signal stood for under its version's policy (live P&L).
+    "ALTER TABLE predictions ADD COLUMN position REAL",
+)
+
+
 def _record_from_row(row: sqlite3.Row) -> PredictionRecord:
     values = dict(zip(row.keys(), tuple(row), strict=True))
     for name in _TIME_COLUMNS:
@@ -351,6 +362,7 @@ class PredictionStore(SQLiteStore):
         _PREDICTIONS_V1,
         _PREDICTIONS_V2,
         _PREDICTIONS_ROLE,
+        _PREDICTIONS_POSITION,
     )
 
     def add(self, record: PredictionRecord, *, request_id: str | None = None) -> int:
@@ -552,6 +564,43 @@ class PredictionStore(SQLiteStore):
             ).fetchall()
         ordered = sorted(rows, key=lambda r: (len(r[0]), r[0]), reverse=True)
         return {str(r[0]): _accuracy(*tuple(r)[1:]) for r in ordered}
+
+    def pnl_by_version(self, pair: str, member: str = "") -> dict[str, dict[str, Any]]:
+        """Realised P&L of each version's served signals, from its settled predictions.
+
+        Each settled prediction with a recorded ``position`` is one tranche of ``1/horizon`` of
+        that position held from its candle's close to its target candle's close (the accounting
+        of the holdout backtest): its gross return is ``position * (realised_close /
+        close_at_prediction - 1) / horizon``. Summed per version (simple sum, no compounding),
+        with the number of settled signals and of those that took a position.
+
+        Returns:
+            Version -> ``n_settled``, ``n_traded``, ``gross_return`` (sum of tranche returns),
+            ``exposure`` (sum of ``|position| / horizon``), ``hit_rate`` (share of traded
+            tranches with a positive return; ``None`` when none traded).
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT model_version, count(*), coalesce(sum(position != 0), 0),"
+                " coalesce(sum(position * (realised_close / close_at_prediction - 1)"
+                " / horizon), 0.0), coalesce(sum(abs(position) / horizon), 0.0),"
+                " coalesce(sum(position * (realised_close - close_at_prediction) > 0), 0)"
+                " FROM predictions WHERE pair = ? AND member = ? AND role = 'served'"
+                " AND position IS NOT NULL"
+                " AND realised_close IS NOT NULL AND model_version IS NOT NULL"
+                " GROUP BY model_version",
+                (pair, member),
+            ).fetchall()
+        return {
+            str(version): {
+                "n_settled": int(n),
+                "n_traded": int(traded),
+                "gross_return": float(gross),
+                "exposure": float(exposure),
+                "hit_rate": wins / traded if traded else None,
+            }
+            for version, n, traded, gross, exposure, wins in rows
+        }
 
     def recent_settled(
         self, pair: str, model_version: str, k: int, member: str = ""

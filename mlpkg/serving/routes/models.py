@@ -16,6 +16,7 @@ from mlpkg.serving.deps import AuthDep, PairDep, StateDep
 from mlpkg.serving.errors import CHALLENGER_ERRORS, PAIR_AUTH_ERRORS, PAIR_ERRORS
 from mlpkg.serving.live import accuracy_body, drift_body
 from mlpkg.serving.model_cache import PairSlot
+from mlpkg.serving.pnl import pnl_body, policy_body
 from mlpkg.serving.runtime import RuntimeBundle
 from mlpkg.serving.schemas import (
     ChallengeOut,
@@ -132,6 +133,8 @@ def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
         live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(pair)),
         live_accuracy_loaded_version=by_version,
         live_accuracy_by_version=every_version,
+        signal_policy=policy_body(slot.model, state.settings) if slot.model else None,
+        live_pnl_by_version=pnl_body(state.store, pair),
         drift=drift_body(state.live.drift(pair)),
         challenge=_challenge(state, pair),
         timestamp=now_ms(),

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
 from mlpkg.errors import ChallengerNotFoundError
+from mlpkg.models.signals import describe_prediction
 from mlpkg.serving.deps import MetricsDep, PairDep, SettingsDep, StateDep
 from mlpkg.serving.errors import MEMBER_ERRORS, PAIR_ERRORS, SOURCE_ERRORS, classify
 from mlpkg.serving.live import accuracy_body
@@ -202,9 +203,13 @@ def get_out_of_sample(
     if end is not None:
         keep &= times <= (end if end.tzinfo else end.replace(tzinfo=UTC))
     chosen = table[keep]
+    strong, normal = model.thresholds(state.settings)
+    records = chosen.astype(object).where(chosen.notna(), None).to_dict("records")
     rows = [
-        OutOfSampleRow.model_validate(row)
-        for row in chosen.astype(object).where(chosen.notna(), None).to_dict("records")
+        OutOfSampleRow.model_validate(
+            {**row, "signal": _signal(row["probability"], strong, normal)}
+        )
+        for row in records
     ]
     return OutOfSampleResponse(
         pair=pair,
@@ -216,6 +221,12 @@ def get_out_of_sample(
         count=len(rows),
         timestamp=now_ms(),
     )
+
+
+def _signal(probability: float | None, strong: float, normal: float) -> str | None:
+    if probability is None:
+        return None
+    return describe_prediction(probability, strong=strong, normal=normal).signal
 
 
 def pair_accuracy(state: ServingState, pair: str) -> LiveAccuracy:
