@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlpkg.config import RunConfig, get_settings
+from mlpkg.config import (
+    DEFAULT_HORIZON,
+    DEFAULT_INTERVAL,
+    INTERVALS,
+    RunConfig,
+    get_settings,
+    model_key,
+)
 from mlpkg.console import CliProgress, configure_logging, import_tensorflow_quietly
 from mlpkg.errors import MlpkgError
 
@@ -26,6 +33,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default: {shown}"
         )
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--interval`` and ``--horizon``: which of the pair's models (``mlpkg-BTC-4h-h6``)."""
+    parser.add_argument("--interval", choices=list(INTERVALS), default=DEFAULT_INTERVAL)
+    parser.add_argument("--horizon", type=int, default=DEFAULT_HORIZON)
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -70,7 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     sys.stdout.write(result.text + "\n")
     outcome = "champion" if result.decision.promote else "candidate only (not promoted)"
     sys.stdout.write(
-        f"\nRegistered mlpkg-{config.pair} version {result.version} ({result.bundle.candidate}) "
+        f"\nRegistered mlpkg-{config.model_key} version {result.version} "
+        f"({result.bundle.candidate}) "
         f"as {outcome}; run {result.run_id}.\n{result.decision.reason}.\n"
         f"Wall time {time.perf_counter() - started:.1f} s.\n"
     )
@@ -178,6 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the latest shipped/source candle with the pair's registered model."""
+    from mlpkg.data.resample import session_candles
     from mlpkg.data.sources import load_candles
     from mlpkg.models.inference import score_latest
     from mlpkg.models.signals import POLICY_META, SignalPolicy, signal_thresholds
@@ -185,7 +200,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mlpkg.tracking.runs import configure_tracking
 
     settings = get_settings()
-    pair = settings.check_pair(args.pair)
+    source_pair = settings.check_pair(args.pair)
+    pair = model_key(source_pair, args.interval, args.horizon)
     configure_tracking(settings)
     wanted = args.alias or settings.serve_alias
     fallback = registry.CANDIDATE if args.alias is None else None
@@ -194,7 +210,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         log.warning("%s has no %s yet; predicting with the %s", pair, wanted, alias)
     with tempfile.TemporaryDirectory() as tmp:
         bundle, info = registry.load_model(pair, alias, Path(tmp))
-    candles = load_candles(pair, settings.data_source, settings)
+    candles = load_candles(source_pair, settings.data_source, settings)
+    candles = session_candles(candles, bundle.run_config.features, origin=source_pair)
     policy = bundle.extra.get(POLICY_META)
     strong, normal = signal_thresholds(
         SignalPolicy.from_dict(policy) if policy else None,
@@ -221,7 +238,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from mlpkg.tracking.runs import configure_tracking
 
     configure_tracking()
-    pair = get_settings().check_pair(args.pair)
+    pair = model_key(get_settings().check_pair(args.pair), args.interval, args.horizon)
     known = {v.version for v in registry.list_versions(pair)}
     if args.version not in known:
         raise MlpkgError(f"mlpkg-{pair} has no version {args.version}; known: {sorted(known)}.")
@@ -332,10 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict the latest candle with the registered model")
     p.add_argument("--pair", default=get_settings().default_pair)
     p.add_argument("--alias", choices=["champion", "candidate"], default=None)
+    _add_model_options(p)
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("promote", help="make a registered version the champion")
     p.add_argument("--pair", required=True)
     p.add_argument("--version", required=True)
+    _add_model_options(p)
     p.set_defaults(func=cmd_promote)
     p = sub.add_parser("holdout", help="show or move a pair's holdout (the ledger)")
     p.add_argument("--pair", required=True)

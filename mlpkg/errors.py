@@ -101,3 +101,11 @@ class ExportError(MlpkgError):
 
 class RegistryError(MlpkgError):
     """The model registry cannot answer (anything but "not found"): nothing may be decided."""
+
+
+class CalendarError(ConfigError):
+    """A trading calendar or candle interval is unknown, or candles do not fit it."""
+
+
+class UnknownModelError(ModelNotFoundError):
+    """No model of a pair is registered for the (interval, horizon) asked for (HTTP 404)."""

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import HoldoutConfig, WalkForwardConfig
+from mlpkg.data.calendars import TradingCalendar, bars_before, get_calendar
 from mlpkg.errors import ConfigError
 from mlpkg.features.labels import purge_rows
 
@@ -195,6 +196,7 @@ def holdout_split(
     interval: pd.Timedelta,
     blocks: int = 4,
     require_holdout: bool = True,
+    calendar: TradingCalendar | None = None,
 ) -> HoldoutSplit:
     """Split time-ordered rows at the holdout's clock-time start.
 
@@ -208,13 +210,15 @@ def holdout_split(
         blocks: Holdout blocks of the majority rule (the holdout needs two labelled rows each).
         require_holdout: False for commands that never score the holdout (``evaluate``,
             ``tune``): after a roll they may explore development before new candles arrive.
+        calendar: The pair's trading calendar: the purge is that many of its trading bars
+            (24/7 when omitted: clock time), so closures never shorten it.
 
     Raises:
         ConfigError: when the development period or the holdout would be empty or too short.
     """
     purge = purge_rows(horizon, window)
     start_time = pd.Timestamp(start_time)
-    dev_end_time = start_time - purge * interval
+    dev_end_time = bars_before(calendar or get_calendar(""), start_time, purge, interval)
     start = int(index.searchsorted(start_time))
     dev_end = int(index.searchsorted(dev_end_time))
     held = int(np.count_nonzero(labelled[start:]))

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import RunConfig, Settings, get_settings
-from mlpkg.data.schema import infer_frequency
+from mlpkg.data.calendars import calendar_of, interval_length
+from mlpkg.data.resample import session_candles
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ConfigError
 from mlpkg.features.build import build_features, warmup_rows
@@ -31,6 +32,7 @@ class PairDataset:
         dropped_label_rows: Rows whose label spans a gap (excluding the unlabelled tail).
         dropped_window_rows: Labelled rows whose input window spans a gap.
         context_rows: Rows of history the configured families read (``max window - 1``).
+        calendar: The pair's trading calendar (rows are its trading bars).
     """
 
     pair: str
@@ -44,6 +46,7 @@ class PairDataset:
     context_rows: int
     dropped_label_rows: int
     dropped_window_rows: int
+    calendar: str = "24/7"
 
     @property
     def labelled(self) -> np.ndarray:
@@ -61,16 +64,20 @@ def select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
 
 
 def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
-    """Build features and the clock-time ``direction_h`` label from candles (pure).
+    """Build features and the ``direction_h`` label from candles (pure), on trading bars.
+
+    The candles are first put on ``config.interval`` and checked against the pair's calendar
+    (``mlpkg.data.resample.session_candles``); closures are not gaps.
 
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
-    candles = select_candles(candles, config)
-    interval = infer_frequency(pd.DatetimeIndex(candles.index))
+    # max_rows counts candles of the run's interval: resample first.
+    candles = select_candles(session_candles(candles, config.features, origin=config.pair), config)
+    interval, calendar = interval_length(config.interval), calendar_of(config.features)
     features = build_features(candles, config.features)
     warm = warmup_rows(config.features)
-    labels = make_labels(candles["close"], (config.horizon,), interval).iloc[warm:]
+    labels = make_labels(candles["close"], (config.horizon,), interval, calendar).iloc[warm:]
     X = features.iloc[warm:]
     direction = labels[f"direction_{config.horizon}"]
     context = config.context_rows()
@@ -78,9 +85,9 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     gap_label = direction.isna().to_numpy() & ~tail
     # On the candles' own index: a window may reach into the warm-up rows' candles. The span
     # also covers the h-step trailing return (return_h, persistence's input): it counts rows,
-    # so across missing candles it would be a longer move than h candles of clock time.
+    # so across missing trading bars it would be a longer move than h trading bars.
     span = max(context + 1, config.horizon + 1)
-    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, span)[warm:]
+    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, span, calendar)[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)
@@ -101,6 +108,7 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
         context_rows=context,
         dropped_label_rows=int(gap_label.sum()),
         dropped_window_rows=int((direction.notna().to_numpy() & ~window_ok).sum()),
+        calendar=calendar.name,
     )
     log.info(
         "%s: %d candles, %d features, %d labelled rows (%d dropped: label spans a gap; %d: "

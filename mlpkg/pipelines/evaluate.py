@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.data.calendars import calendar_of
 from mlpkg.evaluation import plots
 from mlpkg.evaluation.importance import permutation_importance
 from mlpkg.evaluation.report import (
@@ -177,6 +178,7 @@ def development_split(
         interval=dataset.interval,
         blocks=config.holdout.holdout_blocks,
         require_holdout=require_holdout,
+        calendar=calendar_of(config.features),
     )
     folds = walk_forward_splits(
         split.dev_end,

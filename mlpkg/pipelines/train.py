@@ -69,7 +69,7 @@ def champion_evidence(
     config: RunConfig, development: Development, holdout: pd.DataFrame
 ) -> ChampionEvidence | None:
     """Re-score the current champion on this holdout (None when the pair has no champion)."""
-    champion = registry.alias_version(config.pair, registry.CHAMPION)
+    champion = registry.alias_version(config.model_key, registry.CHAMPION)
     if champion is None:
         return None
     procedure_json = runs.read_run_json(champion.run_id, "procedure.json")
@@ -185,7 +185,7 @@ def train_pair(
         example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
         model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
         version = registry.register_version(
-            config.pair,
+            config.model_key,
             model_uri,
             train_run_id,
             candidate=bundle.candidate,
@@ -197,11 +197,11 @@ def train_pair(
         if as_challenger:
             last = development.dataset.candles.index[-1]
             challengers.register_challenger(
-                config.pair, version, data_end=last.isoformat(), reason=holdout.decision.reason
+                config.model_key, version, data_end=last.isoformat(), reason=holdout.decision.reason
             )
         elif holdout.decision.promote:
-            registry.promote(config.pair, version)
-    log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
+            registry.promote(config.model_key, version)
+    log.info("%s: registered version %s (%s)", config.model_key, version, holdout.decision.reason)
     return TrainResult(
         train_run_id, version, holdout.decision, development, holdout, bundle, signals
     )

@@ -36,6 +36,7 @@ from mlpkg.errors import (
     OutOfSampleNotFoundError,
     StorageError,
     UnknownMemberError,
+    UnknownModelError,
     UnknownPairError,
     UpstreamUnavailableError,
 )
@@ -57,6 +58,7 @@ ERROR_TABLE: tuple[tuple[type[MlpkgError], int, str], ...] = (
     (ChallengerNotFoundError, 404, "challenger_not_found"),
     (JobStateError, 409, "job_finished"),
     (ConfigError, 422, "invalid_parameters"),
+    (UnknownModelError, 404, "unknown_model"),
     (ModelNotFoundError, 503, "model_not_found"),
     (ModelLoadError, 503, "model_load_failed"),
     (UpstreamUnavailableError, 503, "upstream_unavailable"),

@@ -34,11 +34,13 @@ import httpx
 import pandas as pd
 
 from mlpkg.config import FeatureConfig, Settings
+from mlpkg.data.calendars import calendar_of
 from mlpkg.data.core_client import fetch_core_candles
 from mlpkg.data.replay import Clock, WallClock, closed_candles
+from mlpkg.data.resample import to_interval
 from mlpkg.data.schema import check_interval, infer_frequency
 from mlpkg.data.sources import load_candles
-from mlpkg.errors import DataSourceError, MlpkgError
+from mlpkg.errors import DataSourceError, MlpkgError, ModelNotFoundError, UnknownModelError
 from mlpkg.features.build import build_features, warmup_rows
 from mlpkg.models.inference import LatestPrediction
 from mlpkg.models.signals import DirectionPrediction, Signal
@@ -46,6 +48,7 @@ from mlpkg.serving.drift import ReferenceCache, check_ood
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.storage import PredictionRecord, PredictionStore
 from mlpkg.storage.predictions import Role
+from mlpkg.tracking import registry
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +257,7 @@ class Predictor:
         self.cache_s = settings.prediction_cache_s
         self._cache: dict[tuple[str, str], tuple[CacheKey, float, ServedPrediction]] = {}
         self._pair_locks = {pair: threading.Lock() for pair in settings.pairs}
+        self._guard = threading.Lock()
         self._filled_through: dict[str, pd.Timestamp] = {}
         self.references = ReferenceCache()
 
@@ -291,6 +295,53 @@ class Predictor:
             served = self._compute(pair, model, candles, member)
             self._cache[(pair, member or "")] = (key, time.monotonic(), served)
         return CacheAnswer(served, cached=False, age_s=0.0)
+
+    def predict_model(
+        self, pair: str, key: str, *, model_param: str | None = None, ensemble: bool = True
+    ) -> CacheAnswer:
+        """The prediction of another model of the pair (``key``: ``BTC-4h-h6``), not cached.
+
+        The model is loaded on first use (then refreshed with the others); the pair's candles
+        are put on its interval along its calendar's sessions (``mlpkg.data.resample``), and its
+        predictions and outcomes are stored under ``key``: its own closed candles, its own live
+        accuracy.
+
+        Raises:
+            UnknownModelError: no such model is registered (the message names the pair's
+                models).
+        """
+        if self.models.peek(key) is None:
+            self.models.refresh(key)
+        try:
+            model = self.models.get(key)
+        except ModelNotFoundError:
+            available = ", ".join(registry.model_keys(pair)) or "none"
+            raise UnknownModelError(
+                f"No model {registry.model_name(key)} is registered. Models of {pair}: "
+                f"{available} (<PAIR>-<interval>-h<horizon>; the bare pair is 1h, h=5). Train "
+                f"one with `mlpkg train --pair {pair} --interval I --horizon H`."
+            ) from None
+        member = model.bundle.resolve_member(model_param, ensemble)
+        with self._model_lock(key):
+            served = self._compute(key, model, self._model_candles(pair, model), member)
+        return CacheAnswer(served, cached=False, age_s=0.0)
+
+    def _model_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._pair_locks.setdefault(key, threading.Lock())
+
+    def _model_candles(self, pair: str, model: LoadedModel) -> pd.DataFrame:
+        """The pair's closed candles on the model's interval (resampled when finer)."""
+        features = model.bundle.run_config.features
+        interval = model.bundle.candle_interval
+        candles = self.feed.candles(pair, 0, None)
+        candles = to_interval(candles, interval, calendar_of(features), origin=f"{pair} candles")
+        if len(candles) < model.bundle.history_rows:
+            raise DataSourceError(
+                f"{pair} has {len(candles)} closed candles of {features.interval}; the model "
+                f"{model.name} needs {model.bundle.history_rows}. Provide more history."
+            )
+        return candles
 
     def peek(
         self, pair: str, *, model_param: str | None = None, ensemble: bool = True
@@ -354,6 +405,7 @@ class Predictor:
             close_at_prediction=latest.close,
             ood=None if ood is None else bool(ood),
             member=member or "",  # a member's own answer is stored beside the candidate's
+            target=latest.target_time,  # trading bars ahead: closures skipped
             role=role,
             position=model.position(latest.signal),
         )

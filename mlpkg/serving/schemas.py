@@ -356,6 +356,28 @@ class LiveAccuracy(ApiModel):
     )
 
 
+class ModelEntry(ApiModel):
+    """One registered model of a pair: its (interval, horizon), served version, live accuracy."""
+
+    pair: str
+    key: str = Field(description="BTC (the default: 1h, h=5) or BTC-4h-h6.")
+    model_name: str
+    interval: str
+    horizon: int
+    calendar: str | None = Field(
+        default=None, description="Its trading calendar (null until it is loaded)."
+    )
+    loaded_version: str | None = Field(default=None, description="The version being served.")
+    live_accuracy: LiveAccuracy = Field(description="Its own settled predictions, all versions.")
+
+
+class ModelListResponse(ApiModel):
+    """Body of ``GET /api/models``: every registered model, several per pair possible."""
+
+    models: list[ModelEntry]
+    timestamp: int
+
+
 class SignalPolicyOut(ApiModel):
     """The thresholds the served version answers ``signal`` with, and where they come from."""
 

@@ -160,6 +160,7 @@ class PredictionRecord:
         request_id: str | None = None,
         member: str = "",
         ood: bool | None = None,
+        target: datetime | None = None,
         role: Role = "served",
         position: float | None = None,
     ) -> PredictionRecord:
@@ -167,6 +168,8 @@ class PredictionRecord:
 
         ``member`` is ``''`` for the served candidate, else the member that answered;
         ``ood`` whether the input lay outside the training ranges (``None``: not checked);
+        ``target`` the target candle's open time when a calendar's closures lie before it
+        (``mlpkg.data.calendars.bar_after``; default: ``horizon`` intervals of clock time).
         ``role`` is ``served`` (the answer of the served alias) or ``challenger`` (a shadow
         prediction of the pending challenger, never a default answer).
         ``position`` the position the signal stood for under the version's signal policy
@@ -177,7 +180,7 @@ class PredictionRecord:
             predicted_at=predicted_at,
             candle_time=candle_time,
             horizon=horizon,
-            target_time=target_time(candle_time, horizon, interval),
+            target_time=target or target_time(candle_time, horizon, interval),
             probability=probability,
             direction=direction,
             confidence=confidence,

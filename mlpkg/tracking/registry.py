@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from mlpkg.config import split_model_key
 from mlpkg.errors import ModelNotFoundError, RegistryError
 from mlpkg.tracking.bundle import ModelBundle, download_bundle_files, load_bundle
 
@@ -51,7 +52,7 @@ def _not_found(exc: MlflowException) -> bool:
 
 
 def model_name(pair: str) -> str:
-    """Return the registered model name of a pair."""
+    """Return the registered model name of a pair, or of a model key (``mlpkg-BTC-4h-h6``)."""
     return f"mlpkg-{pair}"
 
 
@@ -253,3 +254,16 @@ def resolve_alias(
         if fallback_info is not None:
             return fallback, fallback_info
     return alias, info
+
+
+def model_keys(pair: str | None = None) -> list[str]:
+    """The keys of every registered model (of ``pair`` only, when given), sorted.
+
+    A pair may have several models, one per (interval, horizon): ``BTC`` (the default, 1 h and
+    h = 5) and e.g. ``BTC-4h-h6`` (``mlpkg.config.model_key``).
+    """
+    pattern = f"{model_name(pair)}%" if pair else f"{model_name('')}%"
+    found = mlflow.MlflowClient().search_registered_models(filter_string=f"name LIKE '{pattern}'")
+    keys = [str(model.name).removeprefix(model_name("")) for model in found]
+    parsed = {key: split_model_key(key) for key in keys}
+    return sorted(k for k, p in parsed.items() if p is not None and (not pair or p[0] == pair))

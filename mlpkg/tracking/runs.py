@@ -365,7 +365,8 @@ def log_dataset_info(dataset: Any, split: Any) -> None:
     from mlpkg.data.sources import candles_checksum, describe_candles
 
     candles = dataset.candles
-    log_data_info(describe_candles(candles), candles_checksum(candles))
+    calendar = str(getattr(dataset, "calendar", ""))
+    log_data_info(describe_candles(candles, calendar), candles_checksum(candles))
     mlflow.log_params(
         {
             "rows_dropped_label_gap": dataset.dropped_label_rows,

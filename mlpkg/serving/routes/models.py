@@ -1,4 +1,4 @@
-"""``/api/models/{pair}``: what is served and why (``status``), and ``reload``.
+"""``/api/models``: every registered model; ``/{pair}``: what is served and why, and ``reload``.
 
 The status reads MLflow (the registered versions, their aliases and the walk-forward metrics of
 the version behind the served alias), the prediction store's counters (live accuracy per
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
+from mlpkg.config import DEFAULT_HORIZON, DEFAULT_INTERVAL, split_model_key
 from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.serving.deps import AuthDep, PairDep, StateDep
 from mlpkg.serving.errors import CHALLENGER_ERRORS, PAIR_AUTH_ERRORS, PAIR_ERRORS
@@ -22,7 +23,9 @@ from mlpkg.serving.schemas import (
     ChallengeOut,
     LiveAccuracy,
     MemberOut,
+    ModelEntry,
     ModelHealth,
+    ModelListResponse,
     ModelStatusResponse,
     ReloadResponse,
     VersionMetricsOut,
@@ -34,6 +37,28 @@ from mlpkg.tracking import registry
 from mlpkg.tracking.metrics import version_metrics
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+@router.get("")
+def get_models(state: StateDep) -> ModelListResponse:
+    """Every registered model: one per pair and (interval, horizon), with its live accuracy."""
+    entries = []
+    for key in registry.model_keys():
+        pair, interval, horizon = split_model_key(key) or (key, DEFAULT_INTERVAL, DEFAULT_HORIZON)
+        loaded = state.models.peek(key)
+        entries.append(
+            ModelEntry(
+                pair=pair,
+                key=key,
+                model_name=registry.model_name(key),
+                interval=interval,
+                horizon=horizon,
+                calendar=loaded.bundle.run_config.calendar if loaded else None,
+                loaded_version=loaded.version if loaded else None,
+                live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(key)),
+            )
+        )
+    return ModelListResponse(models=entries, timestamp=now_ms())
 
 
 @router.get("/{pair}/status", responses=PAIR_ERRORS)

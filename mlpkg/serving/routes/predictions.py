@@ -18,6 +18,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
+from mlpkg.config import DEFAULT_HORIZON, model_key, split_model_key
 from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.models.signals import describe_prediction
 from mlpkg.serving.deps import MetricsDep, PairDep, SettingsDep, StateDep
@@ -73,6 +74,13 @@ ModelQuery = Annotated[
         "version, e.g. gru); 404 unknown_member if the version does not hold it.",
     ),
 ]
+IntervalQuery = Annotated[
+    Literal["15m", "1h", "4h", "1d"],
+    Query(description="The model's candle interval (another model of the pair: 404 names them)."),
+]
+HorizonQuery = Annotated[
+    int, Query(ge=1, le=100, description="The model's horizon in candles (default 5).")
+]
 AliasQuery = Annotated[
     Literal["challenger"] | None,
     Query(
@@ -98,6 +106,8 @@ async def get_prediction(
     metrics: MetricsDep,
     model: ModelQuery = None,
     ensemble: EnsembleQuery = True,
+    interval: IntervalQuery = "1h",
+    horizon: HorizonQuery = DEFAULT_HORIZON,
     alias: AliasQuery = None,
 ) -> Response:
     """P(up) for the pair's latest candle from the served model (cached briefly).
@@ -106,10 +116,19 @@ async def get_prediction(
     single member of an ensemble; the seed's ``strategy`` parameter is ignored (the weights
     were chosen at registration). ``?alias=challenger`` answers the newest stored shadow
     prediction of the pending challenger (a stored-prediction body, ``role`` challenger).
+    ``?interval=4h&horizon=6`` asks the pair's model for that interval and horizon
+    (``mlpkg-BTC-4h-h6``; the default 1h, h=5 is ``mlpkg-BTC``).
     """
     if alias is not None:
         return await anyio.to_thread.run_sync(_challenger_latest, state, pair)
     started = time.perf_counter()
+    key = model_key(pair, interval, horizon)
+    if key != pair:
+        other = partial(
+            state.predictor.predict_model, pair, key, model_param=model, ensemble=ensemble
+        )
+        served = await anyio.to_thread.run_sync(other)
+        return json_response(counted_body(metrics, served, started))
     answer = state.predictor.peek(pair, model_param=model, ensemble=ensemble)
     if answer is None:
         predict = partial(state.predictor.predict, pair, model_param=model, ensemble=ensemble)
@@ -328,8 +347,9 @@ def prediction_body(answer: CacheAnswer, started: float) -> PredictionResponse:
         individual=served.latest.individual if combined else None,
         ensemble=_ensemble_detail(served) if combined else None,
     )
+    parsed = split_model_key(served.pair)
     return PredictionResponse(
-        pair=served.pair,
+        pair=parsed[0] if parsed else served.pair,
         prediction=detail,
         timestamp=int(served.computed_at.timestamp() * 1000),
         cached=answer.cached,
