@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
+from mlpkg.config import split_model_key
 from mlpkg.storage.events import LiveEventStore
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,15 @@ class PredictionHub:
             self.subscribers.remove(subscriber)
 
     def publish(self, pair: str, message: str) -> None:
-        """Queue ``message`` for every subscriber of ``pair``; drop its oldest when full."""
+        """Queue ``message`` for every subscriber of ``pair``; drop its oldest when full.
+
+        ``pair`` may be another model's key (``BTC-4h-h6``): the pair's subscribers get it.
+        """
         self.published += 1
+        parts = split_model_key(pair)
+        base = parts[0] if parts is not None else pair
         for subscriber in list(self.subscribers):
-            if subscriber.pairs is not None and pair not in subscriber.pairs:
+            if subscriber.pairs is not None and base not in subscriber.pairs:
                 continue
             if subscriber.queue.full():
                 subscriber.queue.get_nowait()

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 import anyio.to_thread
 import pandas as pd
 
-from mlpkg.config import HoldoutConfig, Settings
+from mlpkg.config import HoldoutConfig, Settings, split_model_key
 from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.drift import wilson_interval
@@ -173,6 +173,8 @@ class LiveService:
         self.monitor = DriftMonitor(settings, store, predictor.references)
         self.challenge = ChallengeService(settings, store, models, predictor, clock)
         self.pairs = {pair: PairLive() for pair in settings.pairs}
+        self.extras: dict[str, PairLive] = {}
+        """The loop state of the other models of the pairs (``BTC-4h-h6``), once loaded."""
         self.replay: ReplayInfo | None = None
         self._oos: dict[tuple[str, str], pd.DataFrame] = {}
         self._oos_lock = threading.Lock()
@@ -247,6 +249,7 @@ class LiveService:
             last = self.pairs[pair].last_scored
             if last is not None:
                 next_closes.append(last + 2 * pd.Timedelta(model.bundle.candle_interval))
+        events += self._step_extras(next_closes)
         try:
             self.training.tick()
         except MlpkgError as exc:
@@ -264,25 +267,71 @@ class LiveService:
         interval = pd.Timedelta(model.bundle.candle_interval)
         candles = self.feed.candles(pair, model.bundle.history_rows, interval)
         if state.version != model.version:
-            # First sight of the pair in this process: resume after the last logged candle
+            self.monitor.forget(pair)
+        events, due = self._score_new(pair, model, candles, state, shadow=True)
+        if due:
+            self._watch(pair, model, candles)
+            self.challenge.decide(pair, model)
+        return events
+
+    def _step_extras(self, next_closes: list[pd.Timestamp]) -> list[LiveEvent]:
+        """Score the loaded other models of the configured pairs (``BTC-4h-h6``).
+
+        Each on the pair's closed candles on its own interval, with its own state (resumed
+        from the event log under its key); no drift check, retrain or challenger.
+        """
+        events: list[LiveEvent] = []
+        for key, pair in _extra_keys(self.models.keys(), self.settings.pairs):
+            model = self.models.peek(key)
+            if model is None:
+                continue
+            state = self.extras.setdefault(key, PairLive())
+            try:
+                candles = self.predictor.model_candles(pair, model)
+                events += self._score_new(key, model, candles, state, shadow=False)[0]
+            except MlpkgError as exc:
+                state.error = str(exc)
+                log.info("live %s: %s", key, exc)
+            if state.last_scored is not None:
+                step = pd.Timedelta(model.bundle.candle_interval)
+                next_closes.append(state.last_scored + 2 * step)
+        return events
+
+    def _score_new(
+        self, key: str, model: LoadedModel, candles: pd.DataFrame, state: PairLive, *, shadow: bool
+    ) -> tuple[list[LiveEvent], bool]:
+        """Settle and score the candles of ``key`` newer than the last scored one.
+
+        Args:
+            key: The pair, or another model's key (``BTC-4h-h6``): where it is stored.
+            model: Its loaded model.
+            candles: Its closed candles on the model's interval.
+            state: Its loop state.
+            shadow: Let a pending challenger score each candle too (default models).
+
+        Returns:
+            The new predictions, and whether any candle was due.
+        """
+        interval = pd.Timedelta(model.bundle.candle_interval)
+        if state.version != model.version:
+            # First sight of the model in this process: resume after the last logged candle
             # (another leader's); a hot swap starts with the latest candle.
             known = state.version is not None
-            resume = None if known else self.events.last_candle(pair, _model_key(model))
+            resume = None if known else self.events.last_candle(key, _model_key(model))
             state.version, state.last_scored = model.version, _stamp(resume)
-            self.monitor.forget(pair)
         times = _new_candles(pd.DatetimeIndex(candles.index), state.last_scored)
         if len(times) > MAX_CATCHUP:
             state.skipped += len(times) - MAX_CATCHUP
             times = times[-MAX_CATCHUP:]
-        self.predictor.fill_outcomes(pair, candles)  # older targets (all of them at first)
+        self.predictor.fill_outcomes(key, candles)  # older targets (all of them at first)
         closes = candles["close"]
         events = []
         for when in times:
             # As at that candle's close: settle what targets it, then predict from it.
-            self.store.fill_outcomes(pair, closes.loc[[when]])
+            self.store.fill_outcomes(key, closes.loc[[when]])
             window = candles.loc[:when]
             try:
-                served = self.predictor.score_candles(pair, model, window)
+                served = self.predictor.score_candles(key, model, window)
             except MlpkgError as exc:  # e.g. a window spanning missing candles: skip it
                 state.error, state.skipped = str(exc), state.skipped + 1
                 state.last_scored = when
@@ -290,12 +339,10 @@ class LiveService:
             state.last_scored, state.error = when, None
             state.last_scored_at = datetime.now(UTC)
             state.scored += 1
-            events.append(self._event(pair, model, served, interval))
-            self.challenge.observe(pair, model, window)  # the challenger in shadow, if any
-        if times:
-            self._watch(pair, model, candles)
-            self.challenge.decide(pair, model)
-        return events
+            events.append(self._event(key, model, served, interval))
+            if shadow:
+                self.challenge.observe(key, model, window)  # the challenger in shadow, if any
+        return events, bool(times)
 
     def _watch(self, pair: str, model: LoadedModel, candles: pd.DataFrame) -> PairDrift:
         drift = self.monitor.update(model, candles)
@@ -388,6 +435,16 @@ def _new_candles(index: pd.DatetimeIndex, last: pd.Timestamp | None) -> list[pd.
     if last is None:
         return [pd.Timestamp(index[-1])]
     return [pd.Timestamp(t) for t in index[index > last]]
+
+
+def _extra_keys(keys: Sequence[str], pairs: Sequence[str]) -> list[tuple[str, str]]:
+    """``(key, pair)`` of the other models (``BTC-4h-h6``) of the configured ``pairs``."""
+    found = []
+    for key in keys:
+        parts = split_model_key(key)
+        if key not in pairs and parts is not None and parts[0] in pairs:
+            found.append((key, parts[0]))
+    return found
 
 
 def _pair_start(

@@ -323,14 +323,14 @@ class Predictor:
             ) from None
         member = model.bundle.resolve_member(model_param, ensemble)
         with self._model_lock(key):
-            served = self._compute(key, model, self._model_candles(pair, model), member)
+            served = self._compute(key, model, self.model_candles(pair, model), member)
         return CacheAnswer(served, cached=False, age_s=0.0)
 
     def _model_lock(self, key: str) -> threading.Lock:
         with self._guard:
             return self._pair_locks.setdefault(key, threading.Lock())
 
-    def _model_candles(self, pair: str, model: LoadedModel) -> pd.DataFrame:
+    def model_candles(self, pair: str, model: LoadedModel) -> pd.DataFrame:
         """The pair's closed candles on the model's interval (resampled when finer)."""
         features = model.bundle.run_config.features
         interval = model.bundle.candle_interval

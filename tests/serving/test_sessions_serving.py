@@ -7,17 +7,18 @@ written to a file source; tiny LightGBM runs (8-bar windows) keep it short.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from support import tiny_run_config
+from support import poll_until, tiny_run_config
 
 from mlpkg.data.calendars import get_calendar
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.dataset import prepare_dataset
-from mlpkg.pipelines.train import train_pair
+from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.tracking import registry
 from tests.sessions import session_shaped
 
@@ -52,7 +53,29 @@ def _settings(home: Path):
     )
 
 
-def test_session_models_train_register_and_serve(sessions_home, monkeypatch):
+@pytest.fixture(scope="module")
+def trained(sessions_home) -> Iterator[dict[str, TrainResult]]:
+    """SPY (XNYS sessions), BTC and BTC 4 h / h = 6, trained and made champions."""
+    from mlpkg.config import get_settings
+
+    settings = _settings(sessions_home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLPKG_CALENDARS", "SPY=XNYS")
+        get_settings.cache_clear()
+        results = {}
+        for config in (
+            tiny_run_config(pair="SPY", max_rows=2500, **RUN),
+            tiny_run_config(pair="BTC", **RUN),
+            tiny_run_config(pair="BTC", interval="4h", horizon=6, max_rows=0, **RUN),
+        ):
+            result = train_pair(config, settings)
+            _champion(config.model_key, result.version, result.decision.promote)
+            results[config.model_key] = result
+        yield results
+    get_settings.cache_clear()
+
+
+def test_session_models_train_register_and_serve(sessions_home, trained, monkeypatch):
     settings = _settings(sessions_home)
     monkeypatch.setenv("MLPKG_CALENDARS", "SPY=XNYS")
     from mlpkg.config import get_settings
@@ -67,15 +90,6 @@ def test_session_models_train_register_and_serve(sessions_home, monkeypatch):
     assert (span > pd.Timedelta(hours=12)).all()  # 8-bar windows, 7-bar sessions: all span nights
     assert dataset.labelled.sum() > 1500
 
-    trained = {}
-    for config in (
-        spy,
-        tiny_run_config(pair="BTC", **RUN),
-        tiny_run_config(pair="BTC", interval="4h", horizon=6, max_rows=0, **RUN),
-    ):
-        result = train_pair(config, settings)
-        _champion(config.model_key, result.version, result.decision.promote)
-        trained[config.model_key] = result
     assert registry.model_keys("BTC") == ["BTC", "BTC-4h-h6"]
     bundle = trained["BTC-4h-h6"].bundle
     assert (bundle.run_config.interval, bundle.candle_interval) == ("4h", pd.Timedelta(hours=4))
@@ -112,3 +126,47 @@ def test_session_models_train_register_and_serve(sessions_home, monkeypatch):
         assert keys["BTC-4h-h6"]["loadedVersion"] == trained["BTC-4h-h6"].version
         assert keys["SPY"]["calendar"] == "XNYS"
     get_settings.cache_clear()
+
+
+def test_the_live_loop_scores_a_loaded_extra_model_on_its_own_candles(sessions_home, trained):
+    """Once loaded, BTC 4 h / h = 6 is scored by the loop on each closed 4 h candle, settled
+    six of its bars later, beside the default BTC model (1 h, h = 5), which is unchanged."""
+    key, four_hours = "BTC-4h-h6", pd.Timedelta(hours=4)
+    settings = make_settings(
+        sessions_home,
+        store="sessions-live",
+        pairs=["BTC"],
+        live_scoring=True,
+        prediction_cache_s=0,
+        data_source="replay",
+        replay_from="file",
+        data_dir=sessions_home / "data",
+        replay_start="2019-09-20T00:00:00+00:00",
+        replay_speed=28_800,  # 8 replayed hours per second: two 4 h candles
+    )
+    with run_server(settings) as running:
+        store = running.state.live.store
+        loaded = running.client.get("/api/predictions/BTC", params={"interval": "4h", "horizon": 6})
+        assert loaded.status_code == 200, loaded.text  # loads the model; no request after this
+        poll_until(
+            lambda: len(store.history(key, limit=50)) >= 9, timeout=120, what="9 4 h predictions"
+        )
+        extra = sorted(store.history(key, limit=50), key=lambda r: r.candle_time)
+        default = sorted(store.history("BTC", limit=500), key=lambda r: r.candle_time)
+        health = running.client.get("/api/health").json()["live"]["pairs"]
+
+    version = trained[key].version
+    made = {(r.model_name, r.model_version, r.horizon) for r in extra}
+    assert made == {(f"mlpkg-{key}", version, 6)}
+    times = pd.DatetimeIndex([r.candle_time for r in extra])
+    assert (times.diff()[1:] == four_hours).all()  # consecutive closed 4 h candles, each once
+    assert all(r.target_time - r.candle_time == 6 * four_hours for r in extra)
+    due = [r for r in extra if r.target_time <= times[-1]]
+    assert len(due) >= 3 and all(r.realised_direction is not None for r in due)
+    assert all(r.realised_direction is None for r in extra if r.target_time > times[-1])
+    assert health[key]["modelVersion"] == version and health[key]["scored"] >= 8
+
+    assert {(r.model_name, r.horizon) for r in default} == {("mlpkg-BTC", 5)}
+    hours = pd.DatetimeIndex([r.candle_time for r in default])
+    assert len(hours) > len(times) and (hours.diff()[1:] == pd.Timedelta(hours=1)).all()
+    assert health["BTC"]["scored"] >= len(hours) - 1

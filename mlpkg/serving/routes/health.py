@@ -92,7 +92,7 @@ def live_health(state: ServingState) -> LiveHealth:
     replay = live.replay
     speed = getattr(state.clock, "speed", None)
     pairs = {}
-    for pair, seen in live.pairs.items():
+    for pair, seen in {**live.pairs, **live.extras}.items():  # extras: BTC-4h-h6
         drift = live.drift(pair)
         pairs[pair] = LivePairHealth.from_object(
             seen,
