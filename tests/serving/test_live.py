@@ -166,6 +166,14 @@ def test_the_hub_drops_a_slow_subscribers_oldest_messages_and_never_blocks():
     assert hub.subscribers == [btc_only] and hub.published == 6
 
 
+def test_the_hub_pushes_another_model_of_a_pair_to_the_pairs_subscribers():
+    hub = PredictionHub(maxsize=3)
+    btc, eth, every = hub.subscribe({"BTC"}), hub.subscribe({"ETH"}), hub.subscribe(None)
+    hub.publish("BTC-4h-h6", "btc-4h")
+    assert btc.queue.get_nowait() == "btc-4h" and every.queue.get_nowait() == "btc-4h"
+    assert eth.queue.empty()
+
+
 def test_the_loop_scores_every_new_candle_but_only_the_latest_at_first():
     index = pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC")
     assert _new_candles(index, None) == [index[-1]]
