@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from mlpkg.data.schema import infer_frequency
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ConfigError
 from mlpkg.features.build import build_features, warmup_rows
+from mlpkg.features.cross_asset import gap_rows, reference_pairs
 from mlpkg.features.labels import complete_windows, make_labels
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class PairDataset:
         dropped_label_rows: Rows whose label spans a gap (excluding the unlabelled tail).
         dropped_window_rows: Labelled rows whose input window spans a gap.
         context_rows: Rows of history the configured families read (``max window - 1``).
+        references: The candles of the cross assets' pairs (empty without ``cross_assets``).
     """
 
     pair: str
@@ -44,6 +47,7 @@ class PairDataset:
     context_rows: int
     dropped_label_rows: int
     dropped_window_rows: int
+    references: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def labelled(self) -> np.ndarray:
@@ -59,16 +63,26 @@ def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
     return candles
 
 
-def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
+def build_dataset(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    references: Mapping[str, pd.DataFrame] | None = None,
+) -> PairDataset:
     """Build features and the clock-time ``direction_h`` label from candles (pure).
+
+    ``references``: the candles of ``reference_pairs(config.features)`` when the run has cross
+    assets. A row whose cross-asset features read a missing reference candle is a gap: it and
+    the rows whose window holds it get no label, and its placeholder zeros are never read.
 
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
     candles = _select_candles(candles, config)
     interval = infer_frequency(pd.DatetimeIndex(candles.index))
-    features = build_features(candles, config.features)
+    features = build_features(candles, config.features, references)
     warm = warmup_rows(config.features)
+    gaps = gap_rows(features, warm)
+    features = features.where(~pd.Series(gaps, index=features.index), 0.0, axis=0)
     labels = make_labels(candles["close"], (config.horizon,), interval).iloc[warm:]
     X = features.iloc[warm:]
     direction = labels[f"direction_{config.horizon}"]
@@ -77,6 +91,8 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
     gap_label = direction.isna().to_numpy() & ~tail
     # On the candles' own index: a window may reach into the warm-up rows' candles.
     window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, context + 1)[warm:]
+    touched = np.convolve(gaps.astype(float), np.ones(context + 1))[: len(gaps)] > 0
+    window_ok = window_ok & ~touched[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
     needed = max(3 * (context + 1), 100)
@@ -97,6 +113,7 @@ def build_dataset(candles: pd.DataFrame, config: RunConfig) -> PairDataset:
         context_rows=context,
         dropped_label_rows=int(gap_label.sum()),
         dropped_window_rows=int((direction.notna().to_numpy() & ~window_ok).sum()),
+        references=dict(references or {}),
     )
     log.info(
         "%s: %d candles, %d features, %d labelled rows (%d dropped: label spans a gap; %d: "
@@ -122,4 +139,8 @@ def prepare_dataset(
     settings = settings or get_settings()
     if candles is None:
         candles = load_candles(config.pair, config.source, settings)
-    return build_dataset(candles, config)
+    references = {
+        pair: candles if pair == config.pair else load_candles(pair, config.source, settings)
+        for pair in reference_pairs(config.features)
+    }
+    return build_dataset(candles, config, references)

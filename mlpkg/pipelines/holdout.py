@@ -128,7 +128,9 @@ def rescore_champion(
         )
     candles = development.dataset.candles
     theirs = build_dataset(
-        candles, champion_config.model_copy(update={"max_rows": 0, "data_end": ""})
+        candles,
+        champion_config.model_copy(update={"max_rows": 0, "data_end": ""}),
+        development.dataset.references,
     )
     index = theirs.X.index
     train_end = int(index.searchsorted(development.split.dev_end_time))

@@ -40,6 +40,7 @@ from mlpkg.data.schema import check_interval, infer_frequency
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import DataSourceError, MlpkgError
 from mlpkg.features.build import build_features, warmup_rows
+from mlpkg.features.cross_asset import reference_pairs
 from mlpkg.models.signals import DirectionPrediction, Signal
 from mlpkg.pipelines.predict import LatestPrediction
 from mlpkg.serving.drift import ReferenceCache, check_ood
@@ -332,6 +333,7 @@ class Predictor:
             strong=self.settings.signal_strong,
             normal=self.settings.signal_normal,
             member=member,
+            references=self._references(pair, model, candles),
         )
         ood = check_ood(self.references, model, candles, latest.feature_row)
         now = datetime.now(UTC)
@@ -364,6 +366,18 @@ class Predictor:
         return ServedPrediction(
             pair, latest, described, model, stored.predicted_at, stored.id, ood=ood
         )
+
+    def _references(
+        self, pair: str, model: LoadedModel, candles: pd.DataFrame
+    ) -> dict[str, pd.DataFrame]:
+        """The closed candles of the model's cross assets, one window each (none without)."""
+        bundle = model.bundle
+        return {
+            other: candles
+            if other == pair
+            else self.feed.candles(other, bundle.history_rows, bundle.candle_interval)
+            for other in reference_pairs(bundle.run_config.features)
+        }
 
     def _unsettled_closes(self, pair: str, candles: pd.DataFrame) -> pd.Series:
         """Closes of the candles not used for settling yet (all of them at first)."""
