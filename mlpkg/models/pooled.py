@@ -68,6 +68,8 @@ class Pool:
     indicator: bool = False
     finetune_epochs: int = 0
     chunk_rows: int = CHUNK_ROWS
+    leave_out: bool = False
+    """The pooled fit reads none of the pair's labels (cold start: fine-tuning reads them)."""
 
     def with_indicator(self, X: pd.DataFrame, pair: str | None = None) -> pd.DataFrame:
         """``X`` with one-hot ``pair_<PAIR>`` columns (unchanged without ``indicator``)."""
@@ -142,7 +144,7 @@ def pooled_rows(
         labelled rows read per pair.
     """
     cutoff = pd.Timestamp(X.index[-1])
-    parts = [(pool.pair, X, y)]
+    parts = [(pool.pair, X, y.where(pd.Series(False, index=y.index)) if pool.leave_out else y)]
     for member in pool.members:
         rows = member.readable(cutoff)
         parts.append((member.pair, member.X.iloc[:rows], member.y.iloc[:rows]))

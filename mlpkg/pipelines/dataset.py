@@ -139,8 +139,29 @@ def prepare_dataset(
     settings = settings or get_settings()
     if candles is None:
         candles = load_candles(config.pair, config.source, settings)
-    references = {
-        pair: candles if pair == config.pair else load_candles(pair, config.source, settings)
-        for pair in reference_pairs(config.features)
-    }
-    return build_dataset(candles, config, references)
+    return build_dataset(candles, config, load_references(config, candles, settings))
+
+
+def load_references(
+    config: RunConfig,
+    candles: pd.DataFrame,
+    settings: Settings | None = None,
+    loaded: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The candles of the pairs ``config``'s cross assets read (``candles`` for the pair itself).
+
+    Args:
+        config: The run config (its ``features.cross_assets``, ``source`` and ``pair``).
+        candles: The pair's own candles.
+        settings: Machine settings (default ``get_settings()``).
+        loaded: References already loaded: only the others are read.
+    """
+    have = dict(loaded or {})
+    for pair in reference_pairs(config.features):
+        if pair not in have:
+            have[pair] = (
+                candles
+                if pair == config.pair
+                else load_candles(pair, config.source, settings or get_settings())
+            )
+    return have

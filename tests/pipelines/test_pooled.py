@@ -15,12 +15,14 @@ from support import tiny_cli_args, tiny_run_config
 from mlpkg import cli
 from mlpkg.config import Settings, get_settings
 from mlpkg.errors import ConfigError
+from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.models import pooled as pooled_module
 from mlpkg.models.families import make_estimator
 from mlpkg.models.pooled import Pool, PoolMember, pooled_rows
 from mlpkg.pipelines.dataset import prepare_dataset
 from mlpkg.pipelines.evaluate import development_split
 from mlpkg.pipelines.pooled import check_pooled, load_pool, train_pooled
+from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
 
@@ -51,7 +53,7 @@ def test_pooled_rows_stop_at_the_cutoff_and_at_each_pairs_development_end():
 
 
 def test_the_pair_indicator_adds_one_hot_columns_and_predicts_with_its_own():
-    X, y = _rows("LTC", "2019-01-01", 50)
+    X, _ = _rows("LTC", "2019-01-01", 50)
     pool = Pool("LTC", (), ("BTC", "LTC"), indicator=True)
     shown = pool.with_indicator(X)
     assert shown[["pair_btc", "pair_ltc"]].iloc[0].tolist() == [0.0, 1.0]
@@ -142,3 +144,12 @@ def test_train_pooled_with_cross_assets_registers_what_trained_it_and_serves(hom
     assert 0.0 <= detail["probability"] <= 1.0
     assert detail["metadata"]["version"] == "1"
     assert detail["metadata"]["featureCount"] == 54 + 8  # own features + BTC and market
+
+    # A later per-pair run re-scores the pooled champion by refitting it on its own pool.
+    registry.promote("LTC", "1", manual=manual_decision("1"))
+    later = train_pair(tiny_run_config(pair="LTC", **SMALL))
+    champion = next(c for c in later.decision.conditions if c.name == "not_worse_than_champion")
+    assert (
+        "vs champion v1 " in champion.detail
+        and "refit on this development period" in champion.detail
+    )
