@@ -15,8 +15,9 @@ fold is scored by a model that saw only the pair's ``--cold-rows`` rows before i
 same cutoff that never saw the pair (``cold_pooled``), and, for the neural families, by that
 model fine-tuned on the pair's ``--cold-rows`` rows (``cold_pooled_ft``).
 
-Every (pair, family, variant) runs in its own worker process (its peak RSS is its own) and
-writes its predictions to ``--out`` (a rerun resumes). NOTE: every variant is scored on the
+Every (pair, variant) runs in its own worker process with all ``--families`` together (one
+dataset, one pool; the peak RSS is that process's) and writes each family's predictions to
+``--out`` (a rerun resumes). NOTE: every variant is scored on the
 holdout for this research record; ``--summarize`` counts those uses per pair and names the
 development pick; the table selects nothing.
 
@@ -35,6 +36,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.models.families import make_estimator
 from mlpkg.models.pooled import Pool, pooled_class, using_pool
 from mlpkg.pipelines.dataset import prepare_dataset
-from mlpkg.pipelines.evaluate import development_split, evaluate_development
+from mlpkg.pipelines.evaluate import development_split, evaluate_development, procedure_for
 from mlpkg.pipelines.holdout import score_holdout
 from mlpkg.pipelines.pooled import load_pool
 
@@ -84,37 +86,54 @@ def _config(pair: str, family: str, variant: str, args: argparse.Namespace) -> R
     )
 
 
-def worker(pair: str, family: str, variant: str, args: argparse.Namespace) -> None:
-    """Development folds + holdout of one variant; write predictions and a JSON record."""
-    config = _config(pair, family, variant, args)
+def worker(pair: str, families: list[str], variant: str, args: argparse.Namespace) -> None:
+    """Development folds + holdout of one variant of ``families`` (one process, one dataset).
+
+    Every family is refit on the development period and scored on the holdout, each once.
+    """
+    config = _config(pair, ",".join(families), variant, args)
     started = time.perf_counter()
     dataset = prepare_dataset(config)
     pool = load_pool(config) if config.pool.pooled else {}
     with using_pool(pool):
         development = evaluate_development(dataset, config)
         dev_seconds = time.perf_counter() - started
-        holdout = score_holdout(development, config)
-    fits = development.fits[development.fits["model"] == family]
-    keep = development.predictions["model"].isin([family, *NAIVE_BASELINES])
-    record = {
-        "pair": pair,
-        "family": family,
-        "variant": variant,
-        "fit_seconds": [round(float(s), 2) for s in fits["fit_seconds"]],
-        "stopping_points": [None if pd.isna(s) else int(s) for s in fits["stopping_point"]],
-        "dev_seconds": dev_seconds,
-        "total_seconds": time.perf_counter() - started,
-        "peak_rss_mib": peak_rss_mib(),
-        "features": int(dataset.X.shape[1]),
-        "labelled_rows": int(dataset.labelled.sum()),
-    }
-    stem = args.out / f"{pair}-{family}-{variant}"
-    development.predictions[keep].to_csv(f"{stem}-dev.csv", index=False)
-    holdout.to_csv(f"{stem}-holdout.csv", index=False)
-    Path(f"{stem}.json").write_text(json.dumps(record))
+        holdouts = {f: _holdout(development, config, f) for f in families}
+    for family in families:
+        fits = development.fits[development.fits["model"] == family]
+        keep = development.predictions["model"].isin([family, *NAIVE_BASELINES])
+        record = {
+            "pair": pair,
+            "family": family,
+            "variant": variant,
+            "together_with": families,
+            "fit_seconds": [round(float(s), 2) for s in fits["fit_seconds"]],
+            "stopping_points": [None if pd.isna(s) else int(s) for s in fits["stopping_point"]],
+            "dev_seconds": dev_seconds,
+            "total_seconds": time.perf_counter() - started,
+            "peak_rss_mib": peak_rss_mib(),
+            "features": int(dataset.X.shape[1]),
+            "labelled_rows": int(dataset.labelled.sum()),
+        }
+        stem = args.out / f"{pair}-{family}-{variant}"
+        development.predictions[keep].to_csv(f"{stem}-dev.csv", index=False)
+        holdouts[family].to_csv(f"{stem}-holdout.csv", index=False)
+        Path(f"{stem}.json").write_text(json.dumps(record))
 
 
-def cold_worker(pair: str, family: str, args: argparse.Namespace) -> None:
+def _holdout(development: Any, config: RunConfig, family: str) -> pd.DataFrame:
+    """The family refit on the development period and scored on the holdout once."""
+    procedure = procedure_for(family, config, development.predictions, development.fits)
+    return score_holdout(replace(development, procedure=procedure), config)
+
+
+def cold_worker(pair: str, families: list[str], args: argparse.Namespace) -> None:
+    """The cold start of each family (one process)."""
+    for family in families:
+        cold_family(pair, family, args)
+
+
+def cold_family(pair: str, family: str, args: argparse.Namespace) -> None:
     """The cold start on the pair's last development fold (no holdout row is read)."""
     config = _config(pair, family, "per_pair", args)
     dataset = prepare_dataset(config)
@@ -360,34 +379,28 @@ def main() -> None:
         sys.stdout.write(text + "\n")
         return
     if args.worker:
-        pair, family, variant = args.worker
-        (
-            cold_worker(pair, family, args)
-            if variant == "cold"
-            else worker(pair, family, variant, args)
-        )
+        pair, _, variant = args.worker
+        families = [f for f in args.families if variant in variants_of(f)]
+        if variant == "cold":
+            cold_worker(pair, families, args)
+        else:
+            worker(pair, families, variant, args)
         return
+    variants = args.variants or list(
+        dict.fromkeys(v for f in args.families for v in variants_of(f))
+    )
     for pair in args.pairs:  # pair by pair: a stopped run leaves whole pairs
-        for family in args.families:
-            for variant in args.variants or variants_of(family):
-                if (args.out / f"{pair}-{family}-{variant}.json").exists():
-                    continue
-                started = time.perf_counter()
-                command = [
-                    sys.executable,
-                    __file__,
-                    *sys.argv[1:],
-                    "--worker",
-                    pair,
-                    family,
-                    variant,
-                ]
-                done = subprocess.run(command, check=False)
-                sys.stdout.write(
-                    f"{pair} {family} {variant}: exit {done.returncode}, "
-                    f"{time.perf_counter() - started:.0f} s\n"
-                )
-                sys.stdout.flush()
+        for variant in variants:
+            wanted = [f for f in args.families if variant in variants_of(f)]
+            if all((args.out / f"{pair}-{f}-{variant}.json").exists() for f in wanted):
+                continue
+            started = time.perf_counter()
+            command = [sys.executable, __file__, *sys.argv[1:], "--worker", pair, "all", variant]
+            done = subprocess.run(command, check=False)
+            sys.stdout.write(
+                f"{pair} {variant}: exit {done.returncode}, {time.perf_counter() - started:.0f} s\n"
+            )
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":
