@@ -11,6 +11,7 @@ PAIRS ?= BTC ETH
 FAMILY ?= lightgbm
 TRIALS ?= 20
 PORT ?= 3001
+WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
@@ -39,19 +40,19 @@ static: $(STAMP) ## The gates make test runs first: ruff check + format, mypy --
 	$(BIN)/lint-imports
 	$(BIN)/nb-clean check --preserve-cell-metadata-field tags notebooks
 
-lint: static ## static gates + pip-audit --strict (needs the vulnerability DB online; says so when it cannot)
-	-$(BIN)/pip-audit --strict --progress-spinner off --skip-editable
+lint: static ## static gates + pip-audit: fails on a known vulnerability; offline, says it skipped
+	$(BIN)/python scripts/audit.py
 
 format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
-test: static ## Run the static gates, then the whole test suite (the README's test command; .ci/run calls it)
-	$(BIN)/pytest
+test: static ## Run the static gates, then the whole suite on WORKERS pytest-xdist workers (.ci/run calls it)
+	$(BIN)/pytest -n $(WORKERS) --dist loadscope
 
-test-fast: $(STAMP) ## Run the tests not marked slow
-	$(BIN)/pytest -m "not slow"
+test-fast: $(STAMP) ## Run the tests not marked slow (routes in process, TensorFlow-free; WORKERS=0 for one process)
+	$(BIN)/pytest -m "not slow" -n $(WORKERS) --dist loadscope
 
 train: $(STAMP) ## Batch-retrain pairs with papermill notebooks: make train PAIRS="BTC ETH"
 	$(BIN)/mlpkg batch --pairs $(PAIRS)
@@ -75,8 +76,12 @@ mlflow-ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:5000 over mlruns/ (one w
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1
 
-bench: $(STAMP) ## Run every benchmark under bench/ and print the figures
-	@for script in bench/*/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+bench: $(STAMP) ## Run the quick benchmarks under bench/ (the hour-long families run is opt-in: BENCH_FAMILIES=1)
+	@for script in bench/*/bench_*.py; do \
+		case "$$script" in bench/families/*) if [ -z "$(BENCH_FAMILIES)" ]; then \
+			echo "== $$script skipped (about 80 min; opt in with make bench BENCH_FAMILIES=1)"; continue; fi;; esac; \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; \
+	done
 
 clean: ## Remove caches, executed notebooks and build outputs (keeps .venv and mlruns)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis reports build dist *.egg-info

@@ -102,12 +102,10 @@ def _with_tuned_params(config: RunConfig, args: argparse.Namespace) -> RunConfig
 
 
 def _tag_params_from(run_id: str, tune_run_id: str) -> None:
-    import mlflow
-
-    from mlpkg.tracking.runs import configure_tracking
+    from mlpkg.tracking.runs import configure_tracking, set_run_tag
 
     configure_tracking()
-    mlflow.MlflowClient().set_tag(run_id, "params_from", tune_run_id)
+    set_run_tag(run_id, "params_from", tune_run_id)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

@@ -69,3 +69,27 @@ class StudyStorageError(MlpkgError):
 
 class StudyNotFoundError(MlpkgError):
     """A study to resume does not exist in the study storage."""
+
+
+class StorageError(MlpkgError):
+    """The prediction or job store cannot be opened, read or written."""
+
+
+class JobNotFoundError(StorageError):
+    """No job has the given id."""
+
+
+class JobStateError(StorageError):
+    """The job is not in a state that allows the operation (e.g. cancelling a finished job)."""
+
+
+class JobCancelledError(MlpkgError):
+    """A running job was cancelled at a checkpoint."""
+
+
+class OutOfSampleNotFoundError(MlpkgError):
+    """A version's run holds no out-of-sample predictions (registered by hand, or too old)."""
+
+
+class ExportError(MlpkgError):
+    """An export did not produce a usable graph (the member is then served by Keras)."""

@@ -1,4 +1,5 @@
-"""Shared fixtures: shipped candle slices, the tiny run config, a free port, a clean environment.
+"""Shared fixtures: shipped candle slices, the tiny run config, a free port, a clean environment,
+and the one session model (``tracked``: a TensorFlow-free BTC champion in a tmp MLflow store).
 
 Every test runs without the ``MLPKG_*`` settings and ``MLFLOW_*`` URIs of the shell that started
 pytest (a test that needs one sets it with ``monkeypatch``), and none may create an MLflow store
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import SERVED, Registry, tiny_run_config, train_champion
 from support import free_port as _free_port
-from support import tiny_run_config
 
 from mlpkg.config import Settings, get_settings
 
@@ -114,3 +115,18 @@ def tiny_config():
 def free_port() -> int:
     """A loopback port nobody listens on (bound, then closed)."""
     return _free_port()
+
+
+@pytest.fixture(scope="session")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The session model: BTC trained once (LightGBM, TensorFlow-free, seconds), champion.
+
+    Its store (``tracked.home``) is shared by the in-process servers of tests/serving; other
+    tests copy its files (``tests/reliability``) rather than write to it.
+    """
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    yield train_champion(tmp_path_factory.mktemp("serving"), **SERVED)
+    mlflow.set_tracking_uri(previous)
+    mlflow.set_registry_uri(previous)

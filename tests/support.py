@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mlpkg.config import RunConfig
@@ -52,6 +54,24 @@ TINY_RUN: dict[str, Any] = {
 """The one tiny run of the suite (flattened RunConfig names): every family fits in seconds."""
 
 
+SERVED_FAMILY = "lightgbm"
+SERVED_RUNTIME = "lightgbm"
+SERVED: dict[str, Any] = {"models": SERVED_FAMILY, "n_folds": 1}
+"""The session model (``tracked`` in tests/conftest.py): the tiny run of LightGBM on one fold.
+
+TensorFlow-free and trained in seconds (logistic and the naive baselines beside it, as in every
+run). The LSTM -> ONNX path is trained only by the end-to-end tests that need it."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An isolated tracking store (``home``) and the BTC champion trained into it."""
+
+    home: Path
+    trained: Any  # mlpkg.pipelines.train.TrainResult (imported lazily: it is heavy)
+    champion: Any  # mlpkg.tracking.registry.VersionInfo
+
+
 def tiny_params(**overrides: Any) -> dict[str, Any]:
     """The tiny run's flattened parameters (``overrides`` win): notebook or HTTP parameters."""
     return {**TINY_RUN, **overrides}
@@ -66,6 +86,27 @@ def tiny_cli_args(**overrides: Any) -> list[str]:
     """The tiny run as command-line options (``--max-rows 1500 ...``; ``overrides`` win)."""
     params = tiny_params(**overrides)
     return [part for k, v in params.items() for part in (f"--{k.replace('_', '-')}", str(v))]
+
+
+def train_champion(home: Path, settings: Any = None, **served: object) -> Registry:
+    """Train BTC with the tiny run (``served`` overrides) into ``home``'s store; make it champion.
+
+    MLflow's global URIs then point at ``home`` (training sets them).
+    """
+    from mlpkg.config import Settings as RunSettings
+    from mlpkg.evaluation.promotion import manual_decision
+    from mlpkg.pipelines.train import train_pair
+    from mlpkg.tracking import registry
+
+    settings = settings or RunSettings(home=home, pairs=["BTC"])
+    result = train_pair(tiny_run_config(pair="BTC", **served), settings)
+    if not result.decision.promote:
+        # A tiny model on a few hundred rows rarely beats the baselines: the promotion rule then
+        # keeps it a candidate. The tests need a champion, so promote it by hand.
+        registry.promote("BTC", result.version, manual=manual_decision(result.version))
+    champion = registry.alias_version("BTC", registry.CHAMPION)
+    assert champion is not None and champion.version == result.version
+    return Registry(home, result, champion)
 
 
 def poll_until(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:

@@ -279,8 +279,8 @@ def out_of_range(reference: Mapping[str, FeatureReference], row: Mapping[str, fl
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval of a binomial proportion (``None`` when ``n`` is 0).
 
-    ``center = (p + z^2 / 2n) / (1 + z^2 / n)``, ``half = z / (1 + z^2 / n) * sqrt(p (1 - p)
-    / n + z^2 / 4n^2)``, with ``z`` the two-sided normal quantile of ``confidence``.
+    SciPy's ``binomtest(successes, n).proportion_ci(method="wilson")`` (no continuity
+    correction).
 
     Raises:
         MlpkgError: when ``successes`` is not within ``[0, n]``.
@@ -289,12 +289,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return None
     if not 0 <= successes <= n:
         raise MlpkgError(f"successes must lie in [0, {n}], got {successes}.")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    denominator = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, center - half), min(1.0, center + half)
+    interval = stats.binomtest(successes, n).proportion_ci(
+        confidence_level=confidence, method="wilson"
+    )
+    return max(0.0, float(interval.low)), min(1.0, float(interval.high))
 
 
 def accuracy_floor(walk_forward_accuracy: float, k: int, quantile: float = ALERT_QUANTILE) -> float:

@@ -18,9 +18,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from mlpkg.errors import MlpkgError
+from mlpkg.models.mixture import log_loss_terms
 
 StrategyMode = Literal["long_flat", "long_short"]
-LOG_LOSS_EPS = 1e-15
 
 
 def _pair(y_true: ArrayLike, proba_up: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -34,10 +34,9 @@ def _pair(y_true: ArrayLike, proba_up: ArrayLike) -> tuple[np.ndarray, np.ndarra
 
 
 def log_losses(y_true: ArrayLike, proba_up: ArrayLike) -> np.ndarray:
-    """Return per-sample binary log loss, with P clipped to [1e-15, 1 - 1e-15]."""
+    """Return per-sample binary log loss, with P clipped to [1e-15, 1 - 1e-15] (validated input)."""
     y, p = _pair(y_true, proba_up)
-    p = np.clip(p, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
-    return np.asarray(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
+    return log_loss_terms(y, p)
 
 
 def classification_metrics(y_true: ArrayLike, proba_up: ArrayLike) -> dict[str, float]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.metrics import StrategyMode, trade_returns
@@ -55,17 +56,15 @@ def plot_confusion(predictions: pd.DataFrame, model: str) -> Figure:
     rows = _model_rows(predictions, model)
     pred = (rows["proba_up"].to_numpy() > 0.5).astype(int)
     true = rows["y_true"].to_numpy().astype(int)
-    counts = np.zeros((2, 2), dtype=int)
-    np.add.at(counts, (true, pred), 1)
+    counts = confusion_matrix(true, pred, labels=[0, 1])
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig = Figure(figsize=(4.5, 4))
     ax = fig.subplots()
-    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    for i in range(2):
-        for j in range(2):
-            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center")
-    ax.set_xticks([0, 1], labels=["down", "up"])
-    ax.set_yticks([0, 1], labels=["down", "up"])
+    display = ConfusionMatrixDisplay(shares, display_labels=["down", "up"])
+    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format=".0%")
+    display.im_.set_clim(0.0, 1.0)
+    for (i, j), text in np.ndenumerate(display.text_):  # counts beside the row shares
+        text.set_text(f"{counts[i, j]}\n{shares[i, j]:.0%}")
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(f"Confusion of {model}")

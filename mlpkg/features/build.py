@@ -17,19 +17,17 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import FeatureConfig
+from mlpkg.data.schema import CANDLE_COLUMNS
 from mlpkg.errors import CandleValidationError
 from mlpkg.features import indicators as ind
 from mlpkg.features.cross_asset import cross_asset_frame, cross_feature_names
 
-CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 EWM_TOLERANCE = 1e-10
 """Largest weight the seed of an exponential average may keep after the warm-up."""
 WILDER_WINDOW = 14
 """RSI, ATR and ADX window; the slowest exponential smoothing (alpha = 1/14)."""
 LONGEST_WINDOW = 52
 """Ichimoku span B, the longest rolling window of the indicators."""
-
-_TWO_PI = 2.0 * math.pi
 
 
 @lru_cache(maxsize=32)
@@ -165,10 +163,10 @@ def _time_features(index: pd.DatetimeIndex) -> dict[str, pd.Series]:
     hour = np.asarray(utc.hour + utc.minute / 60.0, dtype="float64")
     day = np.asarray(utc.day_of_week, dtype="float64") + hour / 24.0  # 0 = Monday 00:00 UTC
     columns = {
-        "hour_sin": np.sin(_TWO_PI * hour / 24.0),
-        "hour_cos": np.cos(_TWO_PI * hour / 24.0),
-        "dow_sin": np.sin(_TWO_PI * day / 7.0),
-        "dow_cos": np.cos(_TWO_PI * day / 7.0),
+        "hour_sin": np.sin(math.tau * hour / 24.0),
+        "hour_cos": np.cos(math.tau * hour / 24.0),
+        "dow_sin": np.sin(math.tau * day / 7.0),
+        "dow_cos": np.cos(math.tau * day / 7.0),
     }
     return {name: pd.Series(values, index=index) for name, values in columns.items()}
 

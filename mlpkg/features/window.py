@@ -22,12 +22,12 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from mlpkg.config import FeatureConfig
+from mlpkg.data.schema import CANDLE_COLUMNS
 from mlpkg.errors import CandleValidationError, ConfigError
-from mlpkg.features.build import CANDLE_COLUMNS, WILDER_WINDOW, warmup_rows
+from mlpkg.features.build import WILDER_WINDOW, warmup_rows
 from mlpkg.features.cross_asset import check_window_references, cross_asset_values
 from mlpkg.features.indicators import parabolic_sar_values
 
-_TWO_PI = 2.0 * math.pi
 _WILDER = 1.0 / WILDER_WINDOW
 _SECONDS_PER_TICK = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
@@ -372,8 +372,8 @@ def _time_columns(seconds: np.ndarray) -> Columns:
     hour = (of_day // 3_600).astype("float64") + (of_day % 3_600 // 60) / 60.0
     day = ((seconds // 86_400 + _EPOCH_WEEKDAY) % 7).astype("float64") + hour / 24.0
     return {
-        "hour_sin": np.sin(_TWO_PI * hour / 24.0),
-        "hour_cos": np.cos(_TWO_PI * hour / 24.0),
-        "dow_sin": np.sin(_TWO_PI * day / 7.0),
-        "dow_cos": np.cos(_TWO_PI * day / 7.0),
+        "hour_sin": np.sin(math.tau * hour / 24.0),
+        "hour_cos": np.cos(math.tau * hour / 24.0),
+        "dow_sin": np.sin(math.tau * day / 7.0),
+        "dow_cos": np.cos(math.tau * day / 7.0),
     }

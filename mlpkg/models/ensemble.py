@@ -19,7 +19,7 @@ the replaced service averaged its members' confidences instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -27,17 +27,16 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from mlpkg.errors import ConfigError
+from mlpkg.errors import ConfigError, ModelLoadError
 from mlpkg.models.artifacts import corrupt, read_record, write_record
 from mlpkg.models.estimator import DirectionClassifier
+from mlpkg.models.mixture import MEMBERS_DIR, clip_proba, log_loss_terms
 from mlpkg.models.mixture import combine as combine  # re-exported: ensemble.combine
 
 log = logging.getLogger(__name__)
 
 FIXED_WEIGHTS: dict[str, float] = {"lstm": 1.0, "gru": 0.9, "cnn": 0.8, "transformer": 0.7}
 """The replaced service's weights of its neural members (weighted ensemble)."""
-MEMBERS_DIR = "members"
-_EPS = 1e-12
 
 
 def fixed_weights(families: Iterable[str]) -> dict[str, float]:
@@ -54,11 +53,6 @@ def fixed_weights(families: Iterable[str]) -> dict[str, float]:
         )
     total = sum(present.values())
     return {name: weight / total for name, weight in present.items()}
-
-
-def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
 
 
 def fit_convex_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -89,10 +83,10 @@ def fit_convex_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
     k = p.shape[1]
 
     def loss(w: np.ndarray) -> float:
-        return _log_loss(p @ w, t)
+        return float(np.mean(log_loss_terms(t, p @ w)))
 
     def gradient(w: np.ndarray) -> np.ndarray:
-        mix = np.clip(p @ w, _EPS, 1.0 - _EPS)
+        mix = clip_proba(p @ w)
         return np.asarray(-((t / mix - (1.0 - t) / (1.0 - mix)) @ p) / len(t))
 
     start = np.full(k, 1.0 / k)
@@ -194,16 +188,24 @@ class EnsembleClassifier(DirectionClassifier):
         write_record(directory, self, state, params={"weights": weights})
 
     @classmethod
-    def load(cls, path: Path) -> Self:
-        """Load an ensemble written by :meth:`save` (each member through ``load_estimator``).
+    def load(
+        cls, path: Path, load_member: Callable[[Path], DirectionClassifier] | None = None
+    ) -> Self:
+        """Load an ensemble written by :meth:`save`, each member through ``load_member``.
+
+        ``mlpkg.models.families.load_estimator`` loads ensembles this way, passing itself as
+        ``load_member`` (the members may be of any family, so this module does not import it).
 
         Raises:
-            ModelLoadError: if a file is missing or corrupt, or a member's features differ.
+            ModelLoadError: if a file is missing or corrupt, or a member's features differ, or
+                no ``load_member`` is given.
         """
         from sklearn.base import clone
 
-        from mlpkg.models.families import load_estimator
-
+        if load_member is None:
+            raise ModelLoadError(
+                f"{path}: load ensembles with mlpkg.models.families.load_estimator."
+            )
         directory = Path(path)
         record = read_record(directory, cls.family)
         try:
@@ -212,7 +214,7 @@ class EnsembleClassifier(DirectionClassifier):
             train_rows = int(record.state["train_rows"])
         except (KeyError, TypeError, ValueError) as exc:
             raise corrupt(directory, exc) from exc
-        fitted = {name: load_estimator(directory / MEMBERS_DIR / name) for name in names}
+        fitted = {name: load_member(directory / MEMBERS_DIR / name) for name in names}
         for name, member in fitted.items():
             if list(member.feature_names_in_) != record.feature_names:
                 raise corrupt(directory, ValueError(f"member {name!r} has other features"))

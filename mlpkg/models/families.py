@@ -98,4 +98,6 @@ def load_estimator(directory: Path) -> DirectionClassifier:
             f"{directory} holds a model of unknown family {record.family!r} (known: "
             f"{', '.join(_SAVED)}); it was written by another mlpkg version: retrain it."
         )
+    if cls is EnsembleClassifier:
+        return EnsembleClassifier.load(Path(directory), load_member=load_estimator)
     return cls.load(Path(directory))

@@ -1,5 +1,8 @@
 """The mixture of member probabilities: one light home for ``combine`` (NumPy only).
 
+Also the one binary log loss of the package (``log_loss_terms``, one clip ``LOG_LOSS_EPS``):
+the stacking weights minimise it and ``mlpkg.evaluation.metrics`` reports it.
+
 Ensembles (``mlpkg.models.ensemble``), the selection on development folds and the prediction
 server all combine members with this function; the server imports it without scikit-learn.
 ``MemberMixture`` says how much history a bundle of members reads, for the research bundle
@@ -12,6 +15,23 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+MEMBERS_DIR = "members"
+"""The folder of a saved ensemble or bundle that holds one sub-folder per member."""
+LOG_LOSS_EPS = 1e-15
+"""P(up) is clipped to ``[eps, 1 - eps]`` before the log (a certain wrong answer stays finite)."""
+
+
+def clip_proba(proba_up: np.ndarray) -> np.ndarray:
+    """``proba_up`` clipped to ``[LOG_LOSS_EPS, 1 - LOG_LOSS_EPS]``."""
+    return np.asarray(np.clip(proba_up, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS))
+
+
+def log_loss_terms(y_true: np.ndarray, proba_up: np.ndarray) -> np.ndarray:
+    """Per-sample binary log loss of 0/1 labels under P(up) (clipped by ``clip_proba``)."""
+    p = clip_proba(np.asarray(proba_up, dtype=np.float64))
+    y = np.asarray(y_true, dtype=np.float64)
+    return np.asarray(-(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
 
 
 def combine(probas: np.ndarray, weights: np.ndarray) -> np.ndarray:

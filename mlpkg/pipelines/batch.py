@@ -17,28 +17,27 @@ The environment is changed for the duration of :func:`run_batch` only (not threa
 from __future__ import annotations
 
 import logging
-import os
-import re
 import sysconfig
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import mlflow
 import papermill
-from pydantic import SecretStr
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.errors import ConfigError
 from mlpkg.evaluation.walk_forward import Progress
-from mlpkg.tracking import runs
+from mlpkg.pipelines.notebook_run import (
+    NotebookJob,
+    NotebookResult,
+    kernel_environment,
+    patched_environ,
+    run_job,
+)
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "failed"]
 Executor = Literal["local", "ray"]
 DEFAULT_NOTEBOOKS: tuple[str, ...] = ("10-train-pair", "20-evaluate-pair")
 KERNEL_NAME = "mlpkg"
@@ -47,24 +46,6 @@ RESERVED_PARAMS = ("pair", "run_id")
 _SOURCE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 INSTALLED_NOTEBOOKS = Path("share", "mlpkg", "notebooks")
 """Where a wheel puts the notebooks, under the installation's data prefix (pyproject data-files)."""
-
-
-@dataclass(frozen=True)
-class NotebookResult:
-    """The outcome of one notebook run for one pair."""
-
-    pair: str
-    notebook: str
-    status: Status
-    run_id: str
-    seconds: float
-    error: str
-    output: Path
-
-    @property
-    def ok(self) -> bool:
-        """Whether the notebook ran to the end."""
-        return self.status == "ok"
 
 
 @dataclass(frozen=True)
@@ -96,46 +77,6 @@ class BatchSummary:
         done = len(self.results) - len(self.failures)
         lines.append(f"{done}/{len(self.results)} notebooks succeeded.")
         return "\n".join(lines)
-
-
-def kind_of(notebook: str) -> str:
-    """Return the run kind of a notebook name (``10-train-pair`` -> ``train``)."""
-    match = re.match(r"^\d+-([a-z]+)", notebook)
-    return match.group(1) if match else notebook
-
-
-def kernel_environment(settings: Settings) -> dict[str, str]:
-    """Return the ``MLPKG_*`` (and MLflow) variables that give a kernel the same settings."""
-    env = {
-        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
-        "MLPKG_TRACKING_URI": settings.resolved_tracking_uri,
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    }
-    for name, value in settings:
-        if name == "tracking_uri" or value is None or isinstance(value, SecretStr):
-            continue
-        key = f"MLPKG_{name.upper()}"
-        env[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    env["MLPKG_HOME"] = str(settings.home.resolve())
-    return env
-
-
-@contextmanager
-def patched_environ(values: Mapping[str, str], remove: Sequence[str] = ()) -> Iterator[None]:
-    """Set (and remove) environment variables for the duration of the block, then restore."""
-    saved = {key: os.environ.get(key) for key in [*values, *remove]}
-    os.environ.update(values)
-    for key in remove:
-        os.environ.pop(key, None)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def choose_kernel() -> str:
@@ -210,71 +151,9 @@ def jsonable_params(extra_params: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()}
 
 
-def describe_error(exc: BaseException) -> str:
-    """Return the first line of an exception, e.g. ``ConfigError: Invalid run parameters: ...``."""
-    if isinstance(exc, papermill.PapermillExecutionError):
-        first = (str(exc.evalue).strip().splitlines() or [""])[0]
-        return f"{exc.ename}: {first} (at In [{exc.exec_count}])"
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One notebook execution of the batch."""
-
-    pair: str
-    name: str
-    path: Path
-    output: Path
-    parameters: Mapping[str, Any]
-    kernel: str
-    cwd: Path
-
-
-def _execute(job: _Job, run_id: str) -> BaseException | None:
-    """Run papermill; return the exception instead of raising it (the notebook is kept)."""
-    job.output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        papermill.execute_notebook(
-            str(job.path),
-            str(job.output),
-            parameters={**job.parameters, "pair": job.pair, "run_id": run_id},
-            kernel_name=job.kernel,
-            cwd=str(job.cwd),
-            progress_bar=False,
-            log_output=False,
-        )
-    except Exception as exc:  # one notebook failing must not stop the batch
-        return exc
-    return None
-
-
-def _run_job(job: _Job, settings: Settings) -> NotebookResult:
-    """Open the run, execute the notebook, log it and set the run's final status."""
-    tags = {"kind": kind_of(job.name), "notebook": job.name, "runner": "batch"}
-    started = time.perf_counter()
-    with runs.pair_run(
-        job.pair, run_name=f"{kind_of(job.name)}-{job.pair}", tags=tags, settings=settings
-    ) as run:
-        run_id = str(run.info.run_id)
-        exc = _execute(job, run_id)
-        if job.output.is_file():
-            runs.log_notebook(job.output, run_id)
-        error = describe_error(exc) if exc is not None else ""
-        if exc is not None:
-            mlflow.set_tag("error", error[:4000])
-            runs.log_text(str(exc), "error.txt")
-        mlflow.end_run(status="FAILED" if exc is not None else "FINISHED")
-    status: Status = "failed" if exc is not None else "ok"
-    return NotebookResult(
-        job.pair, job.name, status, run_id, time.perf_counter() - started, error, job.output
-    )
-
-
 def _plan(
     pairs: Sequence[str], notebooks: Sequence[str], params: Mapping[str, Any], settings: Settings
-) -> list[_Job]:
+) -> list[NotebookJob]:
     """Validate pairs and notebooks up front and list the executions, pair by pair."""
     names = list(dict.fromkeys(settings.check_pair(p) for p in pairs))
     if not names or not notebooks:
@@ -283,7 +162,7 @@ def _plan(
     kernel = choose_kernel()
     executed = settings.resolve(settings.reports_dir) / "executed"
     return [
-        _Job(
+        NotebookJob(
             pair,
             name,
             paths[name],
@@ -344,7 +223,7 @@ def run_batch(
         for job in jobs:
             prefix = f"[{pair_numbers[job.pair]}/{n_pairs}] {job.pair} {job.name}"
             report(f"{prefix} ...")
-            result = _run_job(job, settings)
+            result = run_job(job, settings)
             outcome = "ok" if result.ok else f"FAILED ({result.error})"
             report(f"{prefix} ... {outcome} in {result.seconds:.0f} s")
             results.append(result)

@@ -22,35 +22,37 @@ from typing import Any
 
 from mlpkg.config import Settings
 from mlpkg.evaluation.walk_forward import Progress
-from mlpkg.pipelines.batch import (
+from mlpkg.pipelines.cluster import THREAD_ENV, ray_session
+from mlpkg.pipelines.notebook_run import (
+    NotebookJob,
     NotebookResult,
-    _Job,
-    _run_job,
     describe_error,
     kernel_environment,
     patched_environ,
+    run_job,
 )
-from mlpkg.pipelines.cluster import THREAD_ENV, ray_session
 from mlpkg.tracking.runs import ensure_experiment, mark_orphaned_runs
 
 log = logging.getLogger(__name__)
 
 
-def run_pair_jobs(jobs: Sequence[_Job], settings: Settings, cpus: int) -> list[NotebookResult]:
+def run_pair_jobs(
+    jobs: Sequence[NotebookJob], settings: Settings, cpus: int
+) -> list[NotebookResult]:
     """Run one pair's notebooks in order (the body of a Ray task; also callable directly)."""
     env = {**kernel_environment(settings), **dict.fromkeys(THREAD_ENV, str(cpus))}
     with patched_environ(env, remove=("MLFLOW_RUN_ID",)):
-        return [_run_job(job, settings) for job in jobs]
+        return [run_job(job, settings) for job in jobs]
 
 
-def _crashed(jobs: Sequence[_Job], exc: BaseException) -> list[NotebookResult]:
+def _crashed(jobs: Sequence[NotebookJob], exc: BaseException) -> list[NotebookResult]:
     cause = getattr(exc, "cause", None)  # a RayTaskError wraps what the task raised
     error = describe_error(cause if isinstance(cause, BaseException) else exc)
     return [NotebookResult(j.pair, j.name, "failed", "", 0.0, error, j.output) for j in jobs]
 
 
 def run_jobs_on_ray(
-    jobs: Sequence[_Job],
+    jobs: Sequence[NotebookJob],
     settings: Settings,
     progress: Progress,
     *,
@@ -64,7 +66,7 @@ def run_jobs_on_ray(
     """
     import ray
 
-    by_pair: dict[str, list[_Job]] = {}
+    by_pair: dict[str, list[NotebookJob]] = {}
     for job in jobs:
         by_pair.setdefault(job.pair, []).append(job)
     numbers = {pair: i for i, pair in enumerate(by_pair, 1)}

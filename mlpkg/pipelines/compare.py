@@ -8,11 +8,8 @@ holdout report with the promotion decision.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -53,33 +50,18 @@ def latest_run_id(pair: str, kind: str = "train", settings: Settings | None = No
     """
     settings = settings or get_settings()
     runs.configure_tracking(settings)
-    experiment = mlflow.get_experiment_by_name(runs.experiment_name(pair))
-    found = (
-        mlflow.search_runs(
-            experiment_ids=[experiment.experiment_id],
-            filter_string=f"tags.kind = '{kind}' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-            output_format="list",
-        )
-        if experiment is not None
-        else []
-    )
-    if not found:
+    found = runs.latest_finished_run(pair, kind)
+    if found is None:
         raise ModelNotFoundError(
             f"No finished {kind} run for {pair}: run `mlpkg train --pair {pair}` first."
         )
-    return str(found[0].info.run_id)
+    return found
 
 
-def _csv(run_id: str, name: str, folder: Path, index_col: int | None = None) -> pd.DataFrame:
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=name, dst_path=str(folder)
-        )
-    except Exception:  # the artifact is optional (e.g. importance turned off)
-        return pd.DataFrame()
-    return pd.read_csv(local, index_col=index_col)
+def _csv(run_id: str, name: str, index_col: int | None = None) -> pd.DataFrame:
+    """The run's CSV artifact; empty when it does not exist (e.g. importance turned off)."""
+    frame = runs.read_csv_artifact(run_id, name, index_col=index_col)
+    return pd.DataFrame() if frame is None else frame
 
 
 def load_comparison(pair: str, run_id: str = "", settings: Settings | None = None) -> Comparison:
@@ -95,18 +77,13 @@ def load_comparison(pair: str, run_id: str = "", settings: Settings | None = Non
     runs.configure_tracking(settings)
     run_id = run_id or latest_run_id(pair, settings=settings)
     config = runs.read_run_json(run_id, "config.json") or {}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        summary = _csv(run_id, "development_summary.csv", folder, index_col=0)
-        predictions = _csv(run_id, "development_predictions.csv", folder)
-        importance = _csv(run_id, "permutation_importance.csv", folder, index_col=0)
+    summary = _csv(run_id, "development_summary.csv", index_col=0)
+    predictions = _csv(run_id, "development_predictions.csv")
+    importance = _csv(run_id, "permutation_importance.csv", index_col=0)
     if not predictions.empty:
         predictions["open_time"] = pd.to_datetime(predictions["open_time"], utc=True)
         predictions = predictions[predictions["seed"] == predictions["seed"].min()]
-    try:
-        holdout = mlflow.artifacts.load_text(f"runs:/{run_id}/holdout_report.txt")
-    except Exception:  # an evaluate run has no holdout
-        holdout = ""
+    holdout = runs.read_text_artifact(run_id, "holdout_report.txt") or ""  # none: an evaluate run
     return Comparison(
         run_id=run_id,
         pair=pair,

@@ -387,8 +387,6 @@ def _log_setup(
     record: studies.StudyRecord, space: SearchSpace, request: TuneRequest, settings: Settings
 ) -> None:
     """Log what the tune optimises to its parent run (once, when the study starts)."""
-    import mlflow
-
     runs.log_run_config(record.config)
     scheduler = (
         f"ASHA on the running mean (grace {request.grace_folds} fold(s), reduction factor "
@@ -396,7 +394,7 @@ def _log_setup(
         if request.prune
         else "none"
     )
-    mlflow.log_params(
+    runs.log_params(
         {
             "tune_family": record.family,
             "tune_study": record.name,
@@ -589,13 +587,11 @@ def _execute(
     progress: Progress,
 ) -> None:
     """Close what a dead driver left, then run the missing trials on Ray."""
-    import mlflow
-
     interrupted = studies.mark_interrupted(storage, record.name)
     client = trial_runs.client_for(settings.resolved_tracking_uri)
     trial_runs.end_interrupted(client, record.parent_run_id, interrupted)
     remaining = requested - studies.count_finished(storage, record.name)
-    mlflow.set_tags({"study": record.name, "trials_requested": str(requested)})
+    runs.set_tags({"study": record.name, "trials_requested": str(requested)})
     if remaining <= 0:
         progress(f"study {record.name} already holds {requested} finished trial(s)")
         return

@@ -6,8 +6,8 @@
   ``MLPKG_DRIFT_WINDOW`` (N) closed candles, the features above ``MLPKG_DRIFT_PSI_THRESHOLD``
   and above their in-training noise floor for windows that long, and the accuracy alert over
   the last ``MLPKG_ACCURACY_WINDOW`` (K) settled predictions. The latest result per pair is
-  kept in memory; ``/api/models/{pair}/status``, ``/api/health`` and ``drift_state`` (for a
-  metrics exporter) read it without computing anything.
+  kept in memory; ``/api/models/{pair}/status`` and ``/api/health`` read it without
+  computing anything.
 
 A model registered before drift references were stored has none: its predictions answer
 ``ood: null`` and its PSI is not computed (the status says so).
@@ -20,7 +20,6 @@ import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -251,31 +250,3 @@ class DriftMonitor:
     def forget(self, pair: str) -> None:
         """Drop a pair's result (its model changed)."""
         self._latest.pop(pair, None)
-
-
-def drift_state(monitor: DriftMonitor, pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Drift numbers per pair for a metrics exporter (no I/O).
-
-    Returns:
-        ``pair -> {"version", "alert", "psi_max", "flagged", "psi" (feature -> PSI),
-        "accuracy_recent", "accuracy_floor", "accuracy_alert", "settled"}`` for the pairs that
-        have a result.
-    """
-    state: dict[str, Any] = {}
-    for pair in pairs:
-        drift = monitor.latest(pair)
-        if drift is None:
-            continue
-        check = drift.accuracy
-        state[pair] = {
-            "version": drift.version,
-            "alert": drift.alert,
-            "psi_max": drift.psi_max,
-            "flagged": len(drift.flagged),
-            "psi": {k: v for k, v in drift.psi.items() if np.isfinite(v)},
-            "accuracy_recent": check.accuracy if check else None,
-            "accuracy_floor": check.floor if check else None,
-            "accuracy_alert": bool(check and check.alert),
-            "settled": check.settled if check else 0,
-        }
-    return state

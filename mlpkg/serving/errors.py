@@ -26,17 +26,19 @@ from mlpkg.errors import (
     CandleValidationError,
     ConfigError,
     DataSourceError,
+    JobNotFoundError,
+    JobStateError,
     MissingCandlesError,
     MlpkgError,
     ModelLoadError,
     ModelNotFoundError,
+    OutOfSampleNotFoundError,
+    StorageError,
     UnknownMemberError,
     UnknownPairError,
     UpstreamUnavailableError,
 )
 from mlpkg.serving.schemas import ErrorBody
-from mlpkg.storage import JobNotFoundError, JobStateError, StorageError
-from mlpkg.tracking.history import OutOfSampleNotFoundError
 
 log = logging.getLogger(__name__)
 

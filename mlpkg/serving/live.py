@@ -33,7 +33,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import pandas as pd
@@ -42,7 +42,7 @@ from mlpkg.config import HoldoutConfig, Settings
 from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.drift import wilson_interval
-from mlpkg.serving.drift import DriftMonitor, PairDrift, drift_state
+from mlpkg.serving.drift import DriftMonitor, PairDrift
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
 from mlpkg.serving.schemas import (
@@ -363,10 +363,6 @@ class LiveService:
     def drift(self, pair: str) -> PairDrift | None:
         """The pair's latest drift result (no I/O)."""
         return self.monitor.latest(pair)
-
-    def drift_state(self) -> dict[str, Any]:
-        """Per-pair drift numbers for a metrics exporter (see ``serving.drift.drift_state``)."""
-        return drift_state(self.monitor, self.settings.pairs)
 
     def out_of_sample(self, model: LoadedModel) -> pd.DataFrame:
         """The served version's out-of-sample predictions (MLflow, read once per version)."""

@@ -28,12 +28,14 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from mlpkg.config import NEURAL_FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
 from mlpkg.models.artifacts import SavedRecord, read_record
-from mlpkg.models.mixture import MemberMixture, combine
-from mlpkg.tracking.bundle import MEMBERS_DIR, read_meta
+from mlpkg.models.mixture import MEMBERS_DIR, MemberMixture, combine
+from mlpkg.models.windows import windows_at
+from mlpkg.tracking.bundle import read_meta
 from mlpkg.tracking.export import ONNX_FILE, Runtime, onnx_session
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,7 @@ class MemberRuntime(Protocol):
 def _windows(scaled: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Every full float32 window of ``scaled`` and the rows they end at."""
     ends = np.arange(window - 1, len(scaled))
-    view = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)
-    return np.ascontiguousarray(view.transpose(0, 2, 1), dtype=np.float32), ends
+    return windows_at(scaled, ends, window), ends
 
 
 def _scaler(record: SavedRecord, directory: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +162,7 @@ class LogisticMember:
         if self.coef is None:
             return np.full(len(values), self.base_rate)
         z = ((values - self.mean) / self.scale) @ self.coef + self.intercept
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        return np.asarray(expit(z), dtype=np.float64)
 
     @classmethod
     def load(cls, name: str, directory: Path, record: SavedRecord) -> LogisticMember:

@@ -40,7 +40,7 @@ import pandas as pd
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.data.replay import Clock, WallClock
-from mlpkg.errors import ConfigError, MlpkgError
+from mlpkg.errors import ConfigError, JobCancelledError, MlpkgError
 from mlpkg.storage import JobRecord, JobStatus, JobStore, JobTrigger
 
 if TYPE_CHECKING:  # the training pipeline (Keras, scikit-learn, matplotlib) loads on first job
@@ -52,10 +52,6 @@ STOP_JOIN_S = 5.0
 """How long ``stop`` waits for the worker; a running training is left to the daemon thread."""
 _AUTOMATIC_DROPPED = ("pair", "source", "data_end")
 """Run-config fields an automatic job never copies from the served version."""
-
-
-class JobCancelledError(MlpkgError):
-    """A running job was cancelled at a checkpoint."""
 
 
 def run_config_for(pair: str, params: Mapping[str, Any], settings: Settings) -> RunConfig:

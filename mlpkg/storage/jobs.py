@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from mlpkg.storage.predictions import SQLiteStore, StorageError, from_db_time, to_db_time
+from mlpkg.errors import JobNotFoundError, JobStateError, StorageError
+from mlpkg.storage.sqlite import SQLiteStore, from_db_time, to_db_time
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +50,6 @@ JobTrigger = Literal["manual", "periodic", "drift"]
 """What queued a job: an operator, the periodic schedule, or a drift alert."""
 STOPPED_REASON = "the process stopped while the job ran; submit it again"
 """The error of a job that was running when the process died (``recover``)."""
-
-
-class JobNotFoundError(StorageError):
-    """No job has the given id."""
-
-
-class JobStateError(StorageError):
-    """The job is not in a state that allows the operation (e.g. cancelling a finished job)."""
 
 
 @dataclass(frozen=True, kw_only=True)

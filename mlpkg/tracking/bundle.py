@@ -24,15 +24,18 @@ import pandas as pd
 
 from mlpkg.config import RunConfig
 from mlpkg.errors import ModelLoadError
-from mlpkg.models.mixture import MemberMixture, combine
+from mlpkg.models.mixture import MEMBERS_DIR, MemberMixture, combine
 
 if TYPE_CHECKING:  # the serving process reads bundles without scikit-learn (serving/runtime.py)
     from mlpkg.evaluation.selection import Procedure
     from mlpkg.models.estimator import DirectionEstimator
 
 BUNDLE_DIR = "bundle"
+BUNDLE_ARTIFACT = "bundle"
+"""The pyfunc model's artifact key of the bundle folder."""
+PYFUNC_MODEL_FILE = Path(__file__).with_name("pyfunc_model.py")
+"""The models-from-code file MLflow loads the bundle with (named by path, not imported here)."""
 META_FILE = "meta.json"
-MEMBERS_DIR = "members"
 FORMAT_VERSION = 2
 
 
@@ -199,8 +202,6 @@ def log_bundle(bundle: ModelBundle, pip_requirements: list[str], example: pd.Dat
     import mlflow
     from mlflow.models import infer_signature
 
-    from mlpkg.tracking import pyfunc_model
-
     output = bundle.combine(bundle.member_probas(example))
     signature = infer_signature(example, output[~np.isnan(output)])
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -209,8 +210,8 @@ def log_bundle(bundle: ModelBundle, pip_requirements: list[str], example: pd.Dat
         root = save_bundle(bundle, Path(tmp))
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=pyfunc_model.__file__,
-            artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(root)},
+            python_model=str(PYFUNC_MODEL_FILE),
+            artifacts={BUNDLE_ARTIFACT: str(root)},
             pip_requirements=pip_requirements,
             signature=signature,
         )

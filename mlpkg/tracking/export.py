@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlpkg.config import NEURAL_FAMILIES
+from mlpkg.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,6 @@ PROBE_WINDOWS = 64
 """Probe windows compared at export (scaled inputs drawn from N(0, 1), fixed seed)."""
 OTHER_RUNTIMES: dict[str, Runtime] = {"lightgbm": "lightgbm", "logistic": "numpy"}
 """The runtime of the families that are not exported to ONNX."""
-
-
-class ExportError(RuntimeError):
-    """An export did not produce a usable graph (the member is then served by Keras)."""
 
 
 def export_bundle(members: Mapping[str, Any], root: Path) -> dict[str, Runtime]:

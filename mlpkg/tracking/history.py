@@ -13,25 +13,21 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
-from mlpkg.errors import MlpkgError
+from mlpkg.errors import OutOfSampleNotFoundError
 from mlpkg.tracking.registry import VersionInfo
+from mlpkg.tracking.runs import is_missing, read_csv_artifact
 
 log = logging.getLogger(__name__)
 
 DEVELOPMENT_FILE = "development_predictions.csv"
 HOLDOUT_FILE = "holdout_predictions.csv"
 OUT_OF_SAMPLE_COLUMNS = ("open_time", "probability", "period", "fold", "trained_through", "y_true")
-
-
-class OutOfSampleNotFoundError(MlpkgError):
-    """A version's run holds no out-of-sample predictions (registered by hand, or too old)."""
 
 
 def walk_forward_accuracy(info: VersionInfo) -> float | None:
@@ -47,8 +43,10 @@ def walk_forward_accuracy(info: VersionInfo) -> float | None:
 def _run_accuracy(run_id: str, candidate: str) -> float | None:
     try:
         run = mlflow.MlflowClient().get_run(run_id)
-    except Exception:  # a missing or unreadable run: the accuracy is unknown
-        log.warning("cannot read run %s for its walk-forward accuracy", run_id)
+    except MlflowException as exc:
+        if not is_missing(exc):
+            raise
+        log.warning("run %s does not exist: its walk-forward accuracy is unknown", run_id)
         return None
     name = candidate or str(run.data.tags.get("candidate", ""))
     value = run.data.metrics.get(f"dev_{name}_accuracy_mean")
@@ -140,12 +138,7 @@ def out_of_sample(info: VersionInfo) -> pd.DataFrame:
 
 
 def _read_frame(run_id: str, name: str) -> pd.DataFrame | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=name, dst_path=tmp
-            )
-        except Exception:  # the artifact does not exist
-            log.info("run %s has no %s", run_id, name)
-            return None
-        return pd.read_csv(Path(local), index_col=0)
+    frame = read_csv_artifact(run_id, name, index_col=0)
+    if frame is None:
+        log.info("run %s has no %s", run_id, name)
+    return frame

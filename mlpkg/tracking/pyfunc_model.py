@@ -15,9 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mlpkg.tracking.bundle import ModelBundle, load_bundle
-
-BUNDLE_ARTIFACT = "bundle"
+from mlpkg.tracking.bundle import BUNDLE_ARTIFACT, ModelBundle, load_bundle
 
 
 class DirectionPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]

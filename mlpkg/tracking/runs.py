@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 import logging
 import os
 import socket
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from mlpkg.config import RunConfig, Settings, get_settings
 
@@ -32,14 +33,23 @@ PIP_REQUIREMENTS = (
     "mlflow==3.17.2",
 )
 
+MISSING = "RESOURCE_DOES_NOT_EXIST"
+"""MLflow's error code for a run or artifact that does not exist (any other code is a failure)."""
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""MLflow 3's kind for classic model training (the UI's default for untagged is GenAI)."""
+
 
 def configure_tracking(settings: Settings | None = None) -> str:
     """Point MLflow at the SQLite store under ``mlruns/`` and return the tracking URI.
 
-    Also silences MLflow's artifact-download progress bars (one per model load), unless the
-    user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` themselves.
+    Also silences MLflow's artifact-download progress bars (one per model load) and the
+    "View run ... at: <url>" lines MLflow 3 prints to stdout when a run ends on a tracking
+    server, unless the user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` or
+    ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` themselves.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     settings = settings or get_settings()
     settings.resolve(settings.mlruns_dir).mkdir(parents=True, exist_ok=True)
     uri = settings.resolved_tracking_uri
@@ -63,15 +73,22 @@ def ensure_experiment(pair: str, settings: Settings | None = None) -> str:
 
     With a tracking server (``http(s)://``) the server chooses the artifact location, so
     processes on other machines (Ray workers, a second host) store artifacts where it says.
+    The experiment is tagged ``mlflow.experimentKind=custom_model_development``, so MLflow 3's
+    UI opens it on its runs (not on the GenAI traces overview).
     """
     settings = settings or get_settings()
     uri = configure_tracking(settings)
     name = experiment_name(pair)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the tag existed
+            mlflow.MlflowClient().set_experiment_tag(
+                found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return str(found.experiment_id)
     location = None if is_tracking_server(uri) else (settings.artifact_root / pair).as_uri()
-    return str(mlflow.create_experiment(name, artifact_location=location))
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+    return str(mlflow.create_experiment(name, artifact_location=location, tags=tags))
 
 
 @contextmanager
@@ -266,12 +283,66 @@ def log_notebook(path: Path, run_id: str) -> None:
     client.log_artifact(run_id, str(path), artifact_path="notebooks")
 
 
+def is_missing(exc: BaseException) -> bool:
+    """Whether an MLflow error says the run or artifact does not exist (not an outage)."""
+    return isinstance(exc, MlflowException) and exc.error_code == MISSING
+
+
 def read_json_artifact(run_id: str, name: str) -> dict[str, Any]:
-    """Download and parse a JSON artifact of a run."""
-    with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp)
-        data: dict[str, Any] = json.loads(Path(local).read_text())
-    return data
+    """Read and parse a JSON artifact of a run (``mlflow.artifacts.load_dict``)."""
+    return dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{name}"))
+
+
+def read_text_artifact(run_id: str, name: str) -> str | None:
+    """A run's text artifact, or None when the run (``run_id`` empty) or artifact does not exist.
+
+    Raises:
+        MlflowException: any other failure (the store is down, unreadable): not "missing".
+    """
+    if not run_id:  # a version registered by hand has no run
+        return None
+    try:
+        return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{name}"))
+    except MlflowException as exc:
+        if is_missing(exc):
+            return None
+        raise
+
+
+def read_csv_artifact(run_id: str, name: str, index_col: int | None = None) -> pd.DataFrame | None:
+    """A run's CSV artifact as a frame, or None when the run or the artifact does not exist."""
+    text = read_text_artifact(run_id, name)
+    return None if text is None else pd.read_csv(io.StringIO(text), index_col=index_col)
+
+
+def latest_finished_run(pair: str, kind: str) -> str | None:
+    """The id of the pair's newest finished run tagged ``kind`` (None when it has none)."""
+    experiment = mlflow.get_experiment_by_name(experiment_name(pair))
+    if experiment is None:
+        return None
+    found = mlflow.search_runs(
+        experiment_ids=[experiment.experiment_id],
+        filter_string=f"tags.kind = '{kind}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return str(found[0].info.run_id) if found else None
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log parameters to the active run."""
+    mlflow.log_params(dict(params))
+
+
+def set_run_tag(run_id: str, key: str, value: str) -> None:
+    """Set one tag on a run that need not be active."""
+    mlflow.MlflowClient().set_tag(run_id, key, value)
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
+    mlflow.end_run(status=status)
 
 
 def log_dict(data: Mapping[str, Any], name: str) -> None:
@@ -339,9 +410,17 @@ def record_holdout_use(pair: str, key: str, candidate: str) -> int:
 
 
 def read_run_json(run_id: str, name: str) -> dict[str, Any] | None:
-    """A run's JSON artifact, or None when it does not exist or cannot be read."""
+    """A run's JSON artifact, or None when the run (``run_id`` empty) or artifact does not exist.
+
+    Raises:
+        MlflowException: any other failure (the store is down, unreadable): not "missing".
+    """
+    if not run_id:  # a version registered by hand has no run
+        return None
     try:
         return read_json_artifact(run_id, name)
-    except Exception:  # missing artifact, unreadable store: the caller says what it means
-        log.debug("run %s has no readable %s", run_id, name)
+    except MlflowException as exc:
+        if not is_missing(exc):
+            raise
+        log.debug("run %s has no %s", run_id, name)
         return None

@@ -15,7 +15,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from mlpkg.config import Settings
 from mlpkg.errors import ConfigError, UnknownPairError
-from mlpkg.pipelines import batch
+from mlpkg.pipelines import batch, notebook_run
 from mlpkg.pipelines.batch import BatchSummary, NotebookResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,9 +44,9 @@ def _result(pair: str, notebook: str, error: str = "") -> NotebookResult:
 
 
 def test_kind_of_reads_the_notebook_name():
-    assert batch.kind_of("10-train-pair") == "train"
-    assert batch.kind_of("20-evaluate-pair") == "evaluate"
-    assert batch.kind_of("custom") == "custom"
+    assert notebook_run.kind_of("10-train-pair") == "train"
+    assert notebook_run.kind_of("20-evaluate-pair") == "evaluate"
+    assert notebook_run.kind_of("custom") == "custom"
 
 
 def test_summary_text_lists_every_result_and_why_each_failure_failed():
@@ -78,15 +78,18 @@ def test_describe_error_keeps_the_first_line_of_the_kernel_error():
         evalue="Invalid run parameters: model.epochs: Input should be >= 1.\nmore",
         traceback=[],
     )
-    assert batch.describe_error(exc) == (
+    assert notebook_run.describe_error(exc) == (
         "ConfigError: Invalid run parameters: model.epochs: Input should be >= 1. (at In [3])"
     )
-    assert batch.describe_error(RuntimeError("kernel died\ndetails")) == "RuntimeError: kernel died"
+    assert (
+        notebook_run.describe_error(RuntimeError("kernel died\ndetails"))
+        == "RuntimeError: kernel died"
+    )
 
 
 def test_kernel_environment_reproduces_the_settings_in_another_process(settings, monkeypatch):
     settings = Settings(home=settings.home, pairs=settings.pairs, api_token="secret")
-    env = batch.kernel_environment(settings)
+    env = notebook_run.kernel_environment(settings)
     assert env["MLFLOW_TRACKING_URI"] == settings.resolved_tracking_uri
     assert "MLPKG_API_TOKEN" not in env
     for key in [k for k in os.environ if k.startswith("MLPKG_")]:
@@ -103,7 +106,7 @@ def test_patched_environ_restores_the_environment(monkeypatch):
     monkeypatch.setenv("MLPKG_TEST_KEEP", "old")
     monkeypatch.setenv("MLPKG_TEST_DROP", "here")
     monkeypatch.delenv("MLPKG_TEST_NEW", raising=False)
-    with batch.patched_environ(
+    with notebook_run.patched_environ(
         {"MLPKG_TEST_KEEP": "new", "MLPKG_TEST_NEW": "1"}, remove=("MLPKG_TEST_DROP",)
     ):
         assert os.environ["MLPKG_TEST_KEEP"] == "new"

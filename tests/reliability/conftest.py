@@ -1,12 +1,18 @@
-"""Reliability fixtures: one tiny trained model, real uvicorn servers, a stub core service.
+"""Reliability fixtures: tiny trained models, servers in process or real, a stub core service.
 
-The tiny model is trained once per session (a few seconds) and downloaded to a local folder.
-Each server home gets its own SQLite MLflow store in which that folder is registered as
+Two model folders: ``light_model_dir`` (the session model of tests/conftest.py, LightGBM,
+TensorFlow-free, downloaded) for the error contracts, and ``tiny_model_dir`` (a tiny LSTM with
+its ONNX export, trained once per session) for the crash-safety tests that break its files.
+Each server home gets its own SQLite MLflow store in which a folder is registered as
 ``mlpkg-<PAIR>`` versions (``create_model_version`` with a local ``source``: nothing is copied),
 so servers never share a registry, a prediction store or a job store.
 
-Servers are real ``python -m uvicorn mlpkg.serving.app:create_app --factory`` subprocesses on
-a free loopback port; their stdout and stderr go to ``<home>/server.log``.
+``start_app`` runs the app in process (Starlette's ``TestClient``, the app's lifespan on enter
+and exit) from the same environment a real server would get: the bad-input and token tests run
+there, in ``make test-fast``. ``start_server`` runs real ``python -m uvicorn
+mlpkg.serving.app:create_app --factory`` subprocesses on a free loopback port (stdout and stderr
+in ``<home>/server.log``) for what needs a process or a socket: SIGKILL, fuzzing over HTTP, raw
+``..`` paths, the server log.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import gzip
 import http.client
 import io
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -34,7 +41,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from support import LOOPBACK, free_port, poll_until, tiny_params, tiny_run_config
+from fastapi.testclient import TestClient
+from support import LOOPBACK, SERVED, Registry, free_port, poll_until, tiny_params, tiny_run_config
 
 from mlpkg.config import Settings
 
@@ -43,8 +51,8 @@ SERVER_START_TIMEOUT_S = 90.0
 TINY_OVERRIDES: dict[str, Any] = {"models": "lstm", "max_rows": 900, "n_folds": 1}
 """The reliability model: the tiny run of one LSTM (ONNX and Keras files to break), 900 rows."""
 TINY = tiny_run_config(pair="BTC", **TINY_OVERRIDES)
-TRAIN_BODY: dict[str, Any] = tiny_params(**TINY_OVERRIDES)
-"""``POST /api/train/{pair}``'s body of the tests: the same tiny run."""
+TRAIN_BODY: dict[str, Any] = tiny_params(**SERVED)
+"""``POST /api/train/{pair}``'s body of the tests: the session model's tiny run (LightGBM)."""
 
 
 # ----------------------------------------------------------------------------- tiny model
@@ -97,6 +105,21 @@ def register_model_dir(home: Path, pair: str, model_dir: Path, alias: str = "cha
 def copy_model_dir(model_dir: Path, target: Path) -> Path:
     """Copy a model folder (to corrupt the copy without touching the original)."""
     shutil.copytree(model_dir, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def light_model_dir(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local copy of the session model (LightGBM, TensorFlow-free) of tests/conftest.py."""
+    target = tmp_path_factory.mktemp("light-model") / "model"
+    uri = Settings(home=tracked.home).resolved_tracking_uri
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/mlpkg-BTC/{tracked.champion.version}",
+        dst_path=str(target),
+        tracking_uri=uri,
+        registry_uri=uri,
+    )
+    assert (target / "MLmodel").is_file()
     return target
 
 
@@ -222,6 +245,98 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
 
     yield start
     for server in started:
+        server.stop()
+
+
+IN_PROCESS_URL = "http://testserver"
+
+
+class _Records(logging.Handler):
+    """Keeps the formatted log records of an in-process server (its ``log_text``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@dataclass
+class InProcessServer:
+    """The app of a server home run in process: the same calls as a ``ServerProcess``."""
+
+    home: Path
+    env: dict[str, str]
+    test_client: TestClient | None = None
+    records: _Records = field(default_factory=_Records)
+    base_url: str = IN_PROCESS_URL
+
+    def start(self) -> InProcessServer:
+        """Build ``Settings`` from ``env`` (as the real server would) and enter the lifespan."""
+        from mlpkg.serving.app import create_app
+
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(self.env)
+            settings = Settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.test_client = TestClient(
+            create_app(settings), base_url=IN_PROCESS_URL, raise_server_exceptions=False
+        )
+        self.test_client.__enter__()
+        logging.getLogger().addHandler(self.records)
+        return self
+
+    def stop(self) -> None:
+        """Leave the lifespan."""
+        logging.getLogger().removeHandler(self.records)
+        if self.test_client is not None:
+            self.test_client.__exit__(None, None, None)
+            self.test_client = None
+
+    def is_alive(self) -> bool:
+        """Whether the app is running (between start and stop)."""
+        return self.test_client is not None
+
+    def log_text(self) -> str:
+        """Everything the app logged so far."""
+        return "\n".join(self.records.lines)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An httpx client on the app (closing it leaves the app running)."""
+        assert self.test_client is not None, "start() first"
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.Client(base_url=self.base_url, transport=self.test_client._transport, **kwargs)
+
+
+Server = ServerProcess | InProcessServer
+"""Either kind: the helpers below (``request``, ``raw_request``...) take both."""
+
+
+def request(server: Server, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request to ``server`` (``kwargs`` as ``httpx.request``; 60 s timeout unless given)."""
+    kwargs.setdefault("timeout", 60.0)
+    timeout = kwargs.pop("timeout")
+    with server.client(timeout=timeout) as client:
+        return client.request(method, path, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def start_app() -> Iterator[Callable[..., InProcessServer]]:
+    """Factory: ``start_app(home, **settings)``, in process; every app is stopped after."""
+    started: list[InProcessServer] = []
+
+    def start(home: Path, **settings: str) -> InProcessServer:
+        server = InProcessServer(home=home, env=server_env(home, **settings))
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in reversed(started):
         server.stop()
 
 
@@ -354,12 +469,17 @@ def wrong_features_model_dir(
 ) -> Path:
     """The tiny model whose metadata asks for one more feature than its network takes."""
     target = copy_model_dir(tiny_model_dir, tmp_path_factory.mktemp("wrong-features") / "model")
-    meta_path = model_file(target, "meta.json")
+    return ask_for_one_more_feature(target)
+
+
+def ask_for_one_more_feature(model_dir: Path) -> Path:
+    """Make a model folder's metadata ask for one more feature than it was trained on."""
+    meta_path = model_file(model_dir, "meta.json")
     meta = json.loads(meta_path.read_text())
     lookbacks = meta["run_config"]["features"]["return_lookbacks"]
     meta["run_config"]["features"]["return_lookbacks"] = [*lookbacks, 30]
     meta_path.write_text(json.dumps(meta))
-    return target
+    return model_dir
 
 
 @pytest.fixture(scope="session")
@@ -389,22 +509,54 @@ def _session_server(home: Path, **settings: str) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
+def light_wrong_features_model_dir(
+    light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The session model whose metadata asks for one more feature than it was trained on."""
+    target = tmp_path_factory.mktemp("light-wrong-features") / "model"
+    return ask_for_one_more_feature(copy_model_dir(light_model_dir, target))
+
+
+def _session_app(home: Path, **settings: str) -> Iterator[InProcessServer]:
+    server = InProcessServer(home=home, env=server_env(home, **settings)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def open_server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, wrong_features_model_dir: Path
-) -> Iterator[ServerProcess]:
-    """Shipped candles, no token. BTC: tiny champion; ETH: no model; LTC: wrong feature count."""
-    home = make_home(tmp_path_factory, tiny_model_dir, "open-server")
-    register_model_dir(home, "LTC", wrong_features_model_dir)
-    yield from _session_server(home, pairs="BTC,ETH,LTC")
+    tmp_path_factory: pytest.TempPathFactory,
+    light_model_dir: Path,
+    light_wrong_features_model_dir: Path,
+) -> Iterator[InProcessServer]:
+    """In process; shipped candles, no token. BTC: champion; ETH: no model; LTC: wrong features."""
+    home = make_home(tmp_path_factory, light_model_dir, "open-server")
+    register_model_dir(home, "LTC", light_wrong_features_model_dir)
+    yield from _session_app(home, pairs="BTC,ETH,LTC")
+
+
+@pytest.fixture(scope="session")
+def token_app(
+    tmp_path_factory: pytest.TempPathFactory, light_model_dir: Path, api_token: str
+) -> Iterator[InProcessServer]:
+    """In process; shipped candles, ``MLPKG_API_TOKEN`` set; BTC has the champion."""
+    home = make_home(tmp_path_factory, light_model_dir, "token-app")
+    yield from _session_app(home, pairs="BTC", api_token=api_token)
 
 
 @pytest.fixture(scope="session")
 def token_server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, api_token: str
+    tmp_path_factory: pytest.TempPathFactory, light_model_dir: Path, api_token: str
 ) -> Iterator[ServerProcess]:
-    """Shipped candles, ``MLPKG_API_TOKEN`` set; BTC has the tiny champion."""
-    home = make_home(tmp_path_factory, tiny_model_dir, "token-server")
-    yield from _session_server(home, pairs="BTC", api_token=api_token)
+    """A real uvicorn process: shipped candles, ``MLPKG_API_TOKEN`` set; BTC has the champion."""
+    home = make_home(tmp_path_factory, light_model_dir, "token-server")
+    server = ServerProcess(home=home, env=server_env(home, pairs="BTC", api_token=api_token))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 # ----------------------------------------------------------------------------- raw HTTP
@@ -420,8 +572,13 @@ class RawAnswer:
     headers: dict[str, str]
 
 
+def has_dot_segments(path: str) -> bool:
+    """Whether ``path`` has a literal ``.`` or ``..`` segment (which httpx would remove)."""
+    return any(part in {".", ".."} for part in path.split("?", 1)[0].split("/"))
+
+
 def raw_request(
-    server: ServerProcess,
+    server: Server,
     method: str,
     path: str,
     *,
@@ -429,7 +586,16 @@ def raw_request(
     headers: Mapping[str, str] | None = None,
     chunked: bool = False,
 ) -> RawAnswer:
-    """Send a request with ``path`` exactly as given (httpx would remove ``..`` segments)."""
+    """Send a request with ``path`` exactly as given (httpx would remove ``..`` segments).
+
+    A real server gets the bytes on a socket; an in-process app gets them through httpx, so
+    a path with ``.``/``..`` segments needs a real server (asserted).
+    """
+    if isinstance(server, InProcessServer):
+        assert not has_dot_segments(path), f"{path}: dot segments need a real server"
+        with server.client(timeout=60.0) as client:
+            response = client.request(method, path, content=body, headers=dict(headers or {}))
+        return _answer(response.status_code, response.text, dict(response.headers))
     connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=60)
     try:
         connection.request(
@@ -440,17 +606,21 @@ def raw_request(
         answer_headers = {k.lower(): v for k, v in response.getheaders()}
     finally:
         connection.close()
+    return _answer(response.status, text, answer_headers)
+
+
+def _answer(status: int, text: str, headers: Mapping[str, str]) -> RawAnswer:
     try:
         parsed = json.loads(text)
     except ValueError:
         parsed = None
-    return RawAnswer(response.status, parsed, text, answer_headers)
+    return RawAnswer(status, parsed, text, {k.lower(): v for k, v in headers.items()})
 
 
-def assert_still_healthy(server: ServerProcess) -> None:
-    """The process is alive and ``/api/health`` answers 200."""
+def assert_still_healthy(server: Server) -> None:
+    """The server is alive and ``/api/health`` answers 200."""
     assert server.is_alive(), server.log_text()[-3000:]
-    response = httpx.get(f"{server.base_url}/api/health", timeout=30)
+    response = request(server, "GET", "/api/health", timeout=30)
     assert response.status_code == 200, response.text
 
 

@@ -1,9 +1,11 @@
-"""Bad input, one case per row of docs/bad-input.md, against real uvicorn servers.
+"""Bad input, one case per row of docs/bad-input.md, against the app in process.
 
 Every case asserts the status code, the ``error`` code and that ``message`` says what is wrong,
-then that the server still answers ``/api/health`` (nothing crashed it). Three servers:
-``open_server`` (shipped candles: pair names, queries, bodies, models), a ``file`` server
-(user candle files) and a ``core`` server (a stub core on 127.0.0.1).
+then that the server still answers ``/api/health`` (nothing crashed it). Three apps, run in
+process with their lifespan (tests/reliability/conftest.py ``start_app``): ``open_server``
+(shipped candles: pair names, queries, bodies, models), a ``file`` app (user candle files) and a
+``core`` app (a real stub core on 127.0.0.1). Paths with literal ``..`` segments (which an HTTP
+client normalises away) are sent as raw bytes to a real uvicorn server (``slow``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from mlpkg.data.sources import load_shipped
 
 from .conftest import (
     CoreStub,
+    InProcessServer,
     RawAnswer,
-    ServerProcess,
+    Server,
     assert_still_healthy,
     bad_candle_frames,
     core_payload,
@@ -28,8 +31,6 @@ from .conftest import (
     register_model_dir,
     write_user_files,
 )
-
-pytestmark = pytest.mark.slow  # real servers around a trained model
 
 JSON = {"Content-Type": "application/json"}
 HUGE = 10_000
@@ -50,7 +51,7 @@ class Case:
     chunked: bool = False
 
 
-def check(server: ServerProcess, case: Case) -> RawAnswer:
+def check(server: Server, case: Case) -> RawAnswer:
     """Send the case; assert status, error code, message; then that the server is healthy."""
     body: bytes | Iterator[bytes] | None = case.body
     if case.chunked and case.body is not None:
@@ -83,12 +84,10 @@ PAIR_NAMES = [
         "Configured pairs: BTC, ETH, LTC",
     ),
     Case("unknown pair, status", "/api/models/DOGE/status", 404, "unknown_pair", "Unknown pair"),
-    Case("dot-dot segment", "/api/predictions/../etc", 404, "not_found", "No endpoint"),
     Case(
         "encoded dot-dot", "/api/predictions/%2e%2e", 422, "invalid_parameters", "Invalid pair '..'"
     ),
     Case("encoded slash", "/api/predictions/..%2Fetc%2Fpasswd", 404, "not_found", "No endpoint"),
-    Case("pair then dot-dot", "/api/predictions/BTC/..", 404, "not_found", "No endpoint"),
     Case("absolute path", "/api/features/%2Fetc%2Fpasswd", 404, "not_found", "No endpoint"),
     Case("null byte", "/api/predictions/BTC%00", 422, "invalid_parameters", "Invalid pair"),
     Case("punctuation", "/api/predictions/B$T*C", 422, "invalid_parameters", "letters or digits"),
@@ -110,6 +109,12 @@ PAIR_NAMES = [
         headers=JSON,
     ),
 ]
+
+DOT_SEGMENTS = [
+    Case("dot-dot segment", "/api/predictions/../etc", 404, "not_found", "No endpoint"),
+    Case("pair then dot-dot", "/api/predictions/BTC/..", 404, "not_found", "No endpoint"),
+]
+"""Raw ``..`` segments: only a real server receives them unnormalised."""
 
 MODELS = [
     Case(
@@ -285,6 +290,12 @@ def test_bad_request_gets_a_clear_error_and_the_server_stays_up(open_server, cas
     check(open_server, case)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("case", DOT_SEGMENTS, ids=lambda c: c.id)
+def test_a_raw_dot_segment_path_gets_a_clear_error(token_server, case):
+    check(token_server, case)
+
+
 def test_unknown_pair_answer_lists_the_configured_pairs(open_server):
     answer = check(open_server, PAIR_NAMES[0])
     assert answer.body["pairs"] == ["BTC", "ETH", "LTC"]
@@ -339,15 +350,15 @@ LIVE_CASES = [
 
 @pytest.fixture(scope="module")
 def file_server(
-    tmp_path_factory, tiny_model_dir, start_server: Callable[..., ServerProcess]
-) -> ServerProcess:
+    tmp_path_factory, light_model_dir, start_app: Callable[..., InProcessServer]
+) -> InProcessServer:
     home = tmp_path_factory.mktemp("file-server")
     candles = load_shipped("BTC").iloc[-600:]
     write_user_files(home / "data", candles)
     pairs = [*FILE_GOOD, *(c.path for c in FILE_CASES + LIVE_CASES), "FFORMING"]
     for pair in pairs:
-        register_model_dir(home, pair, tiny_model_dir)
-    return start_server(home, data_source="file", pairs=",".join(pairs))
+        register_model_dir(home, pair, light_model_dir)
+    return start_app(home, data_source="file", pairs=",".join(pairs))
 
 
 @pytest.mark.parametrize("pair", FILE_GOOD)
@@ -444,13 +455,13 @@ def core_stub() -> Iterator[CoreStub]:
 
 @pytest.fixture(scope="module")
 def core_server(
-    tmp_path_factory, tiny_model_dir, core_stub, start_server: Callable[..., ServerProcess]
-) -> ServerProcess:
+    tmp_path_factory, light_model_dir, core_stub, start_app: Callable[..., InProcessServer]
+) -> InProcessServer:
     home = tmp_path_factory.mktemp("core-server")
     pairs = ["CGOOD", "CCOARSE", *(c.path for c in CORE_CASES)]
     for pair in pairs:
-        register_model_dir(home, pair, tiny_model_dir)
-    return start_server(
+        register_model_dir(home, pair, light_model_dir)
+    return start_app(
         home,
         data_source="core",
         core_url=core_stub.url,

@@ -1,8 +1,13 @@
 """Security: bearer token on every mutating endpoint, no secrets in logs, pair names checked
-before any file or MLflow object is touched, and the dependency audit wired into lint."""
+before any file or MLflow object is touched, and the dependency audit wired into lint.
+
+The token and pair-name contracts run on the app in process (``token_app``, ``open_server``);
+the server-log test runs on a real uvicorn process (its access log is part of what is checked).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tempfile
 from pathlib import Path
@@ -16,9 +21,10 @@ from mlpkg.serving.app import create_app
 
 from .conftest import (
     TRAIN_BODY,
-    ServerProcess,
+    Server,
     assert_still_healthy,
     raw_request,
+    request,
     tracking_client,
 )
 
@@ -49,11 +55,11 @@ def _bad_headers(token: str) -> dict[str, dict[str, str]]:
     }
 
 
-def wait_for_job(server: ServerProcess, job_id: str, headers: dict[str, str]) -> dict:
+def wait_for_job(server: Server, job_id: str, headers: dict[str, str]) -> dict:
     """Poll the job until it has finished; return its body."""
 
     def done() -> dict | None:
-        body = httpx.get(f"{server.base_url}/api/train/jobs/{job_id}", headers=headers).json()
+        body = request(server, "GET", f"/api/train/jobs/{job_id}", headers=headers).json()
         return body if body["status"] in {"succeeded", "failed", "cancelled"} else None
 
     return poll_until(done, timeout=180, what=f"training job {job_id}", every=0.2)
@@ -68,14 +74,13 @@ def test_the_mutating_endpoints_tested_here_are_all_the_apps_mutating_routes():
     assert mutating == tested
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("how", list(_bad_headers("x")))
 @pytest.mark.parametrize(("method", "path", "body", "_ok"), MUTATING, ids=MUTATING_IDS)
 def test_mutating_endpoint_without_the_right_token_is_401(
-    token_server, api_token, how, method, path, body, _ok
+    token_app, api_token, how, method, path, body, _ok
 ):
     headers = _bad_headers(api_token)[how]
-    response = httpx.request(method, token_server.base_url + path, json=body, headers=headers)
+    response = request(token_app, method, path, json=body, headers=headers)
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "unauthorized"
     assert "Authorization: Bearer" in response.json()["message"]
@@ -83,39 +88,35 @@ def test_mutating_endpoint_without_the_right_token_is_401(
     assert api_token not in response.text
 
 
-@pytest.mark.slow
-def test_a_rejected_train_queues_nothing(token_server):
-    before = httpx.get(f"{token_server.base_url}/api/train/jobs").json()["count"]
-    response = httpx.post(f"{token_server.base_url}/api/train/BTC", json=TRAIN_BODY)
+def test_a_rejected_train_queues_nothing(token_app):
+    before = request(token_app, "GET", "/api/train/jobs").json()["count"]
+    response = request(token_app, "POST", "/api/train/BTC", json=TRAIN_BODY)
     assert response.status_code == 401
-    assert httpx.get(f"{token_server.base_url}/api/train/jobs").json()["count"] == before
+    assert request(token_app, "GET", "/api/train/jobs").json()["count"] == before
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "body", "ok"), MUTATING, ids=MUTATING_IDS)
 def test_mutating_endpoint_with_the_right_token_is_accepted(
-    token_server, api_token, method, path, body, ok
+    token_app, api_token, method, path, body, ok
 ):
     headers = {"Authorization": f"Bearer {api_token}"}
-    response = httpx.request(method, token_server.base_url + path, json=body, headers=headers)
+    response = request(token_app, method, path, json=body, headers=headers)
     assert response.status_code == ok, response.text
     if path == "/api/train/BTC":
-        job = wait_for_job(token_server, response.json()["jobId"], headers)
+        job = wait_for_job(token_app, response.json()["jobId"], headers)
         assert job["status"] == "succeeded", job
 
 
-@pytest.mark.slow
-def test_read_endpoints_need_no_token(token_server):
+def test_read_endpoints_need_no_token(token_app):
     for path in ("/api/health", "/api/predictions/BTC", "/api/storage/stats", "/api/train/jobs"):
-        assert httpx.get(token_server.base_url + path, timeout=60).status_code == 200, path
+        assert request(token_app, "GET", path, timeout=60).status_code == 200, path
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "body", "ok"), MUTATING, ids=MUTATING_IDS)
 def test_without_a_configured_token_mutating_endpoints_are_open(
     open_server, method, path, body, ok
 ):
-    response = httpx.request(method, open_server.base_url + path, json=body, timeout=60)
+    response = request(open_server, method, path, json=body, timeout=60)
     assert response.status_code == ok, response.text
     if path == "/api/train/BTC":
         job = wait_for_job(open_server, response.json()["jobId"], {})
@@ -141,7 +142,7 @@ def test_the_token_never_appears_in_the_server_log(token_server, api_token):
     assert api_token[4:20] not in log, "not even a part of it"
 
 
-def _requests_for_an_unknown_pair(server: ServerProcess) -> list[int]:
+def _requests_for_an_unknown_pair(server: Server) -> list[int]:
     statuses = []
     for method, path in [
         ("GET", f"/api/predictions/{UNKNOWN}"),
@@ -161,7 +162,6 @@ def _requests_for_an_unknown_pair(server: ServerProcess) -> list[int]:
     return statuses
 
 
-@pytest.mark.slow
 def test_an_unknown_pair_touches_no_file_and_no_mlflow_object(open_server):
     home = open_server.home
     before = {p.relative_to(home) for p in home.rglob("*")}
@@ -175,15 +175,42 @@ def test_an_unknown_pair_touches_no_file_and_no_mlflow_object(open_server):
     names = {e.name for e in client.search_experiments()}
     assert not [n for n in names if UNKNOWN in n], names
     assert not client.search_registered_models(filter_string=f"name='mlpkg-{UNKNOWN}'")
-    stats = httpx.get(f"{open_server.base_url}/api/storage/stats").json()["storage"]
+    stats = request(open_server, "GET", "/api/storage/stats").json()["storage"]
     assert UNKNOWN not in stats["rowsPerPair"]
-    jobs = httpx.get(f"{open_server.base_url}/api/train/jobs").json()["jobs"]
+    jobs = request(open_server, "GET", "/api/train/jobs").json()["jobs"]
     assert not [job for job in jobs if job["pair"] == UNKNOWN]
 
 
 def test_make_lint_runs_the_dependency_audit():
     makefile = (REPO_ROOT / "Makefile").read_text()
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
-    assert re.search(r"^\t-?\$\(BIN\)/pip-audit\b", lint, re.MULTILINE), lint
+    # The audit's exit status counts: no "-" prefix that would make make ignore it.
+    assert re.search(r"^\t\$\(BIN\)/python scripts/audit\.py$", lint, re.MULTILINE), lint
     assert "pip-audit" in (REPO_ROOT / "pyproject.toml").read_text()
     assert "pip-audit" in (REPO_ROOT / "docs" / "bad-input.md").read_text()
+
+
+def _load_audit():
+    spec = importlib.util.spec_from_file_location("audit", REPO_ROOT / "scripts" / "audit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_audit_fails_on_a_known_vulnerability_and_says_when_it_skipped():
+    audit = _load_audit()
+    clean = {"name": "ok", "version": "1.0", "vulns": []}
+    vulnerable = {
+        "name": "bad",
+        "version": "0.1",
+        "vulns": [{"id": "PYSEC-1", "fix_versions": ["0.2"]}],
+    }
+    skipped = {"name": "gone", "skip_reason": "Dependency not found on PyPI"}
+    status, lines = audit.judge({"dependencies": [clean, vulnerable, skipped]})
+    assert status == 1
+    assert "bad 0.1: PYSEC-1 (fixed in 0.2)" in lines
+    assert any("skipped 1 of 3" in line for line in lines)
+    status, lines = audit.judge({"dependencies": [clean, skipped]})
+    assert status == 0 and "no known vulnerability in the 1" in lines[-1]
+    status, lines = audit.judge({"dependencies": [skipped]})
+    assert status == 0 and "SKIPPED" in lines[-1]

@@ -1,8 +1,11 @@
-"""A tiny registered model in an isolated MLflow store, and real uvicorn servers around the app.
+"""A tiny registered model in an isolated MLflow store, and the app driven in process.
 
-The session fixture trains BTC once with the real pipeline (a few hundred candles, 4 LSTM
-units, one epoch, one fold). Servers run ``uvicorn.Server`` in a thread on a free port
-(``port=0``), are called with ``httpx`` and are shut down in teardown.
+The session fixture trains BTC once with the real pipeline (a few hundred candles, one fold,
+LightGBM beside the logistic and naive baselines: TensorFlow-free, a few seconds). Servers are
+the real app with its lifespan, driven in process by Starlette's ``TestClient`` (an
+``httpx.Client`` whose transport calls the ASGI app: every route, middleware and error handler
+runs, without a socket). ``run_uvicorn`` starts a real uvicorn server in a thread on a free port
+for the few tests that are about the socket (the live WebSocket replay).
 """
 
 from __future__ import annotations
@@ -19,54 +22,33 @@ import httpx
 import mlflow
 import pytest
 import uvicorn
-from support import tiny_params, tiny_run_config
+from fastapi.testclient import TestClient
+from support import (
+    SERVED,
+    SERVED_FAMILY,
+    Registry,
+    tiny_params,
+    tiny_run_config,
+)
 
 from mlpkg.config import Settings
 from mlpkg.evaluation.promotion import manual_decision
-from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
 
 PAIRS = ["BTC", "ETH", "LTC"]
 TOKEN = "test-token-123"
 ORIGIN = "http://dashboard.example"
-SERVED: dict[str, Any] = {"models": "lstm", "n_folds": 1}
-"""The served model: the tiny run of one LSTM (the ONNX path the server takes) on one fold."""
 TRAIN_BODY: dict[str, Any] = tiny_params(**SERVED)
 """``POST /api/train/{pair}``'s body of the tests: the same tiny run."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class Registry:
-    """The isolated tracking store and the BTC champion trained into it."""
-
-    home: Path
-    trained: TrainResult
-    champion: registry.VersionInfo
-
-
-@pytest.fixture(scope="session")
-def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """Train BTC once into a tmp MLflow store; make it champion."""
-    home = tmp_path_factory.mktemp("serving")
-    previous = mlflow.get_tracking_uri()
-    settings = make_settings(home)
-    result = train_pair(tiny_run_config(pair="BTC", **SERVED), settings)
-    if not result.decision.promote:
-        # One epoch on a few hundred rows rarely beats the baselines: the promotion rule then
-        # keeps it a candidate. The serving tests need a champion, so promote it by hand.
-        registry.promote("BTC", result.version, manual=manual_decision(result.version))
-    champion = registry.alias_version("BTC", registry.CHAMPION)
-    assert champion is not None and champion.version == result.version
-    yield Registry(home, result, champion)
-    mlflow.set_tracking_uri(previous)
+IN_PROCESS_URL = "http://testserver"
 
 
 @dataclass(frozen=True)
 class EnsembleRegistry:
-    """The stacked (lstm + logistic) champion of ``ENSEMBLE_PAIR`` in the shared store."""
+    """A stacked champion (``ENSEMBLE_PAIR``) registered in a test store."""
 
     pair: str
     version: str
@@ -77,17 +59,15 @@ class EnsembleRegistry:
 
 ENSEMBLE_PAIR = "XRP"
 """Not served by the shared server (``PAIRS``), so its tests never see this version."""
-ENSEMBLE_MODELS = "lstm,logistic,stacked"
+ENSEMBLE_MODELS = f"{SERVED_FAMILY},logistic,stacked"
 
 
-@pytest.fixture(scope="session")
-def ensemble_tracked(tracked: Registry) -> EnsembleRegistry:
-    """Register a tiny ``stacked`` (lstm + logistic) XRP version and make it champion.
+def register_stacked(home: Path, models: str, pair: str = ENSEMBLE_PAIR) -> EnsembleRegistry:
+    """Register a tiny ``stacked`` version of ``models`` for ``pair`` in ``home``; champion.
 
     The real pipeline runs (development folds, selection scores, final fit on every row,
-    ``log_bundle`` with ONNX export), but the procedure is the stacked ensemble's whatever the
-    selection chose: the tests need an ensemble, and on tiny data a single member may win.
-    Same tracking store as ``tracked`` (servers in one process share MLflow's global URI).
+    ``log_bundle`` with its runtime export), but the procedure is the stacked ensemble's whatever
+    the selection chose: the tests need an ensemble, and on tiny data a single member may win.
     """
     from dataclasses import replace
 
@@ -97,9 +77,8 @@ def ensemble_tracked(tracked: Registry) -> EnsembleRegistry:
     from mlpkg.tracking import runs
     from mlpkg.tracking.bundle import log_bundle
 
-    pair = ENSEMBLE_PAIR
-    settings = make_settings(tracked.home, pairs=[pair])
-    config = tiny_run_config(pair=pair, models=ENSEMBLE_MODELS)
+    settings = make_settings(home, pairs=[pair])
+    config = tiny_run_config(pair=pair, models=models)
     dataset = prepare_dataset(config, settings)
     with runs.pair_run(pair, run_name="ensemble", settings=settings) as run:
         development = evaluate_development(dataset, config)
@@ -117,6 +96,15 @@ def ensemble_tracked(tracked: Registry) -> EnsembleRegistry:
         dict(procedure.weights),
         dict(bundle.extra["member_scores"]),
     )
+
+
+@pytest.fixture(scope="session")
+def ensemble_tracked(tracked: Registry) -> EnsembleRegistry:
+    """The stacked (lightgbm + logistic) XRP champion in ``tracked``'s store.
+
+    Same tracking store as ``tracked`` (servers in one process share MLflow's global URI).
+    """
+    return register_stacked(tracked.home, ENSEMBLE_MODELS)
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +169,19 @@ class Running:
 
 @contextmanager
 def run_server(settings: Settings) -> Iterator[Running]:
-    """Start the app on a free loopback port; stop it on exit."""
+    """Run the app in process (its lifespan on enter and exit); the client calls it over ASGI.
+
+    Server errors become 500 answers as on a real server (``raise_server_exceptions=False``).
+    """
+    app = create_app(settings)
+    with TestClient(app, base_url=IN_PROCESS_URL, raise_server_exceptions=False) as client:
+        client.timeout = httpx.Timeout(60)
+        yield Running(settings, IN_PROCESS_URL, client, app)
+
+
+@contextmanager
+def run_uvicorn(settings: Settings) -> Iterator[Running]:
+    """Start the app on a real uvicorn server on a free loopback port; stop it on exit."""
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = _Server(config)

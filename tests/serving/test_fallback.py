@@ -10,17 +10,18 @@ from mlpkg.tracking import registry
 
 from .conftest import assert_error, make_settings, run_server
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def candidate_only(tracked):
-    """Register the tiny BTC model as mlpkg-XRP with only the candidate alias."""
+    """Register the tiny BTC model as mlpkg-EOS with only the candidate alias.
+
+    EOS: no other serving test registers it (XRP is the ensemble pair of test_members).
+    """
     client = mlflow.MlflowClient()
     source = client.get_model_version("mlpkg-BTC", tracked.trained.version).source
     rejected = PromotionDecision(False, (), "lstm is not promoted: fails beats_naive")
     registry.register_version(
-        "XRP",
+        "EOS",
         source,
         tracked.trained.run_id,
         candidate="lstm",
@@ -28,7 +29,7 @@ def candidate_only(tracked):
         dev_log_loss=0.69,
         holdout_log_loss=0.70,
     )
-    assert registry.alias_version("XRP", registry.CHAMPION) is None
+    assert registry.alias_version("EOS", registry.CHAMPION) is None
     return tracked
 
 
@@ -37,12 +38,12 @@ def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only
     settings = make_settings(
         candidate_only.home,
         store="fallback",
-        pairs=["BTC", "XRP"],
+        pairs=["BTC", "EOS"],
         signal_strong=0.0,
         signal_normal=0.0,
     )
     with run_server(settings) as server:
-        body = server.client.get("/api/predictions/XRP").json()
+        body = server.client.get("/api/predictions/EOS").json()
         metadata = body["prediction"]["metadata"]
         assert metadata["alias"] == "candidate"
         assert 0.0 <= body["prediction"]["prediction"] <= 1.0
@@ -54,17 +55,17 @@ def test_a_pair_without_champion_serves_its_candidate_and_says_so(candidate_only
         assert champion["prediction"]["metadata"]["promoted"] is True
         assert champion["prediction"]["signal"].startswith("STRONG_")
         health = server.client.get("/api/health").json()
-    xrp = health["models"]["XRP"]
-    assert xrp["loaded"] and xrp["alias"] == "candidate"
-    assert "no champion yet" in xrp["note"] and "signal HOLD (not promoted)" in xrp["note"]
+    eos = health["models"]["EOS"]
+    assert eos["loaded"] and eos["alias"] == "candidate"
+    assert "no champion yet" in eos["note"] and "signal HOLD (not promoted)" in eos["note"]
     assert health["status"] == "degraded"
-    assert any(r.startswith("XRP: no champion yet") for r in health["reasons"])
+    assert any(r.startswith("EOS: no champion yet") for r in health["reasons"])
 
 
 def test_without_the_fallback_a_pair_without_champion_is_503(candidate_only):
     settings = make_settings(
-        candidate_only.home, store="strict", pairs=["BTC", "XRP"], serve_fallback_candidate=False
+        candidate_only.home, store="strict", pairs=["BTC", "EOS"], serve_fallback_candidate=False
     )
     with run_server(settings) as server:
-        body = assert_error(server.client.get("/api/predictions/XRP"), 503, "model_not_found")
-    assert "mlpkg promote --pair XRP" in body["message"]
+        body = assert_error(server.client.get("/api/predictions/EOS"), 503, "model_not_found")
+    assert "mlpkg promote --pair EOS" in body["message"]

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from mlpkg.features.build import feature_names
 
 from .conftest import assert_error
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 
 def test_features_are_the_served_models_features_of_the_latest_candle(server, tracked):

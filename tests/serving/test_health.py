@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from .conftest import ORIGIN
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 
 def test_health_answers_200_and_reports_the_loaded_champion(server, tracked):

@@ -12,7 +12,6 @@ from mlpkg.storage import PredictionRecord, PredictionStore
 from .conftest import assert_error
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 HOUR = timedelta(hours=1)
 

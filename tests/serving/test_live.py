@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support import poll_until, tiny_run_config
+from support import SERVED, Registry, poll_until, tiny_run_config
 from websockets.sync.client import connect
 
 from mlpkg.data.sources import find_gaps, load_shipped
@@ -31,7 +31,7 @@ from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.live import PredictionHub, _new_candles
 from mlpkg.tracking import registry
 
-from .conftest import SERVED, Registry, Running, auth, make_settings, run_server
+from .conftest import Running, auth, make_settings, run_server, run_uvicorn
 
 PAIR = "LIVE"
 """A user file's pair no other test registers: the retrains here touch no other model."""
@@ -103,7 +103,7 @@ def replay_server(tracked: Registry, live_model: LiveModel) -> Iterator[Running]
         ws_queue=1000,
         api_token="live-token",
     )
-    with run_server(settings) as running:
+    with run_uvicorn(settings) as running:  # the WebSocket subscribers need a real socket
         yield running
 
 

@@ -1,18 +1,21 @@
 """Served per member (the seed's v2 contract): ``modelType``, ``individual``, ``?model=``,
-``?ensemble=false``, on a real server of a stacked (lstm + logistic) version and of the shared
-single-family (lstm) version.
+``?ensemble=false``, on the in-process app serving a stacked (lightgbm + logistic) version and
+the shared single-family (lightgbm) version. The ONNX (lstm + logistic) ensemble is served by
+``test_no_tensorflow.py`` on a real uvicorn subprocess.
 """
 
 from __future__ import annotations
 
 import pytest
+from support import SERVED_FAMILY, SERVED_RUNTIME
 
 from mlpkg.config import FAMILIES
 
 from .conftest import assert_error
 
 # Every test here uses the session's trained models (real, tiny training runs).
-pytestmark = pytest.mark.slow
+MEMBER_RUNTIMES = {SERVED_FAMILY: SERVED_RUNTIME, "logistic": "numpy"}
+ENSEMBLE_RUNTIME = f"{SERVED_RUNTIME}+numpy"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def test_an_ensemble_answers_with_each_members_probability(xrp):
     server, reg = xrp
     body = server.client.get(_url(reg.pair)).json()["prediction"]
     assert body["modelType"] == "ensemble"
-    assert set(body["individual"]) == set(reg.members) == {"lstm", "logistic"}
+    assert set(body["individual"]) == set(reg.members) == {SERVED_FAMILY, "logistic"}
     ensemble = body["ensemble"]
     assert ensemble["strategy"] == "stacked"
     assert ensemble["modelCount"] == 2
@@ -41,10 +44,10 @@ def test_an_ensemble_answers_with_each_members_probability(xrp):
     meta = body["metadata"]
     assert meta["type"] == "ensemble_prediction"
     assert (meta["candidate"], meta["member"]) == ("stacked", None)
-    assert meta["runtime"] == "onnxruntime+numpy"
+    assert meta["runtime"] == ENSEMBLE_RUNTIME
 
 
-@pytest.mark.parametrize("member", ["lstm", "logistic"])
+@pytest.mark.parametrize("member", [SERVED_FAMILY, "logistic"])
 def test_model_asks_for_one_members_own_prediction(xrp, member):
     server, reg = xrp
     combined = server.client.get(_url(reg.pair)).json()["prediction"]
@@ -61,7 +64,7 @@ def test_model_asks_for_one_members_own_prediction(xrp, member):
         "stacked",
         "individual_prediction",
     )
-    assert meta["runtime"] == {"lstm": "onnxruntime", "logistic": "numpy"}[member]
+    assert meta["runtime"] == MEMBER_RUNTIMES[member]
     assert meta["candleTime"] == combined["metadata"]["candleTime"]
 
 
@@ -78,8 +81,8 @@ def test_ensemble_false_answers_the_member_with_the_lowest_development_log_loss(
 def test_a_member_the_version_lacks_is_404_naming_its_members(xrp):
     server, reg = xrp
     body = assert_error(server.client.get(_url(reg.pair, "?model=gru")), 404, "unknown_member")
-    assert body["members"] == ["lstm", "logistic"]
-    assert "gru" in body["message"] and "lstm, logistic" in body["message"]
+    assert body["members"] == [SERVED_FAMILY, "logistic"]
+    assert "gru" in body["message"] and f"{SERVED_FAMILY}, logistic" in body["message"]
 
 
 @pytest.mark.parametrize("value", ["ensemble", "LSTM", "xgboost", ""])
@@ -121,28 +124,25 @@ def test_status_and_health_name_the_candidate_runtime_and_members(xrp):
     server, reg = xrp
     loaded = server.client.get(f"/api/models/{reg.pair}/status").json()["loaded"]
     assert loaded["candidate"] == "stacked"
-    assert loaded["runtime"] == "onnxruntime+numpy"
+    assert loaded["runtime"] == ENSEMBLE_RUNTIME
     members = loaded["members"]
-    assert {m: v["runtime"] for m, v in members.items()} == {
-        "lstm": "onnxruntime",
-        "logistic": "numpy",
-    }
+    assert {m: v["runtime"] for m, v in members.items()} == MEMBER_RUNTIMES
     assert sum(v["weight"] for v in members.values()) == pytest.approx(1.0)
     assert {m: v["devLogLoss"] for m, v in members.items()} == pytest.approx(reg.member_scores)
     health = server.client.get("/api/health").json()["models"][reg.pair]
-    assert (health["candidate"], health["runtime"]) == ("stacked", "onnxruntime+numpy")
+    assert (health["candidate"], health["runtime"]) == ("stacked", ENSEMBLE_RUNTIME)
 
 
 def test_a_single_family_version_answers_its_family_for_model_and_ensemble_false(server):
     client = server.client
     default = client.get(_url("BTC")).json()["prediction"]
-    assert default["modelType"] == "lstm"
+    assert default["modelType"] == SERVED_FAMILY
     assert default["individual"] is None and default["ensemble"] is None
-    assert default["metadata"]["runtime"] == "onnxruntime"
-    for query in ("?model=lstm", "?ensemble=false"):
+    assert default["metadata"]["runtime"] == SERVED_RUNTIME
+    for query in (f"?model={SERVED_FAMILY}", "?ensemble=false"):
         body = client.get(_url("BTC", query)).json()["prediction"]
-        assert body["modelType"] == "lstm"
+        assert body["modelType"] == SERVED_FAMILY
         assert body["prediction"] == default["prediction"]
         assert body["metadata"]["member"] is None  # the version's own candidate answered
     body = assert_error(client.get(_url("BTC", "?model=gru")), 404, "unknown_member")
-    assert body["members"] == ["lstm"]
+    assert body["members"] == [SERVED_FAMILY]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support import SERVED_FAMILY, SERVED_RUNTIME
 
 from mlpkg.config import Settings
 from mlpkg.serving.app import create_app
 
 from .conftest import TOKEN, assert_error, auth
-
-pytestmark = pytest.mark.slow
 
 
 def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -32,7 +30,7 @@ def test_metrics_are_prometheus_text_with_route_templates_and_model_info(start_s
     client = running.client
     for _ in range(3):
         assert client.get("/api/predictions/BTC").status_code == 200
-    assert client.get("/api/predictions/BTC?model=lstm").status_code == 200
+    assert client.get(f"/api/predictions/BTC?model={SERVED_FAMILY}").status_code == 200
     assert client.get("/api/predictions/ETH").status_code == 503  # no model for ETH
     assert client.get("/api/nothing/here").status_code == 404
 
@@ -64,7 +62,13 @@ def test_metrics_are_prometheus_text_with_route_templates_and_model_info(start_s
 
     version = running.state.models.peek("BTC").version
     assert (
-        _value(samples, "mlpkg_predictions_total", pair="BTC", model_version=version, model="lstm")
+        _value(
+            samples,
+            "mlpkg_predictions_total",
+            pair="BTC",
+            model_version=version,
+            model=SERVED_FAMILY,
+        )
         == 4
     )
     assert _value(samples, "mlpkg_predictions_total", pair="BTC", cached="true") == 3
@@ -75,8 +79,8 @@ def test_metrics_are_prometheus_text_with_route_templates_and_model_info(start_s
         "pair": "BTC",
         "version": version,
         "alias": "champion",
-        "candidate": "lstm",
-        "runtime": "onnxruntime",
+        "candidate": SERVED_FAMILY,
+        "runtime": SERVED_RUNTIME,
     }
     assert _value(samples, "mlpkg_model_loaded", pair="BTC") == 1
     assert _value(samples, "mlpkg_model_loaded", pair="ETH") == 0

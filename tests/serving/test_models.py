@@ -7,14 +7,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from support import poll_until
+from support import SERVED_FAMILY, poll_until
 
 from mlpkg.tracking import registry
 
 from .conftest import assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 POLL_S = 0.05
 WAIT_S = 60.0
@@ -30,16 +29,17 @@ def test_status_lists_versions_metrics_vs_baselines_and_live_accuracy(server, tr
     champion = body["champion"]
     assert champion["version"] == tracked.champion.version
     assert champion["runId"] == tracked.trained.run_id
-    assert champion["candidate"] == "lstm" and champion["decision"] in ("promoted", "manual")
+    assert champion["candidate"] == SERVED_FAMILY and champion["decision"] in ("promoted", "manual")
     run = mlflow.MlflowClient().get_run(tracked.trained.run_id)
     # Development folds and holdout are reported separately, never mixed.
     dev, holdout = champion["development"], champion["holdout"]
-    assert set(dev) == {"lstm", "majority", "always_up", "persistence", "logistic"}
-    assert dev["lstm"]["log_loss"] == pytest.approx(run.data.metrics["dev_lstm_log_loss_mean"])
-    assert dev["lstm"]["accuracy"] == pytest.approx(run.data.metrics["dev_lstm_accuracy_mean"])
-    assert set(holdout) == {"lstm", "majority", "always_up", "persistence", "logistic"}
-    assert holdout["lstm"]["log_loss"] == pytest.approx(run.data.metrics["holdout_lstm_log_loss"])
-    assert holdout["lstm"]["log_loss"] != dev["lstm"]["log_loss"]
+    family, metrics = SERVED_FAMILY, run.data.metrics
+    assert set(dev) == {family, "majority", "always_up", "persistence", "logistic"}
+    assert dev[family]["log_loss"] == pytest.approx(metrics[f"dev_{family}_log_loss_mean"])
+    assert dev[family]["accuracy"] == pytest.approx(metrics[f"dev_{family}_accuracy_mean"])
+    assert set(holdout) == {family, "majority", "always_up", "persistence", "logistic"}
+    assert holdout[family]["log_loss"] == pytest.approx(metrics[f"holdout_{family}_log_loss"])
+    assert holdout[family]["log_loss"] != dev[family]["log_loss"]
     assert champion["holdoutUses"] == 1
     assert "dev" in champion["significance"] and "holdout" in champion["significance"]
     assert body["served"]["version"] == tracked.champion.version
@@ -50,7 +50,7 @@ def test_status_lists_versions_metrics_vs_baselines_and_live_accuracy(server, tr
     loaded = body["liveAccuracyLoadedVersion"]
     assert loaded["modelVersion"] == tracked.champion.version
     assert loaded["walkForwardAccuracy"] == pytest.approx(
-        run.data.metrics["dev_lstm_accuracy_mean"], abs=1e-6
+        run.data.metrics[f"dev_{SERVED_FAMILY}_accuracy_mean"], abs=1e-6
     )  # the version's dev_accuracy tag, set at registration
 
 
@@ -69,10 +69,9 @@ def _register_copy(tracked, tmp_path: Path, *, corrupt: bool) -> str:
     source = mlflow.artifacts.download_artifacts(
         f"models:/mlpkg-BTC/{tracked.champion.version}", dst_path=str(tmp_path / "copy")
     )
-    if corrupt:  # both files a neural member can be served from (ONNX first, else Keras)
-        member = Path(source) / "artifacts" / "bundle" / "members" / "lstm"
-        for name in ("model.keras", "model.onnx"):
-            (member / name).write_bytes(b"not a model")
+    if corrupt:  # the file the LightGBM member is served from (the booster's text)
+        member = Path(source) / "artifacts" / "bundle" / "members" / SERVED_FAMILY
+        (member / "booster.txt").write_bytes(b"not a model")
     client = mlflow.MlflowClient()
     version = client.create_model_version(
         "mlpkg-BTC", source=Path(source).as_uri(), run_id=tracked.champion.run_id
@@ -96,7 +95,7 @@ def test_a_champion_that_fails_to_load_never_replaces_the_served_one(
             every=POLL_S,
         )
         assert f"Version {bad}" in status["loaded"]["error"]
-        assert "the file is corrupt" in status["loaded"]["error"]  # the reason, not a path
+        assert "missing or corrupt" in status["loaded"]["error"]  # the reason, not only a path
         assert status["loaded"]["version"] == good
         served = client.get("/api/predictions/BTC").json()["prediction"]["metadata"]
         assert served["version"] == good

@@ -2,7 +2,9 @@
 
 The first test runs ``uvicorn mlpkg.serving.app:create_app`` as a real subprocess (as ``mlpkg
 serve`` does) that writes ``sorted(sys.modules)`` when it exits, answers predictions of the
-lstm champion and of the stacked ensemble through it, stops it gracefully and reads the list.
+lstm champion and of the stacked (lstm + logistic) ensemble through it, stops it gracefully and
+reads the list. The two are trained here into a store of their own (the LSTM -> ONNX path; the
+rest of the serving tests use the session's TensorFlow-free LightGBM model).
 """
 
 from __future__ import annotations
@@ -19,12 +21,35 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
-from support import free_port, poll_until
+from support import Registry, free_port, poll_until, train_champion
 
 from mlpkg.tracking import registry
 from mlpkg.tracking.export import ONNX_FILE
 
+from .conftest import EnsembleRegistry, make_settings, register_stacked
+
 pytestmark = pytest.mark.slow
+
+ONNX_SERVED = {"models": "lstm", "n_folds": 1}
+"""The tiny run of one LSTM on one fold: the served version is its ONNX export."""
+
+
+@pytest.fixture(scope="module")
+def onnx_tracked(
+    tracked: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Registry, EnsembleRegistry]]:
+    """An LSTM BTC champion and a stacked (lstm + logistic) XRP champion in a store of their own.
+
+    MLflow's global URIs are set back to the session store after (in-process servers use them).
+    """
+    home = tmp_path_factory.mktemp("onnx-serving")
+    try:
+        single = train_champion(home, make_settings(home), **ONNX_SERVED)
+        yield single, register_stacked(home, "lstm,logistic,stacked")
+    finally:
+        mlflow.set_tracking_uri(make_settings(tracked.home).resolved_tracking_uri)
+        mlflow.set_registry_uri(make_settings(tracked.home).resolved_tracking_uri)
+
 
 _SERVER = """
 import json, os, signal, sys
@@ -83,9 +108,10 @@ def _env(home: Path, tmp_path: Path, pairs: str) -> dict[str, str]:
     }
 
 
-def test_a_served_onnx_version_never_imports_tensorflow(tracked, ensemble_tracked, tmp_path):
-    xrp = ensemble_tracked.pair
-    with _serving(_env(tracked.home, tmp_path, f"BTC,{xrp}"), tmp_path) as base:
+def test_a_served_onnx_version_never_imports_tensorflow(onnx_tracked, tmp_path):
+    single, ensemble = onnx_tracked
+    xrp = ensemble.pair
+    with _serving(_env(single.home, tmp_path, f"BTC,{xrp}"), tmp_path) as base:
         for query in ("BTC", xrp, f"{xrp}?model=lstm", f"{xrp}?ensemble=false"):
             response = httpx.get(f"{base}/api/predictions/{query}", timeout=30)
             assert response.status_code == 200, response.text
@@ -99,15 +125,19 @@ def test_a_served_onnx_version_never_imports_tensorflow(tracked, ensemble_tracke
     assert loaded == [], (tmp_path / "server.log").read_text()[-2000:]
 
 
-def _register_without_onnx(home: Path, tmp_path: Path) -> None:
+def _register_without_onnx(source_home: Path, home: Path, tmp_path: Path) -> None:
     """Register a copy of BTC's version 1 without its ONNX file (a pre-ONNX bundle) in ``home``.
 
     A store of its own, written through an explicit client: MLflow's global URI (shared by the
     in-process servers of this session) is never touched.
     """
     source = tmp_path / "pre-onnx"
+    uri = make_settings(source_home).resolved_tracking_uri
     mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{registry.model_name('BTC')}/1", dst_path=str(source)
+        artifact_uri=f"models:/{registry.model_name('BTC')}/1",
+        dst_path=str(source),
+        tracking_uri=uri,
+        registry_uri=uri,
     )
     for onnx in source.rglob(ONNX_FILE):
         onnx.unlink()
@@ -124,9 +154,9 @@ def _register_without_onnx(home: Path, tmp_path: Path) -> None:
     client.set_registered_model_alias(name, registry.CHAMPION, version)
 
 
-def test_a_version_registered_before_onnx_is_served_by_keras(tracked, tmp_path):
+def test_a_version_registered_before_onnx_is_served_by_keras(onnx_tracked, tmp_path):
     home = tmp_path / "home"
-    _register_without_onnx(home, tmp_path)
+    _register_without_onnx(onnx_tracked[0].home, home, tmp_path)
     with _serving(_env(home, tmp_path, "BTC"), tmp_path) as base:
         loaded = httpx.get(f"{base}/api/models/BTC/status", timeout=30).json()["loaded"]
         assert loaded["loaded"] is True, loaded

@@ -7,13 +7,13 @@ import time
 from datetime import datetime
 
 import pytest
+from support import SERVED_FAMILY
 
 from mlpkg.models.signals import describe_prediction
 
 from .conftest import assert_error
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 
 def _history_count(server, pair: str = "BTC") -> int:
@@ -33,7 +33,7 @@ def test_prediction_body_has_every_field_the_clients_read(server, tracked):
     settings = server.settings
     expected = describe_prediction(p, strong=settings.signal_strong, normal=settings.signal_normal)
     assert pred["signal"] == expected.signal
-    assert pred["modelType"] == "lstm"
+    assert pred["modelType"] == SERVED_FAMILY
     meta = pred["metadata"]
     assert meta["modelName"] == "mlpkg-BTC" and meta["alias"] == "champion"
     assert meta["version"] == tracked.champion.version

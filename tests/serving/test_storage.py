@@ -11,7 +11,6 @@ from mlpkg.storage import PredictionRecord
 from .conftest import TOKEN, assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 MUTATING = [
     "/api/storage/save",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support import poll_until
+from support import SERVED_FAMILY, poll_until
 
 from mlpkg.storage import JobStore
 
 from .conftest import TRAIN_BODY, assert_error, auth
 
 # Every test here uses the session's trained model (a real, tiny training run).
-pytestmark = pytest.mark.slow
 
 WAIT_S = 300.0
 POLL_S = 0.1
@@ -29,13 +28,16 @@ def test_a_training_job_runs_in_the_background_and_succeeds(server):
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status"] == "queued" and accepted["pair"] == "LTC"
-    assert accepted["params"]["lstm_epochs"] == 1 and accepted["params"]["source"] == "shipped"
+    assert (
+        accepted["params"]["lightgbm_n_estimators"] == 30
+        and accepted["params"]["source"] == "shipped"
+    )
     assert accepted["statusUrl"] == f"/api/train/jobs/{accepted['jobId']}"
     job = _wait_done(server.client, accepted["jobId"])
     assert job["status"] == "succeeded", job["error"]
     assert job["runId"] and job["modelVersion"] and job["startedAt"] and job["finishedAt"]
     assert isinstance(job["promoted"], bool)
-    assert job["metrics"]["candidate"] == "lstm"
+    assert job["metrics"]["candidate"] == SERVED_FAMILY
     assert {"dev_log_loss_mean", "holdout_log_loss", "holdout_uses"} <= set(job["metrics"])
     status = server.client.get("/api/models/LTC/status").json()
     versions = {v["version"]: v for v in status["versions"]}
