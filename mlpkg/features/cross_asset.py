@@ -58,8 +58,18 @@ def reference_pairs(config: FeatureConfig) -> tuple[str, ...]:
 
 
 def _aligned_returns(index: pd.DatetimeIndex, candles: pd.DataFrame) -> np.ndarray:
-    """One-candle simple returns of ``candles`` on the rows of ``index`` (NaN at a gap)."""
-    close = candles["close"].reindex(index).to_numpy(dtype="float64")
+    """One-candle simple returns of ``candles`` on the rows of ``index`` (NaN at a gap).
+
+    The reference's close is taken at exactly each open time of ``index`` (a binary search on
+    its sorted open times, so a serving window reads a few dozen rows of a long history); an
+    open time the reference lacks gives NaN.
+    """
+    stamps = pd.DatetimeIndex(candles.index).as_unit("ns").asi8
+    wanted = index.as_unit("ns").asi8
+    found = np.minimum(np.searchsorted(stamps, wanted), max(len(stamps) - 1, 0))
+    closes = candles["close"].to_numpy(dtype="float64")
+    exact = (stamps[found] == wanted) if len(stamps) else np.zeros(len(wanted), dtype=bool)
+    close = np.where(exact, closes[found] if len(stamps) else np.nan, np.nan)
     returns = np.full(len(close), np.nan)
     returns[1:] = close[1:] / close[:-1] - 1.0
     return returns
