@@ -301,10 +301,10 @@ class FeatureConfig(_Frozen):
     )
     cross_assets: tuple[str, ...] = Field(
         default=(),
-        description="Cross-asset features: reference pairs and/or market, e.g. BTC,market.",
+        description="Cross assets: reference pairs and/or market (e.g. BTC,market).",
     )
     market_pairs: tuple[str, ...] = Field(
-        default=SHIPPED_PAIRS, description="Pairs of the equal-weight market return."
+        default=SHIPPED_PAIRS, description="Pairs of the market return."
     )
 
     @field_validator("return_lookbacks", "volatility_windows")
@@ -462,7 +462,7 @@ class PoolConfig(_Frozen):
         default=False, description="Fit on the development rows of every pool pair."
     )
     pool_pairs: tuple[str, ...] = Field(
-        default=SHIPPED_PAIRS, description="Pairs a pooled fit reads (the trained pair is added)."
+        default=SHIPPED_PAIRS, description="Pairs a pooled fit reads."
     )
     pair_indicator: bool = Field(
         default=False, description="Pooled fit with one-hot pair columns (evaluation only)."
