@@ -15,7 +15,7 @@ WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
-.PHONY: help install run static lint format test test-fast train tune evaluate serve predict lab mlflow-ui bench clean
+.PHONY: help install browser run static lint format test test-fast train tune evaluate serve predict lab mlflow-ui bench clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name mlpkg --display-name "Python (mlpkg)" >/dev/null
 	touch $(STAMP)
 
-install: $(STAMP) ## Build .venv with pip from pyproject (pinned) and register the Jupyter kernel
+install: $(STAMP) browser ## Build .venv with pip from pyproject (pinned), register the Jupyter kernel, get Chromium
+
+browser: ## Install Debian's chromium for the dashboard's browser test when it is missing (root or sudo)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 run: $(STAMP) ## Quickstart: develop, hold out, decide, register the default pair, then predict (MODELS=all ...)
 	$(BIN)/mlpkg train --pair $(PAIR) $(if $(MODELS),--models $(MODELS))
@@ -48,7 +53,7 @@ format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/ruff check --fix .
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
-test: static ## Run the static gates, then the whole suite on WORKERS pytest-xdist workers (.ci/run calls it)
+test: static browser ## Run the static gates, then the whole suite on WORKERS pytest-xdist workers (.ci/run calls it)
 	$(BIN)/pytest -n $(WORKERS) --dist loadscope
 
 test-fast: $(STAMP) ## Run the tests not marked slow (routes in process, TensorFlow-free; WORKERS=0 for one process)

@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlpkg.config import RunConfig, get_settings
+from mlpkg.config import (
+    DEFAULT_HORIZON,
+    DEFAULT_INTERVAL,
+    INTERVALS,
+    RunConfig,
+    get_settings,
+    model_key,
+)
 from mlpkg.console import CliProgress, configure_logging, import_tensorflow_quietly
 from mlpkg.errors import MlpkgError
 
@@ -28,6 +35,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default: {shown}", **flag
         )
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--interval`` and ``--horizon``: which of the pair's models (``mlpkg-BTC-4h-h6``)."""
+    parser.add_argument("--interval", choices=list(INTERVALS), default=DEFAULT_INTERVAL)
+    parser.add_argument("--horizon", type=int, default=DEFAULT_HORIZON)
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -74,7 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     sys.stdout.write(result.text + "\n")
     outcome = "champion" if result.decision.promote else "candidate only (not promoted)"
     sys.stdout.write(
-        f"\nRegistered mlpkg-{config.pair} version {result.version} ({result.bundle.candidate}) "
+        f"\nRegistered mlpkg-{config.model_key} version {result.version} "
+        f"({result.bundle.candidate}) "
         f"as {outcome}; run {result.run_id}.\n{result.decision.reason}.\n"
         f"Wall time {time.perf_counter() - started:.1f} s.\n"
     )
@@ -87,10 +101,12 @@ def _explicit_options(args: argparse.Namespace) -> set[str]:
 
 def _with_tuned_params(config: RunConfig, args: argparse.Namespace) -> RunConfig:
     """Merge the best trial of ``--params-from`` (a tune's parent run) over the options."""
+    from mlpkg.pipelines.ledger import check_tuned_rows
     from mlpkg.pipelines.tune import apply_tuned_params, tuned_params
 
     best = tuned_params(args.params_from)
     merged = apply_tuned_params(config, best, _explicit_options(args))
+    check_tuned_rows(best, merged)
     log.info(
         "using trial %s of study %s (dev log loss %.5f): %s",
         best.get("number"),
@@ -182,14 +198,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the latest shipped/source candle with the pair's registered model."""
+    from mlpkg.data.resample import reference_candles, session_candles
     from mlpkg.data.sources import load_candles
     from mlpkg.features.cross_asset import reference_pairs
+    from mlpkg.models.signals import POLICY_META, SignalPolicy, signal_thresholds
     from mlpkg.pipelines.predict import score_latest
     from mlpkg.tracking import registry
     from mlpkg.tracking.runs import configure_tracking
 
     settings = get_settings()
-    pair = settings.check_pair(args.pair)
+    source_pair = settings.check_pair(args.pair)
+    pair = model_key(source_pair, args.interval, args.horizon)
     configure_tracking(settings)
     wanted = args.alias or settings.serve_alias
     fallback = registry.CANDIDATE if args.alias is None else None
@@ -198,16 +217,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
         log.warning("%s has no %s yet; predicting with the %s", pair, wanted, alias)
     with tempfile.TemporaryDirectory() as tmp:
         bundle, info = registry.load_model(pair, alias, Path(tmp))
-    candles = load_candles(pair, settings.data_source, settings)
+    candles = load_candles(source_pair, settings.data_source, settings)
+    features = bundle.run_config.features
+    candles = session_candles(candles, features, origin=source_pair)
     references = {
-        other: load_candles(other, settings.data_source, settings)
-        for other in reference_pairs(bundle.run_config.features)
+        other: reference_candles(
+            load_candles(other, settings.data_source, settings), features, origin=other
+        )
+        for other in reference_pairs(features)
     }
+    policy = bundle.extra.get(POLICY_META)
+    strong, normal = signal_thresholds(
+        SignalPolicy.from_dict(policy) if policy else None,
+        strong=settings.signal_strong,
+        normal=settings.signal_normal,
+        overridden=settings.signals_overridden,
+    )
     pred = score_latest(
         bundle,
         candles,
-        strong=settings.signal_strong,
-        normal=settings.signal_normal,
+        strong=strong,
+        normal=normal,
         promoted=registry.is_promoted(info),
         references=references,
     )
@@ -227,7 +257,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from mlpkg.tracking.runs import configure_tracking
 
     configure_tracking()
-    pair = get_settings().check_pair(args.pair)
+    pair = model_key(get_settings().check_pair(args.pair), args.interval, args.horizon)
     known = {v.version for v in registry.list_versions(pair)}
     if args.version not in known:
         raise MlpkgError(f"mlpkg-{pair} has no version {args.version}; known: {sorted(known)}.")
@@ -235,6 +265,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     registry.promote(pair, args.version, manual=manual_decision(args.version))
     sys.stdout.write(f"mlpkg-{pair} version {args.version} is now champion.\n")
+    return 0
+
+
+def cmd_holdout(args: argparse.Namespace) -> int:
+    """Show a pair's holdout ledger, or move its holdout (``--start`` / ``--roll``)."""
+    from mlpkg.pipelines.ledger import move_holdout
+    from mlpkg.tracking.ledger import read_ledger
+
+    pair = get_settings().check_pair(args.pair)
+    if args.start or args.roll:
+        move_holdout(pair, start=args.start or "", roll=args.roll, note=args.note)
+    ledger = read_ledger(pair)
+    if not ledger.entries:
+        sys.stdout.write(f"{pair}: no holdout recorded yet (the first `mlpkg train` records it)\n")
+    for entry in ledger.entries:
+        current = " (current)" if entry is ledger.current else ""
+        sys.stdout.write(
+            f"{pair} holdout {entry.number}{current}: starts {entry.start} ({entry.how}, "
+            f"recorded {entry.at}{'; ' + entry.note if entry.note else ''})\n"
+        )
+    if ledger.seen_until is not None:
+        sys.stdout.write(f"decisions have read candles up to {ledger.seen_until}\n")
     return 0
 
 
@@ -299,11 +351,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict the latest candle with the registered model")
     p.add_argument("--pair", default=get_settings().default_pair)
     p.add_argument("--alias", choices=["champion", "candidate"], default=None)
+    _add_model_options(p)
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("promote", help="make a registered version the champion")
     p.add_argument("--pair", required=True)
     p.add_argument("--version", required=True)
+    _add_model_options(p)
     p.set_defaults(func=cmd_promote)
+    p = sub.add_parser("holdout", help="show or move a pair's holdout (the ledger)")
+    p.add_argument("--pair", required=True)
+    p.add_argument("--start", default=None, help="move the holdout to start at this UTC time")
+    p.add_argument(
+        "--roll", action="store_true", help="move it past every candle a decision has read"
+    )
+    p.add_argument("--note", default="", help="why it moves (recorded in the ledger)")
+    p.set_defaults(func=cmd_holdout)
     p = sub.add_parser("batch", help="papermill the train/evaluate notebooks for several pairs")
     _add_run_options(p)
     p.add_argument("--pairs", nargs="+", required=True)

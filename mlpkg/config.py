@@ -10,6 +10,7 @@ names: those are the notebook parameters and the MLflow params.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -118,6 +119,97 @@ def parse_duration(value: object, name: str) -> float | None:
     return seconds or None
 
 
+DEFAULT_CALENDAR = "24/7"
+"""Every bar is a trading bar (crypto): the calendar of a pair nobody configured."""
+DEFAULT_INTERVAL = "1h"
+INTERVALS: dict[str, int] = {"15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+"""The candle intervals a run may use, in seconds."""
+_CALENDAR_PATTERN = re.compile(
+    r"^(24/7|24/5(@([01][0-9]|2[0-3]):[0-5][0-9])?|[A-Z][A-Z0-9_]{1,11})$"
+)
+
+
+DEFAULT_HORIZON = 5
+"""Candles ahead of the default model of a pair (``mlpkg-<PAIR>``)."""
+_MODEL_KEY = re.compile(
+    r"^(?P<pair>[A-Z0-9]{2,15})(-(?P<interval>15m|1h|4h|1d)-h(?P<horizon>\d{1,3}))?$"
+)
+
+
+def model_key(pair: str, interval: str = DEFAULT_INTERVAL, horizon: int = DEFAULT_HORIZON) -> str:
+    """The key a pair's model for (interval, horizon) is registered and stored under.
+
+    The default (1 h, h = 5) is the pair itself (``BTC``: ``mlpkg-BTC``); any other is
+    ``<PAIR>-<interval>-h<horizon>`` (``BTC-4h-h6``: ``mlpkg-BTC-4h-h6``).
+    """
+    if (interval, horizon) == (DEFAULT_INTERVAL, DEFAULT_HORIZON):
+        return pair
+    return f"{pair}-{interval}-h{horizon}"
+
+
+def split_model_key(key: str) -> tuple[str, str, int] | None:
+    """``(pair, interval, horizon)`` of a model key, or ``None`` when it is not one."""
+    match = _MODEL_KEY.fullmatch(key)
+    if match is None:
+        return None
+    if match["interval"] is None:
+        return match["pair"], DEFAULT_INTERVAL, DEFAULT_HORIZON
+    return match["pair"], match["interval"], int(match["horizon"])
+
+
+def check_calendar(value: object) -> str:
+    """Return a calendar name in canonical form: ``24/7``, ``24/5``, ``24/5@HH:MM``, ``XNYS``.
+
+    Raises:
+        ValueError: for anything else (exchange codes are checked when first used).
+    """
+    text = str(value).strip()
+    text = text if text.startswith("24/") else text.upper()
+    if not _CALENDAR_PATTERN.fullmatch(text):
+        raise ValueError(
+            f"calendar {value!r} is not one of 24/7, 24/5 (Sunday 22:00 to Friday 22:00 UTC), "
+            "24/5@HH:MM (another weekly open/close, UTC) or an exchange code such as XNYS"
+        )
+    return text
+
+
+def fx_week_open(calendar: str) -> int:
+    """Nanoseconds after Sunday 00:00 UTC at which a ``24/5`` week opens (22:00 by default)."""
+    _, _, at = calendar.partition("@")
+    hours, minutes = (int(part) for part in (at or "22:00").split(":"))
+    return (hours * 3600 + minutes * 60) * 1_000_000_000
+
+
+def interval_seconds(interval: str) -> int:
+    """The length in seconds of a candle interval name (``15m``, ``1h``, ``4h``, ``1d``).
+
+    Raises:
+        ValueError: for another name.
+    """
+    if interval not in INTERVALS:
+        raise ValueError(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
+    return INTERVALS[interval]
+
+
+def parse_calendars(value: object) -> dict[str, str]:
+    """Parse ``MLPKG_CALENDARS`` (``"SPY=XNYS EURUSD=24/5"``) into ``{pair: calendar}``.
+
+    Raises:
+        ValueError: on an entry without ``=``, a bad pair or a bad calendar.
+    """
+    if isinstance(value, dict):
+        return {normalize_pair(k): check_calendar(v) for k, v in value.items()}
+    calendars: dict[str, str] = {}
+    for entry in _split_list(value or ""):
+        pair, sep, calendar = str(entry).partition("=")
+        if not sep:
+            raise ValueError(
+                f"MLPKG_CALENDARS entry {entry!r} needs PAIR=CALENDAR, e.g. SPY=XNYS EURUSD=24/5"
+            )
+        calendars[normalize_pair(pair)] = check_calendar(calendar)
+    return calendars
+
+
 def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item for item in re.split(r"[,\s]+", value) if item]
@@ -139,6 +231,10 @@ class Settings(BaseSettings):
         default=Path("mlruns/predictions.db"), description="SQLite prediction history."
     )
     pairs: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(SHIPPED_PAIRS))
+    calendars: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Trading calendar per pair, e.g. SPY=XNYS EURUSD=24/5 (others: 24/7).",
+    )
     default_pair: str = "BTC"
     data_source: DataSourceName = "shipped"
     data_dir: Path = Field(
@@ -188,6 +284,14 @@ class Settings(BaseSettings):
     retrain_on_drift: bool = Field(
         default=False, description="Queue a retrain (trigger drift) when a drift alert is raised."
     )
+    challenge_max: int = Field(
+        default=5000,
+        ge=1,
+        description="Settled shadow candles after which an undecided challenger is rejected.",
+    )
+    challenge_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Level of the live challenger test (false promotion)."
+    )
     drift_window: int = Field(
         default=168, ge=10, le=100_000, description="Served candles the PSI is computed over (N)."
     )
@@ -207,6 +311,12 @@ class Settings(BaseSettings):
         default=0.55, ge=0, le=1, description="Confidence above which signals are BUY/SELL."
     )
     log_level: str = "INFO"
+
+    @property
+    def signals_overridden(self) -> bool:
+        """Whether ``MLPKG_SIGNAL_STRONG``/``_NORMAL`` were set (they beat a version's policy)."""
+        return bool({"signal_strong", "signal_normal"} & self.model_fields_set)
+
     study_storage: str | None = Field(
         default=None,
         description="Optuna study storage (SQLAlchemy URL); default sqlite:///<mlruns_dir>/optuna.db.",
@@ -216,6 +326,15 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_pairs(cls, value: Any) -> Any:
         return [normalize_pair(p) for p in _split_list(value)]
+
+    @field_validator("calendars", mode="before")
+    @classmethod
+    def _parse_calendars(cls, value: Any) -> dict[str, str]:
+        return parse_calendars(value)
+
+    def calendar_of(self, pair: str) -> str:
+        """The trading calendar of ``pair`` (``MLPKG_CALENDARS``; 24/7 when not listed)."""
+        return self.calendars.get(normalize_pair(pair), DEFAULT_CALENDAR)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -293,7 +412,17 @@ class _Frozen(BaseModel):
 
 
 class FeatureConfig(_Frozen):
-    """What the feature matrix holds."""
+    """What the feature matrix holds, and the candles it is computed on.
+
+    ``calendar`` and ``interval`` say what a row is: one trading bar of that length. Empty
+    ``calendar`` means the pair's calendar from ``MLPKG_CALENDARS`` (24/7 when not listed),
+    resolved when the ``RunConfig`` is built, so a recorded config always names it.
+    """
+
+    calendar: str = Field(
+        default="", description="24/7, 24/5, 24/5@HH:MM or XNYS (empty: MLPKG_CALENDARS)."
+    )
+    interval: str = Field(default=DEFAULT_INTERVAL, description="Candle interval: 15m, 1h, 4h, 1d.")
 
     return_lookbacks: tuple[int, ...] = Field(default=(1, 3, 5, 10, 20), description="Return lags.")
     volatility_windows: tuple[int, ...] = Field(
@@ -331,6 +460,22 @@ class FeatureConfig(_Frozen):
         if len(pairs) < 2:
             raise ValueError(f"an equal-weight market needs at least two pairs, got {list(pairs)}")
         return pairs
+
+    @field_validator("calendar")
+    @classmethod
+    def _check_calendar(cls, value: str) -> str:
+        return check_calendar(value) if value else value
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, value: str) -> str:
+        interval_seconds(value)
+        return value
+
+    @property
+    def session_features(self) -> bool:
+        """Whether the closure features are computed (every calendar but 24/7)."""
+        return self.calendar not in ("", DEFAULT_CALENDAR)
 
 
 class ModelSection(_Frozen):
@@ -426,14 +571,21 @@ class WalkForwardConfig(_Frozen):
 
 
 class HoldoutConfig(_Frozen):
-    """The untouched holdout: the newest rows, scored once by the selected candidate."""
+    """The untouched holdout: the newest rows, scored once by the selected candidate.
+
+    These place a pair's holdout until its first training run records it in the holdout ledger
+    (``mlpkg.tracking.ledger``); from then on the ledger decides, and ``mlpkg holdout`` moves it.
+    """
 
     holdout_fraction: float = Field(
-        default=0.2, gt=0.0, lt=0.6, description="Share of labelled rows held out at the end."
+        default=0.2,
+        gt=0.0,
+        lt=0.6,
+        description="Share of the candle time span held out (until the ledger has one).",
     )
     holdout_start: str = Field(
         default="",
-        description="Hold out from this UTC time instead of a fraction (empty for none).",
+        description="Hold out from this UTC time, not a fraction (must match the ledger).",
     )
     holdout_blocks: int = Field(
         default=4, ge=1, le=50, description="Time-ordered holdout slices for the majority rule."
@@ -443,6 +595,23 @@ class HoldoutConfig(_Frozen):
     @classmethod
     def _parse_holdout_start(cls, value: str) -> str:
         return parse_utc_time(value, "holdout_start")
+
+
+class SignalConfig(_Frozen):
+    """How the signal thresholds are chosen on the development folds (mlpkg.evaluation.policy)."""
+
+    policy_mode: Literal["long_flat", "long_short"] = Field(
+        default="long_flat", description="SELL means flat (long_flat) or short (long_short)."
+    )
+    slippage_bps: float = Field(
+        default=0.0, ge=0.0, le=1000.0, description="Slippage per position change, in bp."
+    )
+    policy_min_trades: int = Field(
+        default=100, ge=0, description="Development candles the chosen signal must trade on."
+    )
+    policy_turnover_bps: float = Field(
+        default=0.0, ge=0.0, le=1000.0, description="Objective penalty per unit turnover, in bp."
+    )
 
 
 NEURAL_FAMILIES: tuple[str, ...] = ("lstm", "gru", "cnn", "transformer")
@@ -520,7 +689,9 @@ class RunConfig(_Frozen):
     """Everything one training/evaluation run of one pair depends on."""
 
     pair: str = Field(default="BTC", description="Base symbol, e.g. BTC.")
-    horizon: int = Field(default=5, ge=1, le=100, description="Candles ahead for direction_h.")
+    horizon: int = Field(
+        default=DEFAULT_HORIZON, ge=1, le=100, description="Candles ahead for direction_h."
+    )
     source: DataSourceName = Field(default="shipped", description="shipped | file | core | replay.")
     max_rows: int = Field(default=0, ge=0, description="Use only the last N candles (0 for all).")
     data_end: str = Field(
@@ -544,6 +715,7 @@ class RunConfig(_Frozen):
     walk_forward: WalkForwardConfig = WalkForwardConfig()
     holdout: HoldoutConfig = HoldoutConfig()
     pool: PoolConfig = PoolConfig()
+    signal: SignalConfig = SignalConfig()
     lstm: LSTMConfig = LSTMConfig()
     gru: GRUConfig = GRUConfig()
     cnn: CNNConfig = CNNConfig()
@@ -555,6 +727,33 @@ class RunConfig(_Frozen):
     @classmethod
     def _parse_pair(cls, value: Any) -> str:
         return normalize_pair(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_calendar(cls, data: Any) -> Any:
+        """Fill what depends on other fields when it was not given.
+
+        The pair's calendar (``MLPKG_CALENDARS``, else 24/7), and the horizon's return lag in
+        the default ``return_lookbacks`` (``--horizon 6`` alone just works; an explicit list
+        must hold it).
+        """
+        if not isinstance(data, dict):
+            return data
+        features = data.get("features", {})
+        if isinstance(features, FeatureConfig):
+            features = features.model_dump(exclude_unset=True)
+        if not isinstance(features, dict):
+            return data
+        features = {**features}
+        horizon = str(data.get("horizon", DEFAULT_HORIZON)).strip()  # the CLI gives "6"
+        lags = FeatureConfig.model_fields["return_lookbacks"].default
+        if "return_lookbacks" not in features and horizon.isdigit() and int(horizon) not in lags:
+            features["return_lookbacks"] = tuple(sorted((*lags, int(horizon))))
+        # A bad pair or environment: the pair's own validator or Settings names the problem.
+        with contextlib.suppress(ConfigError, ValidationError):
+            if not features.get("calendar"):
+                features["calendar"] = get_settings().calendar_of(str(data.get("pair", "BTC")))
+        return {**data, "features": features}
 
     @field_validator("data_end")
     @classmethod
@@ -592,6 +791,21 @@ class RunConfig(_Frozen):
             raise ConfigError(f"Unknown model family {family!r}; families: {', '.join(FAMILIES)}.")
         section: ModelSection = getattr(self, family)
         return section
+
+    @property
+    def model_key(self) -> str:
+        """Where this run's model is registered: ``BTC`` (1 h, h = 5) or ``BTC-4h-h6``."""
+        return model_key(self.pair, self.interval, self.horizon)
+
+    @property
+    def calendar(self) -> str:
+        """The pair's trading calendar (``features.calendar``)."""
+        return self.features.calendar
+
+    @property
+    def interval(self) -> str:
+        """The candle interval of every row (``features.interval``)."""
+        return self.features.interval
 
     def context_rows(self, families: Sequence[str] | None = None) -> int:
         """Rows of history before a scored row that the given families read (max ``window - 1``)."""

@@ -39,6 +39,10 @@ class ModelNotFoundError(MlpkgError):
     """No registered model (or alias) exists for a pair."""
 
 
+class ChallengerNotFoundError(MlpkgError):
+    """The pair has no live challenger (pending or decided since start)."""
+
+
 class ModelLoadError(MlpkgError):
     """A model artifact exists but cannot be loaded (corrupt, wrong feature count, ...)."""
 
@@ -93,3 +97,15 @@ class OutOfSampleNotFoundError(MlpkgError):
 
 class ExportError(MlpkgError):
     """An export did not produce a usable graph (the member is then served by Keras)."""
+
+
+class RegistryError(MlpkgError):
+    """The model registry cannot answer (anything but "not found"): nothing may be decided."""
+
+
+class CalendarError(ConfigError):
+    """A trading calendar or candle interval is unknown, or candles do not fit it."""
+
+
+class UnknownModelError(ModelNotFoundError):
+    """No model of a pair is registered for the (interval, horizon) asked for (HTTP 404)."""

@@ -131,3 +131,17 @@ def test_train_predict_promote_are_quiet_and_say_what_happened(home):
         check=False,
     )
     assert "BTC (champion, version 1)" in again.stdout and "not promoted" not in again.stdout
+
+
+def test_a_second_model_of_a_pair_per_interval_and_horizon(home, capsys):
+    """`mlpkg train --pair BTC --interval 4h --horizon 6` registers mlpkg-BTC-4h-h6."""
+    args = tiny_cli_args(models="logistic", max_rows=0, n_folds=2)
+    assert cli.main(["train", "--pair", "BTC", "--interval", "4h", "--horizon", "6", *args]) == 0
+    assert "Registered mlpkg-BTC-4h-h6 version 1" in capsys.readouterr().out
+    which = ["--pair", "BTC", "--interval", "4h", "--horizon", "6"]
+    assert cli.main(["predict", *which]) == 0
+    assert "BTC-4h-h6 (candidate, version 1): P(up in 6 candles after" in capsys.readouterr().out
+    assert cli.main(["promote", *which, "--version", "1"]) == 0
+    assert capsys.readouterr().out.strip() == "mlpkg-BTC-4h-h6 version 1 is now champion."
+    assert cli.main(["predict", "--pair", "BTC"]) == 2  # the default model: none trained yet
+    assert "No champion model for BTC" in capsys.readouterr().err

@@ -129,8 +129,14 @@ def test_run_config_rejects_bad_parameters_clearly(params, message):
 
 def test_horizon_without_its_return_feature_is_rejected_with_the_fix():
     with pytest.raises(ConfigError, match=r"add 7 to return_lookbacks"):
-        RunConfig.from_flat(horizon=7)
+        RunConfig.from_flat(horizon=7, return_lookbacks=[1, 3])
     assert RunConfig.from_flat(horizon=7, return_lookbacks=[1, 7]).horizon == 7
+
+
+def test_a_horizon_alone_adds_its_return_lag_to_the_default_lags():
+    config = RunConfig.from_flat(horizon=7)
+    assert config.features.return_lookbacks == (1, 3, 5, 7, 10, 20)
+    assert RunConfig.model_validate(config.model_dump()) == config  # a recorded config reloads
 
 
 @pytest.mark.parametrize("lags", [[0, 5], [-1, 5], [5, 5], []])

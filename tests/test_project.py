@@ -124,3 +124,7 @@ def test_the_wheel_ships_the_notebooks_for_the_batch_runner(tmp_path):
         for notebook in notebooks:
             assert archive.read(f"{data}/{notebook.name}") == notebook.read_bytes()
         assert "mlpkg/pipelines/batch.py" in names and "mlpkg/datasets/SHA256SUMS" in names
+        static = "mlpkg/serving/static/"  # the dashboard page and its vendored chart library
+        for page_file in ("index.html", "dashboard.js", "dashboard.css", "vendor/README.md"):
+            assert static + page_file in names, page_file
+        assert static + "vendor/LICENSE-lightweight-charts" in names

@@ -128,6 +128,7 @@ def summarize(pair: str, families: list[str], out: Path, horizon: int) -> list[d
     scores = candidate_scores(dev, candidates + list(NAIVE_BASELINES))
     references = holdouts[families[0]]
     rows = []
+    dev_naive = best_naive(dev[dev["seed"] == dev["seed"].min()], NAIVE_BASELINES)
     for name in candidates + list(NAIVE_BASELINES):
         if name in families:
             held = holdouts[name][holdouts[name]["model"] == name]
@@ -137,14 +138,12 @@ def summarize(pair: str, families: list[str], out: Path, horizon: int) -> list[d
         else:
             held = references[references["model"] == name]
         frame = pd.concat([held, references[references["model"].isin(NAIVE_BASELINES)]])
-        naive = best_naive(frame, NAIVE_BASELINES)
+        naive = dev_naive  # the rule's reference is chosen on development, never on the holdout
         test = holdout_dm(frame, name, naive, horizon) if name not in NAIVE_BASELINES else None
         rule = (
             None
             if test is None
-            else decide_promotion(
-                frame, name, naive=list(NAIVE_BASELINES), horizon=horizon, champion=None
-            )
+            else decide_promotion(frame, name, baseline=naive, horizon=horizon, champion=None)
         )
         record = records.get(name, {})
         dev_rows = dev[dev["model"] == name]

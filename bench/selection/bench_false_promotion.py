@@ -25,7 +25,7 @@ from scipy import stats
 
 from mlpkg.config import RunConfig
 from mlpkg.data.synthetic import synthetic_candles
-from mlpkg.evaluation.promotion import decide_promotion
+from mlpkg.evaluation.promotion import best_naive, decide_promotion
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.pipelines.dataset import build_dataset
 from mlpkg.pipelines.evaluate import evaluate_development
@@ -40,7 +40,7 @@ def trial(config: RunConfig, rows: int, seed: int, drift: float) -> tuple[bool, 
     decision = decide_promotion(
         holdout,
         development.procedure.name,
-        naive=NAIVE_BASELINES,
+        baseline=best_naive(development.base_predictions, NAIVE_BASELINES),
         horizon=config.horizon,
         champion=None,
     )

@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlpkg.config import SHIPPED_PAIRS, DataSourceName, Settings, get_settings, normalize_pair
+from mlpkg.config import (
+    DEFAULT_CALENDAR,
+    SHIPPED_PAIRS,
+    DataSourceName,
+    Settings,
+    get_settings,
+    normalize_pair,
+)
+from mlpkg.data.calendars import get_calendar, session_report
 from mlpkg.data.core_client import fetch_core_candles
 from mlpkg.data.schema import (
     CANDLE_COLUMNS,
@@ -272,17 +280,31 @@ def candles_checksum(candles: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def describe_candles(candles: pd.DataFrame) -> dict[str, Any]:
+def describe_candles(candles: pd.DataFrame, calendar: str = "") -> dict[str, Any]:
     """Summarise a candle frame: size, time range, interval and gaps.
+
+    Args:
+        candles: A candle frame.
+        calendar: The pair's trading calendar; for any but 24/7 the gaps are the missing
+            trading bars only, and ``closed_bars`` counts the bars its closures skip.
 
     Returns:
         ``rows``, ``start``, ``end`` (``pd.Timestamp`` or None), ``interval`` (``pd.Timedelta``
         or None), ``gaps`` (number of gaps), ``missing_candles``, ``first_close``,
-        ``last_close`` (float or None).
+        ``last_close`` (float or None); with a calendar, ``calendar`` and ``closed_bars``.
     """
     rows = len(candles)
     interval = infer_frequency(candles.index) if rows >= 2 else None
     gaps = find_gaps(candles, interval) if interval is not None else None
+    sessions: dict[str, Any] = {}
+    if calendar and calendar != DEFAULT_CALENDAR and interval is not None:
+        report = session_report(pd.DatetimeIndex(candles.index), get_calendar(calendar), interval)
+        sessions = {
+            "calendar": calendar,
+            "closed_bars": report.closed_bars,
+            "gaps": report.gaps,
+            "missing_candles": report.missing_bars,
+        }
     return {
         "rows": rows,
         "start": candles.index[0] if rows else None,
@@ -292,4 +314,5 @@ def describe_candles(candles: pd.DataFrame) -> dict[str, Any]:
         "missing_candles": 0 if gaps is None else int(gaps["missing_candles"].sum()),
         "first_close": float(candles["close"].iloc[0]) if rows else None,
         "last_close": float(candles["close"].iloc[-1]) if rows else None,
+        **sessions,
     }

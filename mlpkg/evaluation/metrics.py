@@ -104,6 +104,30 @@ def confidence_buckets(
     return pd.DataFrame(rows)
 
 
+def trade_schedule(n_rows: int, horizon: int, times: ArrayLike | None = None) -> np.ndarray:
+    """Positions of the rows where an h-step trade is decided: back-to-back, never overlapping.
+
+    Without ``times``: rows 0, h, 2h, ... With ``times`` (the rows' open times): on clock time,
+    the first row, then each first row opened at least h candle intervals after the previous
+    decision, so a gap in the rows (missing candles, unlabelled rows) neither overlaps two
+    holding periods nor counts the rows after it as if no time had passed. The candle interval
+    is the smallest step between consecutive times.
+    """
+    if times is None:
+        return np.arange(0, n_rows, horizon)
+    stamps = pd.DatetimeIndex(np.asarray(times)).as_unit("ns").asi8
+    if len(stamps) < 2:
+        return np.arange(len(stamps))
+    steps = np.diff(stamps)
+    hold = horizon * int(steps[steps > 0].min()) if (steps > 0).any() else 0
+    chosen, next_time = [], stamps[0]
+    for position, stamp in enumerate(stamps):
+        if stamp >= next_time:
+            chosen.append(position)
+            next_time = stamp + hold
+    return np.asarray(chosen, dtype=np.int64)
+
+
 def trade_returns(
     proba_up: ArrayLike,
     future_return: ArrayLike,
@@ -111,11 +135,13 @@ def trade_returns(
     fee_bps: float,
     mode: StrategyMode = "long_flat",
     horizon: int = 1,
+    times: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Net returns of non-overlapping h-step trades, one decision every ``horizon`` rows.
+    """Net returns of non-overlapping h-step trades, decided at :func:`trade_schedule` rows.
 
-    Row t's ``future_return`` is close[t+h]/close[t] - 1, so deciding at rows 0, h, 2h, ... gives
-    back-to-back holding periods with no overlap (the last period may end after the block).
+    Row t's ``future_return`` is close[t+h]/close[t] - 1, so deciding every h candles of clock
+    time (``times`` given; else every ``horizon`` rows) gives back-to-back holding periods with
+    no overlap (the last period may end after the block).
     Position is +1 when P(up) > 0.5, else 0 (``long_flat``) or -1 (``long_short``). Each change of
     position costs ``fee_bps`` per unit of change (a flip long->short costs twice), including the
     entry from flat and the final exit to flat.
@@ -128,7 +154,8 @@ def trade_returns(
     if horizon < 1:
         raise MlpkgError(f"horizon must be >= 1, got {horizon}.")
     p, r = _pair(proba_up, future_return)
-    p, r = p[::horizon], r[::horizon]
+    decided = trade_schedule(len(p), horizon, times)
+    p, r = p[decided], r[decided]
     short = 0.0 if mode == "long_flat" else -1.0
     positions = np.where(p > 0.5, 1.0, short)
     changes = np.abs(np.diff(positions, prepend=0.0))
@@ -155,6 +182,7 @@ def strategy_returns(
     fee_bps: float,
     mode: StrategyMode = "long_flat",
     horizon: int = 1,
+    times: ArrayLike | None = None,
 ) -> dict[str, float]:
     """Trade the predictions with non-overlapping h-step trades; compare with buy-and-hold.
 
@@ -168,10 +196,14 @@ def strategy_returns(
         ``buy_hold_``, plus ``n_periods`` and ``exposure`` (share of periods in the market).
     """
     positions, net = trade_returns(
-        proba_up, future_return, fee_bps=fee_bps, mode=mode, horizon=horizon
+        proba_up, future_return, fee_bps=fee_bps, mode=mode, horizon=horizon, times=times
     )
     hold_positions, hold_net = trade_returns(
-        np.ones(len(np.asarray(proba_up))), future_return, fee_bps=fee_bps, horizon=horizon
+        np.ones(len(np.asarray(proba_up))),
+        future_return,
+        fee_bps=fee_bps,
+        horizon=horizon,
+        times=times,
     )
     result = _trade_summary(positions, net, "")
     result.update(_trade_summary(hold_positions, hold_net, "buy_hold_"))

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from mlpkg.errors import MlpkgError
-from mlpkg.evaluation.metrics import StrategyMode, trade_returns
+from mlpkg.evaluation.metrics import StrategyMode, trade_returns, trade_schedule
 
 
 def _model_rows(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -77,10 +77,11 @@ def _equity(
     parts = []
     for _, fold in rows.groupby("fold", sort=True):
         p = np.ones(len(fold)) if hold else fold["proba_up"].to_numpy()
+        times = fold["open_time"].to_numpy()
         _, net = trade_returns(
-            p, fold["future_return"], fee_bps=fee_bps, mode=mode, horizon=horizon
+            p, fold["future_return"], fee_bps=fee_bps, mode=mode, horizon=horizon, times=times
         )
-        parts.append(pd.Series(net, index=fold["open_time"].to_numpy()[::horizon]))
+        parts.append(pd.Series(net, index=times[trade_schedule(len(fold), horizon, times)]))
     returns = pd.concat(parts)
     return (1.0 + returns).cumprod()
 
@@ -233,4 +234,29 @@ def plot_reliability_curves(
     ax.set_ylabel("observed up frequency")
     ax.set_title("Reliability on the development folds")
     ax.legend()
+    return fig
+
+
+def plot_backtest(frame: pd.DataFrame, title: str) -> Figure:
+    """Equity (top) and drawdown (bottom) of the policy, buy-and-hold and always-flat.
+
+    Args:
+        frame: ``Backtest.frame`` (``mlpkg.evaluation.backtest``): per candle, each strategy's
+            ``<name>_equity`` and ``<name>_drawdown``.
+        title: The figure's title (what was backtested, with the costs).
+    """
+    if frame.empty:
+        raise MlpkgError("No candles to plot.")
+    fig = Figure(figsize=(9, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    styles = {"policy": "-", "buy_hold": "--", "flat": ":"}
+    for name, style in styles.items():
+        top.plot(frame.index, frame[f"{name}_equity"], linestyle=style, label=name)
+        bottom.plot(frame.index, frame[f"{name}_drawdown"], linestyle=style, label=name)
+    top.axhline(1.0, color="grey", linewidth=0.5)
+    top.set_ylabel("equity (start = 1)")
+    top.set_title(title)
+    top.legend()
+    bottom.set_ylabel("drawdown")
+    fig.autofmt_xdate()
     return fig

@@ -3,9 +3,12 @@
 A candidate becomes champion only if, **on the holdout** (rows no choice has seen):
 
 1. ``beats_naive`` — its mean log loss beats the best naive baseline (majority, always-up,
-   persistence; the one with the lowest holdout log loss) by at least ``MIN_GAIN_NATS`` nats,
-   and the one-sided Diebold-Mariano test (rectangular kernel, HLN correction, t(n-1)) of
-   "the candidate has the lower expected loss" gives p < ``SIGNIFICANCE_LEVEL``;
+   persistence; the one with the lowest log loss on the **development** folds, so the holdout
+   chooses nothing) by at least ``MIN_GAIN_NATS`` nats, and the one-sided Diebold-Mariano test
+   (rectangular kernel, HLN correction, t(n-1)) of "the candidate has the lower expected loss"
+   gives p < alpha_k, where k is this candidate's use of the holdout (``spent_alpha``: repeated
+   use of one holdout is paid for, so the family-wise false promotion over every candidate
+   ever scored on it stays below ``SIGNIFICANCE_LEVEL``);
 2. ``wins_blocks`` — its log loss is below that baseline's in a strict majority of the
    ``holdout_blocks`` time-ordered holdout slices (a gain made in one lucky week fails);
 3. ``not_worse_than_champion`` — its log loss is not above the current champion's, re-scored
@@ -38,7 +41,7 @@ from mlpkg.evaluation.metrics import log_losses
 from mlpkg.evaluation.significance import DieboldMarianoResult, diebold_mariano
 
 SIGNIFICANCE_LEVEL = 0.05
-"""One-sided DM p-value a candidate must stay below against the best naive baseline."""
+"""Family-wise level alpha: the false-promotion rate over every candidate scored on one holdout."""
 MIN_GAIN_NATS = 0.002
 """Smallest mean log-loss gain (nats per prediction) over the best naive baseline."""
 
@@ -84,6 +87,21 @@ class PromotionDecision:
         return [f"[{'x' if c.passed else ' '}] {c.name}: {c.detail}" for c in self.conditions]
 
 
+def spent_alpha(use: int, alpha: float = SIGNIFICANCE_LEVEL) -> float:
+    """The DM level of the k-th candidate scored on one holdout: alpha_k = alpha*6/(pi^2 k^2).
+
+    The alpha_k sum to alpha over k = 1, 2, ..., so by the union bound the chance that any of the
+    candidates ever scored on a holdout is promoted when none beats the naive reference stays
+    at most alpha, however many are tried (bench/selection/bench_alpha_spending.py measures it).
+
+    Raises:
+        MlpkgError: if ``use`` is below 1.
+    """
+    if use < 1:
+        raise MlpkgError(f"Holdout use numbers start at 1, got {use}.")
+    return alpha * 6.0 / (math.pi**2 * use**2)
+
+
 def _mean_loss(rows: pd.DataFrame) -> float:
     return float(log_losses(rows["y_true"], rows["proba_up"]).mean())
 
@@ -95,9 +113,12 @@ def _model(holdout: pd.DataFrame, name: str) -> pd.DataFrame:
     return rows
 
 
-def best_naive(holdout: pd.DataFrame, naive: Sequence[str]) -> str:
-    """The naive baseline with the lowest holdout log loss."""
-    return min(naive, key=lambda name: _mean_loss(_model(holdout, name)))
+def best_naive(predictions: pd.DataFrame, naive: Sequence[str]) -> str:
+    """The naive baseline with the lowest mean log loss in ``predictions``.
+
+    Call it on development predictions: the reference of the promotion rule is chosen there.
+    """
+    return min(naive, key=lambda name: _mean_loss(_model(predictions, name)))
 
 
 def holdout_dm(holdout: pd.DataFrame, model: str, other: str, horizon: int) -> DieboldMarianoResult:
@@ -113,12 +134,14 @@ def holdout_dm(holdout: pd.DataFrame, model: str, other: str, horizon: int) -> D
     )
 
 
-def _beats_naive(gain: float, test: DieboldMarianoResult, baseline: str) -> Condition:
-    passed = test.p_value < SIGNIFICANCE_LEVEL and gain >= MIN_GAIN_NATS
+def _beats_naive(gain: float, test: DieboldMarianoResult, baseline: str, use: int) -> Condition:
+    level = spent_alpha(use)
+    passed = test.p_value < level and gain >= MIN_GAIN_NATS
     detail = (
-        f"gain {gain * 1000:+.2f} mnat over {baseline} (needs >= {MIN_GAIN_NATS * 1000:.1f}), "
-        f"one-sided DM (HLN, t({test.n - 1}), {test.kernel} kernel) p={test.p_value:.3g} "
-        f"(needs < {SIGNIFICANCE_LEVEL:g})"
+        f"gain {gain * 1000:+.2f} mnat over {baseline} (chosen on development; needs >= "
+        f"{MIN_GAIN_NATS * 1000:.1f}), one-sided DM (HLN, t({test.n - 1}), {test.kernel} kernel) "
+        f"p={test.p_value:.3g} (needs < alpha_{use} = {level:.3g}: use {use} of this holdout, "
+        f"alpha={SIGNIFICANCE_LEVEL:g} spent as alpha*6/(pi^2 k^2))"
     )
     return Condition("beats_naive", passed, detail)
 
@@ -155,25 +178,27 @@ def decide_promotion(
     holdout: pd.DataFrame,
     candidate: str,
     *,
-    naive: Sequence[str],
+    baseline: str,
     horizon: int,
     champion: ChampionEvidence | None,
+    use: int = 1,
 ) -> PromotionDecision:
     """Apply the promotion rule (module docstring) to holdout predictions.
 
     Args:
         holdout: Holdout predictions with ``model, open_time, y_true, proba_up, block`` for the
-            candidate and every naive baseline, scored on the same rows.
+            candidate and the naive baseline, scored on the same rows.
         candidate: The candidate's name in ``holdout``.
-        naive: The naive baselines' names.
+        baseline: The naive reference, chosen on the development folds (``best_naive`` of the
+            development predictions), never on the holdout.
         horizon: Label horizon h (DM lags ``0 .. h-1``).
         champion: The current champion re-scored on the same rows (None: no champion).
+        use: k, this candidate's use of the holdout (1 + earlier scorings of overlapping rows).
     """
-    baseline = best_naive(holdout, naive)
     candidate_loss = _mean_loss(_model(holdout, candidate))
     gain = _mean_loss(_model(holdout, baseline)) - candidate_loss
     conditions = (
-        _beats_naive(gain, holdout_dm(holdout, candidate, baseline, horizon), baseline),
+        _beats_naive(gain, holdout_dm(holdout, candidate, baseline, horizon), baseline, use),
         _wins_blocks(holdout, candidate, baseline),
         _not_worse(candidate_loss, champion),
     )

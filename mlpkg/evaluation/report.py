@@ -27,7 +27,7 @@ from mlpkg.evaluation.metrics import (
     log_losses,
     strategy_returns,
 )
-from mlpkg.evaluation.promotion import PromotionDecision, best_naive, holdout_dm
+from mlpkg.evaluation.promotion import PromotionDecision, best_naive, holdout_dm, spent_alpha
 from mlpkg.evaluation.selection import Selection
 from mlpkg.evaluation.significance import DieboldMarianoResult
 from mlpkg.models.baselines import NAIVE_BASELINES, REFERENCE_BASELINE
@@ -50,9 +50,10 @@ def period_metrics(rows: pd.DataFrame, *, fee_bps: float, horizon: int) -> dict[
     change with non-overlapping h-step trades (see ``mlpkg.evaluation.metrics.trade_returns``).
     """
     p, y, r = rows["proba_up"], rows["y_true"], rows["future_return"]
+    times = rows["open_time"]
     metrics = classification_metrics(y, p)
-    flat = strategy_returns(p, r, fee_bps=fee_bps, mode="long_flat", horizon=horizon)
-    both = strategy_returns(p, r, fee_bps=fee_bps, mode="long_short", horizon=horizon)
+    flat = strategy_returns(p, r, fee_bps=fee_bps, mode="long_flat", horizon=horizon, times=times)
+    both = strategy_returns(p, r, fee_bps=fee_bps, mode="long_short", horizon=horizon, times=times)
     metrics.update(
         {
             "strategy_return": flat["total_return"],
@@ -183,8 +184,10 @@ class HoldoutReport:
         metrics: One row per model (candidate, references, the re-scored champion if any).
         blocks: Log loss per (block, model).
         decision: The promotion rule's decision, each condition with its numbers.
-        uses: How many candidates have now been scored on this holdout (this one included).
-        key: The holdout's identity (pair, data checksum, range) the uses are counted by.
+        uses: k: how many candidates have now scored rows of this holdout, counted by time
+            overlap (this one included).
+        alpha: alpha_k, the DM level this use was held to (``promotion.spent_alpha``).
+        baseline: The naive reference, chosen on the development folds.
         start, end: Open times of the first and last holdout rows; ``rows`` labelled rows.
         significance: One-sided DM of the candidate vs the best naive baseline and vs logistic.
         buckets: Accuracy by confidence bucket of the candidate on the holdout.
@@ -195,7 +198,8 @@ class HoldoutReport:
     blocks: pd.DataFrame
     decision: PromotionDecision
     uses: int
-    key: str
+    alpha: float
+    baseline: str
     start: pd.Timestamp
     end: pd.Timestamp
     rows: int
@@ -211,13 +215,14 @@ def summarize_holdout(
     decision: PromotionDecision,
     *,
     uses: int,
-    key: str,
+    baseline: str,
     fee_bps: float,
     horizon: int,
 ) -> HoldoutReport:
     """Summarise holdout predictions of the candidate and the references (decision taken).
 
-    ``holdout`` has the columns ``model, open_time, y_true, proba_up, future_return, block``.
+    ``holdout`` has the columns ``model, open_time, y_true, proba_up, future_return, block``;
+    ``baseline`` is the naive reference chosen on the development folds.
     """
     metrics = {
         str(model): period_metrics(group.sort_values("open_time"), fee_bps=fee_bps, horizon=horizon)
@@ -227,7 +232,7 @@ def summarize_holdout(
     losses = holdout.assign(loss=log_losses(holdout["y_true"], holdout["proba_up"]))
     blocks = losses.pivot_table(index="block", columns="model", values="loss", aggfunc="mean")
     tests = {}
-    for other in dict.fromkeys((best_naive(holdout, NAIVE_BASELINES), REFERENCE_BASELINE)):
+    for other in dict.fromkeys((baseline, REFERENCE_BASELINE)):
         if other != candidate and other in metrics:
             tests[other] = holdout_dm(holdout, candidate, other, horizon)
     rows = holdout[holdout["model"] == candidate]
@@ -237,7 +242,8 @@ def summarize_holdout(
         blocks=blocks,
         decision=decision,
         uses=uses,
-        key=key,
+        alpha=spent_alpha(uses),
+        baseline=baseline,
         start=pd.Timestamp(rows["open_time"].min()),
         end=pd.Timestamp(rows["open_time"].max()),
         rows=len(rows),
@@ -301,8 +307,10 @@ def format_holdout(report: HoldoutReport) -> str:
     """Fixed-width text of the holdout: metrics, blocks, budget, decision with conditions."""
     lines = [
         f"HOLDOUT (scored once): {report.rows} rows, {report.start:%Y-%m-%d %H:%M} .. "
-        f"{report.end:%Y-%m-%d %H:%M} UTC; candidates scored on this holdout so far: "
-        f"{report.uses} (this one included)",
+        f"{report.end:%Y-%m-%d %H:%M} UTC; candidates that scored rows of this holdout: "
+        f"{report.uses} (this one included, counted by time overlap), so the DM level is "
+        f"alpha_{report.uses} = {report.alpha:.3g}; naive reference (chosen on development): "
+        f"{report.baseline}",
         "model".ljust(16) + "".join(label.rjust(16) for _, label in TABLE_METRICS),
     ]
     for name, row in report.metrics.iterrows():
@@ -354,5 +362,6 @@ def flat_holdout_metrics(report: HoldoutReport) -> dict[str, float]:
             {f"holdout_dm_vs_{other}_stat": test.stat, f"holdout_dm_vs_{other}_p": test.p_value}
         )
     flat["holdout_uses"] = report.uses
+    flat["holdout_alpha"] = report.alpha
     flat["holdout_promoted"] = float(report.decision.promote)
     return _finite(flat)

@@ -5,8 +5,10 @@ Everything here reads development-fold (out-of-fold) predictions and nothing els
 * ``weighted`` combines the neural members with the replaced service's fixed weights.
 * ``stacked`` combines every family in ``models`` with convex weights fitted on out-of-fold
   predictions. To score the ensemble itself out of sample, fold k uses weights fitted on
-  folds ``0 .. k-1`` only (equal weights on fold 0, which has no earlier folds); the weights
-  kept for the holdout and the deployed model are fitted on every development fold.
+  folds ``0 .. k-1`` only, minus their rows within the purge (``h + window`` candles) of fold
+  k's first row, whose labels read fold k's prices (equal weights on fold 0, which has no
+  earlier folds); the weights kept for the holdout and the deployed model are fitted on every
+  development fold. The per-fold weights reported are the base seed's.
 * The candidate is the family or ensemble with the lowest mean development log loss (mean over
   seeds of the mean over folds). Ties go to the earlier name in ``mlpkg.config.CANDIDATES``.
 * Training budgets (epochs, boosting rounds) for refits without a validation tail are the
@@ -104,9 +106,18 @@ def _ensemble_rows(
 
 
 def _stacked_fold_weights(
-    predictions: pd.DataFrame, members: Sequence[str], seed: int, fold: int
+    predictions: pd.DataFrame,
+    members: Sequence[str],
+    seed: int,
+    fold: int,
+    cutoff: pd.Timestamp,
 ) -> np.ndarray:
-    earlier = predictions[(predictions["seed"] == seed) & (predictions["fold"] < fold)]
+    """Convex weights fitted on the seed's earlier folds, on rows opened before ``cutoff``."""
+    earlier = predictions[
+        (predictions["seed"] == seed)
+        & (predictions["fold"] < fold)
+        & (predictions["open_time"] < cutoff)
+    ]
     if earlier.empty:
         return np.full(len(members), 1.0 / len(members))
     wide, probas = _matrix(earlier[earlier["model"].isin(members)], members)
@@ -115,23 +126,41 @@ def _stacked_fold_weights(
 
 
 def add_ensembles(
-    predictions: pd.DataFrame, ensembles: Sequence[str], families: Sequence[str]
+    predictions: pd.DataFrame,
+    ensembles: Sequence[str],
+    families: Sequence[str],
+    *,
+    purge: pd.Timedelta | None = None,
 ) -> tuple[pd.DataFrame, dict[int, dict[str, float]]]:
     """Append out-of-sample rows of each ensemble to development-fold predictions.
 
+    Args:
+        predictions: Out-of-fold predictions (``fold, seed, open_time, model, proba_up,
+            y_true, ...``).
+        ensembles: The ensembles to add (``weighted``, ``stacked``).
+        families: The families in ``models`` (the stacked members).
+        purge: Clock time before a fold's first row whose earlier out-of-fold rows are left
+            out of that fold's stacking weights (``purge_rows(h, window) * interval``;
+            None: no purge).
+
     Returns:
-        The predictions with ensemble rows added, and the stacked weights used per fold.
+        The predictions with ensemble rows added, and the base seed's (the lowest seed's)
+        stacked weights used per fold.
     """
     frames, stacked_weights = [predictions], {}
+    base_seed = int(predictions["seed"].min()) if len(predictions) else 0
+    gap = pd.Timedelta(0) if purge is None else purge
     for (fold, seed), group in predictions.groupby(["fold", "seed"], sort=True):
         if "weighted" in ensembles:
             fixed = weighted_members(families)
             weights = np.asarray(list(fixed.values())) / sum(fixed.values())
             frames.append(_ensemble_rows(group, "weighted", list(fixed), weights))
         if "stacked" in ensembles:
-            weights = _stacked_fold_weights(predictions, families, int(seed), int(fold))
+            cutoff = pd.Timestamp(group["open_time"].min()) - gap
+            weights = _stacked_fold_weights(predictions, families, int(seed), int(fold), cutoff)
             frames.append(_ensemble_rows(group, "stacked", families, weights))
-            stacked_weights[int(fold)] = dict(zip(families, map(float, weights), strict=True))
+            if int(seed) == base_seed:
+                stacked_weights[int(fold)] = dict(zip(families, map(float, weights), strict=True))
     return pd.concat(frames, ignore_index=True), stacked_weights
 
 

@@ -1,12 +1,15 @@
 """Splits in time order: the development period and its walk-forward folds, then the holdout.
 
-The newest rows are the **holdout** (``holdout_split``): nothing that chooses (model family,
-hyperparameters, ensemble weights, early stopping) sees them; the selected candidate is refit
-on the development period and scored there once. The **development period** is split into
+The newest rows are the **holdout** (``holdout_split``), a period of clock time that starts at
+the pair's ledger entry (``mlpkg.tracking.ledger``; ``default_holdout_start`` places the first
+one from the candle times alone): nothing that chooses (model family, hyperparameters, ensemble
+weights, early stopping) sees them; the selected candidate is refit on the development period
+and scored there once. The **development period** is split into
 walk-forward folds (``walk_forward_splits``): consecutive test blocks at its end, expanding (or
 capped) training rows before each.
 
-Between a fold's training rows and its test block lie ``purge = horizon + window`` unused rows.
+Between a fold's training rows and its test block lie ``purge_rows(horizon, window)`` unused
+rows (``horizon + window``), and so between the development period and the holdout.
 A training row t carries a label built from close[t + horizon], so ``train_end + horizon <=
 test_start`` is what keeps test-period prices out of training labels; the extra ``window`` rows
 also keep the model's input windows for the first test rows clear of training-label prices.
@@ -22,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import HoldoutConfig, WalkForwardConfig
+from mlpkg.data.calendars import TradingCalendar, bars_before, get_calendar
 from mlpkg.errors import ConfigError
+from mlpkg.features.labels import purge_rows
 
 MIN_TRAIN_ROWS = 50
 """Fewest training rows a fold may have (the LSTM also needs more than ``2 * window``)."""
@@ -102,7 +107,7 @@ def walk_forward_splits(
             f"n_folds * test_fraction = {config.n_folds * config.test_fraction:g} leaves no "
             "training rows; lower n_folds or test_fraction."
         )
-    purge = horizon + window
+    purge = purge_rows(horizon, window)
     min_train = _min_train_rows(window)
     if 0 < config.max_train_rows < min_train:
         raise ConfigError(
@@ -128,15 +133,38 @@ def walk_forward_splits(
     return folds
 
 
+def default_holdout_start(times: pd.DatetimeIndex, fraction: float) -> pd.Timestamp:
+    """Where a pair's holdout starts when the ledger has none: from the candle times alone.
+
+    The first candle at or after ``first + (1 - fraction) * (last - first)``: the last
+    ``fraction`` of the clock-time span. Never computed from labelled rows, so it does not move
+    with the models' windows, ``--models`` or a tuned window.
+
+    Raises:
+        ConfigError: when there are fewer than two candles.
+    """
+    if len(times) < 2:
+        raise ConfigError("Need at least two candles to place a holdout; use more candles.")
+    first, last = pd.Timestamp(times[0]), pd.Timestamp(times[-1])
+    cut = first + (last - first) * (1.0 - fraction)
+    return pd.Timestamp(times[int(times.searchsorted(cut))])
+
+
+def configured_holdout_start(times: pd.DatetimeIndex, config: HoldoutConfig) -> pd.Timestamp:
+    """The holdout start a run would record: ``holdout_start``, else from the candle times."""
+    if config.holdout_start:
+        return pd.Timestamp(config.holdout_start)
+    return default_holdout_start(times, config.holdout_fraction)
+
+
 @dataclass(frozen=True)
 class HoldoutSplit:
-    """Development rows ``[0, dev_end)``, ``purge`` unused rows, holdout rows ``[start, end)``.
+    """Development rows ``[0, dev_end)``, the purge gap, holdout rows ``[start, end)``.
 
-    A development row t carries a label built from the close ``horizon`` candles later, and a
-    holdout row's input window reaches ``context`` rows back: ``purge = horizon + context + 1``
-    keeps both inside their own period. ``dev_end_time`` is the open time of the first row
-    that is not development data, ``start_time``/``end_time`` those of the first and last
-    holdout rows.
+    The holdout is a period of clock time: every row whose open time is at or after
+    ``start_time`` (the pair's ledger entry). Development rows are those opened before
+    ``dev_end_time = start_time - purge * interval`` (:func:`purge_rows`). ``end_time`` is the
+    open time of the last holdout row.
     """
 
     dev_end: int
@@ -158,59 +186,60 @@ class HoldoutSplit:
         return self.end - self.start
 
 
-def _holdout_start(index: pd.DatetimeIndex, labelled: np.ndarray, config: HoldoutConfig) -> int:
-    if config.holdout_start:
-        start = int(index.searchsorted(pd.Timestamp(config.holdout_start)))
-        if start >= len(index):
-            raise ConfigError(
-                f"holdout_start {config.holdout_start} is after the last row ({index[-1]}): "
-                "choose an earlier date or use holdout_fraction."
-            )
-        return start
-    positions = np.flatnonzero(labelled)
-    count = max(1, math.ceil(config.holdout_fraction * len(positions)))
-    return int(positions[-count]) if len(positions) else len(index)
-
-
 def holdout_split(
     index: pd.DatetimeIndex,
     labelled: np.ndarray,
-    config: HoldoutConfig,
+    start_time: pd.Timestamp,
     *,
     horizon: int,
-    context: int,
+    window: int,
+    interval: pd.Timedelta,
+    blocks: int = 4,
+    require_holdout: bool = True,
+    calendar: TradingCalendar | None = None,
 ) -> HoldoutSplit:
-    """Split time-ordered rows into the development period and the holdout at the end.
+    """Split time-ordered rows at the holdout's clock-time start.
 
     Args:
         index: Open times of the rows (features after the warm-up).
-        labelled: Which rows carry a usable label (the holdout share counts these).
-        config: ``holdout_fraction`` of the labelled rows, or everything from ``holdout_start``.
-        horizon: Label horizon h in rows.
-        context: Rows of history the models read before a scored row (``window - 1``).
+        labelled: Which rows carry a usable label.
+        start_time: The holdout's first open time (the pair's ledger entry).
+        horizon: Label horizon h in candles.
+        window: The largest input window any candidate of the run may read (candles).
+        interval: The candle interval (one candle of clock time).
+        blocks: Holdout blocks of the majority rule (the holdout needs two labelled rows each).
+        require_holdout: False for commands that never score the holdout (``evaluate``,
+            ``tune``): after a roll they may explore development before new candles arrive.
+        calendar: The pair's trading calendar: the purge is that many of its trading bars
+            (24/7 when omitted: clock time), so closures never shorten it.
 
     Raises:
         ConfigError: when the development period or the holdout would be empty or too short.
     """
-    start = _holdout_start(index, labelled, config)
-    purge = horizon + context + 1
-    dev_end = start - purge
+    purge = purge_rows(horizon, window)
+    start_time = pd.Timestamp(start_time)
+    dev_end_time = bars_before(calendar or get_calendar(""), start_time, purge, interval)
+    start = int(index.searchsorted(start_time))
+    dev_end = int(index.searchsorted(dev_end_time))
     held = int(np.count_nonzero(labelled[start:]))
-    if dev_end < MIN_TRAIN_ROWS or held < 2 * config.holdout_blocks:
+    dev_labelled = int(np.count_nonzero(labelled[:dev_end]))
+    if dev_labelled < MIN_TRAIN_ROWS or (require_holdout and held < 2 * blocks):
         raise ConfigError(
-            f"Cannot hold out rows {start}..{len(index)} of {len(index)}: that leaves "
-            f"{max(dev_end, 0)} development rows (need {MIN_TRAIN_ROWS}+) and {held} labelled "
-            f"holdout rows (need {2 * config.holdout_blocks}+ for {config.holdout_blocks} blocks). "
-            "Use more candles, or change holdout_fraction / holdout_start / holdout_blocks."
+            f"The holdout starts at {start_time} (purge {purge} candles): that leaves "
+            f"{dev_labelled} labelled development rows (need {MIN_TRAIN_ROWS}+) and {held} "
+            f"labelled holdout rows (need {2 * blocks}+ for {blocks} blocks) in the candles "
+            f"{index[0] if len(index) else '-'} .. {index[-1] if len(index) else '-'}. Use "
+            "candles that reach past the holdout start (max_rows=0, a later data_end), wait "
+            "for newer candles, or move the holdout (mlpkg holdout --pair ... --start/--roll)."
         )
     return HoldoutSplit(
         dev_end=dev_end,
         start=start,
         end=len(index),
         purge=purge,
-        start_time=pd.Timestamp(index[start]),
+        start_time=pd.Timestamp(index[start]) if start < len(index) else start_time,
         end_time=pd.Timestamp(index[-1]),
-        dev_end_time=pd.Timestamp(index[dev_end]),
+        dev_end_time=dev_end_time,
     )
 
 

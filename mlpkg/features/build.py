@@ -16,11 +16,12 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from mlpkg.config import FeatureConfig
+from mlpkg.config import INTERVALS, FeatureConfig
 from mlpkg.data.schema import CANDLE_COLUMNS
 from mlpkg.errors import CandleValidationError
 from mlpkg.features import indicators as ind
 from mlpkg.features.cross_asset import cross_asset_frame, cross_feature_names
+from mlpkg.features.sessions import closure_columns
 
 EWM_TOLERANCE = 1e-10
 """Largest weight the seed of an exponential average may keep after the warm-up."""
@@ -28,6 +29,9 @@ WILDER_WINDOW = 14
 """RSI, ATR and ADX window; the slowest exponential smoothing (alpha = 1/14)."""
 LONGEST_WINDOW = 52
 """Ichimoku span B, the longest rolling window of the indicators."""
+
+INTERVAL_NS: dict[str, int] = {name: seconds * 1_000_000_000 for name, seconds in INTERVALS.items()}
+"""Each candle interval name in nanoseconds."""
 
 
 @lru_cache(maxsize=32)
@@ -186,6 +190,18 @@ def _check_candles(candles: pd.DataFrame) -> None:
         )
 
 
+def _session_features(candles: pd.DataFrame, config: FeatureConfig) -> dict[str, pd.Series]:
+    """The closure features, for every calendar but 24/7 (``mlpkg.features.sessions``)."""
+    if not config.session_features:
+        return {}
+    stamps = pd.DatetimeIndex(candles.index).as_unit("ns").asi8
+    step = int(INTERVAL_NS[config.interval])
+    columns = closure_columns(
+        candles["open"].to_numpy(), candles["close"].to_numpy(), stamps, step, len(stamps)
+    )
+    return {name: pd.Series(values, index=candles.index) for name, values in columns.items()}
+
+
 _GROUPS: tuple[Callable[[pd.DataFrame, FeatureConfig], dict[str, pd.Series]], ...] = (
     lambda c, cfg: _return_features(c["close"], cfg),
     lambda c, cfg: _range_features(c),
@@ -193,6 +209,7 @@ _GROUPS: tuple[Callable[[pd.DataFrame, FeatureConfig], dict[str, pd.Series]], ..
     lambda c, cfg: _volume_features(c["close"], c["volume"]),
     lambda c, cfg: _oscillator_features(c),
     lambda c, cfg: _time_features(c.index),
+    _session_features,
 )
 
 

@@ -24,9 +24,10 @@ from scipy.signal import lfilter
 from mlpkg.config import FeatureConfig
 from mlpkg.data.schema import CANDLE_COLUMNS
 from mlpkg.errors import CandleValidationError, ConfigError
-from mlpkg.features.build import WILDER_WINDOW, warmup_rows
+from mlpkg.features.build import INTERVAL_NS, WILDER_WINDOW, warmup_rows
 from mlpkg.features.cross_asset import check_window_references, cross_asset_values
 from mlpkg.features.indicators import parabolic_sar_values
+from mlpkg.features.sessions import closure_columns
 
 _WILDER = 1.0 / WILDER_WINDOW
 _SECONDS_PER_TICK = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -87,6 +88,10 @@ def window_features(
         columns.update(_volume_columns(close, volume, rows))
         columns.update(_oscillator_columns(high, low, close, rows))
         columns.update(_time_columns(_utc_seconds(index, rows)))
+        if config.session_features:
+            stamps = pd.DatetimeIndex(index).as_unit("ns").asi8[-prices.shape[1] :]
+            step = INTERVAL_NS[config.interval]
+            columns.update(closure_columns(open_, close, stamps, step, rows))
     values = np.array(list(columns.values())).T.copy()
     if config.cross_assets:
         return _with_cross_assets(values, pd.DatetimeIndex(index), references or {}, config)

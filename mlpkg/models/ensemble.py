@@ -19,7 +19,7 @@ the replaced service averaged its members' confidences instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from mlpkg.errors import ConfigError, ModelLoadError
+from mlpkg.errors import ConfigError
 from mlpkg.models.artifacts import corrupt, read_record, write_record
 from mlpkg.models.estimator import DirectionClassifier
 from mlpkg.models.mixture import MEMBERS_DIR, clip_proba, log_loss_terms
@@ -188,24 +188,18 @@ class EnsembleClassifier(DirectionClassifier):
         write_record(directory, self, state, params={"weights": weights})
 
     @classmethod
-    def load(
-        cls, path: Path, load_member: Callable[[Path], DirectionClassifier] | None = None
-    ) -> Self:
-        """Load an ensemble written by :meth:`save`, each member through ``load_member``.
-
-        ``mlpkg.models.families.load_estimator`` loads ensembles this way, passing itself as
-        ``load_member`` (the members may be of any family, so this module does not import it).
+    def load(cls, path: Path) -> Self:
+        """Load an ensemble written by :meth:`save` (each member through ``load_estimator``).
 
         Raises:
-            ModelLoadError: if a file is missing or corrupt, or a member's features differ, or
-                no ``load_member`` is given.
+            ModelLoadError: if a file is missing or corrupt, or a member's features differ.
         """
         from sklearn.base import clone
 
-        if load_member is None:
-            raise ModelLoadError(
-                f"{path}: load ensembles with mlpkg.models.families.load_estimator."
-            )
+        # The one import cycle left (families registers this class; members may be of any
+        # family): lazy, so neither module needs the other at import time.
+        from mlpkg.models.families import load_estimator
+
         directory = Path(path)
         record = read_record(directory, cls.family)
         try:
@@ -214,7 +208,7 @@ class EnsembleClassifier(DirectionClassifier):
             train_rows = int(record.state["train_rows"])
         except (KeyError, TypeError, ValueError) as exc:
             raise corrupt(directory, exc) from exc
-        fitted = {name: load_member(directory / MEMBERS_DIR / name) for name in names}
+        fitted = {name: load_estimator(directory / MEMBERS_DIR / name) for name in names}
         for name, member in fitted.items():
             if list(member.feature_names_in_) != record.feature_names:
                 raise corrupt(directory, ValueError(f"member {name!r} has other features"))

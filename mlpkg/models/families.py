@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mlpkg.config import FAMILIES, NEURAL_FAMILIES
 from mlpkg.errors import ConfigError, ModelLoadError
+from mlpkg.features.labels import purge_rows
 from mlpkg.models.artifacts import read_record
 from mlpkg.models.baselines import BASELINES
 from mlpkg.models.cnn import CNNDirectionClassifier
@@ -64,8 +65,10 @@ def make_estimator(
     """Build an unfitted estimator from the family's section of ``config``.
 
     Every field of the section becomes the parameter of the same name; families with a
-    validation tail get ``purge = config.horizon`` (no training label reads a price from the
-    validation period), and seeded families get ``seed`` (default ``config.seed``).
+    validation tail get ``purge = purge_rows(horizon, window)``, the purge of the folds (no
+    training label reads a price from the validation period, and no validation window reaches
+    back to a training label's price), and seeded families get ``seed`` (default
+    ``config.seed``).
 
     Args:
         family: A name from ``mlpkg.config.FAMILIES``.
@@ -78,7 +81,8 @@ def make_estimator(
     cls = estimator_class(family)
     accepted = inspect.signature(cls.__init__).parameters
     params = config.section(family).model_dump()
-    extra = {"purge": config.horizon, "seed": config.seed if seed is None else seed}
+    purge = purge_rows(config.horizon, int(params.get("window", 1)))
+    extra = {"purge": purge, "seed": config.seed if seed is None else seed}
     params.update({name: value for name, value in extra.items() if name in accepted})
     return pooled(cls(**params), config)  # a pooled run: fitted on the pool's rows too
 
@@ -98,6 +102,4 @@ def load_estimator(directory: Path) -> DirectionClassifier:
             f"{directory} holds a model of unknown family {record.family!r} (known: "
             f"{', '.join(_SAVED)}); it was written by another mlpkg version: retrain it."
         )
-    if cls is EnsembleClassifier:
-        return EnsembleClassifier.load(Path(directory), load_member=load_estimator)
     return cls.load(Path(directory))

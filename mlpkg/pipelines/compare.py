@@ -8,7 +8,7 @@ holdout report with the promotion decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -31,6 +31,9 @@ class Comparison:
         predictions: Out-of-fold development predictions of the base seed.
         importance: Permutation importance, features x families (may be empty).
         holdout: The holdout report and promotion decision, as text ('' for an evaluate run).
+        backtest: The signal policy's holdout backtest beside buy-and-hold, as text ('' when the
+            run has none).
+        backtest_frame: Its per-candle positions, returns, equity and drawdown (may be empty).
     """
 
     run_id: str
@@ -40,6 +43,8 @@ class Comparison:
     predictions: pd.DataFrame
     importance: pd.DataFrame
     holdout: str
+    backtest: str = ""
+    backtest_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def latest_run_id(pair: str, kind: str = "train", settings: Settings | None = None) -> str:
@@ -80,10 +85,15 @@ def load_comparison(pair: str, run_id: str = "", settings: Settings | None = Non
     summary = _csv(run_id, "development_summary.csv", index_col=0)
     predictions = _csv(run_id, "development_predictions.csv")
     importance = _csv(run_id, "permutation_importance.csv", index_col=0)
+    backtest_frame = _csv(run_id, "holdout_backtest.csv", index_col=0)
     if not predictions.empty:
         predictions["open_time"] = pd.to_datetime(predictions["open_time"], utc=True)
         predictions = predictions[predictions["seed"] == predictions["seed"].min()]
     holdout = runs.read_text_artifact(run_id, "holdout_report.txt") or ""  # none: an evaluate run
+    # None: an evaluate run, or a training run from before signal policies.
+    backtest = runs.read_text_artifact(run_id, "holdout_backtest.txt") or ""
+    if not backtest_frame.empty:
+        backtest_frame.index = pd.to_datetime(backtest_frame.index, utc=True)
     return Comparison(
         run_id=run_id,
         pair=pair,
@@ -92,6 +102,8 @@ def load_comparison(pair: str, run_id: str = "", settings: Settings | None = Non
         predictions=predictions,
         importance=importance,
         holdout=holdout,
+        backtest=backtest,
+        backtest_frame=backtest_frame,
     )
 
 
@@ -103,4 +115,7 @@ def comparison_figures(comparison: Comparison) -> dict[str, Figure]:
         figures["reliability"] = plots.plot_reliability_curves(comparison.predictions, candidates)
     if not comparison.importance.empty:
         figures["importance"] = plots.plot_importance(comparison.importance)
+    if not comparison.backtest_frame.empty:
+        title = comparison.backtest.splitlines()[0] if comparison.backtest else "holdout backtest"
+        figures["holdout_backtest"] = plots.plot_backtest(comparison.backtest_frame, title)
     return figures

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import RunConfig, Settings, get_settings
-from mlpkg.data.schema import infer_frequency
+from mlpkg.data.calendars import calendar_of, interval_length
+from mlpkg.data.resample import reference_candles, session_candles
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ConfigError
 from mlpkg.features.build import build_features, warmup_rows
@@ -33,7 +34,9 @@ class PairDataset:
         dropped_label_rows: Rows whose label spans a gap (excluding the unlabelled tail).
         dropped_window_rows: Labelled rows whose input window spans a gap.
         context_rows: Rows of history the configured families read (``max window - 1``).
-        references: The candles of the cross assets' pairs (empty without ``cross_assets``).
+        references: The candles of the cross assets' pairs on the run's interval and the pair's
+            trading bars (empty without ``cross_assets``).
+        calendar: The pair's trading calendar (rows are its trading bars).
     """
 
     pair: str
@@ -48,6 +51,7 @@ class PairDataset:
     dropped_label_rows: int
     dropped_window_rows: int
     references: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    calendar: str = "24/7"
 
     @property
     def labelled(self) -> np.ndarray:
@@ -55,7 +59,8 @@ class PairDataset:
         return np.asarray(self.y.notna().to_numpy())
 
 
-def _select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+def select_candles(candles: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """The candles a run reads: up to ``data_end``, then the last ``max_rows``."""
     if config.data_end:
         candles = candles.loc[: pd.Timestamp(config.data_end)]
     if config.max_rows:
@@ -68,30 +73,43 @@ def build_dataset(
     config: RunConfig,
     references: Mapping[str, pd.DataFrame] | None = None,
 ) -> PairDataset:
-    """Build features and the clock-time ``direction_h`` label from candles (pure).
+    """Build features and the ``direction_h`` label from candles (pure), on trading bars.
+
+    The candles are first put on ``config.interval`` and checked against the pair's calendar
+    (``mlpkg.data.resample.session_candles``); closures are not gaps.
 
     ``references``: the candles of ``reference_pairs(config.features)`` when the run has cross
-    assets. A row whose cross-asset features read a missing reference candle is a gap: it and
-    the rows whose window holds it get no label, and its placeholder zeros are never read.
+    assets, put on the same interval and the pair's trading bars before alignment
+    (``mlpkg.data.resample.reference_candles``). A row whose cross-asset features read a
+    missing reference candle is a gap: it and the rows whose window holds it get no label, and
+    its placeholder zeros are never read.
 
     Raises:
         ConfigError: when too few labelled rows remain after the warm-up.
     """
-    candles = _select_candles(candles, config)
-    interval = infer_frequency(pd.DatetimeIndex(candles.index))
+    # max_rows counts candles of the run's interval: resample first.
+    candles = select_candles(session_candles(candles, config.features, origin=config.pair), config)
+    interval, calendar = interval_length(config.interval), calendar_of(config.features)
+    references = {
+        pair: reference_candles(frame, config.features, origin=pair)
+        for pair, frame in (references or {}).items()
+    }
     features = build_features(candles, config.features, references)
     warm = warmup_rows(config.features)
     gaps = gap_rows(features, warm)
     features = features.where(~pd.Series(gaps, index=features.index), 0.0, axis=0)
-    labels = make_labels(candles["close"], (config.horizon,), interval).iloc[warm:]
+    labels = make_labels(candles["close"], (config.horizon,), interval, calendar).iloc[warm:]
     X = features.iloc[warm:]
     direction = labels[f"direction_{config.horizon}"]
     context = config.context_rows()
     tail = np.arange(len(X)) >= len(X) - config.horizon
     gap_label = direction.isna().to_numpy() & ~tail
-    # On the candles' own index: a window may reach into the warm-up rows' candles.
-    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, context + 1)[warm:]
-    touched = np.convolve(gaps.astype(float), np.ones(context + 1))[: len(gaps)] > 0
+    # On the candles' own index: a window may reach into the warm-up rows' candles. The span
+    # also covers the h-step trailing return (return_h, persistence's input): it counts rows,
+    # so across missing trading bars it would be a longer move than h trading bars.
+    span = max(context + 1, config.horizon + 1)
+    window_ok = complete_windows(pd.DatetimeIndex(candles.index), interval, span, calendar)[warm:]
+    touched = np.convolve(gaps.astype(float), np.ones(span))[: len(gaps)] > 0
     window_ok = window_ok & ~touched[warm:]
     y = direction.where(window_ok)
     usable = int(y.notna().sum())
@@ -113,7 +131,8 @@ def build_dataset(
         context_rows=context,
         dropped_label_rows=int(gap_label.sum()),
         dropped_window_rows=int((direction.notna().to_numpy() & ~window_ok).sum()),
-        references=dict(references or {}),
+        references=references,
+        calendar=calendar.name,
     )
     log.info(
         "%s: %d candles, %d features, %d labelled rows (%d dropped: label spans a gap; %d: "

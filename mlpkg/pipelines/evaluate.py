@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.data.calendars import calendar_of
 from mlpkg.evaluation import plots
 from mlpkg.evaluation.importance import permutation_importance
 from mlpkg.evaluation.report import (
@@ -34,7 +35,13 @@ from mlpkg.evaluation.selection import (
     median_budget,
     weighted_members,
 )
-from mlpkg.evaluation.splits import Fold, HoldoutSplit, holdout_split, walk_forward_splits
+from mlpkg.evaluation.splits import (
+    Fold,
+    HoldoutSplit,
+    configured_holdout_start,
+    holdout_split,
+    walk_forward_splits,
+)
 from mlpkg.evaluation.walk_forward import (
     FitResult,
     ModelSpec,
@@ -46,6 +53,7 @@ from mlpkg.models import DirectionEstimator
 from mlpkg.models.baselines import REFERENCE_BASELINE, naive_baselines
 from mlpkg.models.families import is_neural, make_estimator
 from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
+from mlpkg.pipelines.ledger import fix_holdout, holdout_start_for
 from mlpkg.tracking import runs
 
 log = logging.getLogger(__name__)
@@ -139,14 +147,38 @@ def procedure_for(
     return Procedure(name=name, members=members, weights=weights, budgets=budgets)
 
 
-def development_split(dataset: PairDataset, config: RunConfig) -> tuple[HoldoutSplit, list[Fold]]:
-    """Locate the holdout and build the development folds before it."""
+def development_split(
+    dataset: PairDataset,
+    config: RunConfig,
+    holdout_start: pd.Timestamp | None = None,
+    *,
+    window: int | None = None,
+    require_holdout: bool = True,
+) -> tuple[HoldoutSplit, list[Fold]]:
+    """Locate the holdout and build the development folds before it.
+
+    Args:
+        dataset: The pair's dataset.
+        config: The run config.
+        holdout_start: The holdout's start (the pair's ledger entry); None places it from the
+            candle times alone (``default_holdout_start``), as the first training run would.
+        window: The largest window any candidate of the run may use (a tune's upper bound);
+            default the widest window of ``config``'s families. The purge is ``h + window``.
+        require_holdout: False when the holdout will not be scored (``evaluate``, ``tune``).
+    """
+    if holdout_start is None:
+        times = pd.DatetimeIndex(dataset.candles.index)
+        holdout_start = configured_holdout_start(times, config.holdout)
     split = holdout_split(
         dataset.X.index,
         dataset.labelled,
-        config.holdout,
+        holdout_start,
         horizon=config.horizon,
-        context=dataset.context_rows,
+        window=window or dataset.context_rows + 1,
+        interval=dataset.interval,
+        blocks=config.holdout.holdout_blocks,
+        require_holdout=require_holdout,
+        calendar=calendar_of(config.features),
     )
     folds = walk_forward_splits(
         split.dev_end,
@@ -158,10 +190,25 @@ def development_split(dataset: PairDataset, config: RunConfig) -> tuple[HoldoutS
 
 
 def evaluate_development(
-    dataset: PairDataset, config: RunConfig, progress: Progress | None = None
+    dataset: PairDataset,
+    config: RunConfig,
+    progress: Progress | None = None,
+    *,
+    holdout_start: pd.Timestamp | None = None,
+    require_holdout: bool = True,
 ) -> Development:
-    """Run every candidate and reference on the development folds and select (no I/O)."""
-    split, folds = development_split(dataset, config)
+    """Run every candidate and reference on the development folds and select (no I/O).
+
+    Args:
+        dataset: The pair's dataset.
+        config: The run config.
+        progress: Called with one line per fold and fit.
+        holdout_start: The pair's recorded holdout start (None: ``configured_holdout_start``).
+        require_holdout: False when the holdout will not be scored (``evaluate``).
+    """
+    split, folds = development_split(
+        dataset, config, holdout_start, require_holdout=require_holdout
+    )
     last: dict[str, FitResult] = {}
 
     def keep_last_fold(fold: Fold, result: FitResult) -> None:
@@ -180,7 +227,10 @@ def evaluate_development(
     )
     fits = fits_frame(predictions)
     importance = family_importance(dataset, config, folds[-1], last)
-    predictions, stacked = add_ensembles(predictions, config.ensembles, list(config.families))
+    purge = folds[0].purge * dataset.interval
+    predictions, stacked = add_ensembles(
+        predictions, config.ensembles, list(config.families), purge=purge
+    )
     selection = choose_candidate(predictions, config.models, stacked)
     report = summarize_development(
         predictions,
@@ -191,7 +241,11 @@ def evaluate_development(
         base_seed=config.seed,
     )
     procedure = procedure_for(selection.chosen, config, predictions, fits)
-    text = format_development(report)
+    text = (
+        f"{format_development(report)}\nHoldout (never read here): starts "
+        f"{split.start_time}; development rows end before {split.dev_end_time} "
+        f"(purge {split.purge} candles)."
+    )
     return Development(
         dataset, split, folds, predictions, fits, selection, procedure, report, text, importance
     )
@@ -276,6 +330,7 @@ def development_run(
     """
     settings = settings or get_settings()
     dataset = prepare_dataset(config, settings)
+    start, source = holdout_start_for(config, dataset.candles, settings)
     with runs.pair_run(
         config.pair,
         run_name=f"{kind}-{config.pair}",
@@ -283,8 +338,13 @@ def development_run(
         tags={"kind": kind},
         settings=settings,
     ) as run:
-        development = evaluate_development(dataset, config, progress)
+        development = evaluate_development(
+            dataset, config, progress, holdout_start=start, require_holdout=kind == "train"
+        )
         log_development(development, config)
+        runs.set_tags({"holdout_source": source})
+        if kind == "train":
+            fix_holdout(config.pair, start, source, settings)
         yield development, str(run.info.run_id)
 
 

@@ -2,8 +2,10 @@
 
 The candidate's procedure (members, training budgets chosen on the development folds, weights)
 is refit on every development row, with the base seed and without a validation tail, and
-scored on the holdout rows. The references (naive baselines and logistic) are refit and scored
-the same way beside it; they are not candidates and do not count as holdout uses. The current
+scored on the holdout rows. The naive baselines are refit and scored the same way beside it;
+they are not candidates and do not count as holdout uses. Logistic, a family the development
+folds may select, is not scored on the holdout unless it is the selected candidate: a holdout
+score of a candidate that was not selected would be an uncounted use. The current
 champion, if any, is re-scored on the same rows after refitting its own procedure on this
 development period, so it is never judged on rows it was trained on.
 """
@@ -23,7 +25,7 @@ from mlpkg.evaluation.selection import Procedure
 from mlpkg.evaluation.splits import block_labels
 from mlpkg.evaluation.walk_forward import ModelSpec, fit_and_score
 from mlpkg.models import DirectionEstimator
-from mlpkg.models.baselines import NAIVE_BASELINES, REFERENCE_BASELINE
+from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.models.ensemble import combine
 from mlpkg.models.families import make_estimator
 from mlpkg.pipelines.dataset import PairDataset, build_dataset, load_references
@@ -91,7 +93,7 @@ def score_holdout(development: Development, config: RunConfig) -> pd.DataFrame:
     _, positions, p_up = fit_procedure(development.procedure, config, dataset, train, scored)
     frames = [_frame(dataset, development.procedure.name, positions, p_up)]
     references = model_specs(config)
-    for name in (*NAIVE_BASELINES, REFERENCE_BASELINE):
+    for name in NAIVE_BASELINES:
         if name == development.procedure.name:
             continue
         result = fit_and_score(

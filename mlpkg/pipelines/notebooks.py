@@ -60,7 +60,8 @@ def parameters_source(extra: Mapping[str, tuple[str, Any, str]] | None = None) -
     """
     descriptions = _descriptions()
     lines = [HEADER]
-    for name, default in RunConfig().to_flat().items():
+    # The fields' own defaults (calendar "": the pair's calendar from MLPKG_CALENDARS).
+    for name, default in RunConfig.model_construct().to_flat().items():
         kind, literal = _literal(default)
         lines.append(f"{name}: {kind} = {literal}  # {descriptions.get(name, '')}")
     for name, (kind, default, text) in (extra or {}).items():

@@ -44,6 +44,21 @@ class DevelopmentRows:
 
 
 @dataclass(frozen=True)
+class HoldoutPlan:
+    """The holdout a tune respects, shared by every trial.
+
+    Attributes:
+        start: The pair's holdout start (its ledger entry, or where the first training run
+            would place it).
+        window: The widest window any trial may use (the search space's upper bound): every
+            trial's development rows end at ``start`` minus the same purge ``h + window``.
+    """
+
+    start: pd.Timestamp
+    window: int
+
+
+@dataclass(frozen=True)
 class FoldScore:
     """A trial's log loss on one development fold (mean over seeds) and the running mean."""
 
@@ -69,14 +84,27 @@ def trial_config(base: RunConfig, family: str, params: Mapping[str, Any]) -> Run
     return RunConfig.from_flat(**flat)
 
 
-def development_rows(candles: pd.DataFrame, config: RunConfig) -> DevelopmentRows:
+def development_rows(
+    candles: pd.DataFrame, config: RunConfig, plan: HoldoutPlan | None = None
+) -> DevelopmentRows:
     """Build the dataset of ``config`` and keep only the development period (no holdout row).
+
+    Args:
+        candles: The pair's candles (``max_rows``/``data_end`` of ``config`` are applied).
+        config: The trial's run config.
+        plan: The holdout the tune respects (None: placed from the candle times, purged by
+            ``config``'s own widest window).
 
     Raises:
         ConfigError: when the candles are too few for the holdout or the folds.
     """
     dataset = build_dataset(candles, config)
-    split, folds = development_split(dataset, config)
+    if plan is None:
+        split, folds = development_split(dataset, config)
+    else:
+        split, folds = development_split(
+            dataset, config, plan.start, window=plan.window, require_holdout=False
+        )
     end = split.dev_end
     return DevelopmentRows(dataset.X.iloc[:end], dataset.y.iloc[:end], folds, split)
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from mlpkg.config import RunConfig
+from mlpkg.data.calendars import bar_after, calendar_of, complete_windows_of
 from mlpkg.errors import CandleValidationError, MissingCandlesError
-from mlpkg.features.labels import complete_windows
 from mlpkg.features.window import window_features
 from mlpkg.models.signals import Direction, Signal, describe_prediction, withhold_signal
 
@@ -115,11 +115,15 @@ def check_window(candles: pd.DataFrame, bundle: ScoringBundle) -> None:
     stamps, step = index.as_unit("ns").asi8, pd.Timedelta(bundle.candle_interval).value
     if stamps[-1] - stamps[0] == (len(stamps) - 1) * step:
         return
-    if not complete_windows(index, bundle.candle_interval, len(index))[-1]:
-        gap = int(np.argmax(np.diff(stamps) != step))
+    calendar = calendar_of(bundle.run_config.features)
+    ordinals = calendar.bar_ordinals(index, bundle.candle_interval)
+    if not complete_windows_of(ordinals, len(index))[-1]:
+        apart = np.diff(ordinals)
+        gap = int(np.argmax(~(apart == 1)))
         raise MissingCandlesError(
             f"The model's {len(index)}-candle window ending {index[-1]} spans missing candles "
-            f"between {index[gap]} and {index[gap + 1]} (interval {bundle.candle_interval}). "
+            f"between {index[gap]} and {index[gap + 1]} (interval {bundle.candle_interval}, "
+            f"calendar {calendar.name}). "
             "It is refused rather than stretched: wait until the window is complete again, or "
             "fill the gap in the data source."
         )
@@ -183,7 +187,9 @@ def score_latest(
         confidence=described.confidence,
         signal=described.signal,
         candle_time=candle_time,
-        target_time=candle_time + horizon * bundle.candle_interval,
+        target_time=bar_after(
+            calendar_of(bundle.run_config.features), candle_time, horizon, bundle.candle_interval
+        ),
         close=float(candles["close"].iloc[-1]),
         horizon=horizon,
         feature_count=values.shape[1],

@@ -2,9 +2,11 @@
 
 1. Development (``mlpkg.pipelines.evaluate``): every candidate in ``models`` and every
    reference on walk-forward folds before the holdout; the lowest mean log loss is selected.
-2. Holdout (``mlpkg.pipelines.holdout``): the selected candidate is refit on the development
-   period and scored once; the use is counted in MLflow; the champion is re-scored on the
-   same rows after a refit of its own procedure.
+2. Holdout (``mlpkg.pipelines.holdout``): the pair's holdout (a clock-time period recorded in
+   the ledger, ``mlpkg.tracking.ledger``, by the pair's first training run) is scored once by
+   the selected candidate refit on the development period; the use is counted by time overlap
+   with earlier scorings and paid for with alpha_k; the champion is re-scored on the same rows
+   after a refit of its own procedure.
 3. The promotion rule (``mlpkg.evaluation.promotion``) decides, each condition recorded.
 4. The deployed model is refit on every labelled row with the budgets chosen on the folds,
    logged as a bundle, registered as ``candidate``, and made ``champion`` if the rule allows.
@@ -18,10 +20,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlpkg.config import RunConfig, Settings
-from mlpkg.data.sources import candles_checksum
 from mlpkg.evaluation import plots
 from mlpkg.evaluation.drift import reference_distribution
-from mlpkg.evaluation.promotion import ChampionEvidence, PromotionDecision, decide_promotion
+from mlpkg.evaluation.promotion import (
+    ChampionEvidence,
+    PromotionDecision,
+    best_naive,
+    decide_promotion,
+)
 from mlpkg.evaluation.report import (
     HoldoutReport,
     flat_holdout_metrics,
@@ -33,7 +39,8 @@ from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.pipelines.evaluate import Development, development_run
 from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
-from mlpkg.tracking import registry, runs
+from mlpkg.pipelines.signals import POLICY_META, trade_signals
+from mlpkg.tracking import challengers, ledger, registry, runs
 from mlpkg.tracking.bundle import ModelBundle, log_bundle
 
 log = logging.getLogger(__name__)
@@ -49,18 +56,20 @@ class TrainResult:
     development: Development
     holdout: HoldoutReport
     bundle: ModelBundle
+    signals: str = ""
 
     @property
     def text(self) -> str:
-        """The development report, then the holdout report."""
-        return f"{self.development.text}\n\n{format_holdout(self.holdout)}"
+        """The development report, the holdout report, then the signal policy and backtest."""
+        text = f"{self.development.text}\n\n{format_holdout(self.holdout)}"
+        return f"{text}\n\n{self.signals}" if self.signals else text
 
 
 def champion_evidence(
     config: RunConfig, development: Development, holdout: pd.DataFrame
 ) -> ChampionEvidence | None:
     """Re-score the current champion on this holdout (None when the pair has no champion)."""
-    champion = registry.alias_version(config.pair, registry.CHAMPION)
+    champion = registry.alias_version(config.model_key, registry.CHAMPION)
     if champion is None:
         return None
     procedure_json = runs.read_run_json(champion.run_id, "procedure.json")
@@ -76,32 +85,42 @@ def champion_evidence(
 def run_holdout(
     config: RunConfig, development: Development, progress: Progress | None = None
 ) -> HoldoutReport:
-    """Score the selected candidate on the holdout once, count the use, apply the rule."""
+    """Score the selected candidate on the holdout once, count the use, apply the rule.
+
+    The use is counted by time overlap with every earlier scoring of this pair's holdout rows
+    (``mlpkg.tracking.ledger``), and the rule's DM level is alpha_k for that use k. The ledger
+    records that a decision has read every candle of this run.
+    """
     if progress:
         progress(f"holdout: refit {development.procedure.name} on the development period")
     holdout = score_holdout(development, config)
-    split = development.split
-    key = runs.holdout_key(
-        config.pair,
-        candles_checksum(development.dataset.candles),
-        split.start_time,
-        split.end_time,
-    )
-    uses = runs.record_holdout_use(config.pair, key, development.procedure.name)
+    candidate = development.procedure.name
+    scored = holdout.loc[holdout["model"] == candidate, "open_time"]
+    uses, earlier = ledger.record_use(config.pair, candidate, scored.min(), scored.max())
+    ledger.record_seen(config.pair, development.dataset.candles.index[-1])
+    if earlier:
+        log.info(
+            "%s: this holdout was scored before by %s (use %d)",
+            config.pair,
+            ", ".join(f"{use.candidate} ({use.run_id[:8]})" for use in earlier),
+            uses,
+        )
+    baseline = best_naive(development.base_predictions, NAIVE_BASELINES)
     evidence = champion_evidence(config, development, holdout)
     decision = decide_promotion(
         holdout,
-        development.procedure.name,
-        naive=NAIVE_BASELINES,
+        candidate,
+        baseline=baseline,
         horizon=config.horizon,
         champion=evidence,
+        use=uses,
     )
     report = summarize_holdout(
         holdout,
-        development.procedure.name,
+        candidate,
         decision,
         uses=uses,
-        key=key,
+        baseline=baseline,
         fee_bps=config.walk_forward.fee_bps,
         horizon=config.horizon,
     )
@@ -110,6 +129,7 @@ def run_holdout(
     runs.log_text("\n".join([decision.reason, *decision.lines()]), "promotion.txt")
     runs.log_frame(holdout, "holdout_predictions")
     runs.log_frame(report.buckets, "holdout_confidence_buckets")
+    report.extra["predictions"] = holdout  # the signal policy's backtest reads them
     return report
 
 
@@ -146,18 +166,26 @@ def train_pair(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
+    as_challenger: bool = False,
 ) -> TrainResult:
-    """Develop, select, score the holdout once, decide, refit on all rows and register."""
+    """Develop, select, score the holdout once, decide, refit on all rows and register.
+
+    With ``as_challenger`` (the server's periodic and drift retrains) the offline rule decides
+    nothing: the version becomes the pair's ``challenger`` (replacing a pending one), promoted
+    later only on live shadow outcomes (``mlpkg.serving.challenge``).
+    """
     with development_run("train", config, settings, run_id=run_id, progress=progress) as developed:
         development, train_run_id = developed
         holdout = run_holdout(config, development, progress)
         if progress:
             progress("final fit on every labelled row")
         bundle = final_bundle(config, development)
+        policy, signals = trade_signals(config, development, holdout.extra.get("predictions"))
+        bundle.extra[POLICY_META] = policy.as_dict()
         example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
         model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
         version = registry.register_version(
-            config.pair,
+            config.model_key,
             model_uri,
             train_run_id,
             candidate=bundle.candidate,
@@ -166,7 +194,14 @@ def train_pair(
             holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
             dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
         )
-        if holdout.decision.promote:
-            registry.promote(config.pair, version)
-    log.info("%s: registered version %s (%s)", config.pair, version, holdout.decision.reason)
-    return TrainResult(train_run_id, version, holdout.decision, development, holdout, bundle)
+        if as_challenger:
+            last = development.dataset.candles.index[-1]
+            challengers.register_challenger(
+                config.model_key, version, data_end=last.isoformat(), reason=holdout.decision.reason
+            )
+        elif holdout.decision.promote:
+            registry.promote(config.model_key, version)
+    log.info("%s: registered version %s (%s)", config.model_key, version, holdout.decision.reason)
+    return TrainResult(
+        train_run_id, version, holdout.decision, development, holdout, bundle, signals
+    )

@@ -43,8 +43,11 @@ from mlpkg.errors import ConfigError
 from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.pipelines import studies
 from mlpkg.pipelines.cluster import Cluster, limit_threads, ray_session
+from mlpkg.pipelines.dataset import select_candles
+from mlpkg.pipelines.ledger import holdout_start_for, tuned_rows
 from mlpkg.pipelines.objective import (
     DevelopmentRows,
+    HoldoutPlan,
     development_rows,
     fold_scores,
     trial_config,
@@ -119,6 +122,7 @@ class TrialContext:
     pair: str
     cpus: int
     crash_once_marker: str | None = None
+    holdout: HoldoutPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,12 @@ class TuneResult:
                 f"Best: trial {self.best['number']}, mean development-fold log loss "
                 f"{self.best['log_loss']:.5f} (the holdout was not used)."
             )
+            if "holdout_start" in self.best:
+                lines.append(
+                    f"Holdout respected: starts {self.best['holdout_start']} "
+                    f"({self.best.get('holdout_source')}); trials chose on rows up to "
+                    f"{self.best.get('development_last')}."
+                )
             lines += [f"  {name} = {value}" for name, value in self.best["params"].items()]
         else:
             lines.append("No trial completed every fold, so there is no best trial yet.")
@@ -260,7 +270,7 @@ def run_trial(params: dict[str, Any], *, context: TrialContext, candles: pd.Data
     _crash_once(context.crash_once_marker)
     try:
         config = trial_config(context.config, context.family, sampled)
-        rows = development_rows(candles, config)
+        rows = development_rows(candles, config, context.holdout)
         client.set_tag(run_id, "rows_read_until", str(rows.X.index[-1]))
         client.set_tag(run_id, "holdout_first", str(rows.split.start_time))
         _score_folds(client, run_id, context.family, config, rows)
@@ -340,21 +350,39 @@ def _base_config(config: RunConfig, family: str | None) -> RunConfig:
     return config.model_copy(update={"models": (family,)})
 
 
-def check_data(candles: pd.DataFrame, config: RunConfig, family: str, space: SearchSpace) -> None:
+def holdout_plan(
+    candles: pd.DataFrame, config: RunConfig, family: str, space: SearchSpace, settings: Settings
+) -> tuple[HoldoutPlan, str]:
+    """The holdout every trial respects: the pair's ledger start, purged by the widest window.
+
+    Returns:
+        The plan and where its start comes from (``ledger``, ``holdout_start``, ``default``).
+    """
+    section = config.section(family)
+    widest = largest_window(family, space, int(getattr(section, "window", 1)))
+    widest = max(widest, config.context_rows() + 1)
+    start, source = holdout_start_for(config, select_candles(candles, config), settings)
+    return HoldoutPlan(start, widest), source
+
+
+def check_data(
+    candles: pd.DataFrame, config: RunConfig, family: str, space: SearchSpace, plan: HoldoutPlan
+) -> DevelopmentRows:
     """Fail before any trial when the widest window of the space leaves too few rows.
+
+    Returns:
+        The development rows of a trial at the widest window (every trial's end there).
 
     Raises:
         ConfigError: naming the window, with the rows the folds would need.
     """
     section = config.section(family)
-    default = int(getattr(section, "window", 1))
-    widest = largest_window(family, space, default)
-    params = {f"{family}_window": widest} if hasattr(section, "window") else {}
+    params = {f"{family}_window": plan.window} if hasattr(section, "window") else {}
     try:
-        development_rows(candles, trial_config(config, family, params))
+        return development_rows(candles, trial_config(config, family, params), plan)
     except ConfigError as exc:
         raise ConfigError(
-            f"The search space reaches {family}_window={widest}, and then: {exc}"
+            f"The search space reaches {family}_window={plan.window}, and then: {exc}"
         ) from exc
 
 
@@ -519,15 +547,27 @@ def summarize(storage: Any, record: studies.StudyRecord, requested: int) -> Tune
     )
 
 
-def _prepare(
-    request: TuneRequest, storage: Any, settings: Settings
-) -> tuple[studies.StudyRecord | None, RunConfig, str, SearchSpace, pd.DataFrame]:
+@dataclass(frozen=True)
+class _Prepared:
+    record: studies.StudyRecord | None
+    config: RunConfig
+    family: str
+    space: SearchSpace
+    candles: pd.DataFrame
+    plan: HoldoutPlan
+    rows: dict[str, str]
+
+
+def _prepare(request: TuneRequest, storage: Any, settings: Settings) -> _Prepared:
     record, config, family = _resolve(request, storage)
     space = dict(request.space or search_space(family))
     check_space(family, space)
     candles = load_candles(config.pair, config.source, settings)
-    check_data(candles, config, family, space)
-    return record, config, family, space, candles
+    plan, source = holdout_plan(candles, config, family, space, settings)
+    rows = check_data(candles, config, family, space, plan)
+    selected = select_candles(candles, config)
+    record_rows = tuned_rows(config, selected, plan.start, source, rows.X.index[-1])
+    return _Prepared(record, config, family, space, candles, plan, record_rows)
 
 
 def run_tune(
@@ -547,7 +587,13 @@ def run_tune(
         time.perf_counter(),
     )
     storage = studies.open_storage(settings.resolved_study_storage)
-    record, config, family, space, candles = _prepare(request, storage, settings)
+    prepared = _prepare(request, storage, settings)
+    record, config, family, space = (
+        prepared.record,
+        prepared.config,
+        prepared.family,
+        prepared.space,
+    )
     with runs.pair_run(
         config.pair,
         run_name=f"tune-{family}-{config.pair}",
@@ -567,9 +613,12 @@ def run_tune(
             studies.create_study(storage, record)
             _log_setup(record, space, request, settings)
         requested = request.trials or record.trials
-        _execute(request, record, space, candles, storage, requested, settings, report)
+        runs.set_tags(prepared.rows)
+        _execute(request, record, space, prepared, storage, requested, settings, report)
         result = summarize(storage, record, requested)
         if result.best:
+            # The rows the trials chose on and the holdout they respected (train checks them).
+            result.best.update({**prepared.rows, "purge_window": prepared.plan.window})
             trial_runs.log_best_trial(result.best)
         runs.log_figures(tune_figures(result, space))
         runs.log_metrics({f"trials_{state}": n for state, n in result.counts.items()})
@@ -580,7 +629,7 @@ def _execute(
     request: TuneRequest,
     record: studies.StudyRecord,
     space: SearchSpace,
-    candles: pd.DataFrame,
+    prepared: _Prepared,
     storage: Any,
     requested: int,
     settings: Settings,
@@ -604,11 +653,14 @@ def _execute(
         record.pair,
         request.cpus_per_trial,
         str(request.crash_once_marker) if request.crash_once_marker else None,
+        prepared.plan,
     )
     with ray_session(request.address) as cluster:
         _warn_if_unshared(cluster, settings)
         progress(f"study {record.name}: {remaining} trial(s) to run on {cluster.cpus} CPU(s)")
-        tuner = _tuner(request, context, candles, storage, remaining, cluster, settings, progress)
+        tuner = _tuner(
+            request, context, prepared.candles, storage, remaining, cluster, settings, progress
+        )
         tuner.fit()
 
 

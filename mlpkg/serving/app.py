@@ -21,12 +21,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from mlpkg.config import Settings, get_settings
 from mlpkg.errors import MlpkgError
+from mlpkg.serving.challenge import ChallengeCollector
 from mlpkg.serving.errors import install_error_handling
 from mlpkg.serving.live import run_live
 from mlpkg.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from mlpkg.serving.routes import ROUTERS
 from mlpkg.serving.routes.health import service_version
 from mlpkg.serving.state import ServingState
+from mlpkg.serving.state_metrics import StateCollector
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     state = ServingState(settings)
-    app.state.metrics.attach(state.models)
+    app.state.metrics.attach(state.models, state.store)
+    app.state.challenges.service = state.live.challenge
+    app.state.metrics.registry.register(StateCollector(state))  # accuracy, drift, queue
     try:
         await anyio.to_thread.run_sync(state.open)
     except MlpkgError as exc:
@@ -102,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = ServingMetrics()  # one registry per app
+    app.state.challenges = ChallengeCollector()
+    app.state.metrics.registry.register(app.state.challenges)  # live challengers' gauges
     install_error_handling(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(  # added last = outermost, so CORS headers reach every answer

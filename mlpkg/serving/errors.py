@@ -24,6 +24,7 @@ from mlpkg.config import Settings
 from mlpkg.errors import (
     CandleIntervalError,
     CandleValidationError,
+    ChallengerNotFoundError,
     ConfigError,
     DataSourceError,
     JobNotFoundError,
@@ -35,6 +36,7 @@ from mlpkg.errors import (
     OutOfSampleNotFoundError,
     StorageError,
     UnknownMemberError,
+    UnknownModelError,
     UnknownPairError,
     UpstreamUnavailableError,
 )
@@ -53,8 +55,10 @@ ERROR_TABLE: tuple[tuple[type[MlpkgError], int, str], ...] = (
     (UnknownMemberError, 404, "unknown_member"),
     (JobNotFoundError, 404, "job_not_found"),
     (OutOfSampleNotFoundError, 404, "out_of_sample_not_found"),
+    (ChallengerNotFoundError, 404, "challenger_not_found"),
     (JobStateError, 409, "job_finished"),
     (ConfigError, 422, "invalid_parameters"),
+    (UnknownModelError, 404, "unknown_model"),
     (ModelNotFoundError, 503, "model_not_found"),
     (ModelLoadError, 503, "model_load_failed"),
     (UpstreamUnavailableError, 503, "upstream_unavailable"),
@@ -81,6 +85,14 @@ ErrorResponses = dict[int | str, dict[str, Any]]
 PAIR_ERRORS: ErrorResponses = {
     404: {"model": ErrorBody, "description": "Unknown pair (the body lists the pairs)."},
     422: {"model": ErrorBody, "description": "Malformed pair or query parameter."},
+}
+CHALLENGER_ERRORS: ErrorResponses = {
+    **PAIR_ERRORS,
+    404: {
+        "model": ErrorBody,
+        "description": "Unknown pair (the body lists the pairs), or the pair has no live "
+        "challenger (challenger_not_found).",
+    },
 }
 SOURCE_ERRORS: ErrorResponses = {
     **PAIR_ERRORS,

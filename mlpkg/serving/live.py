@@ -12,7 +12,8 @@
    prediction (as at that candle's close), so a catch-up settles its own targets too.
 3. The drift monitor recomputes PSI and the accuracy alert (``mlpkg.serving.drift``); with
    ``MLPKG_RETRAIN_ON_DRIFT`` an alert queues a retrain (trigger ``drift``).
-4. Periodic retrains that are due are queued (``TrainingWorker.tick``).
+4. Periodic retrains that are due are queued (``TrainingWorker.tick``). A pending challenger
+   scores each candle in shadow and its live test is updated (``mlpkg.serving.challenge``).
 5. Each new prediction is published to the WebSocket subscribers (``PredictionHub``) with the
    outcomes it settled and the version's live accuracy.
 
@@ -42,6 +43,7 @@ from mlpkg.config import HoldoutConfig, Settings
 from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.drift import wilson_interval
+from mlpkg.serving.challenge import ChallengeService
 from mlpkg.serving.drift import DriftMonitor, PairDrift
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
@@ -208,6 +210,7 @@ class LiveService:
         self.training = training
         self.hub = PredictionHub(settings.ws_queue)
         self.monitor = DriftMonitor(settings, store, predictor.references)
+        self.challenge = ChallengeService(settings, store, models, predictor, clock)
         self.pairs = {pair: PairLive() for pair in settings.pairs}
         self.replay: ReplayInfo | None = None
         self._oos: dict[tuple[str, str], pd.DataFrame] = {}
@@ -317,8 +320,10 @@ class LiveService:
             state.last_scored_at = datetime.now(UTC)
             state.scored += 1
             events.append(self._event(pair, model, served, interval))
+            self.challenge.observe(pair, model, window)  # the challenger in shadow, if any
         if times:
             self._watch(pair, model, candles)
+            self.challenge.decide(pair, model)
         return events
 
     def _watch(self, pair: str, model: LoadedModel, candles: pd.DataFrame) -> PairDrift:
@@ -445,4 +450,6 @@ async def run_live(state: ServingState) -> None:
             events, wait = [], state.settings.live_poll_s
         for event in events:
             live.hub.publish(event.pair, event.message)
+        for pair, message in live.challenge.drain():  # challengers decided in this step
+            live.hub.publish(pair, message)
         await asyncio.sleep(wait)

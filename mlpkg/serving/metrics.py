@@ -12,6 +12,8 @@ the prediction routes count answers, and the models are read at scrape time:
 | ``mlpkg_model_load_failures_total`` | counter | ``pair`` (versions that failed to load since start) |
 | ``mlpkg_model_info`` | gauge (1) | ``pair``, ``version``, ``alias``, ``candidate``, ``runtime`` (one per loaded pair) |
 | ``mlpkg_model_loaded`` | gauge | ``pair`` (1 when a version is loaded, else 0) |
+| ``mlpkg_live_pnl_return`` | gauge | ``pair``, ``version`` (realised gross return of the served signals, ``mlpkg.serving.pnl``) |
+| ``mlpkg_live_pnl_settled`` | gauge | ``pair``, ``version`` (settled predictions with a recorded position) |
 """  # noqa: E501  (the table's rows)
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlpkg.serving.pnl import PnlCollector
+
 if TYPE_CHECKING:
     from mlpkg.serving.model_cache import ModelCache
+    from mlpkg.storage import PredictionStore
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The Prometheus text exposition format (``text/plain; version=1.0.0``)."""
@@ -120,10 +125,13 @@ class ServingMetrics:
         )
         self.models = ModelsCollector()
         self.registry.register(self.models)
+        self.pnl = PnlCollector()
+        self.registry.register(self.pnl)
 
-    def attach(self, models: ModelCache) -> None:
-        """Read these models at scrape time (called when the service state opens)."""
+    def attach(self, models: ModelCache, store: PredictionStore | None = None) -> None:
+        """Read these models (and the store's P&L) at scrape time (when the state opens)."""
         self.models.models = models
+        self.pnl.models, self.pnl.store = models, store
 
     def count_prediction(
         self, pair: str, version: str, model: str, signal: str, *, cached: bool

@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlpkg.config import Settings
 from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
+from mlpkg.models.signals import POLICY_META, Signal, SignalPolicy, signal_thresholds
 from mlpkg.pipelines.predict import LatestPrediction, score_latest
 from mlpkg.serving.runtime import RuntimeBundle, load_runtime_bundle
 from mlpkg.tracking import registry
@@ -78,6 +80,25 @@ class LoadedModel:
     def runtime(self) -> str:
         """What runs it: ``onnxruntime``, ``lightgbm``, ``numpy``, ``keras`` (``+``-joined)."""
         return self.bundle.runtime
+
+    @property
+    def policy(self) -> SignalPolicy | None:
+        """The version's signal policy (chosen on its development folds); None before it had one."""
+        data = self.bundle.extra.get(POLICY_META)
+        return SignalPolicy.from_dict(data) if data else None
+
+    def thresholds(self, settings: Settings) -> tuple[float, float]:
+        """``(strong, normal)``: ``MLPKG_SIGNAL_*`` if set, else the policy, else the fallback."""
+        return signal_thresholds(
+            self.policy,
+            strong=settings.signal_strong,
+            normal=settings.signal_normal,
+            overridden=settings.signals_overridden,
+        )
+
+    def position(self, signal: Signal) -> float:
+        """The position a served signal stands for (a version without a policy: long/flat)."""
+        return (self.policy or SignalPolicy(0.0, 0.0)).position(signal)
 
     def score(
         self,
@@ -167,6 +188,7 @@ class ModelCache:
         self.fallback = fallback if fallback != alias else None
         self._slots = {pair: PairSlot() for pair in self.pairs}
         self._locks = {pair: threading.Lock() for pair in self.pairs}
+        self._guard = threading.Lock()
         self.load_failures: dict[str, int] = dict.fromkeys(self.pairs, 0)
         """Versions that failed to load, per pair, since start (``/metrics``)."""
 
@@ -177,7 +199,7 @@ class ModelCache:
             ModelNotFoundError: if no version is registered under the alias.
             ModelLoadError: if the version behind the alias failed to load and none is loaded.
         """
-        slot = self._slots[pair]
+        slot = self._slot(pair)
         if slot.model is not None:
             return slot.model
         if slot.error is not None:
@@ -188,16 +210,39 @@ class ModelCache:
 
     def peek(self, pair: str) -> LoadedModel | None:
         """Return the pair's loaded model or ``None`` (never raises, never blocks)."""
-        return self._slots[pair].model
+        slot = self._slots.get(pair)
+        return None if slot is None else slot.model
+
+    def forget(self, pair: str) -> None:
+        """Drop the pair's model (its alias was removed on purpose: a decided challenger).
+
+        The next ``refresh`` loads whatever the alias then names.
+        """
+        with self._locks[pair]:
+            self._slots[pair] = PairSlot()
 
     def snapshot(self, pair: str) -> PairSlot:
         """Return a copy of what is known about the pair (for health and status)."""
-        slot = self._slots[pair]
+        slot = self._slot(pair)
         return PairSlot(slot.model, slot.error, slot.failed_version, slot.missing, slot.checked_at)
 
+    def _slot(self, key: str) -> PairSlot:
+        """The slot of a pair or of another model of a pair (``BTC-4h-h6``), made on first use."""
+        with self._guard:
+            if key not in self._slots:
+                self._slots[key] = PairSlot()
+                self._locks[key] = threading.Lock()
+                self.load_failures.setdefault(key, 0)
+            return self._slots[key]
+
+    def keys(self) -> tuple[str, ...]:
+        """The pairs, then the other models asked for (``BTC-4h-h6``), as served."""
+        with self._guard:
+            return tuple(self._slots)
+
     def refresh_all(self) -> dict[str, RefreshOutcome]:
-        """Refresh every pair (blocking); one pair's failure does not stop the others."""
-        return {pair: self.refresh(pair) for pair in self.pairs}
+        """Refresh every pair and other model asked for (blocking); failures stay separate."""
+        return {key: self.refresh(key) for key in self.keys()}
 
     def refresh(self, pair: str, *, force: bool = False) -> RefreshOutcome:
         """Load the version behind the alias if it is not the one being served (blocking).
@@ -206,8 +251,8 @@ class ModelCache:
             pair: A configured pair.
             force: Retry a version that failed before.
         """
+        slot = self._slot(pair)
         with self._locks[pair]:
-            slot = self._slots[pair]
             slot.checked_at = datetime.now(UTC)
             try:
                 served, info = registry.resolve_alias(pair, self.alias, self.fallback)

@@ -34,11 +34,13 @@ import httpx
 import pandas as pd
 
 from mlpkg.config import FeatureConfig, Settings
+from mlpkg.data.calendars import calendar_of
 from mlpkg.data.core_client import fetch_core_candles
 from mlpkg.data.replay import Clock, WallClock, closed_candles
+from mlpkg.data.resample import reference_candles, to_interval
 from mlpkg.data.schema import check_interval, infer_frequency
 from mlpkg.data.sources import load_candles
-from mlpkg.errors import DataSourceError, MlpkgError
+from mlpkg.errors import DataSourceError, MlpkgError, ModelNotFoundError, UnknownModelError
 from mlpkg.features.build import build_features, warmup_rows
 from mlpkg.features.cross_asset import reference_pairs
 from mlpkg.models.signals import DirectionPrediction, Signal
@@ -46,6 +48,8 @@ from mlpkg.pipelines.predict import LatestPrediction
 from mlpkg.serving.drift import ReferenceCache, check_ood
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.storage import PredictionRecord, PredictionStore
+from mlpkg.storage.predictions import Role
+from mlpkg.tracking import registry
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +258,7 @@ class Predictor:
         self.cache_s = settings.prediction_cache_s
         self._cache: dict[tuple[str, str], tuple[CacheKey, float, ServedPrediction]] = {}
         self._pair_locks = {pair: threading.Lock() for pair in settings.pairs}
+        self._guard = threading.Lock()
         self._filled_through: dict[str, pd.Timestamp] = {}
         self.references = ReferenceCache()
 
@@ -292,6 +297,53 @@ class Predictor:
             self._cache[(pair, member or "")] = (key, time.monotonic(), served)
         return CacheAnswer(served, cached=False, age_s=0.0)
 
+    def predict_model(
+        self, pair: str, key: str, *, model_param: str | None = None, ensemble: bool = True
+    ) -> CacheAnswer:
+        """The prediction of another model of the pair (``key``: ``BTC-4h-h6``), not cached.
+
+        The model is loaded on first use (then refreshed with the others); the pair's candles
+        are put on its interval along its calendar's sessions (``mlpkg.data.resample``), and its
+        predictions and outcomes are stored under ``key``: its own closed candles, its own live
+        accuracy.
+
+        Raises:
+            UnknownModelError: no such model is registered (the message names the pair's
+                models).
+        """
+        if self.models.peek(key) is None:
+            self.models.refresh(key)
+        try:
+            model = self.models.get(key)
+        except ModelNotFoundError:
+            available = ", ".join(registry.model_keys(pair)) or "none"
+            raise UnknownModelError(
+                f"No model {registry.model_name(key)} is registered. Models of {pair}: "
+                f"{available} (<PAIR>-<interval>-h<horizon>; the bare pair is 1h, h=5). Train "
+                f"one with `mlpkg train --pair {pair} --interval I --horizon H`."
+            ) from None
+        member = model.bundle.resolve_member(model_param, ensemble)
+        with self._model_lock(key):
+            served = self._compute(key, model, self._model_candles(pair, model), member)
+        return CacheAnswer(served, cached=False, age_s=0.0)
+
+    def _model_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._pair_locks.setdefault(key, threading.Lock())
+
+    def _model_candles(self, pair: str, model: LoadedModel) -> pd.DataFrame:
+        """The pair's closed candles on the model's interval (resampled when finer)."""
+        features = model.bundle.run_config.features
+        interval = model.bundle.candle_interval
+        candles = self.feed.candles(pair, 0, None)
+        candles = to_interval(candles, interval, calendar_of(features), origin=f"{pair} candles")
+        if len(candles) < model.bundle.history_rows:
+            raise DataSourceError(
+                f"{pair} has {len(candles)} closed candles of {features.interval}; the model "
+                f"{model.name} needs {model.bundle.history_rows}. Provide more history."
+            )
+        return candles
+
     def peek(
         self, pair: str, *, model_param: str | None = None, ensemble: bool = True
     ) -> CacheAnswer | None:
@@ -316,22 +368,29 @@ class Predictor:
         return CacheAnswer(entry[2], cached=True, age_s=age) if age < self.cache_s else None
 
     def score_candles(
-        self, pair: str, model: LoadedModel, candles: pd.DataFrame
+        self, pair: str, model: LoadedModel, candles: pd.DataFrame, role: Role = "served"
     ) -> ServedPrediction:
         """Score the last of ``candles`` (closed ones, oldest first) and store it once.
 
-        The live loop uses it to score a candle it missed (catching up); answers are not
-        cached. A candle already stored for this version answers the stored prediction.
+        The live loop uses it to score a candle it missed (catching up), and a challenger in
+        shadow (``role='challenger'``); answers are not cached. A candle already stored for
+        this version answers the stored prediction.
         """
-        return self._compute(pair, model, candles)
+        return self._compute(pair, model, candles, role=role)
 
     def _compute(
-        self, pair: str, model: LoadedModel, candles: pd.DataFrame, member: str | None = None
+        self,
+        pair: str,
+        model: LoadedModel,
+        candles: pd.DataFrame,
+        member: str | None = None,
+        role: Role = "served",
     ) -> ServedPrediction:
+        strong, normal = model.thresholds(self.settings)
         latest = model.score(
             candles,
-            strong=self.settings.signal_strong,
-            normal=self.settings.signal_normal,
+            strong=strong,
+            normal=normal,
             member=member,
             references=self._references(pair, model, candles),
         )
@@ -353,12 +412,17 @@ class Predictor:
             close_at_prediction=latest.close,
             ood=None if ood is None else bool(ood),
             member=member or "",  # a member's own answer is stored beside the candidate's
+            target=latest.target_time,  # trading bars ahead: closures skipped
+            role=role,
+            position=model.position(latest.signal),
         )
         # One prediction per (version, member, candle), committed with the outcomes the newly
         # closed candles settle: a single durable commit per fresh prediction.
         closes = self._unsettled_closes(pair, candles)
         stored, _ = self.store.add_once(record, closes=closes)
-        self._filled_through[pair] = pd.Timestamp(candles.index[-1])
+        self._filled_through[pair] = max(
+            pd.Timestamp(candles.index[-1]), self._filled_through.get(pair, candles.index[-1])
+        )
         described = DirectionPrediction(
             stored.probability, stored.direction, stored.confidence, cast(Signal, stored.signal)
         )
@@ -370,13 +434,17 @@ class Predictor:
     def _references(
         self, pair: str, model: LoadedModel, candles: pd.DataFrame
     ) -> dict[str, pd.DataFrame]:
-        """The closed candles of the model's cross assets, one window each (none without)."""
-        bundle = model.bundle
+        """The closed candles of the model's cross assets on the pair's bars (none without).
+
+        Each is put on the model's interval and the pair's trading bars as in training
+        (``mlpkg.data.resample.reference_candles``).
+        """
+        features = model.bundle.run_config.features
         return {
             other: candles
             if other == pair
-            else self.feed.candles(other, bundle.history_rows, bundle.candle_interval)
-            for other in reference_pairs(bundle.run_config.features)
+            else reference_candles(self.feed.candles(other, 0, None), features, origin=other)
+            for other in reference_pairs(features)
         }
 
     def _unsettled_closes(self, pair: str, candles: pd.DataFrame) -> pd.Series:

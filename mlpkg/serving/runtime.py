@@ -34,6 +34,7 @@ from mlpkg.config import NEURAL_FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
 from mlpkg.models.artifacts import SavedRecord, read_record
 from mlpkg.models.mixture import MEMBERS_DIR, MemberMixture, combine
+from mlpkg.models.signals import POLICY_META
 from mlpkg.models.windows import windows_at
 from mlpkg.tracking.bundle import read_meta
 from mlpkg.tracking.export import ONNX_FILE, Runtime, onnx_session
@@ -438,5 +439,5 @@ def load_runtime_bundle(root: Path) -> RuntimeBundle:
     )
 
 
-_EXTRA_META = ("drift_reference",)
+_EXTRA_META = ("drift_reference", POLICY_META)
 """``meta.json`` keys kept in ``RuntimeBundle.extra`` for the live service."""

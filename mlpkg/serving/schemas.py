@@ -318,7 +318,9 @@ class VersionOut(ApiModel):
         description="Mean development-fold log loss of the candidate it holds."
     )
     holdout_log_loss: float | None = Field(
-        default=None, description="Its log loss on the holdout (scored once)."
+        default=None,
+        description="Holdout log loss of its procedure refit on the development period (the "
+        "served model is refit on every row, the holdout included: it has no holdout score).",
     )
     candidate: str = Field(default="", description="Family or ensemble, e.g. lstm, stacked.")
     decision: str = Field(
@@ -349,6 +351,60 @@ class LiveAccuracy(ApiModel):
     )
 
 
+class ModelEntry(ApiModel):
+    """One registered model of a pair: its (interval, horizon), served version, live accuracy."""
+
+    pair: str
+    key: str = Field(description="BTC (the default: 1h, h=5) or BTC-4h-h6.")
+    model_name: str
+    interval: str
+    horizon: int
+    calendar: str | None = Field(
+        default=None, description="Its trading calendar (null until it is loaded)."
+    )
+    loaded_version: str | None = Field(default=None, description="The version being served.")
+    live_accuracy: LiveAccuracy = Field(description="Its own settled predictions, all versions.")
+
+
+class ModelListResponse(ApiModel):
+    """Body of ``GET /api/models``: every registered model, several per pair possible."""
+
+    models: list[ModelEntry]
+    timestamp: int
+
+
+class SignalPolicyOut(ApiModel):
+    """The thresholds the served version answers ``signal`` with, and where they come from."""
+
+    source: Literal["policy", "environment", "fallback"] = Field(
+        description="policy: chosen on the version's development folds; environment: "
+        "MLPKG_SIGNAL_STRONG/NORMAL; fallback: the seed thresholds (a version without a policy)."
+    )
+    normal: float = Field(description="Confidence above which the signal is BUY/SELL.")
+    strong: float = Field(description="Confidence above which it is STRONG_BUY/STRONG_SELL.")
+    mode: Literal["long_flat", "long_short"] = Field(
+        description="long_flat: SELL means be flat; long_short: SELL means be short."
+    )
+    objective: float | None = Field(
+        default=None, description="Development objective reached (mean net log return/candle)."
+    )
+    note: str = ""
+
+
+class LivePnl(ApiModel):
+    """Realised P&L of a version's served signals, from its settled predictions (gross)."""
+
+    model_version: str
+    n_settled: int = Field(description="Settled predictions that recorded a position.")
+    n_traded: int = Field(description="Those whose signal took a position (not HOLD/flat).")
+    gross_return: float = Field(
+        description="Sum of position x h-step return / h: each signal a 1/h tranche held h "
+        "candles (the holdout backtest's accounting), before fees."
+    )
+    exposure: float = Field(description="Sum of |position| / h (candles of full exposure).")
+    hit_rate: float | None = Field(description="Share of traded tranches that gained.")
+
+
 class VersionMetricsOut(ApiModel):
     """What a version's training run measured: development folds and holdout, never mixed."""
 
@@ -368,11 +424,45 @@ class VersionMetricsOut(ApiModel):
         description="model -> metric on the holdout: the selected candidate and the references."
     )
     holdout_uses: int | None = Field(
-        description="Candidates scored on that holdout so far, when this one was scored."
+        description="k: candidates that had scored rows of that holdout (counted by time "
+        "overlap), this one included, when this one was scored."
+    )
+    holdout_alpha: float | None = Field(
+        default=None, description="alpha_k, the DM level that use was held to (alpha spending)."
     )
     significance: dict[str, dict[str, dict[str, float]]] = Field(
         description="dev/holdout -> reference -> one-sided Diebold-Mariano {stat, p}."
     )
+
+
+class ChallengeOut(ApiModel):
+    """A live challenger's evidence (``GET /api/models/{pair}/challenger``).
+
+    ``meanDiff`` is the mean of log loss(challenger) - log loss(reference) over the settled
+    shadow candles (negative: the challenger is better), ``[lower, upper]`` its anytime-valid
+    interval; a decision needs ``eValue >= threshold`` and the burn-in passed.
+    """
+
+    pair: str
+    version: str = Field(description="The challenger's registered version.")
+    reference: str = Field(description="'champion vN' or 'naive base rate' (no champion).")
+    state: Literal["watching", "promoted", "rejected"]
+    reason: str
+    n: int = Field(description="Settled shadow candles the figures are computed on.")
+    settled: int = Field(description="Settled shadow candles so far.")
+    scored: int = Field(description="Shadow predictions stored so far (settled or not).")
+    mean_diff: float | None
+    lower: float | None
+    upper: float | None
+    long_run_sd: float | None
+    e_value: float
+    threshold: float
+    alpha: float
+    horizon: int
+    burn_in: int
+    max_candles: int
+    shadow_from: datetime | None = Field(description="First candle scored in shadow.")
+    decided_at: datetime | None = Field(default=None, description="Service clock at decision.")
 
 
 class ModelStatusResponse(ApiModel):
@@ -394,8 +484,17 @@ class ModelStatusResponse(ApiModel):
     live_accuracy_by_version: list[LiveAccuracy] = Field(
         default_factory=list, description="Each version that predicted for the pair."
     )
+    signal_policy: SignalPolicyOut | None = Field(
+        default=None, description="The thresholds the served version's signal uses."
+    )
+    live_pnl_by_version: list[LivePnl] = Field(
+        default_factory=list, description="Realised P&L of each version's served signals."
+    )
     drift: DriftOut | None = Field(
         default=None, description="The latest drift check of the served version (live loop)."
+    )
+    challenge: ChallengeOut | None = Field(
+        default=None, description="The pending (or last decided) live challenger, if any."
     )
     timestamp: int
 
@@ -430,6 +529,14 @@ class PredictionRecordOut(ApiModel):
     correct: bool | None
     member: str = Field(default="", description="'' for the served candidate, else the member.")
     ood: bool | None = Field(default=None, description="Input outside the training ranges.")
+    role: Literal["served", "challenger"] = Field(
+        default="served", description="'served' (the default answer) or 'challenger' (shadow)."
+    )
+    position: float | None = Field(
+        default=None,
+        description="The position the signal stood for under the version's policy (+ long, "
+        "- short, 0 flat); null for rows stored before positions were recorded.",
+    )
 
 
 class HistoryResponse(ApiModel):
@@ -697,6 +804,12 @@ class OutOfSampleRow(ApiModel):
         description="Last candle the model that made it was trained on (< open_time)."
     )
     y_true: float | None = Field(description="1 if the close h candles later was higher.")
+    signal: str | None = Field(
+        default=None,
+        description="The signal the served version's thresholds give this P(up) (the policy's "
+        "thresholds were chosen on the development rows: in-sample there, out-of-sample in the "
+        "holdout).",
+    )
 
 
 class OutOfSampleResponse(ApiModel):
@@ -715,3 +828,13 @@ class OutOfSampleResponse(ApiModel):
 # Bodies above that name models defined after them (forward references).
 HealthResponse.model_rebuild()
 ModelStatusResponse.model_rebuild()
+
+
+class ChallengeMessage(ApiModel):
+    """A ``/ws/predictions`` message sent when a challenger is decided."""
+
+    type: Literal["challenge"] = "challenge"
+    pair: str
+    challenge: ChallengeOut
+    clock: datetime
+    timestamp: int

@@ -48,7 +48,7 @@ class ServingState:
         self.training = TrainingWorker(
             settings,
             self.jobs,
-            self.models.refresh,
+            self._trained,
             clock=self.clock,
             served_config=self._served_config,
             data_end=self._last_closed if replaying else None,
@@ -61,6 +61,11 @@ class ServingState:
     def uptime_s(self) -> float:
         """Seconds since the state was created."""
         return time.monotonic() - self._started
+
+    def _trained(self, pair: str) -> None:
+        """After a training job: reload the served alias; re-read the challenger alias."""
+        self.models.refresh(pair)
+        self.live.challenge.invalidate(pair)
 
     def _served_config(self, pair: str) -> RunConfig | None:
         model = self.models.peek(pair)

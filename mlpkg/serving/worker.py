@@ -19,6 +19,9 @@ candle closed since the last automatic job (a replay that reached the end of its
 Times are the service clock's: replayed time under ``MLPKG_DATA_SOURCE=replay``. An automatic
 job retrains the served version's run config on the data available now; under replay every job
 stops at the replay clock (``data_end`` = the last closed candle), so no model sees the future.
+An automatic job's version becomes the pair's ``challenger`` (``mlpkg.tracking.challengers``):
+it is promoted only on live shadow outcomes (``mlpkg.serving.challenge``), never on a
+re-scored old holdout.
 
 Cancelling (``cancel``): a queued job is cancelled at once; a running one stops at its next
 checkpoint (after each walk-forward fit, before the holdout, before the final fit): it ends
@@ -357,7 +360,10 @@ class TrainingWorker:
             config = run_config_for(record.pair, record.params, self.settings)
             from mlpkg.pipelines.train import train_pair  # heavy: only when a job runs
 
-            result = train_pair(config, self.settings, progress=self._checkpoint)
+            challenge = record.trigger != "manual"  # periodic/drift: a live challenger
+            result = train_pair(
+                config, self.settings, progress=self._checkpoint, as_challenger=challenge
+            )
         except JobCancelledError as exc:
             log.info("training job %s for %s cancelled (%s)", job_id, record.pair, exc)
             self._end(
@@ -375,8 +381,8 @@ class TrainingWorker:
             job_id,
             run_id=result.run_id,
             model_version=result.version,
-            promoted=result.decision.promote,
-            metrics=job_metrics(result),
+            promoted=result.decision.promote and not challenge,
+            metrics={**job_metrics(result), "challenger": challenge},
         )
         self._cool(record.pair)
         try:

@@ -12,6 +12,11 @@ live accuracy counts each candle once per version, whatever the request traffic.
 can be stored for the same candle. Migrating a v1 store keeps the first row of each duplicate
 group (lowest id) and deletes the others.
 
+**Roles** (migration ``_PREDICTIONS_ROLE``): ``role`` is ``served`` for what the served alias
+answered and ``challenger`` for the pending challenger's shadow predictions (scored beside it on
+every closed candle, compared with it by ``mlpkg.serving.challenge``). History reads the served
+role unless asked for the challenger; ``shadow_pairs`` joins both on their candles.
+
 **Counters** (table ``prediction_counts``, kept by triggers in the same transaction as each
 insert, outcome and delete): rows, outcomes, correct and realised-up predictions per (pair,
 version, member). Health, status and live accuracy read them instead of scanning the table.
@@ -32,7 +37,7 @@ import math
 import sqlite3
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NoReturn, get_args
+from typing import Any, ClassVar, Literal, NoReturn, get_args
 
 import pandas as pd
 
@@ -43,6 +48,9 @@ from mlpkg.storage.sqlite import TS_FORMAT, SQLiteStore, from_db_time, to_db_tim
 logger = logging.getLogger(__name__)
 
 _DIRECTIONS: tuple[str, ...] = get_args(Direction)
+Role = Literal["served", "challenger"]
+"""Why a prediction was made: the served alias's answer, or the challenger's shadow."""
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 def target_time(candle_time: datetime, horizon: int, interval: timedelta) -> datetime:
@@ -104,6 +112,8 @@ class PredictionRecord:
     request_id: str | None = None
     member: str = ""
     ood: bool | None = None
+    role: Role = "served"
+    position: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("predicted_at", "candle_time", "target_time", "realised_at"):
@@ -120,6 +130,8 @@ class PredictionRecord:
             _bad("realised_direction", self.realised_direction)
         if not math.isfinite(self.close_at_prediction):
             _bad("close_at_prediction", self.close_at_prediction)
+        if self.role not in ROLES:
+            _bad("role", self.role)
 
     @property
     def correct(self) -> bool | None:
@@ -148,18 +160,27 @@ class PredictionRecord:
         request_id: str | None = None,
         member: str = "",
         ood: bool | None = None,
+        target: datetime | None = None,
+        role: Role = "served",
+        position: float | None = None,
     ) -> PredictionRecord:
         """Build a new (unsaved, unrealised) record, deriving ``target_time`` from ``interval``.
 
         ``member`` is ``''`` for the served candidate, else the member that answered;
-        ``ood`` whether the input lay outside the training ranges (``None``: not checked).
+        ``ood`` whether the input lay outside the training ranges (``None``: not checked);
+        ``target`` the target candle's open time when a calendar's closures lie before it
+        (``mlpkg.data.calendars.bar_after``; default: ``horizon`` intervals of clock time).
+        ``role`` is ``served`` (the answer of the served alias) or ``challenger`` (a shadow
+        prediction of the pending challenger, never a default answer).
+        ``position`` the position the signal stood for under the version's signal policy
+        (+ long, - short, 0 flat; ``None`` before positions were recorded).
         """
         return cls(
             pair=pair,
             predicted_at=predicted_at,
             candle_time=candle_time,
             horizon=horizon,
-            target_time=target_time(candle_time, horizon, interval),
+            target_time=target or target_time(candle_time, horizon, interval),
             probability=probability,
             direction=direction,
             confidence=confidence,
@@ -171,6 +192,8 @@ class PredictionRecord:
             request_id=request_id,
             member=member,
             ood=ood,
+            role=role,
+            position=position,
         )
 
 
@@ -261,6 +284,12 @@ _PREDICTIONS_V2: tuple[str, ...] = (
 )
 
 
+_PREDICTIONS_POSITION: tuple[str, ...] = (
+    # The position each served signal stood for under its version's policy (live P&L).
+    "ALTER TABLE predictions ADD COLUMN position REAL",
+)
+
+
 def _record_from_row(row: sqlite3.Row) -> PredictionRecord:
     values = dict(zip(row.keys(), tuple(row), strict=True))
     for name in _TIME_COLUMNS:
@@ -268,6 +297,12 @@ def _record_from_row(row: sqlite3.Row) -> PredictionRecord:
     if values["ood"] is not None:
         values["ood"] = bool(values["ood"])
     return PredictionRecord(**values)
+
+
+def _time(text: str) -> datetime:
+    value = from_db_time(text)
+    assert value is not None
+    return value
 
 
 def _accuracy(n: int, n_realised: int, n_correct: int, n_up: int) -> dict[str, Any]:
@@ -316,10 +351,22 @@ def _settle(conn: sqlite3.Connection, pair: str, lookup: dict[str, float], reali
     return len(updates)
 
 
+_PREDICTIONS_ROLE: tuple[str, ...] = (
+    "ALTER TABLE predictions ADD COLUMN role TEXT NOT NULL DEFAULT 'served'",
+    "CREATE INDEX IF NOT EXISTS ix_predictions_role ON predictions (pair, role, candle_time)",
+)
+"""Shadow predictions of a challenger beside the served ones (issue 18)."""
+
+
 class PredictionStore(SQLiteStore):
     """Every served prediction, committed immediately; outcomes filled in as candles close."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_PREDICTIONS_V1, _PREDICTIONS_V2)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        _PREDICTIONS_V1,
+        _PREDICTIONS_V2,
+        _PREDICTIONS_ROLE,
+        _PREDICTIONS_POSITION,
+    )
 
     def add(self, record: PredictionRecord, *, request_id: str | None = None) -> int:
         """Commit one prediction (durably, before returning) and return its id.
@@ -411,11 +458,11 @@ class PredictionStore(SQLiteStore):
         return None if row is None else _record_from_row(row)
 
     def settled_at(self, pair: str, target: datetime) -> list[PredictionRecord]:
-        """The pair's realised predictions whose target candle opened at ``target``."""
+        """The pair's realised served predictions whose target candle opened at ``target``."""
         with self._locked() as conn:
             rows = conn.execute(
                 "SELECT * FROM predictions WHERE pair = ? AND target_time = ?"
-                " AND realised_direction IS NOT NULL ORDER BY id",
+                " AND realised_direction IS NOT NULL AND role = 'served' ORDER BY id",
                 (pair, to_db_time(target)),
             ).fetchall()
         return [_record_from_row(row) for row in rows]
@@ -452,7 +499,12 @@ class PredictionStore(SQLiteStore):
         return filled
 
     def history(
-        self, pair: str, *, limit: int = 100, since: datetime | None = None
+        self,
+        pair: str,
+        *,
+        limit: int = 100,
+        since: datetime | None = None,
+        role: Role = "served",
     ) -> list[PredictionRecord]:
         """Return the pair's predictions, newest first.
 
@@ -460,11 +512,12 @@ class PredictionStore(SQLiteStore):
             pair: The pair.
             limit: At most this many rows (>= 1).
             since: Only predictions served at or after this time.
+            role: ``served`` (default) or ``challenger`` (the shadow predictions).
         """
         if limit < 1:
             raise StorageError(f"history limit must be at least 1, got {limit}.")
-        sql = "SELECT * FROM predictions WHERE pair = ?"
-        params: list[Any] = [pair]
+        sql = "SELECT * FROM predictions WHERE pair = ? AND role = ?"
+        params: list[Any] = [pair, role]
         if since is not None:
             sql += " AND predicted_at >= ?"
             params.append(to_db_time(since))
@@ -515,6 +568,43 @@ class PredictionStore(SQLiteStore):
         ordered = sorted(rows, key=lambda r: (len(r[0]), r[0]), reverse=True)
         return {str(r[0]): _accuracy(*tuple(r)[1:]) for r in ordered}
 
+    def pnl_by_version(self, pair: str, member: str = "") -> dict[str, dict[str, Any]]:
+        """Realised P&L of each version's served signals, from its settled predictions.
+
+        Each settled prediction with a recorded ``position`` is one tranche of ``1/horizon`` of
+        that position held from its candle's close to its target candle's close (the accounting
+        of the holdout backtest): its gross return is ``position * (realised_close /
+        close_at_prediction - 1) / horizon``. Summed per version (simple sum, no compounding),
+        with the number of settled signals and of those that took a position.
+
+        Returns:
+            Version -> ``n_settled``, ``n_traded``, ``gross_return`` (sum of tranche returns),
+            ``exposure`` (sum of ``|position| / horizon``), ``hit_rate`` (share of traded
+            tranches with a positive return; ``None`` when none traded).
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT model_version, count(*), coalesce(sum(position != 0), 0),"
+                " coalesce(sum(position * (realised_close / close_at_prediction - 1)"
+                " / horizon), 0.0), coalesce(sum(abs(position) / horizon), 0.0),"
+                " coalesce(sum(position * (realised_close - close_at_prediction) > 0), 0)"
+                " FROM predictions WHERE pair = ? AND member = ? AND role = 'served'"
+                " AND position IS NOT NULL"
+                " AND realised_close IS NOT NULL AND model_version IS NOT NULL"
+                " GROUP BY model_version",
+                (pair, member),
+            ).fetchall()
+        return {
+            str(version): {
+                "n_settled": int(n),
+                "n_traded": int(traded),
+                "gross_return": float(gross),
+                "exposure": float(exposure),
+                "hit_rate": wins / traded if traded else None,
+            }
+            for version, n, traded, gross, exposure, wins in rows
+        }
+
     def recent_settled(
         self, pair: str, model_version: str, k: int, member: str = ""
     ) -> tuple[int, int]:
@@ -528,6 +618,79 @@ class PredictionStore(SQLiteStore):
                 (pair, model_version, member, k),
             ).fetchone()
         return int(n), int(correct)
+
+    def shadow_pairs(
+        self, pair: str, challenger: str, reference: str | None
+    ) -> list[tuple[datetime, datetime, float, float | None, bool]]:
+        """The challenger's settled shadow predictions, oldest candle first, with the reference's.
+
+        Args:
+            pair: The pair.
+            challenger: The challenger's model version (its ``challenger`` role rows).
+            reference: The served version compared with it on the same candles (``None``: no
+                reference row is joined and its probability is ``None``).
+
+        Returns:
+            ``(candle_time, target_time, challenger P(up), reference P(up) or None, up)`` per
+            settled candle; candles the reference did not predict are left out.
+        """
+        sql = (
+            "SELECT c.candle_time, c.target_time, c.probability, r.probability,"
+            " c.realised_direction = 'up' FROM predictions c"
+            " LEFT JOIN predictions r ON r.pair = c.pair AND r.candle_time = c.candle_time"
+            " AND r.member = '' AND r.role = 'served' AND r.model_version = ?"
+            " WHERE c.pair = ? AND c.model_version = ? AND c.member = '' AND c.role = 'challenger'"
+            " AND c.realised_direction IS NOT NULL"
+        )
+        if reference is not None:
+            sql += " AND r.probability IS NOT NULL"
+        with self._locked() as conn:
+            rows = conn.execute(
+                sql + " ORDER BY c.candle_time", (reference or "", pair, challenger)
+            ).fetchall()
+        return [
+            (
+                _time(row[0]),
+                _time(row[1]),
+                float(row[2]),
+                None if row[3] is None else float(row[3]),
+                bool(row[4]),
+            )
+            for row in rows
+        ]
+
+    def candle_window(self, pair: str, since: datetime, member: str = "") -> list[PredictionRecord]:
+        """The pair's predictions of candles opened at or after ``since``, oldest first.
+
+        Args:
+            pair: The pair.
+            since: First candle open time.
+            member: ``''`` (the served candidate, every version) or a member's name.
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT * FROM predictions WHERE pair = ? AND candle_time >= ? AND member = ?"
+                " ORDER BY candle_time, id",
+                (pair, to_db_time(since), member),
+            ).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def settled_outcomes(
+        self, pair: str, model_version: str, member: str = ""
+    ) -> list[tuple[datetime, bool, bool]]:
+        """``(target_time, correct, went_up)`` of each settled prediction of a version.
+
+        One row per candle (the unique key), in target-time order: the cumulative sums are the
+        live accuracy counters as they grew.
+        """
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT target_time, realised_direction = direction, realised_direction = 'up'"
+                " FROM predictions WHERE pair = ? AND model_version = ? AND member = ?"
+                " AND realised_direction IS NOT NULL ORDER BY target_time, id",
+                (pair, model_version, member),
+            ).fetchall()
+        return [(datetime.fromisoformat(row[0]), bool(row[1]), bool(row[2])) for row in rows]
 
     def row_count(self) -> int:
         """How many predictions are stored (from the counters: no table scan)."""

@@ -37,7 +37,9 @@ class VersionMetrics:
         development: model -> metric -> mean over the development folds.
         development_spread: model -> ``log_loss_std`` (folds) / ``log_loss_seed_std`` (seeds).
         holdout: model -> metric on the holdout (the candidate and the references).
-        holdout_uses: Candidates scored on that holdout so far, when this one was scored.
+        holdout_uses: k: candidates that had scored rows of that holdout (by time overlap),
+            this one included, when this one was scored.
+        holdout_alpha: alpha_k, the DM level that use was held to.
         significance: ``dev``/``holdout`` -> reference -> ``{"stat", "p"}`` (one-sided DM).
         decision: ``promoted``, ``rejected`` or ``manual`` (from the version's tags).
         reason: The promotion rule's one-line reason.
@@ -50,6 +52,7 @@ class VersionMetrics:
     development_spread: dict[str, dict[str, float]] = field(default_factory=dict)
     holdout: dict[str, dict[str, float]] = field(default_factory=dict)
     holdout_uses: int | None = None
+    holdout_alpha: float | None = None
     significance: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     decision: str = ""
     reason: str = ""
@@ -112,7 +115,7 @@ def _significance(metrics: Mapping[str, float]) -> dict[str, dict[str, dict[str,
 
 def summarize_metrics(info: VersionInfo, metrics: Mapping[str, float]) -> VersionMetrics:
     """Group a version's run metrics by period and model (pure)."""
-    uses = metrics.get("holdout_uses")
+    uses, alpha = metrics.get("holdout_uses"), metrics.get("holdout_alpha")
     return VersionMetrics(
         version=info.version,
         run_id=info.run_id,
@@ -121,6 +124,7 @@ def summarize_metrics(info: VersionInfo, metrics: Mapping[str, float]) -> Versio
         development_spread=_spread(metrics, _models(_DEV_LOSS, metrics)),
         holdout=holdout_values(metrics),
         holdout_uses=int(uses) if uses is not None and math.isfinite(uses) else None,
+        holdout_alpha=alpha if alpha is not None and math.isfinite(alpha) else None,
         significance=_significance(metrics),
         decision=info.decision,
         reason=info.reason,

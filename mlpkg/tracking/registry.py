@@ -4,9 +4,16 @@ Every trained version gets the alias ``candidate``; ``champion`` moves to it onl
 promotion rule (``mlpkg.evaluation.promotion.decide_promotion``, written down in the README)
 says so, or by hand (``mlpkg promote``, recorded as manual). Each version carries tags with
 what it is and what the rule decided: ``candidate`` (family or ensemble), ``decision``
-(``promoted``, ``rejected`` or ``manual``), ``reason``, its development and holdout log
-losses and its development-fold (walk-forward) accuracy ``dev_accuracy``, so status pages and
-the live accuracy alert read them without opening the run.
+(``promoted``, ``rejected`` or ``manual``), ``reason``, its development-fold log loss, the
+holdout log loss of its procedure **refit on the development period**
+(``dev_refit_holdout_log_loss``: the registered model itself is refit on every labelled row,
+the holdout included, so it has no holdout score; ``served_fit`` says so) and its
+development-fold (walk-forward) accuracy ``dev_accuracy``, so status pages and the live
+accuracy alert read them without opening the run.
+
+Only "not found" means there is no such alias or model: any other registry error is raised
+(``RegistryError``), never read as "no champion yet", which would pass the rule's champion
+condition.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from mlpkg.errors import ModelNotFoundError
+from mlpkg.config import split_model_key
+from mlpkg.errors import ModelNotFoundError, RegistryError
 from mlpkg.tracking.bundle import ModelBundle, download_bundle_files, load_bundle
 
 if TYPE_CHECKING:  # keeps the promotion rule (SciPy) out of the prediction server's imports
@@ -33,10 +41,19 @@ log = logging.getLogger(__name__)
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
+DEV_REFIT_HOLDOUT_TAG = "dev_refit_holdout_log_loss"
+"""Version tag: the holdout log loss of the procedure refit on the development period."""
+
+
+def _not_found(exc: MlflowException) -> bool:
+    """Whether an MLflow error says the model or alias does not exist (and nothing else)."""
+    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message
 
 
 def model_name(pair: str) -> str:
-    """Return the registered model name of a pair."""
+    """Return the registered model name of a pair, or of a model key (``mlpkg-BTC-4h-h6``)."""
     return f"mlpkg-{pair}"
 
 
@@ -46,7 +63,8 @@ class VersionInfo:
 
     Attributes:
         log_loss_mean: Mean development-fold log loss of the candidate (selection score).
-        holdout_log_loss: Its log loss on the holdout (None if never scored there).
+        holdout_log_loss: The holdout log loss of its procedure refit on the development period
+            (None if never scored there); the registered model is refit on every row.
         candidate: Family or ensemble name (``lstm``, ``stacked``...).
         decision: ``promoted``, ``rejected``, ``manual`` or ``""`` (registered before tags).
         reason: The rule's one-line reason.
@@ -67,7 +85,7 @@ class VersionInfo:
 
 def is_promoted(info: VersionInfo) -> bool:
     """Whether a version passed the promotion rule, was promoted by hand, or is the champion."""
-    return info.decision in ("promoted", "manual") or CHAMPION in info.aliases
+    return info.decision in ("promoted", "manual", "promoted-live") or CHAMPION in info.aliases
 
 
 def _number(text: object) -> float | None:
@@ -98,7 +116,8 @@ def register_version(
         "decision": "promoted" if decision.promote else "rejected",
         "reason": decision.reason[:4000],
         "dev_log_loss": f"{dev_log_loss:.6f}",
-        "holdout_log_loss": f"{holdout_log_loss:.6f}",
+        DEV_REFIT_HOLDOUT_TAG: f"{holdout_log_loss:.6f}",
+        "served_fit": "refit on every labelled row, the holdout included (no holdout score)",
     }
     if dev_accuracy is not None and math.isfinite(dev_accuracy):
         tags["dev_accuracy"] = f"{dev_accuracy:.6f}"
@@ -123,12 +142,22 @@ def tag_version(
 
 
 def alias_version(pair: str, alias: str) -> VersionInfo | None:
-    """Return the version behind an alias, or None when the alias or model does not exist."""
+    """Return the version behind an alias, or None when the alias or model does not exist.
+
+    Raises:
+        RegistryError: when the registry cannot answer (anything but "not found").
+    """
     client = mlflow.MlflowClient()
     try:
         mv = client.get_model_version_by_alias(model_name(pair), alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise RegistryError(
+            f"Cannot read alias {alias!r} of {model_name(pair)} from the model registry "
+            f"({exc.error_code}: {exc.message}). Check MLPKG_TRACKING_URI and the store, then "
+            "retry; nothing was decided."
+        ) from exc
     return _version_info(mv)
 
 
@@ -151,7 +180,7 @@ def _version_info(mv: object) -> VersionInfo:
         aliases=tuple(getattr(mv, "aliases", []) or []),
         log_loss_mean=_number(tags.get("dev_log_loss")),
         created_at_ms=int(getattr(mv, "creation_timestamp", 0) or 0),
-        holdout_log_loss=_number(tags.get("holdout_log_loss")),
+        holdout_log_loss=_number(tags.get(DEV_REFIT_HOLDOUT_TAG, tags.get("holdout_log_loss"))),
         candidate=str(tags.get("candidate", "")),
         decision=str(tags.get("decision", "")),
         reason=str(tags.get("reason", "")),
@@ -238,3 +267,16 @@ def resolve_alias(
         if fallback_info is not None:
             return fallback, fallback_info
     return alias, info
+
+
+def model_keys(pair: str | None = None) -> list[str]:
+    """The keys of every registered model (of ``pair`` only, when given), sorted.
+
+    A pair may have several models, one per (interval, horizon): ``BTC`` (the default, 1 h and
+    h = 5) and e.g. ``BTC-4h-h6`` (``mlpkg.config.model_key``).
+    """
+    pattern = f"{model_name(pair)}%" if pair else f"{model_name('')}%"
+    found = mlflow.MlflowClient().search_registered_models(filter_string=f"name LIKE '{pattern}'")
+    keys = [str(model.name).removeprefix(model_name("")) for model in found]
+    parsed = {key: split_model_key(key) for key in keys}
+    return sorted(k for k, p in parsed.items() if p is not None and (not pair or p[0] == pair))

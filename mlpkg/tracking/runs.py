@@ -365,7 +365,8 @@ def log_dataset_info(dataset: Any, split: Any) -> None:
     from mlpkg.data.sources import candles_checksum, describe_candles
 
     candles = dataset.candles
-    log_data_info(describe_candles(candles), candles_checksum(candles))
+    calendar = str(getattr(dataset, "calendar", ""))
+    log_data_info(describe_candles(candles, calendar), candles_checksum(candles))
     mlflow.log_params(
         {
             "rows_dropped_label_gap": dataset.dropped_label_rows,
@@ -377,36 +378,6 @@ def log_dataset_info(dataset: Any, split: Any) -> None:
             "holdout_purge_rows": split.purge,
         }
     )
-
-
-HOLDOUT_KEY_TAG = "mlpkg.holdout_key"
-HOLDOUT_SCORED_TAG = "mlpkg.holdout_scored"
-
-
-def holdout_key(pair: str, checksum: str, first: object, last: object) -> str:
-    """The identity of a holdout: pair, data checksum and holdout range (a short hash)."""
-    import hashlib
-
-    text = f"{pair}|{checksum}|{first}|{last}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def record_holdout_use(pair: str, key: str, candidate: str) -> int:
-    """Mark the active run as one scoring of holdout ``key``; return the uses so far.
-
-    Every run that scores a candidate on a holdout carries the tags, so the count is what
-    MLflow holds (this run included), whoever scored it.
-    """
-    mlflow.set_tags({HOLDOUT_KEY_TAG: key, HOLDOUT_SCORED_TAG: candidate})
-    experiment = mlflow.get_experiment_by_name(experiment_name(pair))
-    if experiment is None:
-        return 1
-    found = mlflow.search_runs(
-        experiment_ids=[experiment.experiment_id],
-        filter_string=f"tags.`{HOLDOUT_KEY_TAG}` = '{key}'",
-        output_format="list",
-    )
-    return max(1, len(found))
 
 
 def read_run_json(run_id: str, name: str) -> dict[str, Any] | None:

@@ -131,3 +131,20 @@ def test_always_up_without_fees_is_buy_and_hold():
 def test_unknown_strategy_mode_is_rejected():
     with pytest.raises(MlpkgError, match="mode"):
         strategy_returns([0.6], [0.01], fee_bps=1, mode="short_only", horizon=1)
+
+
+def test_trades_are_scheduled_on_clock_time_across_missing_rows():
+    """h = 5: decide at hours 0, 5, 10, 15...; a missing row is skipped, not counted as time."""
+    import pandas as pd
+
+    from mlpkg.evaluation.metrics import trade_returns, trade_schedule
+
+    hours = [h for h in range(20) if h != 7]  # hour 7 missing: rows after it shift by one
+    times = pd.date_range("2024-01-01", periods=20, freq="h", tz="UTC")[hours]
+    decided = trade_schedule(len(times), 5, times)
+    assert [hours[i] for i in decided] == [0, 5, 10, 15]
+    # without times it counts rows: the rows at hours 0, 5, 11 and 16
+    assert [hours[i] for i in trade_schedule(len(times), 5)] == [0, 5, 11, 16]
+    returns = np.arange(len(times)) / 100.0
+    _, net = trade_returns(np.ones(len(times)), returns, fee_bps=0, horizon=5, times=times)
+    np.testing.assert_allclose(net, returns[decided])

@@ -6,14 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.promotion import (
     MIN_GAIN_NATS,
+    SIGNIFICANCE_LEVEL,
     ChampionEvidence,
     decide_promotion,
+    holdout_dm,
     manual_decision,
+    spent_alpha,
 )
 from mlpkg.evaluation.splits import block_labels
-from mlpkg.models.baselines import NAIVE_BASELINES
 
 ROWS = 4000
 
@@ -37,8 +40,10 @@ def _holdout(edge_by_block=(0.15, 0.15, 0.15, 0.15), seed: int = 0) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
-def _decide(holdout: pd.DataFrame, champion: ChampionEvidence | None = None):
-    return decide_promotion(holdout, "lstm", naive=NAIVE_BASELINES, horizon=5, champion=champion)
+def _decide(holdout: pd.DataFrame, champion: ChampionEvidence | None = None, use: int = 1):
+    return decide_promotion(
+        holdout, "lstm", baseline="majority", horizon=5, champion=champion, use=use
+    )
 
 
 def _conditions(decision) -> dict[str, bool]:
@@ -127,3 +132,35 @@ def test_blocks_are_consecutive_and_cover_every_row(rows):
     assert len(labels) == rows
     assert (np.diff(labels) >= 0).all() and labels[0] == 0
     assert labels.max() == min(4, rows) - 1
+
+
+def test_spent_alpha_shrinks_with_each_use_and_sums_to_alpha():
+    levels = [spent_alpha(k) for k in range(1, 100_001)]
+
+    assert levels[0] == pytest.approx(SIGNIFICANCE_LEVEL * 6 / np.pi**2)
+    assert levels[1] == pytest.approx(levels[0] / 4)
+    assert sum(levels) < SIGNIFICANCE_LEVEL
+    assert sum(levels) > 0.9999 * SIGNIFICANCE_LEVEL
+    with pytest.raises(MlpkgError, match="start at 1"):
+        spent_alpha(0)
+
+
+def test_a_later_use_of_the_same_holdout_needs_a_smaller_p_value():
+    """A gain whose p lies between alpha_5 and alpha_1 passes as first use, not as fifth."""
+    holdout = _holdout((0.006, 0.006, 0.006, 0.006), seed=0)
+    p = holdout_dm(holdout, "lstm", "majority", 5).p_value
+    assert spent_alpha(5) < p < spent_alpha(1)
+    first, fifth = _decide(holdout, use=1), _decide(holdout, use=5)
+
+    assert _conditions(first)["beats_naive"] and not _conditions(fifth)["beats_naive"]
+    assert "alpha_5 = " in fifth.lines()[0] and "use 5 of this holdout" in fifth.lines()[0]
+
+
+def test_the_naive_reference_is_the_one_chosen_on_development_not_the_holdout_best():
+    holdout = _holdout()
+    assert (
+        "over always_up (chosen on development"
+        in decide_promotion(
+            holdout, "lstm", baseline="always_up", horizon=5, champion=None
+        ).lines()[0]
+    )

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlpkg.errors import MlpkgError
-from mlpkg.evaluation.promotion import decide_promotion
+from mlpkg.evaluation.promotion import decide_promotion, spent_alpha
 from mlpkg.evaluation.report import (
     flat_development_metrics,
     flat_holdout_metrics,
@@ -144,15 +144,21 @@ def _holdout(quality: float = 0.3, rows: int = 800):
 
 def test_holdout_report_has_metrics_blocks_budget_and_the_decision():
     holdout = _holdout()
-    decision = decide_promotion(holdout, "lstm", naive=NAIVE_BASELINES, horizon=1, champion=None)
-    report = summarize_holdout(holdout, "lstm", decision, uses=3, key="abc", fee_bps=10, horizon=1)
+    decision = decide_promotion(
+        holdout, "lstm", baseline="majority", horizon=1, champion=None, use=3
+    )
+    report = summarize_holdout(
+        holdout, "lstm", decision, uses=3, baseline="majority", fee_bps=10, horizon=1
+    )
 
     assert report.metrics.index[0] == "lstm" and set(report.metrics.index) == set(MODELS)
     assert report.blocks.shape == (4, len(MODELS))
     assert report.rows == 800 and report.uses == 3
     text = format_holdout(report)
     assert "HOLDOUT (scored once): 800 rows" in text
-    assert "candidates scored on this holdout so far: 3" in text
+    assert "candidates that scored rows of this holdout: 3" in text
+    assert f"alpha_3 = {spent_alpha(3):.3g}" in text and report.alpha == spent_alpha(3)
+    assert "naive reference (chosen on development): majority" in text
     assert "Promotion: PROMOTED" in text and "[x] beats_naive" in text
 
 
@@ -160,11 +166,13 @@ def test_flat_metrics_of_the_two_periods_never_share_a_key():
     dev = flat_development_metrics(_summarize(_development()))
     holdout_frame = _holdout()
     decision = decide_promotion(
-        holdout_frame, "lstm", naive=NAIVE_BASELINES, horizon=1, champion=None
+        holdout_frame, "lstm", baseline="majority", horizon=1, champion=None
     )
-    holdout = flat_holdout_metrics(
-        summarize_holdout(holdout_frame, "lstm", decision, uses=1, key="k", fee_bps=10, horizon=1)
+    report = summarize_holdout(
+        holdout_frame, "lstm", decision, uses=1, baseline="majority", fee_bps=10, horizon=1
     )
+    report.metrics.loc["lstm", "roc_auc"] = np.inf  # an infinite metric is never logged
+    holdout = flat_holdout_metrics(report)
 
     assert all(k.startswith("dev_") for k in dev)
     assert all(k.startswith("holdout_") for k in holdout)
@@ -172,4 +180,6 @@ def test_flat_metrics_of_the_two_periods_never_share_a_key():
     assert "dev_fold2_lstm_log_loss" in dev
     assert "holdout_lstm_log_loss" in holdout and "holdout_block3_lstm_log_loss" in holdout
     assert holdout["holdout_uses"] == 1 and holdout["holdout_promoted"] == 1.0
-    assert all(np.isfinite(v) or np.isnan(v) for v in {**dev, **holdout}.values())
+    assert holdout["holdout_alpha"] == spent_alpha(1)
+    assert "holdout_lstm_roc_auc" not in holdout and "holdout_lstm_brier" in holdout
+    assert not any(np.isinf(v) for v in {**dev, **holdout}.values())

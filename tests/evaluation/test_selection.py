@@ -107,3 +107,56 @@ def test_final_stacked_weights_use_every_development_fold_and_round_trip():
     procedure = Procedure("stacked", ("lstm", "gru", "logistic"), weights, {"lstm": {"epochs": 3}})
     assert Procedure.from_dict(procedure.as_dict()) == procedure
     assert final_weights(predictions, "gru", ["gru"], 42) == {"gru": 1.0}
+
+
+def _contiguous_predictions(seeds=(42,), rows: int = 200) -> pd.DataFrame:
+    """Three folds whose test blocks follow each other hour by hour (as walk-forward's do)."""
+    rng = np.random.default_rng(1)
+    frames = []
+    times = pd.date_range("2024-01-01", periods=3 * rows, freq="h", tz="UTC")
+    y = rng.integers(0, 2, 3 * rows).astype(float)
+    for seed in seeds:
+        for model, q in {"lstm": 0.10 - 0.09 * (seed - 42), "gru": 0.05, "logistic": 0.0}.items():
+            p = np.clip(0.5 + q * (2 * y - 1) + rng.normal(0, 0.1, 3 * rows), 0.05, 0.95)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "fold": np.repeat(np.arange(3), rows),
+                        "seed": seed,
+                        "open_time": times,
+                        "model": model,
+                        "proba_up": p,
+                        "y_true": y,
+                        "future_return": 0.0,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_stacking_weights_of_a_fold_leave_out_the_purge_before_it():
+    """Fold 0's last rows carry labels that read fold 1's prices: they must not weigh fold 1."""
+    families = ["lstm", "gru", "logistic"]
+    predictions = _contiguous_predictions()
+    purge = pd.Timedelta(hours=20)
+    _, weights = add_ensembles(predictions, ["stacked"], families, purge=purge)
+
+    fold1_start = predictions.loc[predictions["fold"] == 1, "open_time"].min()
+    tail = (predictions["fold"] == 0) & (predictions["open_time"] >= fold1_start - purge)
+    assert tail.sum() == 20 * 3  # 20 rows per member
+    poisoned = predictions.copy()
+    poisoned.loc[tail & (poisoned["model"] == "logistic"), "proba_up"] = poisoned.loc[
+        tail & (poisoned["model"] == "logistic"), "y_true"
+    ].clip(0.01, 0.99)
+    _, again = add_ensembles(poisoned, ["stacked"], families, purge=purge)
+    assert again[1] == pytest.approx(weights[1])
+
+
+def test_the_stacked_fold_weights_reported_are_the_base_seeds():
+    families = ["lstm", "gru", "logistic"]
+    both = _contiguous_predictions(seeds=(42, 43))
+    _, reported = add_ensembles(both, ["stacked"], families)
+    _, base_only = add_ensembles(both[both["seed"] == 42], ["stacked"], families)
+    _, other_only = add_ensembles(both[both["seed"] == 43], ["stacked"], families)
+    assert reported[2] == pytest.approx(base_only[2])
+    assert reported[2] != pytest.approx(other_only[2])

@@ -102,40 +102,72 @@ def _hourly(n: int):
     return pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC", name="open_time")
 
 
-def test_holdout_is_the_newest_share_of_labelled_rows_behind_a_purge_gap():
+def test_holdout_is_a_clock_time_period_behind_a_purge_gap():
     import numpy as np
+    import pandas as pd
 
-    from mlpkg.config import HoldoutConfig
     from mlpkg.evaluation.splits import holdout_split
 
     index = _hourly(1000)
     labelled = np.ones(1000, dtype=bool)
     labelled[-5:] = False  # the unlabelled tail (horizon 5)
-    split = holdout_split(index, labelled, HoldoutConfig(), horizon=5, context=59)
+    hour = pd.Timedelta(1, "h")
+    split = holdout_split(index, labelled, index[800], horizon=5, window=60, interval=hour)
 
-    assert split.start == 1000 - 5 - 199  # ceil(0.2 * 995) labelled rows held out
-    assert split.end == 1000
-    assert split.purge == 5 + 59 + 1
-    assert split.dev_end == split.start - split.purge
-    assert split.dev_end_time == index[split.dev_end]
+    assert split.start == 800 and split.end == 1000
+    assert split.purge == 5 + 60
+    assert split.dev_end == 800 - 65
+    assert split.dev_end_time == index[800] - 65 * hour
     # No development label (close h rows later) reaches a holdout row; no holdout window
     # (59 rows of context) reaches back into the development period.
     assert (split.dev_end - 1) + 5 < split.start - 59
 
 
-def test_holdout_start_date_and_too_short_periods_are_explained():
+def test_purge_is_counted_in_clock_time_across_a_gap():
     import numpy as np
+    import pandas as pd
 
-    from mlpkg.config import HoldoutConfig
+    from mlpkg.evaluation.splits import holdout_split
+
+    index = _hourly(1000).delete(range(740, 760))  # 20 missing candles just before the cut
+    labelled = np.ones(len(index), dtype=bool)
+    hour = pd.Timedelta(1, "h")
+    start = pd.Timestamp("2024-01-01", tz="UTC") + 800 * hour
+    split = holdout_split(index, labelled, start, horizon=5, window=60, interval=hour)
+
+    assert index[split.start] == start
+    assert index[split.dev_end - 1] < start - 65 * hour <= index[split.dev_end]
+
+
+def test_default_holdout_start_comes_from_candle_times_alone():
+    import pandas as pd
+
+    from mlpkg.evaluation.splits import default_holdout_start
+
+    index = _hourly(1001)
+    assert default_holdout_start(index, 0.2) == index[800]
+    # Dropping candles inside the span (e.g. labels lost to gaps) does not move it.
+    assert default_holdout_start(index.delete(range(100, 300)), 0.2) == index[800]
+    with pytest.raises(ConfigError, match="two candles"):
+        default_holdout_start(pd.DatetimeIndex(index[:1]), 0.2)
+
+
+def test_too_short_periods_are_explained():
+    import numpy as np
+    import pandas as pd
+
     from mlpkg.evaluation.splits import holdout_split
 
     index = _hourly(500)
     labelled = np.ones(500, dtype=bool)
-    config = HoldoutConfig(holdout_start=str(index[400]))
-    assert holdout_split(index, labelled, config, horizon=1, context=0).start == 400
-
-    late = HoldoutConfig(holdout_start="2030-01-01")
-    with pytest.raises(ConfigError, match="after the last row"):
-        holdout_split(index, labelled, late, horizon=1, context=0)
+    hour = pd.Timedelta(1, "h")
+    late = pd.Timestamp("2030-01-01", tz="UTC")
+    with pytest.raises(ConfigError, match="0 labelled holdout rows"):
+        holdout_split(index, labelled, late, horizon=1, window=1, interval=hour)
+    # evaluate and tune never score it: after a roll they still explore development
+    empty = holdout_split(
+        index, labelled, late, horizon=1, window=1, interval=hour, require_holdout=False
+    )
+    assert (empty.rows, empty.start_time, empty.dev_end) == (0, late, 500)
     with pytest.raises(ConfigError, match="development rows"):
-        holdout_split(index[:60], labelled[:60], HoldoutConfig(), horizon=5, context=20)
+        holdout_split(index[:60], labelled[:60], index[48], horizon=5, window=21, interval=hour)

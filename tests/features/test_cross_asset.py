@@ -128,3 +128,28 @@ def test_the_config_parses_assets_and_rejects_a_short_market():
         FeatureConfig(market_pairs=("BTC",))
     assert FeatureConfig().cross_assets == ()
     assert feature_names(FeatureConfig()) == feature_names(FeatureConfig(market_pairs="BTC,ETH"))
+
+
+def test_references_are_put_on_the_runs_interval_and_the_pairs_bars_before_alignment(shipped):
+    from mlpkg.config import RunConfig
+    from mlpkg.data.calendars import get_calendar
+    from mlpkg.data.resample import reference_candles
+    from mlpkg.pipelines.dataset import build_dataset
+
+    config = RunConfig.from_flat(pair="LTC", interval="4h", cross_assets="BTC", calendar="24/7")
+    hourly = {pair: _shipped(pair).iloc[-6000:] for pair in ("LTC", "BTC")}
+    dataset = build_dataset(hourly["LTC"], config, {"BTC": hourly["BTC"]})
+    reference = dataset.references["BTC"]
+    assert (np.diff(reference.index.asi8) % pd.Timedelta("4h").value == 0).all()
+    # BTC's 4 h close is the close of its bar's last hour; the one-bar return is between bars.
+    close = hourly["BTC"]["close"].resample("4h").last()
+    expected = (close / close.shift(1) - 1).reindex(dataset.X.index)
+    got = dataset.X["btc_return_1"]
+    both = dataset.y.notna() & expected.notna()
+    assert both.sum() > 500
+    np.testing.assert_allclose(got[both], expected[both], rtol=1e-9, atol=1e-12)
+    # Beside an exchange-traded pair, a crypto reference keeps only the pair's trading bars.
+    xnys = FeatureConfig(calendar="XNYS", cross_assets=("BTC",))
+    kept = reference_candles(hourly["BTC"], xnys, origin="BTC")
+    ordinals = get_calendar("XNYS").bar_ordinals(pd.DatetimeIndex(kept.index), pd.Timedelta("1h"))
+    assert 0 < len(kept) < len(hourly["BTC"]) and np.isfinite(ordinals).all()

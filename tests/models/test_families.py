@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -29,7 +30,9 @@ def test_make_estimator_copies_the_config_section_purge_and_seed(family):
     if family == "logistic":
         assert set(params) == {*section, "max_iter"}
     else:
-        assert (params["purge"], params["seed"]) == (3, 11)
+        # the early-stopping tail is purged like the folds: h + window, not h alone
+        window = section.get("window", 1)
+        assert (params["purge"], params["seed"]) == (3 + window, 11)
         assert make_estimator(family, config, seed=12).get_params()["seed"] == 12
     if "window" in section:
         assert model.context_rows == section["window"] - 1
@@ -57,3 +60,13 @@ def test_load_estimator_names_an_unknown_recorded_family(fitted_cache, tmp_path)
 
     with pytest.raises(ModelLoadError, match="unknown family 'prophet'"):
         load_estimator(tmp_path / "m")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_estimator_defaults_equal_the_config_defaults(family):
+    """An estimator built by hand (notebooks, sklearn tools) behaves like one from a RunConfig."""
+    section = RunConfig().section(family).model_dump()
+    parameters = inspect.signature(ESTIMATORS[family].__init__).parameters
+    assert set(section) <= set(parameters), set(section) - set(parameters)
+    defaults = {name: parameters[name].default for name in section}
+    assert defaults == section

@@ -223,6 +223,9 @@ def test_evaluate_notebook_logs_a_run_with_params_metrics_and_plots(tmp_path, ke
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "plots are displayed"
     assert any("Selected on the development folds" in o.get("text", "") for o in outputs)
+    assert any(
+        "SIGNAL POLICY (chosen on the development folds" in o.get("text", "") for o in outputs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -368,6 +371,7 @@ def test_compare_notebook_reads_a_training_run_back_from_mlflow(tmp_path, kernel
     assert f"MLflow run {trained.run_id}: 3 candidates" in texts
     assert "HOLDOUT (scored once)" in texts and "Promotion:" in texts
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3, "log loss comparison, reliability curves and importance"
+    assert len(images) == 4, "log loss, reliability curves, importance, holdout backtest"
+    assert "HOLDOUT BACKTEST of the signal policy" in texts and "buy_hold" in texts
     tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "stacked" in tables and "log_loss_seed_std" in tables

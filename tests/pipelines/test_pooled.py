@@ -24,7 +24,7 @@ from mlpkg.pipelines.evaluate import development_split
 from mlpkg.pipelines.pooled import check_pooled, load_pool, train_pooled
 from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.app import create_app
-from mlpkg.tracking import registry
+from mlpkg.tracking import ledger, registry
 
 POOL = "BTC,ETH,LTC"
 SMALL = {"models": "lightgbm,logistic", "pool_pairs": POOL, "importance_rows": 0}
@@ -98,16 +98,35 @@ def test_no_pooled_fit_reads_a_holdout_row_or_a_later_row_of_any_pair(home, monk
 
     monkeypatch.setattr(pooled_module, "pooled_rows", spy)
     result = train_pooled(config)
-    # 2 folds x 2 families + the holdout fits (candidate, logistic reference) + the final fit.
-    assert len(calls) >= 7
+    # 2 folds x 2 families + the holdout fits (the candidate, and the logistic reference
+    # unless it is the candidate) + the final fit.
+    assert len(calls) >= 6
     for cutoff, latest in calls:
         assert set(latest) == {"BTC", "ETH"}
         for pair, last in latest.items():
             assert last <= cutoff
             assert last < pool[pair].dev_end_time, f"{pair}'s holdout was read"
     fits_before_final = [c for c, _ in calls if c < own_dev_end]
-    assert len(fits_before_final) >= 6  # folds and holdout fits stop before LTC's holdout
+    assert len(fits_before_final) >= 5  # folds and holdout fits stop before LTC's holdout
+    assert max(c for c, _ in calls) >= own_dev_end  # the final fit
     assert result.version == "1"
+    # Each pool pair's holdout is its ledger entry, recorded by this first (pooled) training
+    # run of the pair, and its rows before it are marked seen.
+    for pair in ("BTC", "ETH"):
+        book = ledger.read_ledger(pair)
+        assert book.current is not None and pool[pair].dev_end_time < book.current.start
+        assert book.seen_until is not None and book.seen_until < book.current.start
+
+
+def test_a_pool_pair_reads_its_recorded_holdout_not_a_local_one(home):
+    config = check_pooled(tiny_run_config(pair="LTC", **SMALL), registering=False)
+    default = load_pool(config)["BTC"].dev_end_time
+    earlier = default - pd.Timedelta(days=5)
+    ledger.record_holdout("BTC", earlier, "first-train", "test", None)
+    assert load_pool(config)["BTC"].dev_end_time < earlier < default
+    # The trained pair's holdout_start names its own holdout, never a pool pair's.
+    moved = tiny_run_config(pair="LTC", holdout_start=str(default), **SMALL)
+    assert load_pool(check_pooled(moved, registering=False))["BTC"].dev_end_time < earlier
 
 
 def test_train_pooled_with_cross_assets_registers_what_trained_it_and_serves(home, capsys):

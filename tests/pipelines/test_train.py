@@ -1,8 +1,9 @@
 """End to end on shipped candles: development folds, holdout once, rule, final fit, registry.
 
 One module fixture trains BTC three times into an isolated SQLite store with tiny models:
-every family and both ensembles, then a cheap candidate twice more on the same data (the
-holdout budget), with the first version promoted by hand in between (the champion re-score).
+every family and both ensembles, then a cheap candidate twice more (the third on 100 more
+candles: the holdout's uses are counted by time overlap, not by data checksum), with the first
+version promoted by hand in between (the champion re-score).
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import pytest
 from mlpkg.config import Settings
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import ModelNotFoundError
+from mlpkg.evaluation.metrics import log_losses
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.evaluate import evaluate_pair
 from mlpkg.pipelines.predict import score_latest
 from mlpkg.pipelines.train import train_pair
-from mlpkg.tracking import registry
+from mlpkg.tracking import ledger, registry
 
 pytestmark = pytest.mark.slow
 
-REFERENCES = ("majority", "always_up", "persistence", "logistic")
+NAIVE = ("majority", "always_up", "persistence")
+REFERENCES = (*NAIVE, "logistic")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def trained(tmp_path_factory, tiny_config):
     first = train_pair(tiny_config(models="all", n_seeds=2), settings)
     second = train_pair(tiny_config(models="logistic,lightgbm"), settings)
     registry.promote("BTC", first.version, manual=manual_decision(first.version))
-    third = train_pair(tiny_config(models="logistic,lightgbm"), settings)
+    third = train_pair(tiny_config(models="logistic,lightgbm", max_rows=1600), settings)
     yield settings, first, second, third
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -97,7 +100,9 @@ def test_development_and_holdout_are_logged_separately_and_never_overlap(trained
     holdout = _csv(client, first.run_id, "holdout_predictions.csv", tmp_path)
     assert development["open_time"].max() < dev_end
     assert holdout["open_time"].min() >= holdout_first
-    assert set(holdout["model"]) == {first.bundle.candidate, *REFERENCES}
+    # only the naive references beside the candidate: a holdout score of logistic, a family
+    # the folds may select, would be an uncounted use of the holdout
+    assert set(holdout["model"]) == {first.bundle.candidate, *NAIVE}
     # a development label (h = 5 candles ahead) never reaches into the holdout
     assert development["open_time"].max() + pd.Timedelta(hours=5) < holdout_first
 
@@ -130,10 +135,36 @@ def test_the_run_holds_reports_procedure_plots_and_the_bundle(trained):
 def test_the_holdout_budget_counts_every_candidate_scored_on_it(trained):
     settings, first, second, third = trained
     assert (first.holdout.uses, second.holdout.uses, third.holdout.uses) == (1, 2, 3)
-    assert first.holdout.key == second.holdout.key == third.holdout.key
+    assert third.holdout.alpha == pytest.approx(0.05 * 6 / (math.pi**2 * 9))
     metrics = _client(settings).get_run(third.run_id).data.metrics
     assert metrics["holdout_uses"] == 3
-    assert "candidates scored on this holdout so far: 3" in third.text
+    assert metrics["holdout_alpha"] == pytest.approx(third.holdout.alpha)
+    assert "candidates that scored rows of this holdout: 3" in third.text
+    assert "alpha_3 = 0.00338" in third.text
+
+
+def test_the_first_training_run_records_the_holdout_every_later_run_reads(trained):
+    settings, first, second, third = trained
+    book = ledger.read_ledger("BTC", settings)
+    assert [entry.how for entry in book.entries] == ["first-train"]
+    start = book.current.start
+    # the first run placed it from its candle times: the last 25 % of the 1,500 candles' span
+    times = load_candles("BTC", "shipped", settings).index[-1500:]
+    assert start == times[times >= times[0] + (times[-1] - times[0]) * 0.75][0]
+    # the third run read 100 more candles (another default start) but kept the recorded one
+    assert first.holdout.start == second.holdout.start == third.holdout.start == start
+    assert book.seen_until == times[-1]
+
+
+def test_the_naive_reference_of_the_rule_is_chosen_on_development(trained):
+    _, _, second, _ = trained
+    base = second.development.base_predictions
+    losses = {
+        name: log_losses(rows["y_true"], rows["proba_up"]).mean()
+        for name, rows in base[base["model"].isin(NAIVE)].groupby("model")
+    }
+    assert second.holdout.baseline == min(losses, key=losses.get)
+    assert f"over {second.holdout.baseline} (chosen on development" in second.text
 
 
 def test_evaluate_explores_the_development_folds_without_spending_the_holdout(trained):
@@ -142,8 +173,10 @@ def test_evaluate_explores_the_development_folds_without_spending_the_holdout(tr
     development, run_id = evaluate_pair(config, settings)
     run = _client(settings).get_run(run_id)
     assert not any(k.startswith("holdout_") for k in run.data.metrics)
-    assert "mlpkg.holdout_key" not in run.data.tags
+    assert "mlpkg.holdout_scored" not in run.data.tags
     assert development.selection.chosen == "logistic"
+    assert development.split.start_time == first.development.split.start_time
+    assert run.data.tags["holdout_source"] == "ledger"
 
 
 def test_the_champion_is_re_scored_on_the_same_holdout_rows(trained):
@@ -157,17 +190,22 @@ def test_the_champion_is_re_scored_on_the_same_holdout_rows(trained):
     detail = third.decision.conditions[2].detail
     assert f"champion v{first.version}" in detail
     assert "refit on this development period" in detail
-    assert third.decision.promote == all(c.passed for c in third.decision.conditions)
+    # the alias says what the rule decided (the registry's state, not the decision's own list)
+    champion = registry.alias_version("BTC", registry.CHAMPION)
+    assert champion.version == (third.version if third.decision.promote else first.version)
 
 
 def test_the_deployed_model_is_refit_on_every_labelled_row(trained):
-    _, first, _, _ = trained
+    settings, first, _, _ = trained
+    # from the raw candles, not the dataset's own mask: the last 1,500 candles (no gap there),
+    # the feature warm-up before the first row, the 5-candle unknown future after the last
+    times = load_candles("BTC", "shipped", settings).index[-1500:]
     dataset = first.development.dataset
-    labelled = dataset.y.dropna()
     seen = first.bundle.trained_on
-    assert seen["rows"] == len(labelled)
-    assert seen["last_open_time"] == str(labelled.index[-1])
-    assert pd.Timestamp(seen["last_open_time"]) > first.development.split.start_time
+    first_row = times[dataset.warmup_rows]
+    assert seen["last_open_time"] == str(times[-1 - 5])
+    assert seen["first_open_time"] == str(first_row)
+    assert seen["rows"] == len(times[(times >= first_row) & (times <= times[-1 - 5])])
     for name, member in first.bundle.members.items():
         budget = first.development.procedure.budgets.get(name)
         if budget:

@@ -17,6 +17,7 @@ import httpx
 import mlflow
 import nbformat
 import optuna
+import pandas as pd
 import psutil
 import pytest
 from optuna.trial import TrialState
@@ -26,7 +27,6 @@ from mlpkg import cli
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.data.sources import load_candles
 from mlpkg.pipelines import studies
-from mlpkg.pipelines.objective import development_rows, trial_config
 from mlpkg.pipelines.tune import TuneRequest, apply_tuned_params, run_tune, tuned_params
 from mlpkg.tracking import runs, trials
 
@@ -176,14 +176,54 @@ def test_hopeless_trials_are_pruned_after_a_fold(server_tune):
 
 
 def test_trials_never_read_the_holdout(server_tune):
-    _, settings, study, _ = server_tune
+    """Every trial respects one holdout, placed from the candle times alone, purged by h + 96.
+
+    The expected start and purge are computed here from the raw candle timestamps, not with the
+    functions the trials ran: the last 1,500 candles' span, its last 20 %, and a purge of the
+    horizon plus the widest window the logistic space may use (1: it reads one row).
+    """
+    result, settings, study, _ = server_tune
     client = mlflow.MlflowClient(settings.resolved_tracking_uri)
-    candles = load_candles("BTC", "shipped", settings)
+    times = load_candles("BTC", "shipped", settings).index[-1500:]
+    cut = times[0] + (times[-1] - times[0]) * 0.8
+    start = times[times >= cut][0]
+    purge = (BASE.horizon + 1) * pd.Timedelta(1, "h")
+    best = tuned_params(result.parent_run_id, settings)
+    assert pd.Timestamp(best["holdout_start"]) == start
+    assert best["holdout_source"] == "default"
+    assert pd.Timestamp(best["development_last"]) < start - purge
     for trial in study.trials:
-        split = development_rows(candles, trial_config(BASE, "logistic", trial.params)).split
         child = client.get_run(trial.user_attrs["mlflow_run_id"])
-        assert child.data.tags["holdout_first"] == str(split.start_time)
-        assert child.data.tags["rows_read_until"] < str(split.dev_end_time)
+        assert pd.Timestamp(child.data.tags["holdout_first"]) == start
+        assert pd.Timestamp(child.data.tags["rows_read_until"]) < start - purge
+
+
+def test_train_refuses_params_from_a_tune_whose_rows_it_would_hold_out(server_tune, monkeypatch):
+    """The issue's reproducer: tune on the last 1,500 candles, then train on 3,000.
+
+    The train run's holdout (the last 20 % of 3,000 candles) starts before the tune's, so the
+    tune chose on rows this run would call untouched: refused before any fit.
+    """
+    result, settings, _, _ = server_tune
+    for key in [k for k in os.environ if k.startswith("MLPKG_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MLPKG_HOME", str(settings.home))
+    monkeypatch.setenv("MLPKG_TRACKING_URI", str(settings.tracking_uri))
+    get_settings.cache_clear()
+    errors: list[str] = []
+    monkeypatch.setattr(sys.stderr, "write", errors.append)
+    try:
+        options = ["--pair", "BTC", "--max-rows", "3000", "--params-from", result.parent_run_id]
+        code = cli.main(["train", *options])
+    finally:
+        get_settings.cache_clear()
+    assert code == 2
+    message = "".join(errors)
+    assert "the tune has seen rows this run would call untouched" in message
+    client = mlflow.MlflowClient(settings.resolved_tracking_uri)
+    experiment = client.get_experiment_by_name("mlpkg/BTC")
+    kinds = {r.data.tags.get("kind") for r in client.search_runs([experiment.experiment_id])}
+    assert "train" not in kinds  # refused before a run was opened
 
 
 def test_the_best_trial_feeds_train_params_from(server_tune):

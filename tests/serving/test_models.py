@@ -37,10 +37,11 @@ def test_status_lists_versions_metrics_vs_baselines_and_live_accuracy(server, tr
     assert set(dev) == {family, "majority", "always_up", "persistence", "logistic"}
     assert dev[family]["log_loss"] == pytest.approx(metrics[f"dev_{family}_log_loss_mean"])
     assert dev[family]["accuracy"] == pytest.approx(metrics[f"dev_{family}_accuracy_mean"])
-    assert set(holdout) == {family, "majority", "always_up", "persistence", "logistic"}
+    assert set(holdout) == {family, "majority", "always_up", "persistence"}  # no uncounted use
     assert holdout[family]["log_loss"] == pytest.approx(metrics[f"holdout_{family}_log_loss"])
     assert holdout[family]["log_loss"] != dev[family]["log_loss"]
-    assert champion["holdoutUses"] == 1
+    assert champion["holdoutUses"] == 1  # counted by time overlap (docs/holdout.md)
+    assert champion["holdoutAlpha"] == pytest.approx(0.05 * 6 / math.pi**2)
     assert "dev" in champion["significance"] and "holdout" in champion["significance"]
     assert body["served"]["version"] == tracked.champion.version
     assert body["loaded"]["version"] == tracked.champion.version

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from support import SERVED_FAMILY
 
-from mlpkg.models.signals import describe_prediction
+from mlpkg.models.signals import POLICY_META, SignalPolicy, describe_prediction
 
 from .conftest import assert_error
 
@@ -30,8 +30,9 @@ def test_prediction_body_has_every_field_the_clients_read(server, tracked):
     assert pred["probability"] == p
     assert math.isclose(pred["confidence"], abs(p - 0.5) * 2)
     assert pred["direction"] == ("up" if p > 0.5 else "down")
-    settings = server.settings
-    expected = describe_prediction(p, strong=settings.signal_strong, normal=settings.signal_normal)
+    # The version's own policy (chosen on its development folds) gives the thresholds.
+    policy = SignalPolicy.from_dict(tracked.trained.bundle.extra[POLICY_META])
+    expected = describe_prediction(p, strong=policy.strong, normal=policy.normal)
     assert pred["signal"] == expected.signal
     assert pred["modelType"] == SERVED_FAMILY
     meta = pred["metadata"]

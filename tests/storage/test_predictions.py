@@ -313,7 +313,7 @@ def test_stats_summarise_the_store(store):
     assert (stats["oldest"], stats["newest"]) == (T0 + HOUR, T0 + 3 * HOUR)
     assert stats["file_size_bytes"] > 0
     assert stats["journal_mode"] == "wal"
-    assert stats["schema_version"] == store.schema_version == 2
+    assert stats["schema_version"] == store.schema_version == len(PredictionStore.MIGRATIONS)
 
 
 def test_store_uses_wal_and_full_synchronous(store):
@@ -380,7 +380,7 @@ def test_empty_existing_file_is_migrated(tmp_path):
     path = tmp_path / "p.db"
     path.touch()
     with PredictionStore(path) as store:
-        assert store.stats()["schema_version"] == 2
+        assert store.stats()["schema_version"] == len(PredictionStore.MIGRATIONS)
         assert store.add(make_record()) == 1
 
 
@@ -421,7 +421,7 @@ def test_a_v1_store_migrates_keeping_the_first_of_each_duplicate_candle(tmp_path
         ],
     )
     with PredictionStore(path) as store:
-        assert store.stats()["schema_version"] == 2
+        assert store.stats()["schema_version"] == len(PredictionStore.MIGRATIONS)
         rows = store.history("BTC", limit=100) + store.history("ETH")
         kept = sorted((r.pair, r.model_version or "", r.candle_time, r.probability) for r in rows)
         assert kept == [
@@ -532,3 +532,63 @@ def test_committed_predictions_survive_sigkill(tmp_path):
         stored = {r.id for r in store.history("BTC", limit=10**6)}
     assert set(reported) <= stored
     assert len(reported) >= wanted
+
+
+# --- roles: the challenger's shadow predictions ----------------------------------------------
+
+
+def _shadow(candle: int, version: str, probability: float, role: str) -> PredictionRecord:
+    from dataclasses import replace
+
+    return replace(
+        make_record(candle=candle, model_version=version), probability=probability, role=role
+    )
+
+
+def test_shadow_predictions_stay_out_of_the_served_history(store):
+    store.add(make_record(candle=0, model_version="3"))
+    store.add(_shadow(0, "4", 0.6, "challenger"))
+
+    served = store.history("BTC")
+    shadow = store.history("BTC", role="challenger")
+
+    assert [(r.model_version, r.role) for r in served] == [("3", "served")]
+    assert [(r.model_version, r.role) for r in shadow] == [("4", "challenger")]
+    with pytest.raises(StorageError, match="role"):
+        _shadow(0, "4", 0.6, "canary")
+
+
+def test_shadow_pairs_join_settled_challenger_and_reference_rows_on_their_candles(store):
+    for candle in range(4):
+        store.add(_shadow(candle, "4", 0.6 + candle / 100, "challenger"))
+    for candle in (0, 1, 3):  # the reference missed candle 2
+        store.add(make_record(candle=candle, model_version="3"))
+    store.fill_outcomes("BTC", closes_at({1: 101.0, 2: 99.0, 3: 101.0}))  # targets of 0..2
+
+    joined = store.shadow_pairs("BTC", "4", "3")
+    alone = store.shadow_pairs("BTC", "4", None)
+
+    assert [(r[0], r[2], r[3], r[4]) for r in joined] == [
+        (T0, 0.6, 0.7, True),
+        (T0 + HOUR, 0.61, 0.7, False),
+    ]
+    assert [(r[0], r[1], r[3]) for r in alone] == [
+        (T0, T0 + HOUR, None),
+        (T0 + HOUR, T0 + 2 * HOUR, None),
+        (T0 + 2 * HOUR, T0 + 3 * HOUR, None),
+    ]
+
+
+def test_a_store_of_the_previous_schema_gets_the_role_column(tmp_path):
+    from mlpkg.storage.predictions import _PREDICTIONS_ROLE
+
+    path = tmp_path / "old.db"
+    old = PredictionStore.MIGRATIONS[: PredictionStore.MIGRATIONS.index(_PREDICTIONS_ROLE)]
+    with sqlite3.connect(path) as conn:
+        for migration in old:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {len(old)}")
+    with PredictionStore(path) as store:
+        store.add(make_record())
+        assert [r.role for r in store.history("BTC")] == ["served"]

@@ -34,6 +34,7 @@ LOGGED = {
     "holdout_dm_vs_always_up_stat": -0.4,
     "holdout_dm_vs_always_up_p": 0.34,
     "holdout_uses": 2.0,
+    "holdout_alpha": 0.0076,
     "holdout_promoted": 0.0,
 }
 
@@ -76,7 +77,7 @@ def test_summary_has_both_periods_spread_tests_uses_and_decision():
     assert summary.development_spread == {
         "lstm": {"log_loss_std": 0.01, "log_loss_seed_std": 0.002}
     }
-    assert summary.holdout_uses == 2
+    assert summary.holdout_uses == 2 and summary.holdout_alpha == 0.0076
     assert summary.significance == {
         "dev": {"logistic": {"stat": -1.2, "p": 0.23}},
         "holdout": {"always_up": {"stat": -0.4, "p": 0.34}},

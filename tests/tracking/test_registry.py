@@ -73,3 +73,49 @@ def test_resolve_alias_falls_back_only_when_the_alias_is_missing(tracking_store,
     champion = _register(tracking_store, tmp_path, "BTC", "champion")
     alias, info = resolve_alias("BTC", "champion", "candidate")
     assert alias == "champion" and info is not None and info.version == champion
+
+
+def test_the_version_names_its_holdout_loss_for_what_it_is(tracking_store, tmp_path):
+    """The registered model is refit on every row: the holdout loss is the dev refit's."""
+    import mlflow
+
+    from mlpkg.evaluation.promotion import PromotionDecision
+    from mlpkg.tracking.registry import alias_version, register_version
+
+    with mlflow.start_run() as run:
+        pass
+    version = register_version(
+        "BTC",
+        tmp_path.as_uri(),
+        run.info.run_id,
+        candidate="gru",
+        decision=PromotionDecision(False, (), "no"),
+        dev_log_loss=0.69,
+        holdout_log_loss=0.6925,
+    )
+    tags = tracking_store.get_model_version("mlpkg-BTC", version).tags
+    assert tags["dev_refit_holdout_log_loss"] == "0.692500"
+    assert "holdout_log_loss" not in tags
+    assert "holdout included" in tags["served_fit"]
+    assert alias_version("BTC", "candidate").holdout_log_loss == 0.6925
+
+
+def test_only_not_found_reads_as_no_champion(tracking_store, monkeypatch):
+    """A registry that cannot answer must not pass the champion condition as 'no champion'."""
+    import mlflow
+    import pytest
+    from mlflow.exceptions import MlflowException
+
+    from mlpkg.errors import RegistryError
+    from mlpkg.tracking.registry import alias_version
+
+    assert alias_version("BTC", "champion") is None  # no such model: not found
+    tracking_store.create_registered_model("mlpkg-BTC")
+    assert alias_version("BTC", "champion") is None  # no such alias: not found
+
+    def locked(self, name, alias):
+        raise MlflowException("(sqlite3.OperationalError) database is locked")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "get_model_version_by_alias", locked)
+    with pytest.raises(RegistryError, match="database is locked"):
+        alias_version("BTC", "champion")

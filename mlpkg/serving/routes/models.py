@@ -1,4 +1,4 @@
-"""``/api/models/{pair}``: what is served and why (``status``), and ``reload``.
+"""``/api/models``: every registered model; ``/{pair}``: what is served and why, and ``reload``.
 
 The status reads MLflow (the registered versions, their aliases and the walk-forward metrics of
 the version behind the served alias), the prediction store's counters (live accuracy per
@@ -11,15 +11,21 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
+from mlpkg.config import DEFAULT_HORIZON, DEFAULT_INTERVAL, split_model_key
+from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.serving.deps import AuthDep, PairDep, StateDep
-from mlpkg.serving.errors import PAIR_AUTH_ERRORS, PAIR_ERRORS
+from mlpkg.serving.errors import CHALLENGER_ERRORS, PAIR_AUTH_ERRORS, PAIR_ERRORS
 from mlpkg.serving.live import accuracy_body, drift_body
 from mlpkg.serving.model_cache import PairSlot
+from mlpkg.serving.pnl import pnl_body, policy_body
 from mlpkg.serving.runtime import RuntimeBundle
 from mlpkg.serving.schemas import (
+    ChallengeOut,
     LiveAccuracy,
     MemberOut,
+    ModelEntry,
     ModelHealth,
+    ModelListResponse,
     ModelStatusResponse,
     ReloadResponse,
     VersionMetricsOut,
@@ -33,10 +39,47 @@ from mlpkg.tracking.metrics import version_metrics
 router = APIRouter(prefix="/api/models", tags=["models"])
 
 
+@router.get("")
+def get_models(state: StateDep) -> ModelListResponse:
+    """Every registered model: one per pair and (interval, horizon), with its live accuracy."""
+    entries = []
+    for key in registry.model_keys():
+        pair, interval, horizon = split_model_key(key) or (key, DEFAULT_INTERVAL, DEFAULT_HORIZON)
+        loaded = state.models.peek(key)
+        entries.append(
+            ModelEntry(
+                pair=pair,
+                key=key,
+                model_name=registry.model_name(key),
+                interval=interval,
+                horizon=horizon,
+                calendar=loaded.bundle.run_config.calendar if loaded else None,
+                loaded_version=loaded.version if loaded else None,
+                live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(key)),
+            )
+        )
+    return ModelListResponse(models=entries, timestamp=now_ms())
+
+
 @router.get("/{pair}/status", responses=PAIR_ERRORS)
 def get_model_status(pair: PairDep, state: StateDep) -> ModelStatusResponse:
     """Registered versions, the served version's walk-forward metrics, live accuracy."""
     return model_status(state, pair)
+
+
+@router.get("/{pair}/challenger", responses=CHALLENGER_ERRORS)
+def get_challenger(pair: PairDep, state: StateDep) -> ChallengeOut:
+    """The live challenger: settled shadow candles, mean loss difference, interval, state.
+
+    The pending challenger's evidence now, or the last decision since the service started.
+    """
+    challenge = state.live.challenge.current(pair)
+    if challenge is None:
+        raise ChallengerNotFoundError(
+            f"{pair} has no challenger: periodic and drift retrains register one "
+            "(MLPKG_RETRAIN_EVERY, MLPKG_RETRAIN_ON_DRIFT)."
+        )
+    return challenge.body()
 
 
 @router.post("/{pair}/reload", dependencies=[AuthDep], responses=PAIR_AUTH_ERRORS)
@@ -115,9 +158,17 @@ def model_status(state: ServingState, pair: str) -> ModelStatusResponse:
         live_accuracy=LiveAccuracy.model_validate(state.store.live_accuracy(pair)),
         live_accuracy_loaded_version=by_version,
         live_accuracy_by_version=every_version,
+        signal_policy=policy_body(slot.model, state.settings) if slot.model else None,
+        live_pnl_by_version=pnl_body(state.store, pair),
         drift=drift_body(state.live.drift(pair)),
+        challenge=_challenge(state, pair),
         timestamp=now_ms(),
     )
+
+
+def _challenge(state: ServingState, pair: str) -> ChallengeOut | None:
+    challenge = state.live.challenge.current(pair)
+    return None if challenge is None else challenge.body()
 
 
 def _metrics(info: registry.VersionInfo | None) -> VersionMetricsOut | None:

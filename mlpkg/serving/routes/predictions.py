@@ -12,12 +12,15 @@ import re
 import time
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
+from mlpkg.config import DEFAULT_HORIZON, model_key, split_model_key
+from mlpkg.errors import ChallengerNotFoundError
+from mlpkg.models.signals import describe_prediction
 from mlpkg.serving.deps import MetricsDep, PairDep, SettingsDep, StateDep
 from mlpkg.serving.errors import MEMBER_ERRORS, PAIR_ERRORS, SOURCE_ERRORS, classify
 from mlpkg.serving.live import accuracy_body
@@ -40,6 +43,7 @@ from mlpkg.serving.schemas import (
 )
 from mlpkg.serving.state import ServingState
 from mlpkg.storage import PredictionRecord
+from mlpkg.storage.predictions import Role
 
 _DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -70,6 +74,20 @@ ModelQuery = Annotated[
         "version, e.g. gru); 404 unknown_member if the version does not hold it.",
     ),
 ]
+IntervalQuery = Annotated[
+    Literal["15m", "1h", "4h", "1d"],
+    Query(description="The model's candle interval (another model of the pair: 404 names them)."),
+]
+HorizonQuery = Annotated[
+    int, Query(ge=1, le=100, description="The model's horizon in candles (default 5).")
+]
+AliasQuery = Annotated[
+    Literal["challenger"] | None,
+    Query(
+        description="challenger: the pending challenger's shadow predictions instead of the "
+        "served ones (never the default answer)."
+    ),
+]
 EnsembleQuery = Annotated[
     bool,
     Query(
@@ -79,21 +97,38 @@ EnsembleQuery = Annotated[
 ]
 
 
-@router.get("/{pair}", response_model=PredictionResponse, responses=MEMBER_ERRORS)
+@router.get(
+    "/{pair}", response_model=PredictionResponse | PredictionRecordOut, responses=MEMBER_ERRORS
+)
 async def get_prediction(
     pair: PairDep,
     state: StateDep,
     metrics: MetricsDep,
     model: ModelQuery = None,
     ensemble: EnsembleQuery = True,
+    interval: IntervalQuery = "1h",
+    horizon: HorizonQuery = DEFAULT_HORIZON,
+    alias: AliasQuery = None,
 ) -> Response:
     """P(up) for the pair's latest candle from the served model (cached briefly).
 
     ``?model=<family>`` answers that member's own prediction, ``?ensemble=false`` the best
     single member of an ensemble; the seed's ``strategy`` parameter is ignored (the weights
-    were chosen at registration).
+    were chosen at registration). ``?alias=challenger`` answers the newest stored shadow
+    prediction of the pending challenger (a stored-prediction body, ``role`` challenger).
+    ``?interval=4h&horizon=6`` asks the pair's model for that interval and horizon
+    (``mlpkg-BTC-4h-h6``; the default 1h, h=5 is ``mlpkg-BTC``).
     """
+    if alias is not None:
+        return await anyio.to_thread.run_sync(_challenger_latest, state, pair)
     started = time.perf_counter()
+    key = model_key(pair, interval, horizon)
+    if key != pair:
+        other = partial(
+            state.predictor.predict_model, pair, key, model_param=model, ensemble=ensemble
+        )
+        served = await anyio.to_thread.run_sync(other)
+        return json_response(counted_body(metrics, served, started))
     answer = state.predictor.peek(pair, model_param=model, ensemble=ensemble)
     if answer is None:
         predict = partial(state.predictor.predict, pair, model_param=model, ensemble=ensemble)
@@ -126,14 +161,17 @@ def get_history(
         BeforeValidator(require_date_time),
         Query(description="ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z; UTC if no offset."),
     ] = None,
+    alias: AliasQuery = None,
 ) -> HistoryResponse:
     """Served predictions of the pair, newest first, with realised outcomes and live accuracy.
 
     ``liveAccuracy`` is the served version's, over unique candles (one prediction per candle).
+    ``?alias=challenger``: the challenger's shadow predictions instead (``role`` challenger).
     """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    records = state.store.history(pair, limit=limit, since=since)
+    role: Role = "challenger" if alias == "challenger" else "served"
+    records = state.store.history(pair, limit=limit, since=since, role=role)
     return HistoryResponse(
         pair=pair,
         predictions=[record_body(r) for r in records],
@@ -142,6 +180,16 @@ def get_history(
         live_accuracy_by_version=versions_accuracy(state, pair),
         timestamp=now_ms(),
     )
+
+
+def _challenger_latest(state: ServingState, pair: str) -> Response:
+    records = state.store.history(pair, limit=1, role="challenger")
+    if not records:
+        raise ChallengerNotFoundError(
+            f"{pair} has no shadow prediction of a challenger yet: see "
+            f"GET /api/models/{pair}/challenger."
+        )
+    return json_response(record_body(records[0]))
 
 
 @router.get("/{pair}/out-of-sample", responses=SOURCE_ERRORS)
@@ -174,9 +222,13 @@ def get_out_of_sample(
     if end is not None:
         keep &= times <= (end if end.tzinfo else end.replace(tzinfo=UTC))
     chosen = table[keep]
+    strong, normal = model.thresholds(state.settings)
+    records = chosen.astype(object).where(chosen.notna(), None).to_dict("records")
     rows = [
-        OutOfSampleRow.model_validate(row)
-        for row in chosen.astype(object).where(chosen.notna(), None).to_dict("records")
+        OutOfSampleRow.model_validate(
+            {**row, "signal": _signal(row["probability"], strong, normal)}
+        )
+        for row in records
     ]
     return OutOfSampleResponse(
         pair=pair,
@@ -188,6 +240,12 @@ def get_out_of_sample(
         count=len(rows),
         timestamp=now_ms(),
     )
+
+
+def _signal(probability: float | None, strong: float, normal: float) -> str | None:
+    if probability is None:
+        return None
+    return describe_prediction(probability, strong=strong, normal=normal).signal
 
 
 def pair_accuracy(state: ServingState, pair: str) -> LiveAccuracy:
@@ -289,8 +347,9 @@ def prediction_body(answer: CacheAnswer, started: float) -> PredictionResponse:
         individual=served.latest.individual if combined else None,
         ensemble=_ensemble_detail(served) if combined else None,
     )
+    parsed = split_model_key(served.pair)
     return PredictionResponse(
-        pair=served.pair,
+        pair=parsed[0] if parsed else served.pair,
         prediction=detail,
         timestamp=int(served.computed_at.timestamp() * 1000),
         cached=answer.cached,
