@@ -201,8 +201,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mlpkg.data.resample import reference_candles, session_candles
     from mlpkg.data.sources import load_candles
     from mlpkg.features.cross_asset import reference_pairs
+    from mlpkg.models.inference import score_latest
     from mlpkg.models.signals import POLICY_META, SignalPolicy, signal_thresholds
-    from mlpkg.pipelines.predict import score_latest
     from mlpkg.tracking import registry
     from mlpkg.tracking.runs import configure_tracking
 
@@ -314,17 +314,34 @@ def _run_config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the HTTP API with uvicorn."""
+    """Serve the HTTP API with uvicorn (``--workers N``: N processes, one leader)."""
+    import os
+
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
-        "mlpkg.serving.app:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    workers = max(1, int(args.workers))
+    folder = None
+    if workers > 1:
+        from mlpkg.serving.metrics import prepare_multiprocess
+
+        folder = prepare_multiprocess()
+        # One replay clock for every worker (time.monotonic is system-wide).
+        os.environ.setdefault("MLPKG_REPLAY_WALL0", repr(time.monotonic()))
+    try:
+        uvicorn.run(
+            "mlpkg.serving.app:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        if folder is not None:
+            from mlpkg.serving.metrics import remove_multiprocess
+
+            remove_multiprocess(folder)
     return 0
 
 
@@ -384,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the HTTP API (port 3001)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes (default 1); one holds the leader lease (live loop, jobs)",
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -269,6 +269,11 @@ class Settings(BaseSettings):
     replay_start: str = Field(
         default="", description="Replay clock start (UTC); '' = after the served model's data."
     )
+    replay_wall0: float | None = Field(
+        default=None,
+        description="Set by mlpkg serve --workers: time.monotonic() at which every worker's "
+        "replay clock starts, so the workers share one clock.",
+    )
     live_scoring: bool = Field(
         default=True, description="Score every pair as soon as a new candle closes (loop)."
     )
@@ -280,6 +285,13 @@ class Settings(BaseSettings):
     )
     retrain_cooldown: Annotated[float, NoDecode] = Field(
         default=1800.0, description="No automatic retrain of a pair this soon after one (30m)."
+    )
+    job_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Added to a training process's nice value (0: none), so predictions keep "
+        "the CPU during a retrain.",
     )
     retrain_on_drift: bool = Field(
         default=False, description="Queue a retrain (trigger drift) when a drift alert is raised."

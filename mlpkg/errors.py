@@ -88,7 +88,7 @@ class JobStateError(StorageError):
 
 
 class JobCancelledError(MlpkgError):
-    """A running job was cancelled at a checkpoint."""
+    """A running job was cancelled: its process got SIGTERM or lost its server."""
 
 
 class OutOfSampleNotFoundError(MlpkgError):

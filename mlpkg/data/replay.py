@@ -94,13 +94,17 @@ class ReplayClock:
         """The time the clock started at (``None`` before :meth:`start`)."""
         return self._origin
 
-    def start(self, at: pd.Timestamp) -> None:
-        """Set the clock to ``at`` (UTC) now; it runs from there."""
+    def start(self, at: pd.Timestamp, wall0: float | None = None) -> None:
+        """Set the clock to ``at`` (UTC) now, or at the monotonic time ``wall0``; it runs on.
+
+        ``wall0`` lets several processes of one machine run one clock (``time.monotonic`` is
+        system-wide on Linux).
+        """
         stamp = pd.Timestamp(at)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         with self._lock:
             self._origin = stamp
-            self._wall0 = self._monotonic()
+            self._wall0 = self._monotonic() if wall0 is None else wall0
 
     def now(self) -> pd.Timestamp:
         """The replayed time.

@@ -14,16 +14,17 @@
    ``MLPKG_RETRAIN_ON_DRIFT`` an alert queues a retrain (trigger ``drift``).
 4. Periodic retrains that are due are queued (``TrainingWorker.tick``). A pending challenger
    scores each candle in shadow and its live test is updated (``mlpkg.serving.challenge``).
-5. Each new prediction is published to the WebSocket subscribers (``PredictionHub``) with the
-   outcomes it settled and the version's live accuracy.
+5. Each new prediction's message (with the outcomes it settled and the version's live
+   accuracy), and each challenger decision, is appended to the live event log
+   (``LiveEventStore``); every API worker follows the log and pushes it to its WebSocket
+   subscribers (``mlpkg.serving.hub``).
+
+Only the process holding the leader lease runs this loop (``mlpkg.serving.lease``). The event
+log is also its cursor: a process that takes the lease resumes each pair after the last candle
+logged for the served version, so a leader's death neither repeats nor skips a candle.
 
 It then sleeps until the next candle is due to close (replay: that time divided by the speed),
 at most ``MLPKG_LIVE_POLL_S`` (file and core are re-read at that pace until it appears).
-
-``PredictionHub``: each subscriber has a bounded queue (``MLPKG_WS_QUEUE`` messages).
-Publishing never waits: when a subscriber's queue is full its **oldest** message is dropped
-(and counted; the subscriber gets a ``dropped`` message before the next one), so a slow or
-dead subscriber never delays predictions or other subscribers.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import pandas as pd
@@ -45,6 +46,7 @@ from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.drift import wilson_interval
 from mlpkg.serving.challenge import ChallengeService
 from mlpkg.serving.drift import DriftMonitor, PairDrift
+from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
 from mlpkg.serving.schemas import (
@@ -56,10 +58,8 @@ from mlpkg.serving.schemas import (
 )
 from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import PredictionRecord, PredictionStore
+from mlpkg.storage.events import LiveEventStore
 from mlpkg.tracking.history import out_of_sample, walk_forward_accuracy
-
-if TYPE_CHECKING:
-    from mlpkg.serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ MAX_CATCHUP = 200
 """Most missed candles one step scores for a pair (older ones are skipped and counted)."""
 MIN_WAIT_S = 0.02
 """Shortest pause between steps."""
+PRUNE_EVERY = 1000
+"""Events logged between two prunings of the event log (it keeps ``KEEP_EVENTS``)."""
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -115,51 +117,6 @@ class PairLive:
     error: str | None = None
 
 
-@dataclass
-class Subscriber:
-    """One WebSocket client: its queue, its pair filter (``None``: all) and drops."""
-
-    queue: asyncio.Queue[str]
-    pairs: set[str] | None
-    dropped: int = 0
-    reported: int = 0
-
-
-class PredictionHub:
-    """Fan-out of new predictions to WebSocket subscribers (event loop only; never waits).
-
-    Args:
-        maxsize: Messages buffered per subscriber (``MLPKG_WS_QUEUE``).
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self.subscribers: list[Subscriber] = []
-        self.published = 0
-
-    def subscribe(self, pairs: set[str] | None) -> Subscriber:
-        """Register a subscriber (``pairs``: only those; ``None``: every pair)."""
-        subscriber = Subscriber(asyncio.Queue(self.maxsize), pairs)
-        self.subscribers.append(subscriber)
-        return subscriber
-
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        """Forget a subscriber (idempotent)."""
-        if subscriber in self.subscribers:
-            self.subscribers.remove(subscriber)
-
-    def publish(self, pair: str, message: str) -> None:
-        """Queue ``message`` for every subscriber of ``pair``; drop its oldest when full."""
-        self.published += 1
-        for subscriber in list(self.subscribers):
-            if subscriber.pairs is not None and pair not in subscriber.pairs:
-                continue
-            if subscriber.queue.full():
-                subscriber.queue.get_nowait()
-                subscriber.dropped += 1
-            subscriber.queue.put_nowait(message)
-
-
 @dataclass(frozen=True)
 class LiveEvent:
     """A new prediction and the JSON message announcing it."""
@@ -189,6 +146,7 @@ class LiveService:
         feed: The candle feed.
         predictor: The predictor.
         training: The training worker (periodic and drift retrains).
+        events: The live event log (the WebSocket fan-out and the resume point).
     """
 
     def __init__(
@@ -200,6 +158,7 @@ class LiveService:
         feed: CandleFeed,
         predictor: Predictor,
         training: TrainingWorker,
+        events: LiveEventStore,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -208,6 +167,8 @@ class LiveService:
         self.feed = feed
         self.predictor = predictor
         self.training = training
+        self.events = events
+        self._logged = 0
         self.hub = PredictionHub(settings.ws_queue)
         self.monitor = DriftMonitor(settings, store, predictor.references)
         self.challenge = ChallengeService(settings, store, models, predictor, clock)
@@ -232,7 +193,7 @@ class LiveService:
         info = self._replay_start()
         interval = self._interval()
         # The clock starts when the first replayed candle has just closed.
-        self.clock.start(info.start + interval)
+        self.clock.start(info.start + interval, self.settings.replay_wall0)
         self.replay = info
         log.info("replay clock starts at %s (%s)", info.start + interval, info.reason)
 
@@ -290,6 +251,12 @@ class LiveService:
             self.training.tick()
         except MlpkgError as exc:
             log.warning("periodic retrain check failed: %s", exc)
+        for pair, message in self.challenge.drain():  # challengers decided in this step
+            self.events.append(pair, f"challenge/{uuid.uuid4().hex}", datetime.now(UTC), message)
+        self._logged += len(events)
+        if self._logged >= PRUNE_EVERY:  # the log only feeds recent WebSocket pushes
+            self._logged = 0
+            self.events.prune()
         return events, self._wait(next_closes)
 
     def _step_pair(self, pair: str, model: LoadedModel) -> list[LiveEvent]:
@@ -297,7 +264,11 @@ class LiveService:
         interval = pd.Timedelta(model.bundle.candle_interval)
         candles = self.feed.candles(pair, model.bundle.history_rows, interval)
         if state.version != model.version:
-            state.version, state.last_scored = model.version, None
+            # First sight of the pair in this process: resume after the last logged candle
+            # (another leader's); a hot swap starts with the latest candle.
+            known = state.version is not None
+            resume = None if known else self.events.last_candle(pair, _model_key(model))
+            state.version, state.last_scored = model.version, _stamp(resume)
             self.monitor.forget(pair)
         times = _new_candles(pd.DatetimeIndex(candles.index), state.last_scored)
         if len(times) > MAX_CATCHUP:
@@ -349,7 +320,9 @@ class LiveService:
             clock=self.clock.now().to_pydatetime(),
             timestamp=now_ms(),
         )
-        return LiveEvent(pair, record, message.model_dump_json())
+        text = message.model_dump_json()
+        self.events.append(pair, _model_key(model), record.candle_time, text)
+        return LiveEvent(pair, record, text)
 
     def _wait(self, next_closes: Sequence[pd.Timestamp]) -> float:
         poll = self.settings.live_poll_s
@@ -439,17 +412,24 @@ def _pair_start(
     return fallback, note
 
 
-async def run_live(state: ServingState) -> None:
-    """Run ``state.live.step`` forever (in a thread) and publish its events; until cancelled."""
-    live = state.live
+async def run_live(live: LiveService, *, settings: Settings) -> None:
+    """Run ``live.step`` forever (in a thread); until cancelled (leader only).
+
+    The step logs its events; ``mlpkg.serving.hub.follow_events`` publishes them.
+    """
     while True:
         try:
-            events, wait = await anyio.to_thread.run_sync(live.step)
+            _, wait = await anyio.to_thread.run_sync(live.step)
         except Exception:  # the loop must survive anything one step does
             log.exception("live step failed")
-            events, wait = [], state.settings.live_poll_s
-        for event in events:
-            live.hub.publish(event.pair, event.message)
-        for pair, message in live.challenge.drain():  # challengers decided in this step
-            live.hub.publish(pair, message)
+            wait = settings.live_poll_s
         await asyncio.sleep(wait)
+
+
+def _model_key(model: LoadedModel) -> str:
+    """The event log's name of a served model version: ``mlpkg-BTC/3``."""
+    return f"{model.name}/{model.version}"
+
+
+def _stamp(when: datetime | None) -> pd.Timestamp | None:
+    return None if when is None else pd.Timestamp(when)

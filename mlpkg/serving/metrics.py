@@ -14,15 +14,26 @@ the prediction routes count answers, and the models are read at scrape time:
 | ``mlpkg_model_loaded`` | gauge | ``pair`` (1 when a version is loaded, else 0) |
 | ``mlpkg_live_pnl_return`` | gauge | ``pair``, ``version`` (realised gross return of the served signals, ``mlpkg.serving.pnl``) |
 | ``mlpkg_live_pnl_settled`` | gauge | ``pair``, ``version`` (settled predictions with a recorded position) |
+
+Several workers (``mlpkg serve --workers N``): ``prepare_multiprocess`` points
+``PROMETHEUS_MULTIPROC_DIR`` at an empty folder before the workers start, the histogram and the
+counters then write their values to files there (prometheus_client's multiprocess mode), and
+whichever worker answers ``/metrics`` sums every worker's (``MultiProcessCollector``). The model
+gauges are read from the answering worker (every worker serves the same versions, give or take
+one alias poll).
 """  # noqa: E501  (the table's rows)
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -53,6 +64,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 """Seconds: a cached answer takes ~0.5 ms, a fresh one ~2-3 ms, status pages tens of ms."""
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's switch to multiprocess mode (read when it is imported)."""
 UNMATCHED = "unmatched"
 """The ``route`` label of requests that matched no route (so raw paths never become labels)."""
 
@@ -124,9 +137,15 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.models = ModelsCollector()
+        self.collectors: list[Collector] = [self.models]
         self.registry.register(self.models)
         self.pnl = PnlCollector()
-        self.registry.register(self.pnl)
+        self.add_collector(self.pnl)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Register a collector read at scrape time (kept for multiprocess scrapes too)."""
+        self.collectors.append(collector)
+        self.registry.register(collector)
 
     def attach(self, models: ModelCache, store: PredictionStore | None = None) -> None:
         """Read these models (and the store's P&L) at scrape time (when the state opens)."""
@@ -143,8 +162,38 @@ class ServingMetrics:
             self.cache_hits.labels(pair).inc()
 
     def render(self) -> bytes:
-        """The registry in the Prometheus text format."""
-        return bytes(generate_latest(self.registry))
+        """The registry in the Prometheus text format (every worker's, in multiprocess mode)."""
+        if not os.environ.get(MULTIPROC_ENV):
+            return bytes(generate_latest(self.registry))
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in self.collectors:  # read from the answering worker
+            registry.register(collector)
+        return bytes(generate_latest(registry))
+
+
+def prepare_multiprocess() -> Path:
+    """Give the workers to come an empty metrics folder (``PROMETHEUS_MULTIPROC_DIR``).
+
+    A folder the user set is emptied of old values; otherwise a temporary one is made.
+    Call before the worker processes start, and ``shutil.rmtree`` a temporary one after.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.db"):
+            old.unlink()
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="mlpkg-metrics-"))
+        os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
+def remove_multiprocess(folder: Path) -> None:
+    """Remove the metrics folder ``prepare_multiprocess`` made (a user's one is kept)."""
+    if folder.name.startswith("mlpkg-metrics-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class RequestMetricsMiddleware:

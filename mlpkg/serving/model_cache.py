@@ -31,8 +31,8 @@ import pandas as pd
 from mlpkg.config import Settings
 from mlpkg.errors import ModelLoadError, ModelNotFoundError
 from mlpkg.features.build import feature_names
+from mlpkg.models.inference import LatestPrediction, score_latest
 from mlpkg.models.signals import POLICY_META, Signal, SignalPolicy, signal_thresholds
-from mlpkg.pipelines.predict import LatestPrediction, score_latest
 from mlpkg.serving.runtime import RuntimeBundle, load_runtime_bundle
 from mlpkg.tracking import registry
 

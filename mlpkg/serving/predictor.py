@@ -43,8 +43,8 @@ from mlpkg.data.sources import load_candles
 from mlpkg.errors import DataSourceError, MlpkgError, ModelNotFoundError, UnknownModelError
 from mlpkg.features.build import build_features, warmup_rows
 from mlpkg.features.cross_asset import reference_pairs
+from mlpkg.models.inference import LatestPrediction
 from mlpkg.models.signals import DirectionPrediction, Signal
-from mlpkg.pipelines.predict import LatestPrediction
 from mlpkg.serving.drift import ReferenceCache, check_ood
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.storage import PredictionRecord, PredictionStore

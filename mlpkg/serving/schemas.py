@@ -284,9 +284,14 @@ class StorageHealth(ApiModel):
 class TrainingHealth(ApiModel):
     """State of the training worker."""
 
-    worker_alive: bool
+    worker_alive: bool = Field(description="Whether the job runner runs (in the leader only).")
     running_job: str | None
     queued: int
+    leader: bool = Field(
+        default=True,
+        description="Whether this API process holds the leader lease (job runner, live loop).",
+    )
+    pid: int | None = Field(default=None, description="This API process's id.")
 
 
 class HealthResponse(ApiModel):
@@ -623,6 +628,9 @@ class JobOut(ApiModel):
     error: str | None
     cancel_requested_at: datetime | None = Field(
         default=None, description="When cancelling a running job was asked for."
+    )
+    stage: str | None = Field(
+        default=None, description="The last stage the job's training process reached."
     )
 
 

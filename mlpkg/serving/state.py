@@ -1,7 +1,8 @@
 """Everything the running service holds: stores, models, clock, feed, predictor, worker, loop.
 
 ``ServingState`` is built and opened by the app's lifespan (never at import time) and closed
-when the server stops. ``check_integrity`` refuses a damaged store at start-up.
+when the server stops. ``check_integrity`` refuses a damaged store at start-up. Every API worker
+opens one; only the holder of the leader lease (``lead``) runs the job runner and the live loop.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import pandas as pd
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.models.signals import describe_prediction
+from mlpkg.serving.lease import LeaderLease
 from mlpkg.serving.live import LiveService, make_clock
 from mlpkg.serving.model_cache import ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor
 from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import JobStore, PredictionStore, SQLiteStore, StorageError
+from mlpkg.storage.events import LiveEventStore
 from mlpkg.tracking import registry
 from mlpkg.tracking.runs import configure_tracking, mark_orphaned_runs
 
@@ -39,6 +42,8 @@ class ServingState:
         storage_path = settings.resolve(settings.storage_path)
         self.store = PredictionStore(storage_path)
         self.jobs = JobStore(storage_path.with_name("jobs.db"))
+        self.events = LiveEventStore(storage_path.with_name("live.db"))
+        self.lease = LeaderLease(storage_path.with_name("leader.lock"))
         fallback = registry.CANDIDATE if settings.serve_fallback_candidate else None
         self.models = ModelCache(settings.pairs, settings.serve_alias, fallback)
         self.clock = make_clock(settings)
@@ -54,7 +59,14 @@ class ServingState:
             data_end=self._last_closed if replaying else None,
         )
         self.live = LiveService(
-            settings, self.clock, self.store, self.models, self.feed, self.predictor, self.training
+            settings,
+            self.clock,
+            self.store,
+            self.models,
+            self.feed,
+            self.predictor,
+            self.training,
+            self.events,
         )
 
     @property
@@ -79,10 +91,10 @@ class ServingState:
         return pd.Timestamp(candles.index[-1]) if len(candles) else None
 
     def open(self) -> None:
-        """Open the stores, load every pair's model and start the training worker (blocking).
+        """Open the stores and load every pair's model (blocking); every worker does this.
 
-        Jobs a dead process left running are marked failed, those left queued run again; under
-        replay the clock is placed and started (``LiveService.start_clock``).
+        Under replay the clock is placed and started (``LiveService.start_clock``). The job
+        runner and the live loop start only in the leader (``lead``).
 
         Raises:
             ConfigError: if the signal thresholds are inconsistent.
@@ -94,22 +106,31 @@ class ServingState:
             0.5, strong=self.settings.signal_strong, normal=self.settings.signal_normal
         )
         configure_tracking(self.settings)
-        mark_orphaned_runs(self.settings)  # a killed `mlpkg train` must not stay RUNNING
-        for store in (self.store, self.jobs):
+        for store in (self.store, self.jobs, self.events):
             store.open()
             check_integrity(store)
         self.feed.open()
         outcomes = self.models.refresh_all()
         log.info("models at start: %s", {pair: str(o) for pair, o in outcomes.items()})
         self.live.start_clock()
+
+    def lead(self) -> None:
+        """Become the leader (the lease is held): mark orphans, recover jobs, start the runner.
+
+        Runs marked RUNNING by a dead process are marked KILLED, jobs a dead leader left
+        running are marked failed and the queued ones run (blocking).
+        """
+        mark_orphaned_runs(self.settings)  # a killed `mlpkg train` must not stay RUNNING
         self.training.start()
 
     def close(self) -> None:
-        """Stop the worker and close the feed and the stores (blocking, idempotent)."""
+        """Stop the runner, close the feed and the stores, release the lease (idempotent)."""
         self.training.stop()
         self.feed.close()
+        self.events.close()
         self.jobs.close()
         self.store.close()
+        self.lease.release()
 
 
 def check_integrity(store: SQLiteStore) -> None:

@@ -1,15 +1,21 @@
-"""Training jobs: one worker thread runs them one at a time; manual, periodic and drift triggers.
+"""Training jobs: one runner thread starts them one at a time, each in a child process.
 
-``train_pair`` is CPU-heavy and blocking, so it runs in this thread, never on the event loop.
-Every transition is committed to the ``JobStore``. At start-up a job left running by a dead
-process is marked failed ("the process stopped while the job ran") and the jobs left queued
-are queued again (``JobStore.recover``). After a job succeeds, ``on_trained(pair)`` reloads the
-pair's alias, so a candidate that passed the promotion rule is served at once (hot swap).
+The API process never trains: the runner launches ``python -m mlpkg.pipelines.job <id>`` (by
+module name, so serving never imports the pipelines, TensorFlow, LightGBM or matplotlib) and
+waits for it. The job row in the ``JobStore`` is the shared state: any API worker may queue or
+cancel a job; only the process holding the leader lease runs the runner (``start``), which
+takes the oldest queued job, marks it running and starts its process. The child writes the
+stage it reached and the outcome (``mlpkg.pipelines.job``). After a job succeeded,
+``on_trained(pair)`` reloads the pair's alias here (hot swap; other workers follow through
+their alias poll). At start-up a job left running by a dead leader is marked failed with its
+last stage ("the process stopped while the job ran").
 
 What queues a job (its ``trigger``):
 
 - ``manual``: ``POST /api/train/{pair}`` (always queued; no cooldown).
 - ``periodic``: every ``MLPKG_RETRAIN_EVERY`` per pair (``PeriodicSchedule``), when enabled.
+  Toggling it (``set_periodic``, from any worker) is stored in the job store and overrides
+  the setting until toggled again; the leader adopts it at its next tick (``sync_periodic``).
 - ``drift``: a drift alert, when ``MLPKG_RETRAIN_ON_DRIFT`` is set.
 
 An automatic job (periodic or drift) is skipped while the pair has a job queued or running,
@@ -23,36 +29,44 @@ An automatic job's version becomes the pair's ``challenger`` (``mlpkg.tracking.c
 it is promoted only on live shadow outcomes (``mlpkg.serving.challenge``), never on a
 re-scored old holdout.
 
-Cancelling (``cancel``): a queued job is cancelled at once; a running one stops at its next
-checkpoint (after each walk-forward fit, before the holdout, before the final fit): it ends
-``cancelled``, nothing is registered and its MLflow run ends FAILED. Past the last checkpoint
-(logging and registering the final model) it finishes normally. Stopping the service cancels a
-running job the same way (if the process exits first, it is marked failed at the next start).
+Cancelling (``cancel``): a queued job is cancelled at once; for a running one the request is
+recorded on its row and the runner sends its process SIGTERM: it stops where it is, ends
+``cancelled`` with its stage, nothing is registered and its MLflow run ends FAILED (once it is
+registering its final model it finishes instead). A process that has not exited
+``CANCEL_GRACE_S`` after SIGTERM is killed (SIGKILL). A process that dies (SIGKILL, out of
+memory) leaves its job failed (cancelled, when a cancel was asked) with its last stage, and its
+MLflow run is marked KILLED. Stopping the service cancels a running job the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import queue
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.data.replay import Clock, WallClock
-from mlpkg.errors import ConfigError, JobCancelledError, MlpkgError
-from mlpkg.storage import JobRecord, JobStatus, JobStore, JobTrigger
-
-if TYPE_CHECKING:  # the training pipeline (Keras, scikit-learn, matplotlib) loads on first job
-    from mlpkg.pipelines.train import TrainResult
+from mlpkg.errors import ConfigError, MlpkgError
+from mlpkg.storage import JobRecord, JobStatus, JobStore, JobTrigger, StorageError
 
 log = logging.getLogger(__name__)
 
-STOP_JOIN_S = 5.0
-"""How long ``stop`` waits for the worker; a running training is left to the daemon thread."""
+JOB_MODULE = "mlpkg.pipelines.job"
+"""The module a job's process runs (``python -m``): named, never imported here."""
+SETTINGS_ENV = "MLPKG_JOB_SETTINGS"
+"""How the job's process gets this server's settings (JSON)."""
+CANCEL_GRACE_S = 10.0
+"""Seconds between SIGTERM and SIGKILL when a running job is cancelled or the service stops."""
+POLL_S = 0.25
+"""How often the runner looks for queued jobs and for a cancel request of the running one."""
 _AUTOMATIC_DROPPED = ("pair", "source", "data_end")
 """Run-config fields an automatic job never copies from the served version."""
 
@@ -88,23 +102,6 @@ def served_params(config: RunConfig | None) -> dict[str, Any]:
     }
 
 
-def job_metrics(result: TrainResult) -> dict[str, Any]:
-    """The summary a finished job keeps: the candidate, its two periods, the decision."""
-    candidate = result.bundle.candidate
-    dev = result.development.report.summary.loc[candidate]
-    holdout = result.holdout.metrics.loc[candidate]
-    return {
-        "candidate": candidate,
-        "dev_log_loss_mean": float(dev["log_loss_mean"]),
-        "dev_accuracy_mean": float(dev["accuracy_mean"]),
-        "holdout_log_loss": float(holdout["log_loss"]),
-        "holdout_accuracy": float(holdout["accuracy"]),
-        "holdout_uses": result.holdout.uses,
-        "promotion_reason": result.decision.reason,
-        "conditions": result.decision.lines(),
-    }
-
-
 @dataclass(frozen=True)
 class AutoOutcome:
     """What an automatic trigger did for one pair: a job id, or why it was skipped."""
@@ -122,7 +119,7 @@ class AutoOutcome:
 
 @dataclass
 class PeriodicSchedule:
-    """When each pair's periodic retrain is due (service clock; in memory, reset at start).
+    """When each pair's periodic retrain is due (service clock; due times in memory).
 
     Attributes:
         every_s: The period in seconds (``None``: never configured).
@@ -152,7 +149,7 @@ class PeriodicSchedule:
 
 
 class TrainingWorker:
-    """A single thread consuming a queue of training job ids, and the automatic triggers.
+    """The job runner (one thread, one child process at a time) and the automatic triggers.
 
     Args:
         settings: Machine settings passed to ``train_pair`` (and the retrain settings).
@@ -182,20 +179,26 @@ class TrainingWorker:
         self.cooldown = pd.Timedelta(seconds=settings.retrain_cooldown)
         every = settings.retrain_every
         self.periodic = PeriodicSchedule(every_s=every, enabled=every is not None)
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._applied = ""  # the change stamp of the stored toggle this process applied
         self._thread: threading.Thread | None = None
-        self._cancel = threading.Event()
-        self._cancel_reason = "cancelled by an operator"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._submit_lock = threading.Lock()
         self._cooldown_until: dict[str, pd.Timestamp] = {}
         self._last_end: dict[str, pd.Timestamp] = {}  # replay: data end of the last auto job
         self.running_job: str | None = None
-        self.running_stage: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def alive(self) -> bool:
-        """Whether the worker thread is running."""
+        """Whether the runner thread is running (only in the leader)."""
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def running_stage(self) -> str | None:
+        """The stage the running job reached (read from its row)."""
+        job = self.jobs.get(self.running_job) if self.running_job else None
+        return job.stage if job is not None else None
 
     @property
     def queued(self) -> int:
@@ -203,23 +206,26 @@ class TrainingWorker:
         return sum(1 for job in self.jobs.active() if job.status == JobStatus.QUEUED)
 
     def start(self) -> None:
-        """Queue the jobs a previous process left queued, then start the worker thread (once)."""
+        """Fail the jobs a dead leader left running, then start the runner thread (once).
+
+        Call only in the process holding the leader lease.
+        """
         if self._thread is None:
-            for job_id in self.jobs.recover():
-                self._queue.put(job_id)
+            queued = self.jobs.recover()
+            log.info("training runner starts; %d job(s) queued", len(queued))
+            self._stopping.clear()
             self._thread = threading.Thread(target=self._loop, name="mlpkg-training", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the worker: a running job stops at its next checkpoint; wait briefly for it.
+        """Stop the runner: a running job's process gets SIGTERM, then SIGKILL after the grace.
 
-        A job still running when the process exits is marked failed at the next start.
+        Blocks until the job's process has exited (at most ``CANCEL_GRACE_S`` plus a moment).
         """
         if self._thread is not None:
-            self._cancel_reason = "the service stopped"
-            self._cancel.set()
-            self._queue.put(None)
-            self._thread.join(STOP_JOIN_S)
+            self._stopping.set()
+            self._wake.set()
+            self._thread.join(CANCEL_GRACE_S + 5.0)
             if self._thread.is_alive():
                 log.warning("training job %s still running at shutdown", self.running_job)
             self._thread = None
@@ -242,7 +248,7 @@ class TrainingWorker:
         stored = {k: v for k, v in config.to_flat().items() if k in params or k == "source"}
         stored.pop("pair", None)
         job_id = self.jobs.create(pair, stored, trigger)
-        self._queue.put(job_id)
+        self._wake.set()
         return job_id, stored
 
     def submit_automatic(self, pair: str, trigger: JobTrigger) -> AutoOutcome:
@@ -280,6 +286,7 @@ class TrainingWorker:
 
     def tick(self) -> list[AutoOutcome]:
         """Queue the periodic retrains that are due (call it regularly, e.g. from the loop)."""
+        self.sync_periodic()
         now = self.clock.now()
         outcomes = [
             self.submit_automatic(pair, "periodic")
@@ -313,92 +320,142 @@ class TrainingWorker:
                 'Periodic retraining has no period: give one, e.g. {"enabled": true, '
                 '"every": "24h"}, or set MLPKG_RETRAIN_EVERY.'
             )
-        self.periodic.every_s = every
-        self.periodic.enabled = enabled
-        self.periodic.next_due.clear()  # the next run is one full period from now
+        self._applied = self.jobs.save_schedule(enabled, every)  # every worker sees it
+        self._apply_periodic(enabled, every)
         return self.periodic
 
+    def sync_periodic(self) -> PeriodicSchedule:
+        """Adopt a toggle made through another worker (read from the job store)."""
+        stored = self.jobs.load_schedule()
+        if stored is not None and stored[2] != self._applied:
+            enabled, every, self._applied = stored
+            self._apply_periodic(enabled, every)
+        return self.periodic
+
+    def _apply_periodic(self, enabled: bool, every_s: float | None) -> None:
+        self.periodic.every_s = every_s
+        self.periodic.enabled = enabled
+        self.periodic.next_due.clear()  # the next run is one full period from now
+
     def cancel(self, job_id: str, reason: str = "") -> JobRecord:
-        """Cancel a queued job, or ask the running one to stop at its next checkpoint.
+        """Cancel a queued job, or ask the running one to stop (any worker may call it).
+
+        The request is recorded on the job's row; the leader's runner sees it within
+        ``POLL_S`` and sends the job's process SIGTERM.
 
         Raises:
             JobNotFoundError: for an unknown id.
             JobStateError: for a finished job.
         """
         job = self.jobs.cancel(job_id, reason or "Cancelled by an operator before it started.")
-        if job.status == JobStatus.RUNNING and job_id == self.running_job:
-            self._cancel.set()
+        if job.status == JobStatus.RUNNING:
+            self._wake.set()
         elif job.trigger != "manual":
             self._cool(job.pair)  # not re-queued at once by the trigger that queued it
         return job
 
     def _loop(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            if job_id is None:
-                return
-            self.running_job, self.running_stage = job_id, "loading the candles"
-            self._cancel_reason = "cancelled by an operator"
-            self._cancel.clear()
+        while not self._stopping.is_set():
+            record = self.jobs.next_queued()
+            if record is None:
+                self._wake.wait(POLL_S)
+                self._wake.clear()
+                continue
             try:
-                self._execute(job_id)
-            finally:
-                self.running_job = self.running_stage = None
+                self._execute(record)
+            except Exception:  # the runner must survive anything one job does
+                log.exception("training job %s could not be run", record.id)
 
-    def _checkpoint(self, message: str) -> None:
-        """``train_pair``'s progress callback: where the job is, and the cancel point."""
-        self.running_stage = message
-        if self._cancel.is_set():
-            raise JobCancelledError(f"{self._cancel_reason}; stopped at: {message}")
-
-    def _execute(self, job_id: str) -> None:
-        record = self.jobs.get(job_id)
-        if record is None or record.done:
-            return
+    def _execute(self, record: JobRecord) -> None:
         try:
-            self.jobs.start(job_id)
-            config = run_config_for(record.pair, record.params, self.settings)
-            from mlpkg.pipelines.train import train_pair  # heavy: only when a job runs
+            self.jobs.start(record.id)
+        except StorageError:  # cancelled between the read and now
+            return
+        self.running_job = record.id
+        try:
+            self.process = self._launch(record.id)
+            code = self._wait(record.id, self.process)
+        except OSError as exc:
+            self.jobs.fail(record.id, f"The training process could not start: {exc}")
+            code = None
+        finally:
+            self.running_job, self.process = None, None
+        self._settle(record, code)
 
-            challenge = record.trigger != "manual"  # periodic/drift: a live challenger
-            result = train_pair(
-                config, self.settings, progress=self._checkpoint, as_challenger=challenge
+    def _launch(self, job_id: str) -> subprocess.Popen[bytes]:
+        """Start the job's process (``python -m mlpkg.pipelines.job``) with these settings."""
+        env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(exclude={"api_token"})}
+        command = [sys.executable, "-m", JOB_MODULE, job_id, "--jobs", str(self.jobs.path)]
+        log.info("training job %s: starting %s", job_id, " ".join(command[1:3]))
+        return subprocess.Popen(command, env=env)
+
+    def _wait(self, job_id: str, process: subprocess.Popen[bytes]) -> int:
+        """Wait for the job's process; SIGTERM it on a cancel request or stop, SIGKILL later."""
+        while not self._should_stop(job_id):
+            try:
+                return process.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                continue
+        process.terminate()
+        try:
+            return process.wait(timeout=CANCEL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "training job %s ignored SIGTERM for %.0f s: SIGKILL", job_id, CANCEL_GRACE_S
             )
-        except JobCancelledError as exc:
-            log.info("training job %s for %s cancelled (%s)", job_id, record.pair, exc)
-            self._end(
-                job_id,
-                record.pair,
-                f"Cancelled while running ({exc}); nothing was registered.",
-                cancelled=True,
-            )
-            return
-        except Exception as exc:  # a failed training fails its job, never the worker
-            log.exception("training job %s for %s failed", job_id, record.pair)
-            self._end(job_id, record.pair, f"{type(exc).__name__}: {exc}")
-            return
-        self.jobs.finish(
-            job_id,
-            run_id=result.run_id,
-            model_version=result.version,
-            promoted=result.decision.promote and not challenge,
-            metrics={**job_metrics(result), "challenger": challenge},
-        )
+            process.kill()
+            return process.wait()
+
+    def _should_stop(self, job_id: str) -> bool:
+        if self._stopping.is_set():
+            with contextlib.suppress(StorageError):
+                self.jobs.cancel(job_id, "the service stopped")
+            return True
+        job = self.jobs.get(job_id)
+        return job is not None and job.cancel_requested_at is not None
+
+    def _settle(self, record: JobRecord, code: int | None) -> None:
+        """After the process exited: record a death it could not, reload after a success."""
         self._cool(record.pair)
+        job = self.jobs.get(record.id)
+        if job is None:
+            return
+        if job.status == JobStatus.RUNNING:  # the process died without writing its outcome
+            self._record_death(job, code)
+        elif job.status == JobStatus.SUCCEEDED:
+            try:
+                self.on_trained(record.pair)
+            except Exception:  # the job succeeded; a reload problem shows in health instead
+                log.exception("reloading %s after training job %s failed", record.pair, job.id)
+
+    def _record_death(self, job: JobRecord, code: int | None) -> None:
+        """Mark the dead process's MLflow run KILLED, then its job failed (or cancelled)."""
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        stage = job.stage or "before its first stage"
+        self._mark_orphans()  # first, so a finished job never shows beside a RUNNING run
         try:
-            self.on_trained(record.pair)
-        except Exception:  # the job succeeded; a reload problem shows in health instead
-            log.exception("reloading %s after training job %s failed", record.pair, job_id)
+            if job.cancel_requested_at is not None:
+                self.jobs.stop_cancelled(
+                    job.id,
+                    f"Cancelled: the training process was stopped ({how}) at stage: {stage}.",
+                )
+            else:
+                self.jobs.fail(
+                    job.id,
+                    f"The training process died ({how}; killed or out of memory) at stage: "
+                    f"{stage}. Submit the job again, with fewer rows if memory ran out.",
+                )
+        except StorageError:
+            log.exception("cannot mark training job %s finished", job.id)
+
+    def _mark_orphans(self) -> None:
+        """Mark the dead process's MLflow run KILLED (in a short process of the job module)."""
+        env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(exclude={"api_token"})}
+        command = [sys.executable, "-m", JOB_MODULE, "--mark-orphans"]
+        try:
+            subprocess.run(command, env=env, check=False, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("could not mark the killed job's MLflow run: %s", exc)
 
     def _cool(self, pair: str) -> None:
         self._cooldown_until[pair] = self.clock.now() + self.cooldown
-
-    def _end(self, job_id: str, pair: str, error: str, *, cancelled: bool = False) -> None:
-        self._cool(pair)
-        try:
-            if cancelled:
-                self.jobs.stop_cancelled(job_id, error)
-            else:
-                self.jobs.fail(job_id, error)
-        except Exception:  # the store itself failed; the job shows as failed after restart
-            log.exception("cannot mark training job %s finished", job_id)

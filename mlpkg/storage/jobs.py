@@ -70,6 +70,7 @@ class JobRecord:
     error: str | None = None
     trigger: JobTrigger = "manual"
     cancel_requested_at: datetime | None = None
+    stage: str | None = None
 
     @property
     def done(self) -> bool:
@@ -126,6 +127,18 @@ _JOBS_V2: tuple[str, ...] = (
     "CREATE INDEX ix_jobs_status ON jobs (status)",
 )
 
+_JOBS_STAGE: tuple[str, ...] = ("ALTER TABLE jobs ADD COLUMN stage TEXT",)
+"""The stage a running job reached (its training process writes it; kept when it dies)."""
+_JOBS_SCHEDULE: tuple[str, ...] = (
+    """CREATE TABLE periodic_schedule (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        enabled INTEGER NOT NULL,
+        every_s REAL,
+        changed_at TEXT NOT NULL
+    )""",
+)
+"""Periodic retraining as an operator last set it (any API worker writes, the leader acts)."""
+
 
 def _json_default(value: Any) -> Any:
     """Encode numpy scalars/arrays, datetimes and paths; refuse anything else."""
@@ -166,13 +179,19 @@ def _record_from_row(row: sqlite3.Row) -> JobRecord:
         error=row["error"],
         trigger=row["trigger"],
         cancel_requested_at=from_db_time(row["cancel_requested_at"]),
+        stage=row["stage"],
     )
 
 
 class JobStore(SQLiteStore):
     """Training jobs, one committed row each; every status change is one transaction."""
 
-    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (_JOBS_V1, _JOBS_V2)
+    MIGRATIONS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        _JOBS_V1,
+        _JOBS_V2,
+        _JOBS_STAGE,
+        _JOBS_SCHEDULE,
+    )
 
     def create(self, pair: str, params: dict[str, Any], trigger: JobTrigger = "manual") -> str:
         """Queue a job and return its id (a uuid4 hex string)."""
@@ -278,6 +297,42 @@ class JobStore(SQLiteStore):
         values = {"finished_at": _now(), "error": error}
         self._transition(job_id, allowed, JobStatus.FAILED, values)
 
+    def set_stage(self, job_id: str, stage: str) -> None:
+        """Record the stage a running job reached (no-op for a job that is not running)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET stage = ? WHERE id = ? AND status = 'running'", (stage, job_id)
+            )
+
+    def save_schedule(self, enabled: bool, every_s: float | None) -> str:
+        """Record periodic retraining as toggled (one row); return its change stamp."""
+        stamp = _now()
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO periodic_schedule (id, enabled, every_s, changed_at)"
+                " VALUES (1, ?, ?, ?)",
+                (int(enabled), every_s, stamp),
+            )
+        return stamp
+
+    def load_schedule(self) -> tuple[bool, float | None, str] | None:
+        """Periodic retraining as last toggled: (enabled, period, change stamp), or ``None``."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT enabled, every_s, changed_at FROM periodic_schedule WHERE id = 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return bool(row[0]), None if row[1] is None else float(row[1]), str(row[2])
+
+    def next_queued(self) -> JobRecord | None:
+        """The oldest queued job (the next one to run), or ``None``."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
+            ).fetchone()
+        return None if row is None else _record_from_row(row)
+
     def get(self, job_id: str) -> JobRecord | None:
         """Return the job, or ``None`` if the id is unknown."""
         with self._locked() as conn:
@@ -323,7 +378,8 @@ class JobStore(SQLiteStore):
         """
         with self._transaction() as conn:
             count = conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
+                "UPDATE jobs SET status = 'failed', finished_at = ?,"
+                " error = ? || coalesce(' Last stage: ' || stage || '.', '')"
                 " WHERE status = 'running'",
                 (_now(), f"Failed: {STOPPED_REASON}."),
             ).rowcount

@@ -19,10 +19,10 @@ from mlpkg.config import RunConfig
 from mlpkg.data.synthetic import synthetic_candles
 from mlpkg.evaluation.promotion import best_naive, decide_promotion
 from mlpkg.models.baselines import NAIVE_BASELINES
+from mlpkg.models.inference import check_window
 from mlpkg.pipelines.dataset import build_dataset
 from mlpkg.pipelines.evaluate import evaluate_development
 from mlpkg.pipelines.holdout import score_holdout
-from mlpkg.pipelines.predict import check_window
 
 pytestmark = pytest.mark.slow
 

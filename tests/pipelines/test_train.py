@@ -20,8 +20,8 @@ from mlpkg.data.sources import load_candles
 from mlpkg.errors import ModelNotFoundError
 from mlpkg.evaluation.metrics import log_losses
 from mlpkg.evaluation.promotion import manual_decision
+from mlpkg.models.inference import score_latest
 from mlpkg.pipelines.evaluate import evaluate_pair
-from mlpkg.pipelines.predict import score_latest
 from mlpkg.pipelines.train import train_pair
 from mlpkg.tracking import ledger, registry
 

@@ -38,7 +38,7 @@ from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
 
-from .conftest import Registry, make_settings
+from .conftest import TOKEN, Registry, Running, make_settings, run_uvicorn
 from .test_dashboard import GRAFANA, exposed_names, grafana_metric_names
 
 pytestmark = pytest.mark.slow
@@ -242,7 +242,15 @@ def _check_metrics(base: str) -> None:
     assert not missing, f"queried by Grafana but without a sample after a replay: {missing}"
 
 
-def test_on_a_static_source_the_page_shows_predictions_made_when_asked(server, browser):
+@pytest.fixture(scope="module")
+def real_server(tracked: Registry) -> Iterator[Running]:
+    """A real uvicorn server over the shipped candles (the browser needs a socket)."""
+    with run_uvicorn(make_settings(tracked.home, store="dashboard", api_token=TOKEN)) as running:
+        yield running
+
+
+def test_on_a_static_source_the_page_shows_predictions_made_when_asked(real_server, browser):
+    server = real_server
     seen = open_page(browser, f"{server.base_url}/dashboard#BTC")
     page = seen.page
     assert page.get_attribute("#conn", "data-state") == "live"

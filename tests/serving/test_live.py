@@ -28,7 +28,8 @@ from websockets.sync.client import connect
 from mlpkg.data.sources import find_gaps, load_shipped
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.train import train_pair
-from mlpkg.serving.live import PredictionHub, _new_candles
+from mlpkg.serving.hub import PredictionHub
+from mlpkg.serving.live import _new_candles
 from mlpkg.tracking import registry
 
 from .conftest import Running, auth, make_settings, run_server, run_uvicorn
@@ -102,6 +103,7 @@ def replay_server(tracked: Registry, live_model: LiveModel) -> Iterator[Running]
         accuracy_window=10,
         ws_queue=1000,
         api_token="live-token",
+        job_niceness=0,  # the retrain must finish within the deadline on a busy machine
     )
     with run_uvicorn(settings) as running:  # the WebSocket subscribers need a real socket
         yield running

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
-from support import Registry, free_port, poll_until, train_champion
+from support import Registry, free_port, poll_until, tiny_params, train_champion
 
 from mlpkg.tracking import registry
 from mlpkg.tracking.export import ONNX_FILE
@@ -167,3 +167,39 @@ def test_a_version_registered_before_onnx_is_served_by_keras(onnx_tracked, tmp_p
         assert 0.0 < body["prediction"] < 1.0
     modules = set(json.loads((tmp_path / "modules.json").read_text()))
     assert "keras" in modules  # the pre-ONNX version did need Keras
+
+
+NEURAL_HEAVY = (*HEAVY, "lightgbm")
+
+
+def test_a_neural_retrain_runs_in_a_child_and_the_server_stays_light(onnx_tracked, tmp_path):
+    """A manual LSTM job (1 epoch, a few hundred rows) trains in ``mlpkg.pipelines.job``."""
+    single, _ = onnx_tracked  # an LSTM BTC champion, served by ONNX Runtime
+    env = _env(single.home, tmp_path, "BTC,EOS")
+    with _serving(env, tmp_path) as base:
+        body = tiny_params(models="lstm", n_folds=1, max_rows=900)  # 1 epoch, 4 units
+        accepted = httpx.post(f"{base}/api/train/EOS", json=body, timeout=30).json()
+        job_url = f"{base}/api/train/jobs/{accepted['jobId']}"
+
+        def finished() -> dict | None:
+            assert httpx.get(f"{base}/api/health", timeout=30).status_code == 200  # answers on
+            job = httpx.get(job_url, timeout=30).json()
+            return job if job["status"] not in ("queued", "running") else None
+
+        job = poll_until(finished, timeout=600, what="the EOS job", every=0.5)
+        assert job["status"] == "succeeded", job["error"]
+        assert job["stage"] == "final fit on every labelled row"
+        loaded = poll_until(
+            lambda: (
+                (m := httpx.get(f"{base}/api/health", timeout=30).json()["models"]["EOS"])["loaded"]
+                and m
+            ),
+            timeout=120,
+            what="EOS to be served",
+        )
+        assert loaded["version"] == job["modelVersion"] and loaded["runtime"] == "onnxruntime"
+        assert httpx.get(f"{base}/api/predictions/EOS", timeout=30).status_code == 200
+    modules = set(json.loads((tmp_path / "modules.json").read_text()))
+    loaded_heavy = sorted(m for m in modules if m.split(".")[0] in NEURAL_HEAVY)
+    assert loaded_heavy == [], (tmp_path / "server.log").read_text()[-2000:]
+    assert "mlpkg.pipelines.train" not in modules and "mlpkg.pipelines.job" not in modules

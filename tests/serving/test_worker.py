@@ -127,7 +127,8 @@ def test_cancelling_a_queued_job_skips_it(jobs):
     job_id, _ = worker.submit("ETH", {})
     cancelled = worker.cancel(job_id)
     assert cancelled.status == JobStatus.CANCELLED and "before it started" in cancelled.error
-    worker._execute(job_id)  # what the thread does with it: nothing
+    assert jobs.next_queued() is None  # the runner never picks it up
+    worker._execute(jobs.get(job_id))  # and would do nothing with it
     assert jobs.get(job_id).status == JobStatus.CANCELLED
 
 
@@ -141,3 +142,50 @@ def test_under_replay_no_retrain_is_queued_again_without_a_new_candle(jobs):
     assert not same.queued and same.reason.startswith("no new candle")
     clock.at += pd.Timedelta(hours=1)
     assert worker.submit_automatic("BTC", "periodic").queued
+
+
+def test_a_periodic_toggle_made_through_another_worker_reaches_the_leader(jobs):
+    clock = FakeClock()
+    leader, other = make_worker(jobs, clock), make_worker(jobs, clock)
+    other.set_periodic(True, 3600.0)  # a request answered by a non-leader worker
+    assert not leader.periodic.enabled  # not yet seen
+    assert leader.tick() == []  # adopts the toggle; first due one period later
+    assert leader.periodic.enabled and leader.periodic.every_s == 3600.0
+    clock.at += pd.Timedelta(hours=1)
+    assert [o.pair for o in leader.tick() if o.queued] == ["BTC", "ETH"]
+    other.set_periodic(False)
+    leader.sync_periodic()
+    assert not leader.periodic.enabled
+
+
+IGNORES_SIGTERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print('ready', flush=True); time.sleep(120)"
+)
+
+
+def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace_period(
+    jobs, monkeypatch, tmp_path
+):
+    import subprocess
+    import sys
+
+    import mlpkg.serving.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CANCEL_GRACE_S", 0.5)
+    worker = make_worker(jobs, FakeClock())
+    marked: list[str] = []
+    monkeypatch.setattr(worker, "_mark_orphans", lambda: marked.append("orphans"))
+    job_id, _ = worker.submit("ETH", {})
+    jobs.start(job_id)
+    jobs.set_stage(job_id, "fold 1/2: lstm")
+    process = subprocess.Popen([sys.executable, "-c", IGNORES_SIGTERM], stdout=subprocess.PIPE)
+    assert process.stdout.readline().strip() == b"ready"
+    worker.cancel(job_id)  # a cancel request recorded on the row (any worker may do it)
+    code = worker._wait(job_id, process)
+    assert code == -9  # SIGTERM was ignored; SIGKILL ended it
+    worker._settle(jobs.get(job_id), code)
+    job = jobs.get(job_id)
+    assert job.status == JobStatus.CANCELLED
+    assert "signal 9" in job.error and "fold 1/2: lstm" in job.error
+    assert marked == ["orphans"]  # its MLflow run is marked KILLED

@@ -6,6 +6,7 @@ report what they last saw, and the store's row counter is read (no table scan).
 
 from __future__ import annotations
 
+import os
 from importlib import metadata
 
 from fastapi import APIRouter
@@ -47,7 +48,14 @@ def health_body(state: ServingState) -> HealthResponse:
     models = {p: model_health(state.models.snapshot(p), alias) for p in state.models.pairs}
     upstream = UpstreamHealth.model_validate(state.feed.upstream, from_attributes=True)
     storage = _storage_health(state)
-    training = TrainingHealth.from_object(state.training, worker_alive=state.training.alive)
+    running = next((j for j in state.jobs.active() if j.status == "running"), None)
+    training = TrainingHealth.from_object(
+        state.training,
+        worker_alive=state.training.alive,
+        running_job=running.id if running else None,
+        leader=state.lease.held,
+        pid=os.getpid(),
+    )
     reasons = degraded_reasons(models, upstream, storage, training)
     reasons += live_reasons(state)
     seconds = state.uptime_s
@@ -123,7 +131,7 @@ def degraded_reasons(
         reasons.append(f"candle source {upstream.source}: {upstream.last_error}")
     if storage.state == "error":
         reasons.append(f"prediction store: {storage.error}")
-    if not training.worker_alive:
+    if training.leader and not training.worker_alive:
         reasons.append("training worker is not running")
     return reasons
 

@@ -1,7 +1,7 @@
 """``/api/train``: queue training runs, follow and cancel jobs, operate periodic retraining.
 
 - ``POST /{pair}`` (202) queues a manual job; ``GET /jobs``, ``GET /jobs/{id}`` follow them;
-  ``DELETE /jobs/{id}`` cancels one (a running one stops at its next checkpoint).
+  ``DELETE /jobs/{id}`` cancels one (a running one's training process is stopped).
 - ``GET /queue``: the one-at-a-time queue (running, queued in order, recent, cooldowns).
 - ``GET /periodic``, ``POST /periodic/toggle``, ``POST /periodic/run-now``: periodic retraining
   (``MLPKG_RETRAIN_EVERY``), as the replaced service offered under ``/api/training``.
@@ -72,7 +72,7 @@ def get_queue(state: StateDep) -> QueueResponse:
     return QueueResponse(
         worker_alive=state.training.alive,
         running=job_body(running) if running else None,
-        running_stage=state.training.running_stage if running else None,
+        running_stage=running.stage if running else None,
         queued=[
             QueuedJobOut.model_validate({**job_body(j).model_dump(), "position": i})
             for i, j in enumerate(queued, start=1)
@@ -163,12 +163,13 @@ def get_job(job_id: JobId, state: StateDep) -> JobOut:
     responses={**CANCEL_ERRORS, 202: {"model": CancelResponse}},
 )
 def delete_job(job_id: JobId, state: StateDep) -> Response:
-    """Cancel a job: a queued one at once (200); a running one at its next checkpoint (202)."""
+    """Cancel a job: a queued one at once (200); a running one's process is stopped (202)."""
     job = state.training.cancel(job_id)
     if job.status == JobStatus.RUNNING:
         message = (
-            f"Cancellation of running job {job_id} requested: it stops at its next checkpoint "
-            "(after the current fit) and ends cancelled, unless it is already registering."
+            f"Cancellation of running job {job_id} requested: its training process is stopped "
+            "(SIGTERM, then SIGKILL after a grace period) and the job ends cancelled with the "
+            "stage it reached, unless it is already registering its final model."
         )
         status = 202
     else:
@@ -197,7 +198,7 @@ def outcome_body(outcome: AutoOutcome) -> AutoOutcomeOut:
 
 def periodic_body(state: ServingState) -> PeriodicStatus:
     """The periodic schedule's state (service clock)."""
-    periodic = state.training.periodic
+    periodic = state.training.sync_periodic()
     settings = state.settings
     return PeriodicStatus(
         enabled=periodic.enabled,

@@ -5,7 +5,7 @@ for some. While connected, send ``{"subscribe": ["ETH"]}`` or ``{"unsubscribe": 
 change the filter (``{"subscribe": "all"}``: every pair again); the answer is a ``subscribed``
 message with the pairs now followed. Messages are JSON objects with a ``type``:
 
-- ``hello``: on connect (the pairs followed, the queue size);
+- ``hello``: on connect (the pairs followed, the queue size, the answering worker's ``pid``);
 - ``prediction``: a new prediction (``mlpkg.serving.schemas.LiveMessage``) with the outcomes it
   settled, the version's live accuracy and its latest drift check;
 - ``dropped``: ``count`` messages were dropped because this client read too slowly;
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -28,7 +29,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from mlpkg.config import Settings
 from mlpkg.errors import MlpkgError
 from mlpkg.serving.errors import classify
-from mlpkg.serving.live import PredictionHub, Subscriber
+from mlpkg.serving.hub import PredictionHub, Subscriber
 from mlpkg.serving.schemas import now_ms
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,12 @@ async def ws_predictions(
     subscriber = hub.subscribe(wanted)
     try:
         await websocket.send_text(
-            _message("hello", pairs=_followed(settings, subscriber), queue=hub.maxsize)
+            _message(
+                "hello",
+                pairs=_followed(settings, subscriber),
+                queue=hub.maxsize,
+                pid=os.getpid(),
+            )
         )
         await _serve(websocket, hub, subscriber, settings)
     except WebSocketDisconnect:

@@ -199,16 +199,10 @@
     box.dataset.alert = String(drift.alert);
   }
 
-  // The challenger endpoint exists only where the champion/challenger work is deployed: ask
-  // the OpenAPI schema once instead of logging a 404 on every refresh.
-  async function challengerOf(pair) {
-    if (view.challengerRoute === undefined) {
-      const schema = await getJson("/openapi.json");
-      view.challengerRoute = Boolean(schema.body.paths?.["/api/models/{pair}/challenger"]);
-    }
-    if (!view.challengerRoute) return { ok: false, status: 0, body: {} };
-    return getJson(`/api/models/${pair}/challenger`);
-  }
+  // The challenger's evidence comes with the status (``challenge``): no request that answers 404
+  // when a pair has no challenger (a 404 is a console error in the browser).
+  const challengerOf = (status) => (status.ok && status.body.challenge
+    ? { ok: true, status: 200, body: status.body.challenge } : { ok: false, status: 404, body: {} });
 
   function drawChallenger(result) {
     const box = $("challenger");
@@ -266,9 +260,8 @@
   // ---- loading ----
   async function loadPair() {
     const pair = view.pair;
-    const [data, status, challenger] = await Promise.all([
-      getJson(`/api/dashboard/${pair}?limit=200`), getJson(`/api/models/${pair}/status`),
-      challengerOf(pair)]);
+    const [data, status] = await Promise.all([
+      getJson(`/api/dashboard/${pair}?limit=200`), getJson(`/api/models/${pair}/status`)]);
     if (pair !== view.pair) return;
     if (status.ok) {
       view.walkForward = status.body.liveAccuracyLoadedVersion?.walkForwardAccuracy ?? null;
@@ -284,7 +277,7 @@
     drawAccuracy(data.body.accuracy);
     drawTable();
     drawDrift(status.ok ? status.body.drift : null);
-    drawChallenger(challenger);
+    drawChallenger(challengerOf(status));
   }
 
   async function refresh() {
@@ -329,7 +322,7 @@
       } else drawPairs();
     } else if (msg.type === "challenge" && msg.pair === view.pair) {
       if (msg.challenge) drawChallenger({ ok: true, status: 200, body: msg.challenge });
-      else challengerOf(view.pair).then(drawChallenger);
+      else scheduleRefresh();
     } else if (msg.type === "dropped") scheduleRefresh();
   }
 
