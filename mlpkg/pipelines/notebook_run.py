@@ -60,7 +60,10 @@ def kernel_environment(settings: Settings) -> dict[str, str]:
         if name == "tracking_uri" or value is None or isinstance(value, SecretStr):
             continue
         key = f"MLPKG_{name.upper()}"
-        env[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        if isinstance(value, dict):  # MLPKG_CALENDARS: "SPY=XNYS EURUSD=24/5"
+            env[key] = " ".join(f"{k}={v}" for k, v in value.items())
+        else:
+            env[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     env["MLPKG_HOME"] = str(settings.home.resolve())
     return env
 

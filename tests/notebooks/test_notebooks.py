@@ -117,7 +117,9 @@ def test_run_notebook_defaults_are_the_run_config_defaults(name):
     params = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
     defaults = {k: ast.literal_eval(v["default"]) for k, v in params.items()}
     expected = {k: list(v) if isinstance(v, tuple) else v for k, v in RunConfig().to_flat().items()}
-    assert defaults == {**expected, "run_id": ""}
+    # An empty calendar means "the pair's MLPKG_CALENDARS entry"; RunConfig() resolves it (24/7).
+    assert expected["calendar"] == "24/7"
+    assert defaults == {**expected, "calendar": "", "run_id": ""}
 
 
 @pytest.mark.parametrize("name", RUN_NOTEBOOKS)
