@@ -30,8 +30,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     defaults = RunConfig().to_flat()
     for name, default in defaults.items():
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        # A yes/no field reads as a flag (``--pooled``) or takes a value (``--pooled false``).
+        flag: dict[str, Any] = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}
         parser.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default: {shown}"
+            f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default: {shown}", **flag
         )
 
 
@@ -70,14 +72,16 @@ def _fold_progress(config: RunConfig, what: str) -> CliProgress:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, evaluate, register (and maybe promote) one pair."""
+    from mlpkg.pipelines.pooled import train_pooled
     from mlpkg.pipelines.train import train_pair
 
     config = _run_config(args)
     if getattr(args, "params_from", None):
         config = _with_tuned_params(config, args)
     started = time.perf_counter()
+    train = train_pooled if config.pool.pooled else train_pair
     with _fold_progress(config, "development folds") as progress:
-        result = train_pair(config, progress=progress)
+        result = train(config, progress=progress)
     if getattr(args, "params_from", None):
         _tag_params_from(result.run_id, args.params_from)
     sys.stdout.write(result.text + "\n")
@@ -180,10 +184,12 @@ def _add_tune_options(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Development-fold evaluation only (never touches the holdout)."""
     from mlpkg.pipelines.evaluate import evaluate_pair
+    from mlpkg.pipelines.pooled import evaluate_pooled
 
     config = _run_config(args)
+    evaluate = evaluate_pooled if config.pool.pooled else evaluate_pair
     with _fold_progress(config, "development folds") as progress:
-        development, run_id = evaluate_pair(config, progress=progress)
+        development, run_id = evaluate(config, progress=progress)
     sys.stdout.write(
         development.text + f"\nLogged as MLflow run {run_id} (the holdout was not scored).\n"
     )
@@ -192,8 +198,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the latest shipped/source candle with the pair's registered model."""
-    from mlpkg.data.resample import session_candles
+    from mlpkg.data.resample import reference_candles, session_candles
     from mlpkg.data.sources import load_candles
+    from mlpkg.features.cross_asset import reference_pairs
     from mlpkg.models.inference import score_latest
     from mlpkg.models.signals import POLICY_META, SignalPolicy, signal_thresholds
     from mlpkg.tracking import registry
@@ -211,7 +218,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bundle, info = registry.load_model(pair, alias, Path(tmp))
     candles = load_candles(source_pair, settings.data_source, settings)
-    candles = session_candles(candles, bundle.run_config.features, origin=source_pair)
+    features = bundle.run_config.features
+    candles = session_candles(candles, features, origin=source_pair)
+    references = {
+        other: reference_candles(
+            load_candles(other, settings.data_source, settings), features, origin=other
+        )
+        for other in reference_pairs(features)
+    }
     policy = bundle.extra.get(POLICY_META)
     strong, normal = signal_thresholds(
         SignalPolicy.from_dict(policy) if policy else None,
@@ -220,7 +234,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         overridden=settings.signals_overridden,
     )
     pred = score_latest(
-        bundle, candles, strong=strong, normal=normal, promoted=registry.is_promoted(info)
+        bundle,
+        candles,
+        strong=strong,
+        normal=normal,
+        promoted=registry.is_promoted(info),
+        references=references,
     )
     sys.stdout.write(
         f"{pair} ({alias}, version {info.version}): P(up in {pred.horizon} candles after "

@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from mlpkg.errors import ConfigError
 
 SHIPPED_PAIRS: tuple[str, ...] = ("BTC", "ETH", "LTC", "XRP", "EOS")
+MARKET = "market"
+"""The cross asset that stands for the equal-weight return of ``market_pairs``."""
 PAIR_PATTERN = re.compile(r"^[A-Z0-9]{2,15}$")
 _QUOTE_SUFFIX = re.compile(r"(?P<base>.*?)(?P<separator>[-_/]?)(?:USDT|USD)")
 USD_TOKENS: frozenset[str] = frozenset(
@@ -438,6 +440,13 @@ class FeatureConfig(_Frozen):
     volatility_windows: tuple[int, ...] = Field(
         default=(10, 50), description="Rolling std windows."
     )
+    cross_assets: tuple[str, ...] = Field(
+        default=(),
+        description="Cross assets: reference pairs and/or market (e.g. BTC,market).",
+    )
+    market_pairs: tuple[str, ...] = Field(
+        default=SHIPPED_PAIRS, description="Pairs of the market return."
+    )
 
     @field_validator("return_lookbacks", "volatility_windows")
     @classmethod
@@ -446,6 +455,23 @@ class FeatureConfig(_Frozen):
         if not value or any(v < 1 or v > 1000 for v in value) or len(set(value)) != len(value):
             raise ValueError(f"must be distinct whole numbers from 1 to 1000, got {list(value)}")
         return value
+
+    @field_validator("cross_assets", mode="before")
+    @classmethod
+    def _parse_cross_assets(cls, value: Any) -> tuple[str, ...]:
+        names = [str(v).strip() for v in _split_list(value) if str(v).strip()]
+        parsed = [MARKET if n.lower() == MARKET else normalize_pair(n) for n in names]
+        if len(set(parsed)) != len(parsed):
+            raise ValueError(f"lists an asset twice: {names}")
+        return tuple(parsed)
+
+    @field_validator("market_pairs", mode="before")
+    @classmethod
+    def _parse_market_pairs(cls, value: Any) -> tuple[str, ...]:
+        pairs = tuple(dict.fromkeys(normalize_pair(v) for v in _split_list(value) if str(v)))
+        if len(pairs) < 2:
+            raise ValueError(f"an equal-weight market needs at least two pairs, got {list(pairs)}")
+        return pairs
 
     @field_validator("calendar")
     @classmethod
@@ -610,6 +636,28 @@ CANDIDATES: tuple[str, ...] = (*FAMILIES, *ENSEMBLES)
 """Every name ``models`` accepts (``all`` selects every one)."""
 
 
+class PoolConfig(_Frozen):
+    """Learning across pairs: one model fitted on the development rows of several pairs."""
+
+    pooled: bool = Field(
+        default=False, description="Fit on the development rows of every pool pair."
+    )
+    pool_pairs: tuple[str, ...] = Field(
+        default=SHIPPED_PAIRS, description="Pairs a pooled fit reads."
+    )
+    pair_indicator: bool = Field(
+        default=False, description="Pooled fit with one-hot pair columns (evaluation only)."
+    )
+    finetune_epochs: int = Field(
+        default=0, ge=0, le=100, description="Neural families: epochs on the pair after pooling."
+    )
+
+    @field_validator("pool_pairs", mode="before")
+    @classmethod
+    def _parse_pool_pairs(cls, value: Any) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalize_pair(v) for v in _split_list(value) if str(v)))
+
+
 def parse_utc_time(value: str, name: str) -> str:
     """Return an ISO date/time as a UTC ISO string ('' stays '').
 
@@ -678,6 +726,7 @@ class RunConfig(_Frozen):
     features: FeatureConfig = FeatureConfig()
     walk_forward: WalkForwardConfig = WalkForwardConfig()
     holdout: HoldoutConfig = HoldoutConfig()
+    pool: PoolConfig = PoolConfig()
     signal: SignalConfig = SignalConfig()
     lstm: LSTMConfig = LSTMConfig()
     gru: GRUConfig = GRUConfig()

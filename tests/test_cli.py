@@ -86,7 +86,8 @@ def test_train_predict_promote_are_quiet_and_say_what_happened(home):
     assert train.returncode == 0, train.stderr[-2000:]
     out, err = train.stdout, train.stderr
     assert "DEVELOPMENT:" in out and "HOLDOUT (scored once)" in out
-    assert "one-sided, HLN" in out and "candidates scored on this holdout so far: 1" in out
+    assert "one-sided, HLN" in out and "candidates that scored rows of this holdout: 1" in out
+    assert "alpha_1 = 0.0304" in out
     assert "beats_naive" in out and "wins_blocks" in out and "not_worse_than_champion" in out
     for noise in (
         "absl::InitializeLog",

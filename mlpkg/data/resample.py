@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from mlpkg.config import FeatureConfig
@@ -89,3 +90,25 @@ def session_candles(candles: pd.DataFrame, config: FeatureConfig, *, origin: str
         report.gaps,
     )
     return candles
+
+
+def reference_candles(candles: pd.DataFrame, config: FeatureConfig, *, origin: str) -> pd.DataFrame:
+    """A cross asset's candles as the pair's run reads them: the pair's own bars.
+
+    Resampled to ``config.interval`` along the pair's calendar (``config.calendar``), exactly
+    as the pair's candles are, so a reference bar covers the same span as the pair's bar of the
+    same open time; its candles outside the pair's trading bars (a crypto reference's nights
+    beside an equity) are dropped, not refused: the pair never reads them, and a reference's
+    one-bar return is then over the pair's previous trading bar, as the pair's own is. A pair
+    bar the reference lacks stays a gap (``mlpkg.features.cross_asset``). Pure and idempotent.
+
+    Raises:
+        CalendarError: on candles coarser than the interval.
+    """
+    calendar = calendar_of(config)
+    interval = interval_length(config.interval)
+    candles = to_interval(candles, interval, calendar, origin=origin)
+    if calendar.always_open or not len(candles):
+        return candles
+    ordinals = calendar.bar_ordinals(pd.DatetimeIndex(candles.index), interval)
+    return candles[np.isfinite(ordinals)]

@@ -10,7 +10,7 @@ every row before ``warmup_rows(config)`` is NaN.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import numpy as np
@@ -20,6 +20,7 @@ from mlpkg.config import INTERVALS, FeatureConfig
 from mlpkg.data.schema import CANDLE_COLUMNS
 from mlpkg.errors import CandleValidationError
 from mlpkg.features import indicators as ind
+from mlpkg.features.cross_asset import cross_asset_frame, cross_feature_names
 from mlpkg.features.sessions import closure_columns
 
 EWM_TOLERANCE = 1e-10
@@ -212,20 +213,28 @@ _GROUPS: tuple[Callable[[pd.DataFrame, FeatureConfig], dict[str, pd.Series]], ..
 )
 
 
-def build_features(candles: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
+def build_features(
+    candles: pd.DataFrame,
+    config: FeatureConfig,
+    references: Mapping[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """Compute every feature for every candle, vectorised over the full history.
 
     Args:
         candles: A candle frame (UTC ``DatetimeIndex`` named ``open_time``, columns open, high,
             low, close, volume), oldest first.
-        config: Which return lags and volatility windows to include.
+        config: Which return lags, volatility windows and cross assets to include.
+        references: Candle frames by pair for ``config.cross_assets``
+            (``mlpkg.features.cross_asset.reference_pairs``); unused without cross assets.
 
     Returns:
         A float64 frame on the candles' index, columns ``feature_names(config)``; the first
-        ``warmup_rows(config)`` rows are NaN, later rows are finite.
+        ``warmup_rows(config)`` rows are NaN, later rows are finite except the cross-asset
+        columns of rows that read a missing reference candle (a gap, never filled).
 
     Raises:
         CandleValidationError: if a column is missing or the index is not time-zone aware.
+        ConfigError: when a reference the cross assets need is not in ``references``.
     """
     _check_candles(candles)
     frame = candles[list(CANDLE_COLUMNS)].astype("float64")
@@ -236,6 +245,8 @@ def build_features(candles: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame
         {name: np.asarray(values, dtype="float64") for name, values in columns.items()},
         index=candles.index,
     )
+    if config.cross_assets:
+        features = features.join(cross_asset_frame(frame, references or {}, config))
     features.iloc[: warmup_rows(config)] = np.nan
     return features
 
@@ -244,4 +255,5 @@ def feature_names(config: FeatureConfig) -> list[str]:
     """Return the columns ``build_features`` produces for ``config``, in order."""
     index = pd.date_range("2000-01-01", periods=2, freq="h", tz="UTC", name="open_time")
     candles = pd.DataFrame(1.0, index=index, columns=list(CANDLE_COLUMNS))
-    return list(build_features(candles, config).columns)
+    own = config.model_copy(update={"cross_assets": ()})
+    return [*build_features(candles, own).columns, *cross_feature_names(config)]

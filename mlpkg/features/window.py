@@ -13,6 +13,7 @@ Parabolic SAR runs the same loop as ``build_features`` over the suffix. Its rows
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from numbers import Integral
 
@@ -24,6 +25,7 @@ from mlpkg.config import FeatureConfig
 from mlpkg.data.schema import CANDLE_COLUMNS
 from mlpkg.errors import CandleValidationError, ConfigError
 from mlpkg.features.build import INTERVAL_NS, WILDER_WINDOW, warmup_rows
+from mlpkg.features.cross_asset import check_window_references, cross_asset_values
 from mlpkg.features.indicators import parabolic_sar_values
 from mlpkg.features.sessions import closure_columns
 
@@ -39,6 +41,7 @@ def window_features(
     config: FeatureConfig,
     rows: int,
     open_time: pd.DatetimeIndex | None = None,
+    references: Mapping[str, pd.DataFrame] | None = None,
 ) -> np.ndarray:
     """Compute the last ``rows`` rows of ``build_features`` from the last candles only.
 
@@ -50,6 +53,8 @@ def window_features(
         rows: How many of the latest feature rows to return (the model's window).
         open_time: The candles' open times when ``candles`` is an array (a time-zone-aware
             ``DatetimeIndex``); a frame carries them in its index.
+        references: Candle frames by pair for ``config.cross_assets`` (one window each: the
+            closes at the last ``rows + CROSS_LOOKBACK`` open times are read).
 
     Returns:
         A float64 array of shape ``(rows, len(feature_names(config)))``, columns in
@@ -61,7 +66,8 @@ def window_features(
         ConfigError: if ``rows`` is not a positive integer, or ``open_time`` is missing for
             an array (or given with a frame).
         CandleValidationError: if fewer than ``warmup_rows(config) + rows`` candles are given,
-            a column is missing, or the open times are not time-zone aware.
+            a column is missing, the open times are not time-zone aware, or a reference
+            candle the cross-asset features read is missing.
     """
     if isinstance(rows, bool) or not isinstance(rows, Integral) or rows < 1:
         raise ConfigError(f"rows={rows!r} is invalid: ask for a positive number of feature rows.")
@@ -86,7 +92,22 @@ def window_features(
             stamps = pd.DatetimeIndex(index).as_unit("ns").asi8[-prices.shape[1] :]
             step = INTERVAL_NS[config.interval]
             columns.update(closure_columns(open_, close, stamps, step, rows))
-    return np.array(list(columns.values())).T.copy()
+    values = np.array(list(columns.values())).T.copy()
+    if config.cross_assets:
+        return _with_cross_assets(values, pd.DatetimeIndex(index), references or {}, config)
+    return values
+
+
+def _with_cross_assets(
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    references: Mapping[str, pd.DataFrame],
+    config: FeatureConfig,
+) -> np.ndarray:
+    """Append the cross-asset columns of the last rows; refuse a window with a reference gap."""
+    cross = cross_asset_values(index, references, config, rows=len(values))
+    check_window_references(index, cross, config)
+    return np.hstack([values, cross])
 
 
 def _last_candles(

@@ -18,6 +18,7 @@ from mlpkg.models.gru import GRUDirectionClassifier
 from mlpkg.models.lightgbm import LightGBMDirectionClassifier
 from mlpkg.models.logistic import LogisticDirectionClassifier
 from mlpkg.models.lstm import LSTMDirectionClassifier
+from mlpkg.models.pooled import pooled
 from mlpkg.models.transformer import TransformerDirectionClassifier
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def make_estimator(
     purge = purge_rows(config.horizon, int(params.get("window", 1)))
     extra = {"purge": purge, "seed": config.seed if seed is None else seed}
     params.update({name: value for name, value in extra.items() if name in accepted})
-    return cls(**params)
+    return pooled(cls(**params), config)  # a pooled run: fitted on the pool's rows too
 
 
 def load_estimator(directory: Path) -> DirectionClassifier:

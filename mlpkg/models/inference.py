@@ -137,6 +137,7 @@ def score_latest(
     normal: float = 0.55,
     promoted: bool = True,
     member: str | None = None,
+    references: Mapping[str, pd.DataFrame] | None = None,
 ) -> LatestPrediction:
     """Predict the direction ``horizon`` candles after the last candle of ``candles``.
 
@@ -149,6 +150,8 @@ def score_latest(
             otherwise the signal is ``HOLD`` (``mlpkg.models.signals.withhold_signal``).
         member: Answer with this member's own P(up) instead of the combined one (only that
             member runs); ``None``: the bundle's candidate (every member, combined).
+        references: Closed candles by pair of the cross assets the bundle's features read
+            (``mlpkg.features.cross_asset.reference_pairs``), one window each; unused without.
 
     Raises:
         CandleValidationError: when there are too few candles, the features are not finite or
@@ -157,7 +160,9 @@ def score_latest(
         KeyError: when ``member`` is not a member of the bundle.
     """
     check_window(candles, bundle)
-    values = window_features(candles, bundle.run_config.features, bundle.context_rows + 1)
+    values = window_features(
+        candles, bundle.run_config.features, bundle.context_rows + 1, references=references
+    )
     if not np.isfinite(values).all():
         raise CandleValidationError(
             "The features of the latest window hold NaN/inf values; check the candles "

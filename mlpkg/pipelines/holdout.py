@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from mlpkg.models import DirectionEstimator
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.models.ensemble import combine
 from mlpkg.models.families import make_estimator
-from mlpkg.pipelines.dataset import PairDataset, build_dataset
+from mlpkg.pipelines.dataset import PairDataset, build_dataset, load_references
 from mlpkg.pipelines.evaluate import Development, model_specs
 
 log = logging.getLogger(__name__)
@@ -130,17 +131,29 @@ def rescore_champion(
         )
     candles = development.dataset.candles
     theirs = build_dataset(
-        candles, champion_config.model_copy(update={"max_rows": 0, "data_end": ""})
+        candles,
+        champion_config.model_copy(update={"max_rows": 0, "data_end": ""}),
+        load_references(champion_config, candles, loaded=development.dataset.references),
     )
     index = theirs.X.index
     train_end = int(index.searchsorted(development.split.dev_end_time))
     start = int(index.searchsorted(development.split.start_time))
-    _, positions, p_up = fit_procedure(
-        procedure, champion_config, theirs, (0, train_end), (start, len(index))
-    )
+    with _champion_pool(champion_config):
+        _, positions, p_up = fit_procedure(
+            procedure, champion_config, theirs, (0, train_end), (start, len(index))
+        )
     return _compare(
         version, _frame(theirs, "champion", positions, p_up), holdout, development.procedure.name
     )
+
+
+def _champion_pool(champion_config: RunConfig) -> AbstractContextManager[object]:
+    """A pooled champion refits on its own pool (its features); any other needs none."""
+    if not champion_config.pool.pooled:
+        return nullcontext()
+    from mlpkg.pipelines.pooled import pooled_context  # imports this module: import when needed
+
+    return pooled_context(champion_config)
 
 
 def _compare(

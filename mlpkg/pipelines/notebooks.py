@@ -45,7 +45,7 @@ def _descriptions() -> dict[str, str]:
 def _literal(value: Any) -> tuple[str, str]:
     """The annotation and Python literal of a default value, quoted the way ruff formats it."""
     if isinstance(value, tuple):
-        kind = "int" if all(isinstance(v, int) for v in value) else "str"
+        kind = "int" if value and all(isinstance(v, int) for v in value) else "str"
         return f"list[{kind}]", "[" + ", ".join(_literal(v)[1] for v in value) + "]"
     if isinstance(value, str):
         return "str", json.dumps(value)

@@ -164,8 +164,10 @@ def feature_rows(model: LoadedModel, candles: pd.DataFrame, rows: int) -> pd.Dat
     """The last ``rows`` feature rows (fewer when the history is shorter), named columns."""
     config = model.bundle.run_config.features
     rows = max(1, min(rows, len(candles) - warmup_rows(config)))
-    values = window_features(candles, config, rows)
-    return pd.DataFrame(values, columns=model.bundle.feature_names, index=candles.index[-rows:])
+    # The pair's own features: the cross-asset ones (last columns) would need every reference.
+    values = window_features(candles, config.model_copy(update={"cross_assets": ()}), rows)
+    names = model.bundle.feature_names[: values.shape[1]]
+    return pd.DataFrame(values, columns=names, index=candles.index[-rows:])
 
 
 def check_ood(

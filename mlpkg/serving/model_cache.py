@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -101,9 +101,18 @@ class LoadedModel:
         return (self.policy or SignalPolicy(0.0, 0.0)).position(signal)
 
     def score(
-        self, candles: pd.DataFrame, *, strong: float, normal: float, member: str | None = None
+        self,
+        candles: pd.DataFrame,
+        *,
+        strong: float,
+        normal: float,
+        member: str | None = None,
+        references: Mapping[str, pd.DataFrame] | None = None,
     ) -> LatestPrediction:
-        """Score the latest candle: the candidate, or one ``member``'s own P(up)."""
+        """Score the latest candle: the candidate, or one ``member``'s own P(up).
+
+        ``references``: the cross assets' candles (one window each) when the model reads them.
+        """
         return score_latest(
             self.bundle,
             candles,
@@ -111,6 +120,7 @@ class LoadedModel:
             normal=normal,
             promoted=self.promoted,
             member=member,
+            references=references,
         )
 
 

@@ -37,11 +37,12 @@ from mlpkg.config import FeatureConfig, Settings
 from mlpkg.data.calendars import calendar_of
 from mlpkg.data.core_client import fetch_core_candles
 from mlpkg.data.replay import Clock, WallClock, closed_candles
-from mlpkg.data.resample import to_interval
+from mlpkg.data.resample import reference_candles, to_interval
 from mlpkg.data.schema import check_interval, infer_frequency
 from mlpkg.data.sources import load_candles
 from mlpkg.errors import DataSourceError, MlpkgError, ModelNotFoundError, UnknownModelError
 from mlpkg.features.build import build_features, warmup_rows
+from mlpkg.features.cross_asset import reference_pairs
 from mlpkg.models.inference import LatestPrediction
 from mlpkg.models.signals import DirectionPrediction, Signal
 from mlpkg.serving.drift import ReferenceCache, check_ood
@@ -386,7 +387,13 @@ class Predictor:
         role: Role = "served",
     ) -> ServedPrediction:
         strong, normal = model.thresholds(self.settings)
-        latest = model.score(candles, strong=strong, normal=normal, member=member)
+        latest = model.score(
+            candles,
+            strong=strong,
+            normal=normal,
+            member=member,
+            references=self._references(pair, model, candles),
+        )
         ood = check_ood(self.references, model, candles, latest.feature_row)
         now = datetime.now(UTC)
         record = PredictionRecord.create(
@@ -423,6 +430,22 @@ class Predictor:
         return ServedPrediction(
             pair, latest, described, model, stored.predicted_at, stored.id, ood=ood
         )
+
+    def _references(
+        self, pair: str, model: LoadedModel, candles: pd.DataFrame
+    ) -> dict[str, pd.DataFrame]:
+        """The closed candles of the model's cross assets on the pair's bars (none without).
+
+        Each is put on the model's interval and the pair's trading bars as in training
+        (``mlpkg.data.resample.reference_candles``).
+        """
+        features = model.bundle.run_config.features
+        return {
+            other: candles
+            if other == pair
+            else reference_candles(self.feed.candles(other, 0, None), features, origin=other)
+            for other in reference_pairs(features)
+        }
 
     def _unsettled_closes(self, pair: str, candles: pd.DataFrame) -> pd.Series:
         """Closes of the candles not used for settling yet (all of them at first)."""

@@ -22,6 +22,7 @@ import contextlib
 import io
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,6 +127,18 @@ def register_version(
     client = mlflow.MlflowClient()
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     return str(version.version)
+
+
+def tag_version(
+    pair: str, version: str | None, tags: Mapping[str, str], *, run_id: str | None = None
+) -> None:
+    """Set ``tags`` on a registered version of the pair (if given) and on its run (if given)."""
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        if version is not None:
+            client.set_model_version_tag(model_name(pair), version, key, value)
+        if run_id is not None:
+            client.set_tag(run_id, key, value)
 
 
 def alias_version(pair: str, alias: str) -> VersionInfo | None:
