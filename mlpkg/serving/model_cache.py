@@ -235,6 +235,28 @@ class ModelCache:
                 self.load_failures.setdefault(key, 0)
             return self._slots[key]
 
+    def track_registered(self) -> tuple[str, ...]:
+        """Add every registered model of the configured pairs (``BTC-4h-h6``) to the cache.
+
+        The next ``refresh_all`` loads them, so the live loop scores each one on its own candles
+        from the start instead of after its first request.
+
+        Returns:
+            The keys added.
+        """
+        added = []
+        for pair in self.pairs:
+            try:
+                keys = registry.model_keys(pair)
+            except Exception as exc:  # the registry store itself is unreachable or broken
+                log.warning("%s: cannot list its registered models: %s", pair, exc)
+                continue
+            for key in keys:
+                if key not in self._slots:
+                    self._slot(key)
+                    added.append(key)
+        return tuple(added)
+
     def keys(self) -> tuple[str, ...]:
         """The pairs, then the other models asked for (``BTC-4h-h6``), as served."""
         with self._guard:

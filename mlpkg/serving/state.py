@@ -110,6 +110,9 @@ class ServingState:
             store.open()
             check_integrity(store)
         self.feed.open()
+        extra = self.models.track_registered()  # the pairs' other (interval, horizon) models
+        if extra:
+            log.info("other registered models of the pairs: %s", ", ".join(extra))
         outcomes = self.models.refresh_all()
         log.info("models at start: %s", {pair: str(o) for pair, o in outcomes.items()})
         self.live.start_clock()

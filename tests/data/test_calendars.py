@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sessions import HOUR, session_shaped
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.data.calendars import (
@@ -15,7 +16,6 @@ from mlpkg.data.calendars import (
     session_report,
 )
 from mlpkg.errors import CalendarError, ConfigError
-from tests.sessions import HOUR, session_shaped
 
 
 def _utc(text: str) -> pd.Timestamp:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sessions import session_shaped
 
 from mlpkg.config import FeatureConfig
 from mlpkg.data.calendars import get_calendar
 from mlpkg.data.resample import session_candles, to_interval
 from mlpkg.errors import CalendarError
-from tests.sessions import session_shaped
 
 
 def test_a_daily_equity_bar_is_its_session_half_day_included(btc_full):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sessions import HOUR, session_shaped
 
 from mlpkg.config import FeatureConfig, RunConfig
 from mlpkg.data.calendars import get_calendar
@@ -16,7 +17,6 @@ from mlpkg.features.lookahead import lookahead_violations
 from mlpkg.features.sessions import CLOSURE_FEATURES
 from mlpkg.features.window import window_features
 from mlpkg.pipelines.dataset import build_dataset
-from tests.sessions import HOUR, session_shaped
 
 XNYS = FeatureConfig(calendar="XNYS")
 

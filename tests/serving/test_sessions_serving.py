@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sessions import session_shaped
 from support import poll_until, tiny_run_config
 
 from mlpkg.data.calendars import get_calendar
@@ -20,7 +21,6 @@ from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.pipelines.dataset import prepare_dataset
 from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.tracking import registry
-from tests.sessions import session_shaped
 
 from .conftest import make_settings, run_server
 
@@ -128,9 +128,9 @@ def test_session_models_train_register_and_serve(sessions_home, trained, monkeyp
     get_settings.cache_clear()
 
 
-def test_the_live_loop_scores_a_loaded_extra_model_on_its_own_candles(sessions_home, trained):
-    """Once loaded, BTC 4 h / h = 6 is scored by the loop on each closed 4 h candle, settled
-    six of its bars later, beside the default BTC model (1 h, h = 5), which is unchanged."""
+def test_the_live_loop_scores_a_registered_extra_model_on_its_own_candles(sessions_home, trained):
+    """Loaded at start (no request), BTC 4 h / h = 6 is scored by the loop on each closed 4 h
+    candle, settled six of its bars later, beside the default BTC model (1 h, h = 5), unchanged."""
     key, four_hours = "BTC-4h-h6", pd.Timedelta(hours=4)
     settings = make_settings(
         sessions_home,
@@ -146,8 +146,7 @@ def test_the_live_loop_scores_a_loaded_extra_model_on_its_own_candles(sessions_h
     )
     with run_server(settings) as running:
         store = running.state.live.store
-        loaded = running.client.get("/api/predictions/BTC", params={"interval": "4h", "horizon": 6})
-        assert loaded.status_code == 200, loaded.text  # loads the model; no request after this
+        assert running.state.models.peek(key) is not None  # registered: loaded at start
         poll_until(
             lambda: len(store.history(key, limit=50)) >= 9, timeout=120, what="9 4 h predictions"
         )
