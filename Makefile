@@ -54,10 +54,10 @@ format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
 test: static browser ## Run the static gates, then the whole suite on WORKERS pytest-xdist workers (.ci/run calls it)
-	$(BIN)/pytest -n $(WORKERS) --dist loadscope
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile
 
 test-fast: $(STAMP) ## Run the tests not marked slow (routes in process, TensorFlow-free; WORKERS=0 for one process)
-	$(BIN)/pytest -m "not slow" -n $(WORKERS) --dist loadscope
+	$(BIN)/pytest -m "not slow" -n $(WORKERS) --dist loadfile
 
 train: $(STAMP) ## Batch-retrain pairs with papermill notebooks: make train PAIRS="BTC ETH"
 	$(BIN)/mlpkg batch --pairs $(PAIRS)

@@ -187,6 +187,7 @@ class TrainingWorker:
         self._cooldown_until: dict[str, pd.Timestamp] = {}
         self._last_end: dict[str, pd.Timestamp] = {}  # replay: data end of the last auto job
         self.running_job: str | None = None
+        self.running_pair: str | None = None  # busy until its process is reaped and it cooled
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -270,6 +271,10 @@ class TrainingWorker:
         busy = [j for j in self.jobs.active() if j.pair == pair]
         if busy:
             return f"job {busy[0].id} for {pair} is already {busy[0].status.value}"
+        # The job's process writes its outcome before it exits: until the runner has reaped it
+        # and started the cooldown, the pair is still busy (else a tick in between re-queues).
+        if self.running_pair == pair:
+            return f"the last job for {pair} is finishing"
         until = self._cooldown_until.get(pair)
         now = self.clock.now()
         if until is not None and now < until:
@@ -371,16 +376,19 @@ class TrainingWorker:
             self.jobs.start(record.id)
         except StorageError:  # cancelled between the read and now
             return
-        self.running_job = record.id
+        self.running_job, self.running_pair = record.id, record.pair
         try:
-            self.process = self._launch(record.id)
-            code = self._wait(record.id, self.process)
-        except OSError as exc:
-            self.jobs.fail(record.id, f"The training process could not start: {exc}")
-            code = None
+            try:
+                self.process = self._launch(record.id)
+                code = self._wait(record.id, self.process)
+            except OSError as exc:
+                self.jobs.fail(record.id, f"The training process could not start: {exc}")
+                code = None
+            finally:
+                self.running_job, self.process = None, None
+            self._settle(record, code)
         finally:
-            self.running_job, self.process = None, None
-        self._settle(record, code)
+            self.running_pair = None
 
     def _launch(self, job_id: str) -> subprocess.Popen[bytes]:
         """Start the job's process (``python -m mlpkg.pipelines.job``) with these settings."""

@@ -92,6 +92,7 @@ def test_serving_refuses_a_window_that_spans_missing_candles(tiny_config):
     class Bundle:  # the attributes check_window reads
         warmup_rows, context_rows, history_rows = 444, 7, 452
         candle_interval = pd.Timedelta(hours=1)
+        run_config = tiny_config()  # its calendar (24/7): every missing hour is a gap
 
     for unit in ("ns", "us", "s"):  # pandas reads CSV/parquet times at several resolutions
         candles = synthetic_candles(600, 1)

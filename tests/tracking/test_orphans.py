@@ -196,6 +196,7 @@ def test_the_server_start_marks_orphans_killed_too(settings, tmp_path):
     state = ServingState(serving)
     try:
         state.open()
+        state.lead()  # the process that takes the leader lease marks orphans
     finally:
         state.close()
     run = _client(settings).get_run(orphan)
