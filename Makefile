@@ -53,8 +53,12 @@ format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/ruff check --fix .
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
+FUZZ := tests/reliability/test_fuzz_api.py
+# schemathesis' parametrized operations collapse to one item inside an xdist worker: the fuzzing
+# module runs in one plain process after the rest.
 test: static browser ## Run the static gates, then the whole suite on WORKERS pytest-xdist workers (.ci/run calls it)
-	$(BIN)/pytest -n $(WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile --ignore=$(FUZZ)
+	$(BIN)/pytest -p no:xdist $(FUZZ)
 
 test-fast: $(STAMP) ## Run the tests not marked slow (routes in process, TensorFlow-free; WORKERS=0 for one process)
 	$(BIN)/pytest -m "not slow" -n $(WORKERS) --dist loadfile

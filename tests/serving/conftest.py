@@ -35,6 +35,7 @@ from mlpkg.config import Settings
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
+from mlpkg.tracking.runs import configure_tracking
 
 PAIRS = ["BTC", "ETH", "LTC"]
 TOKEN = "test-token-123"
@@ -201,11 +202,22 @@ def run_uvicorn(settings: Settings) -> Iterator[Running]:
 
 
 @pytest.fixture(scope="session")
-def server(tracked: Registry) -> Iterator[Running]:
+def shared_server(tracked: Registry) -> Iterator[Running]:
     """The shared server: token required, 60 s prediction cache, shipped candles."""
     settings = make_settings(tracked.home, api_token=TOKEN)
     with run_server(settings) as running:
         yield running
+
+
+@pytest.fixture
+def server(shared_server: Running) -> Running:
+    """The shared server, with MLflow's process-wide URIs pointing at its store again.
+
+    Servers in one process share MLflow's global URIs, and a test that ran before in this
+    process may have pointed them at its own store; the server's registry reads go there.
+    """
+    configure_tracking(shared_server.settings)
+    return shared_server
 
 
 @pytest.fixture
