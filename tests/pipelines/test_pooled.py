@@ -32,7 +32,9 @@ SMALL = {"models": "lightgbm,logistic", "pool_pairs": POOL, "importance_rows": 0
 
 def _rows(pair: str, start: str, n: int, label: float = 1.0) -> tuple[pd.DataFrame, pd.Series]:
     index = pd.date_range(start, periods=n, freq="h", tz="UTC", name="open_time")
-    X = pd.DataFrame({"a": np.arange(n, dtype=float), "b": float(hash(pair) % 7)}, index=index)
+    # "b" marks the pair (deterministic: str hashes change per process and could collide).
+    marker = float(sum(map(ord, pair)))
+    X = pd.DataFrame({"a": np.arange(n, dtype=float), "b": marker}, index=index)
     return X, pd.Series(label, index=index)
 
 
