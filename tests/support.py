@@ -131,18 +131,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def register_empty_version(client: Any, folder: Path, pair: str, *aliases: str) -> str:
-    """Register a version of the pair's model (an empty folder) and point ``aliases`` at it."""
-    from mlpkg.tracking.registry import model_name
-
-    name = model_name(pair)
-    if not client.search_registered_models(f"name='{name}'"):
-        client.create_registered_model(name)
-    source = folder / "model"
-    source.mkdir(exist_ok=True)
-    version = str(client.create_model_version(name, source=source.as_uri()).version)
-    for alias in aliases:
-        client.set_registered_model_alias(name, alias, version)
-    return version

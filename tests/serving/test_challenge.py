@@ -12,7 +12,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from support import register_empty_version
 
 from mlpkg.config import Settings
 from mlpkg.serving.challenge import ChallengeCollector, ChallengeService, naive_reference
@@ -46,6 +45,18 @@ def registry_store(tmp_path: Path) -> Iterator[mlflow.MlflowClient]:
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+
+
+def _version(client: mlflow.MlflowClient, tmp_path: Path, *aliases: str) -> str:
+    name = model_name("BTC")
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+    source = tmp_path / "model"
+    source.mkdir(exist_ok=True)
+    version = str(client.create_model_version(name, source=source.as_uri()).version)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version)
+    return version
 
 
 def _model(version: str, alias: str) -> SimpleNamespace:
@@ -82,8 +93,8 @@ class Clock:
 
 
 def test_a_better_challenger_is_promoted_live_after_the_burn_in(registry_store, tmp_path):
-    champion = register_empty_version(registry_store, tmp_path, "BTC", CHAMPION)
-    challenger = register_empty_version(registry_store, tmp_path, "BTC")
+    champion = _version(registry_store, tmp_path, CHAMPION)
+    challenger = _version(registry_store, tmp_path)
     register_challenger("BTC", challenger, data_end=(T0 - 2 * HOUR).isoformat(), reason="r")
     # Closes alternate 100, 101, 100, ...: after an even candle the price goes up.
     n = 260
