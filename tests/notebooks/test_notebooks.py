@@ -372,8 +372,79 @@ def test_compare_notebook_reads_a_training_run_back_from_mlflow(tmp_path, kernel
     texts = "".join(o.get("text", "") for o in outputs)
     assert f"MLflow run {trained.run_id}: 3 candidates" in texts
     assert "HOLDOUT (scored once)" in texts and "Promotion:" in texts
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    part_one = [o for c in executed.cells[: _part_two(executed)] for o in c.get("outputs", [])]
+    images = [o for o in part_one if "image/png" in o.get("data", {})]
     assert len(images) == 4, "log loss, reliability curves, importance, holdout backtest"
     assert "HOLDOUT BACKTEST of the signal policy" in texts and "buy_hold" in texts
     tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "stacked" in tables and "log_loss_seed_std" in tables
+
+
+def _part_two(executed) -> int:
+    """The index of the notebook's first cell of part 2 (learning across pairs)."""
+    return next(i for i, c in enumerate(executed.cells) if c.source.startswith("# 2."))
+
+
+def _texts(cells) -> str:
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    plain = [o.get("data", {}).get("text/plain", "") for o in outputs]
+    return "".join(o.get("text", "") for o in outputs) + "".join(plain)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_shows_the_shipped_pairs_benchmark_without_a_run(tmp_path, kernel_env):
+    from mlpkg.pipelines.pooled_summary import load_summary
+
+    executed = _execute("30-compare-models", tmp_path, pair="")
+
+    shipped = load_summary(ROOT / "bench/pooled/results/full")
+    part_one, part_two = (
+        executed.cells[: _part_two(executed)],
+        executed.cells[_part_two(executed) :],
+    )
+    assert "Part 1 skipped (no pair)." in _texts(part_one)
+    assert not [o for c in part_one for o in c.get("outputs", []) if "data" in o]
+    texts = _texts(part_two)
+    assert shipped.about.splitlines()[0] in texts
+    for row in shipped.variants.itertuples():
+        assert f"{row.dev_log_loss:.4f}" in texts, (row.pair, row.family, row.variant)
+    for family, variant in shipped.wins[["family", "variant"]].itertuples(index=False):
+        assert variant in texts and family in texts
+    uses = shipped.holdout_uses.to_dict()
+    assert f"Holdout uses per pair (every variant scored once): {uses}" in texts
+    images = [o for c in part_two for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == shipped.variants["family"].nunique()
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_runs_a_tiny_pairs_comparison_when_no_results_are_given(
+    tmp_path, kernel_env
+):
+    executed = _execute(
+        "30-compare-models",
+        tmp_path,
+        pair="",
+        pairs_results="",
+        tiny_pairs="BTC,ETH",
+        tiny_families="logistic",
+        tiny_rows=1200,
+    )
+
+    texts = _texts(executed.cells[_part_two(executed) :])
+    assert "Tiny comparison run now" in texts
+    for unit in ("BTC per_pair", "BTC cross", "BTC pooled", "BTC pooled_ind", "ETH cold"):
+        assert f"{unit}: " in texts, unit
+    assert "Holdout uses per pair (every variant scored once): {'BTC': 4, 'ETH': 4}" in texts
+    for column in ("dev_fold_std", "dev_seed_std", "holdout_dm_p", "dev_wins", "cold_pooled_dm_p"):
+        assert column in texts
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_says_how_to_fix_a_missing_results_folder(tmp_path, kernel_env):
+    with pytest.raises(PapermillExecutionError) as failure:
+        _execute("30-compare-models", tmp_path, pair="", pairs_results="no/such/folder")
+    assert failure.value.ename == "ResultsNotFoundError"
+    assert "variants.csv" in failure.value.evalue and "bench_pooled.py" in failure.value.evalue
