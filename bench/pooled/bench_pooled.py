@@ -103,21 +103,22 @@ def cold_markdown(cold: pd.DataFrame) -> list[str]:
     return lines
 
 
-def summary_markdown(summary: PairsSummary, n_pairs: int) -> str:
+def summary_markdown(summary: PairsSummary) -> str:
     """Every table of the summary in markdown."""
     lines = [f"Summarised on: {describe_machine()}", "", *variants_markdown(summary.variants)]
     lines += [
         "",
         "Wins on development (lower mean dev log loss than per_pair, same family) and "
-        "holdout DM verdicts (one-sided p < 0.05 against per_pair), pairs out of "
-        f"{n_pairs}:",
+        "holdout DM verdicts (one-sided p < 0.05 against per_pair), in pairs:",
         "",
-        "| family | variant | dev wins | holdout wins (lower log loss) | holdout DM p < 0.05 |",
-        "|---|---|---:|---:|---:|",
+        "| family | variant | pairs | dev wins | holdout wins (lower log loss) |"
+        " holdout DM p < 0.05 |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in summary.wins.itertuples():
         lines.append(
-            f"| {r.family} | {r.variant} | {r.dev_wins} | {r.holdout_wins} | {r.holdout_dm_wins} |"
+            f"| {r.family} | {r.variant} | {r.pairs} | {r.dev_wins} | {r.holdout_wins} | "
+            f"{r.holdout_dm_wins} |"
         )
     picks = summary.picks.sort_values(["pair", "family"])
     uses = summary.holdout_uses
@@ -163,7 +164,7 @@ def main() -> None:
         summary = summarize(args.out, args.pairs, args.families, args.horizon)
         folder = args.summary_dir or args.out
         save_summary(summary, folder)
-        text = summary_markdown(summary, len(args.pairs))
+        text = summary_markdown(summary)
         (folder / "summary.md").write_text(text + "\n")
         sys.stdout.write(text + "\n")
         return
