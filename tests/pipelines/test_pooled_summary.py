@@ -45,12 +45,8 @@ VARIANTS = pd.DataFrame(
 
 def test_wins_count_pairs_beaten_on_development_holdout_and_by_the_dm_verdict():
     wins = PairsSummary(VARIANTS, pd.DataFrame()).wins.set_index("variant")
-    assert wins.loc["pooled", ["pairs", "dev_wins", "holdout_wins", "holdout_dm_wins"]].tolist() == [
-        2,
-        1,
-        2,
-        1,
-    ]
+    counts = ["pairs", "dev_wins", "holdout_wins", "holdout_dm_wins"]
+    assert wins.loc["pooled", counts].tolist() == [2, 1, 2, 1]
     assert wins.loc["cross", ["dev_wins", "holdout_wins", "holdout_dm_wins"]].tolist() == [1, 1, 1]
     assert "per_pair" not in wins.index
 
