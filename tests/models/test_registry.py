@@ -91,3 +91,14 @@ def test_the_openapi_schema_keeps_the_family_enum(tmp_path):
     assert PUBLIC_FAMILIES in enums
     model_type = schema["components"]["schemas"]["PredictionDetail"]["properties"]["modelType"]
     assert model_type["enum"] == [*PUBLIC_FAMILIES, "ensemble"]
+
+
+def test_the_server_refuses_a_member_of_no_family(fitted_cache, tmp_path):
+    from mlpkg.errors import ModelLoadError
+    from mlpkg.serving.runtime import load_member
+
+    model, _ = fitted_cache.get("majority")
+    model.save(tmp_path / "majority")
+
+    with pytest.raises(ModelLoadError, match=r"'majority' model.*lstm, gru, cnn"):
+        load_member("majority", tmp_path / "majority", list(model.feature_names_in_))
