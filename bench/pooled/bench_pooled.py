@@ -17,7 +17,7 @@ Usage::
     python bench/pooled/bench_pooled.py --families logistic lightgbm --out /tmp/pooled
     python bench/pooled/bench_pooled.py --families lstm --param lstm_epochs=3 ... --out /tmp/p
     python bench/pooled/bench_pooled.py --summarize --out /tmp/pooled \
-        --summary-dir bench/pooled/results/full
+        --summary-dir bench/pooled/summaries/full
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ def load_summary(folder: Path | str) -> PairsSummary:
         raise ResultsNotFoundError(
             f"{variants_csv} does not exist. Pass a folder the pooled benchmark summarised "
             "(bench/pooled/bench_pooled.py --summarize --out DIR writes variants.csv), e.g. "
-            "bench/pooled/results/full, or an empty folder name to run a tiny comparison."
+            "bench/pooled/summaries/full, or an empty folder name to run a tiny comparison."
         )
     cold_csv = path / "cold.csv"
     cold = pd.read_csv(cold_csv) if cold_csv.is_file() and cold_csv.stat().st_size > 1 else None

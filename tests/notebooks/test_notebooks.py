@@ -398,7 +398,7 @@ def test_compare_notebook_shows_the_shipped_pairs_benchmark_without_a_run(tmp_pa
 
     executed = _execute("30-compare-models", tmp_path, pair="")
 
-    shipped = load_summary(ROOT / "bench/pooled/results/full")
+    shipped = load_summary(ROOT / "bench/pooled/summaries/full")
     part_one, part_two = (
         executed.cells[: _part_two(executed)],
         executed.cells[_part_two(executed) :],

@@ -88,8 +88,8 @@ def test_missing_results_say_which_file_is_missing_and_how_to_make_it(tmp_path):
 
 def test_the_shipped_benchmark_summaries_load_relative_to_the_checkout():
     for name in ("full", "reduced"):
-        shipped = load_summary(f"bench/pooled/results/{name}")
+        shipped = load_summary(f"bench/pooled/summaries/{name}")
         assert shipped.about.strip(), f"{name}: README.md says what ran"
         assert set(shipped.variants["variant"]) >= {"per_pair", "pooled"}
         assert (shipped.holdout_uses > 0).all()
-        assert (ROOT / "bench/pooled/results" / name / "variants.csv").is_file()
+        assert (ROOT / "bench/pooled/summaries" / name / "variants.csv").is_file()
