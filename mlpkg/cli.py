@@ -423,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(get_settings().log_level)
     try:
-        _mark_orphans()
+        if args.func is not cmd_serve:  # the server's leader does it (ServingState.lead)
+            _mark_orphans()
         return int(args.func(args))
     except MlpkgError as exc:
         sys.stderr.write(f"error: {exc}\n")
