@@ -43,13 +43,23 @@ def configure_uri(settings: Settings | None = None) -> str:
 
 
 def tracking_uri() -> str | None:
-    """The URI recorded by ``configure_uri`` (``None`` before it was called)."""
-    return _state["uri"]
+    """The registry URI in force: MLflow's own once it is imported, else the recorded one.
+
+    Once MLflow is imported it stays the source of truth (code and tests may point it
+    elsewhere with ``mlflow.set_registry_uri``), so reads without MLflow and writes with it
+    always go to the same store. ``None``: nothing recorded and MLflow not imported.
+    """
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None or not hasattr(mlflow, "get_registry_uri"):
+        return _state["uri"]
+    if _state["uri"] is not None and _state["applied"] != _state["uri"]:
+        _apply(mlflow, _state["uri"])  # recorded before MLflow was imported elsewhere
+    return str(mlflow.get_registry_uri())
 
 
 def sqlite_store() -> Path | None:
-    """The store's file when the recorded URI is ``sqlite:///<path>`` (else ``None``)."""
-    uri = _state["uri"]
+    """The store's file when the registry URI in force is ``sqlite:///<path>`` (else ``None``)."""
+    uri = tracking_uri()
     if uri is None or not uri.startswith("sqlite:///"):
         return None
     return Path(uri.removeprefix("sqlite:///"))

@@ -198,7 +198,7 @@ def _version_info(mv: object) -> VersionInfo:
     return VersionInfo(
         version=str(getattr(mv, "version", "")),
         run_id=str(getattr(mv, "run_id", "") or ""),
-        aliases=tuple(getattr(mv, "aliases", []) or []),
+        aliases=tuple(sorted(getattr(mv, "aliases", []) or [])),
         log_loss_mean=_number(tags.get("dev_log_loss")),
         created_at_ms=int(getattr(mv, "creation_timestamp", 0) or 0),
         holdout_log_loss=_number(tags.get(DEV_REFIT_HOLDOUT_TAG, tags.get("holdout_log_loss"))),

@@ -117,5 +117,29 @@ def test_only_not_found_reads_as_no_champion(tracking_store, monkeypatch):
         raise MlflowException("(sqlite3.OperationalError) database is locked")
 
     monkeypatch.setattr(mlflow.MlflowClient, "get_model_version_by_alias", locked)
+    monkeypatch.setattr("mlpkg.tracking.registry.sqlite_store", lambda: None)  # MLflow's path
     with pytest.raises(RegistryError, match="database is locked"):
         alias_version("BTC", "champion")
+
+
+def test_a_locked_sqlite_registry_is_an_error_not_no_champion(tracking_store, tmp_path, monkeypatch):
+    """The same rule when the SQLite store is read without MLflow (registry_store)."""
+    import sqlite3
+
+    import pytest
+
+    from mlpkg.errors import RegistryError
+    from mlpkg.tracking import registry_store
+    from mlpkg.tracking.registry import alias_version
+
+    tracking_store.create_registered_model("mlpkg-BTC")
+    monkeypatch.setattr(registry_store, "BUSY_TIMEOUT_S", 0.05)
+    writer = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")  # a writer holds the file
+    try:
+        with pytest.raises(RegistryError, match="database is locked"):
+            alias_version("BTC", "champion")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert alias_version("BTC", "champion") is None
