@@ -450,7 +450,7 @@ def parse_args() -> argparse.Namespace:
         help="candidates of the model trained when --home is not given (default: the LSTM, "
         "served by ONNX Runtime; 'lightgbm,logistic,stacked' is make run's default)",
     )
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=500)
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -482,8 +482,9 @@ def parse_args() -> argparse.Namespace:
         "--workers",
         type=int,
         nargs="+",
-        default=[1],
-        help="worker processes of the cache-off server; one measurement per value",
+        default=[1, 2],
+        help="worker processes of the cache-off server; one measurement per value (the goal "
+        "compares 2 with 1)",
     )
     return parser.parse_args()
 
@@ -491,6 +492,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log.info("at the start: %s", describe_machine())
     for noisy in ("mlflow", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     home, version = prepare(args.home.resolve() if args.home else None, args.models)
