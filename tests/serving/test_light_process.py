@@ -80,8 +80,8 @@ outcome = state.models.refresh("BTC")
 model = state.models.get("BTC")
 state.close()
 print(json.dumps({"outcome": str(outcome), "version": model.version,
-                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in %r)}))
-""" % (NO_MLFLOW,)
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in NO_MLFLOW)}))
+""".replace("NO_MLFLOW", repr(NO_MLFLOW))
 
 
 @pytest.fixture

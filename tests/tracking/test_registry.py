@@ -122,7 +122,9 @@ def test_only_not_found_reads_as_no_champion(tracking_store, monkeypatch):
         alias_version("BTC", "champion")
 
 
-def test_a_locked_sqlite_registry_is_an_error_not_no_champion(tracking_store, tmp_path, monkeypatch):
+def test_a_locked_sqlite_registry_is_an_error_not_no_champion(
+    tracking_store, tmp_path, monkeypatch
+):
     """The same rule when the SQLite store is read without MLflow (registry_store)."""
     import sqlite3
 
