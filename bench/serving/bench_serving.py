@@ -14,8 +14,8 @@ loopback:
    and the model again, but the store keeps one row per (version, candle), so only the first
    request writes;
 3. ``mlpkg serve`` with the cache on (60 s): repeated requests are answered from memory;
-   With ``--workers 1 2`` the cache-off server is measured once per worker count
-   (``mlpkg serve --workers N``: N uvicorn processes, one leader);
+   With ``--workers 1 2`` (the default) the cache-off server is measured once per worker
+   count (``mlpkg serve --workers N``: N uvicorn processes, one leader);
 4. ``--modes ... retrain``: the cache-off server (one worker) while it retrains BTC (a manual
    job: LSTM, one epoch, in its own process): the latency of ``/api/predictions`` during the
    retrain, beside the same server before it;
@@ -28,7 +28,7 @@ Each gets ``--requests`` requests from ``--concurrency`` client threads after a 
 reported: p50/p99 latency, requests/s, the RSS of the server process tree and of its largest
 process (a worker), and the cold start (process start to the first successful prediction).
 
-    .venv/bin/python bench/serving/bench_serving.py
+    .venv/bin/python bench/serving/bench_serving.py        # every goal row of issue 20
     .venv/bin/python bench/serving/bench_serving.py --home . --requests 500 --concurrency 1 4 8
     nice -n 10 .venv/bin/python bench/serving/bench_serving.py --requests 500 --workers 1 2 \
         --modes fresh static cached retrain
