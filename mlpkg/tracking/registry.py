@@ -233,7 +233,9 @@ def load_model(pair: str, alias: str, dst: Path) -> tuple[ModelBundle, VersionIn
 def download_model(pair: str, alias: str, dst: Path) -> tuple[Path, VersionInfo]:
     """Download the pair's version behind ``alias`` into ``dst``; return its bundle folder.
 
-    Nothing is loaded (no Keras): the server reads the folder with ``mlpkg.serving.runtime``.
+    With a SQLite store whose artifacts are local, nothing is copied and MLflow is not imported:
+    the folder returned is the version's own bundle folder in the store (read it, never write
+    it). Nothing is loaded (no Keras): the server reads the folder with ``mlpkg.serving.runtime``.
 
     Raises:
         ModelNotFoundError: if the pair has no version under that alias.
