@@ -24,11 +24,11 @@ import numpy as np
 
 from mlpkg.features.rolling import (
     ewm,
+    means,
+    ratio,
     rolling_max,
     rolling_mean,
     rolling_min,
-    means,
-    ratio,
     stds,
     sums,
     tail,

@@ -95,10 +95,10 @@ def rolling_mean(values: np.ndarray, window: int, rows: int) -> np.ndarray:
 def ratio(numerator: np.ndarray, denominator: np.ndarray, fill: float) -> np.ndarray:
     """``numerator / denominator``, ``fill`` where the denominator is exactly 0 (NaN stays NaN).
 
-    A flat window thus gives a neutral value instead of ``inf`` or NaN. Call it inside
-    ``np.errstate(divide="ignore", invalid="ignore")``.
+    A flat window thus gives a neutral value instead of ``inf`` or NaN (and no warning).
     """
-    quotient: np.ndarray = np.where(denominator == 0.0, fill, numerator / denominator)
+    quotient = np.full(np.broadcast(numerator, denominator).shape, fill)
+    np.divide(numerator, denominator, out=quotient, where=denominator != 0.0)
     return quotient
 
 

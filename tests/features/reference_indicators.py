@@ -1,18 +1,21 @@
-"""The replaced service's 11 technical indicators, over the full history and vectorised.
+"""Test reference: the 11 indicators in pandas, as mlpkg computed them before its NumPy kernels.
+
+``mlpkg.features.indicators`` (NumPy, every row or the last n) is the one implementation the
+package runs; this pandas formulation of the same definitions (``rolling``, ``ewm``, ``diff``)
+stays beside ``ta`` and TA-Lib as an independent reference in ``test_indicators.py``: a kernel
+that drifts from it by more than rounding is wrong. Parabolic SAR is not here: its reference is
+TA-Lib's ``SAR``, bar for bar.
 
 Every function takes candle columns as ``pd.Series`` and returns a ``pd.Series`` or
 ``pd.DataFrame`` on the same index. The value at row t uses only rows <= t: rolling windows look
-back, exponential averages run forward (``adjust=False``), and the only loop (Parabolic SAR) is a
-forward pass. Definitions follow the ``ta`` library (Wilder smoothing for RSI, ATR and ADX, the
-population standard deviation for Bollinger bands), except Parabolic SAR, which follows Wilder's
-rule as TA-Lib implements it; the differences are listed in ``docs/features.md``. Values are in
-price units where the indicator is a price (moving averages, bands, Ichimoku lines, SAR);
-``mlpkg.features.build`` turns them into scale-free features.
+back, exponential averages run forward (``adjust=False``). Definitions follow the ``ta`` library
+(Wilder smoothing for RSI, ATR and ADX, the population standard deviation for Bollinger bands);
+the differences are listed in ``docs/features.md``. Values are in price units where the
+indicator is a price (moving averages, bands, Ichimoku lines).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -226,77 +229,3 @@ def cci(
         deviation += np.abs(lagged - centre)
     mad = pd.Series(deviation / window, index=close.index)
     return safe_divide(typical - mean, constant * mad, fill=0.0)
-
-
-def parabolic_sar(
-    high: pd.Series, low: pd.Series, step: float = 0.02, max_step: float = 0.2
-) -> pd.DataFrame:
-    """Wilder's Parabolic SAR as TA-Lib computes it: ``sar``, ``trend`` (+1 up, -1 down), ``af``.
-
-    ``sar`` is TA-Lib's ``SAR(high, low, acceleration=step, maximum=max_step)`` bar for bar;
-    ``trend`` and ``af`` are the trend and acceleration factor in force after the bar (``af``
-    is the one the next bar's SAR uses). The first row is NaN: its high and low only seed the
-    first trend (see ``parabolic_sar_values``).
-    """
-    sar, trend, factor = parabolic_sar_values(
-        high.to_numpy(dtype="float64"), low.to_numpy(dtype="float64"), step, max_step
-    )
-    return pd.DataFrame({"sar": sar, "trend": trend, "af": factor}, index=high.index)
-
-
-def _starts_down(highs: list[float], lows: list[float]) -> bool:
-    """TA-Lib's first trend: down if bar 1's -DM is positive."""
-    fall, rise = lows[0] - lows[1], highs[1] - highs[0]
-    return fall > 0.0 and rise < fall
-
-
-def parabolic_sar_values(
-    high: np.ndarray, low: np.ndarray, step: float = 0.02, max_step: float = 0.2
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parabolic SAR over arrays, following Wilder's rule exactly as TA-Lib's ``SAR`` does.
-
-    On each bar the SAR computed at the previous bar is tested first: a low at or below it (in
-    an uptrend; a high at or above it in a downtrend) reverses the trend, and the bar's SAR
-    becomes the old extreme point pushed beyond the previous and current bars. Otherwise the
-    extreme point and ``af`` advance. Then the next bar's SAR, ``sar + af * (ep - sar)``, is
-    clamped to the lows (highs) of this bar and the previous one, *before* the next test. The
-    start is TA-Lib's: bar 0 is consumed, the first trend is down only if bar 1's -DM is
-    positive, the first SAR is bar 0's low (high) and the first extreme point bar 1's high
-    (low); on that first step bar 1 also stands for the previous bar.
-
-    The loop is written once, for an uptrend: in a downtrend it runs on negated prices with the
-    roles of high and low swapped, which is exact in floating point.
-
-    Args:
-        high: Highs, oldest first.
-        low: Lows, same length.
-        step: Acceleration step and initial factor (capped at ``max_step``, as TA-Lib does).
-        max_step: Largest acceleration factor.
-
-    Returns:
-        ``(sar, trend, af)`` float64 arrays of ``len(high)``; row 0 is NaN in all three.
-    """
-    size = len(high)
-    stops, signs, factors = [math.nan] * size, [math.nan] * size, [math.nan] * size
-    if size > 1:
-        step = min(step, max_step)
-        ups = (high.tolist(), low.tolist())  # (favourable, adverse) prices in an uptrend
-        downs = ((-low).tolist(), (-high).tolist())  # the same for a downtrend, negated
-        sign = -1.0 if _starts_down(ups[0], ups[1]) else 1.0
-        (fav, adv), (other_fav, other_adv) = (ups, downs) if sign > 0 else (downs, ups)
-        stop, extreme, factor, before = adv[0], fav[1], step, adv[1]
-        for i in range(1, size):
-            here = adv[i]
-            if here <= stop:  # penetrated: reverse at the old extreme point, beyond both bars
-                sign, fav, adv, other_fav, other_adv = -sign, other_fav, other_adv, fav, adv
-                before, here = adv[i - 1] if i > 1 else adv[1], adv[i]
-                stop, extreme, factor = min(-extreme, before, here), fav[i], step
-            elif fav[i] > extreme:
-                extreme, factor = fav[i], min(factor + step, max_step)
-            stops[i], signs[i], factors[i] = stop, sign, factor
-            stop += factor * (extreme - stop)  # next bar's SAR, clamped to this bar and the last
-            stop = before if stop > before else stop
-            stop = here if stop > here else stop
-            before = here
-    trend = np.array(signs)
-    return np.array(stops) * trend, trend, np.array(factors)
