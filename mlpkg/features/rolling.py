@@ -10,11 +10,15 @@ row t never reads a row after t. Pure: no I/O, no SciPy (the serving process imp
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
+import math
+from functools import lru_cache
 
-EWM_BLOCK = 128
-"""Rows per block of :func:`ewm` (its cumulative sums are rescaled once per block)."""
+import numpy as np
+
+EWM_BLOCK = 256
+"""Most rows per block of :func:`ewm` (its cumulative sums are rescaled once per block)."""
+_EWM_SCALE_EXPONENT = 600.0
+"""A block's values are scaled by at most ``e ** 600`` (about 1e260, far from overflow)."""
 
 
 def tail(values: np.ndarray, rows: int) -> np.ndarray:
@@ -35,9 +39,10 @@ def windows(values: np.ndarray, window: int, rows: int) -> np.ndarray:
 
     A read-only strided view (no copy), so every row costs the same whatever its length.
     """
-    span = np.ascontiguousarray(tail(values, rows + window - 1))
-    step = span.strides[0]
-    view: np.ndarray = as_strided(span, (rows, window), (step, step), writeable=False)
+    span = np.ascontiguousarray(tail(values, rows + window - 1), dtype="float64")
+    step = span.itemsize
+    view = np.ndarray((rows, window), dtype=span.dtype, buffer=span, strides=(step, step))
+    view.flags.writeable = False
     return view
 
 
@@ -97,7 +102,7 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray, fill: float) -> np.nda
 
     A flat window thus gives a neutral value instead of ``inf`` or NaN (and no warning).
     """
-    quotient = np.full(np.broadcast(numerator, denominator).shape, fill)
+    quotient = np.full(denominator.shape, fill)
     np.divide(numerator, denominator, out=quotient, where=denominator != 0.0)
     return quotient
 
@@ -130,26 +135,41 @@ def ewm(values: np.ndarray, alpha: float, min_periods: int = 1) -> np.ndarray:
     return smoothed.reshape(values.shape)
 
 
+@lru_cache(maxsize=32)
+def _block_powers(alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(1 - alpha) ** (j + 1)`` and ``alpha / (1 - alpha) ** (j + 1)`` for the rows j of a block.
+
+    The block is :data:`EWM_BLOCK` rows, fewer for a large ``alpha`` (fast decay) so that the
+    rescaled values stay far from overflow; a fixed length per ``alpha``, so the blocks of a
+    history and of its prefixes coincide.
+    """
+    decay = 1.0 - alpha
+    rows = max(1, min(EWM_BLOCK, int(_EWM_SCALE_EXPONENT / -math.log(decay))))
+    power = decay ** np.arange(1, rows + 1)
+    scale = alpha / power
+    power.flags.writeable = scale.flags.writeable = False  # shared by every call
+    return power, scale
+
+
 def _ewm_blocks(values: np.ndarray, alpha: float, out: np.ndarray, seed: np.ndarray) -> None:
     """Write into ``out`` the recursion over ``values`` that starts from ``seed``."""
     size, width = values.shape
     if size == 0:
         return
-    decay, block = 1.0 - alpha, EWM_BLOCK
-    if decay <= 0.0:  # alpha 1: no memory
+    if alpha >= 1.0:  # no memory
         out[:] = values
         return
+    power, scale = _block_powers(alpha)
+    block = len(power)
     count = -(-size // block)
     padded = np.zeros((count * block, width))
     padded[:size] = values
-    power = decay ** np.arange(1, block + 1)  # decay ** (j + 1) for row j of a block
-    scaled = padded.reshape(count, block, width) * (alpha / power)[None, :, None]
-    local = np.cumsum(scaled, axis=1) * power[None, :, None]  # each block from a zero carry
+    local = np.cumsum(padded.reshape(count, block, width) * scale[:, None], axis=1)
+    local *= power[:, None]  # each block's recursion from a zero carry
     carries = np.empty((count, width))
-    for column in range(width):
-        carry, full = float(seed[column]), float(power[-1])
-        for index, last in enumerate(local[:, -1, column].tolist()):
-            carries[index, column] = carry
-            carry = last + full * carry
-    result = local + power[None, :, None] * carries[:, None, :]
-    out[:] = result.reshape(count * block, width)[:size]
+    carry = seed.astype("float64")
+    for index in range(count):  # the carry from block to block: one step per block
+        carries[index] = carry
+        carry = local[index, -1] + power[-1] * carry
+    local += power[:, None] * carries[:, None, :]
+    out[:] = local.reshape(count * block, width)[:size]
