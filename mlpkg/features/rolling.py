@@ -15,8 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-EWM_BLOCK = 256
-"""Most rows per block of :func:`ewm` (its cumulative sums are rescaled once per block)."""
+EWM_BLOCK = 512
+"""Most rows per block of :func:`ewm` (its cumulative sums are rescaled once per block); a
+serving window's 504 candles fit in one."""
 _EWM_SCALE_EXPONENT = 600.0
 """A block's values are scaled by at most ``e ** 600`` (about 1e260, far from overflow)."""
 
@@ -131,7 +132,8 @@ def ewm(values: np.ndarray, alpha: float, min_periods: int = 1) -> np.ndarray:
     if size:
         smoothed[0] = series[0]
         _ewm_blocks(series[1:], alpha, smoothed[1:], series[0])
-    smoothed[: min(max(min_periods - 1, 0), size)] = np.nan
+    if min_periods > 1:
+        smoothed[: min_periods - 1] = np.nan
     return smoothed.reshape(values.shape)
 
 
@@ -161,15 +163,21 @@ def _ewm_blocks(values: np.ndarray, alpha: float, out: np.ndarray, seed: np.ndar
         return
     power, scale = _block_powers(alpha)
     block = len(power)
+    if size <= block:  # one block (a serving window): the same operations, without padding
+        within = values * scale[:size, None]
+        np.cumsum(within, axis=0, out=within)
+        within += seed
+        np.multiply(within, power[:size, None], out=out)
+        return
     count = -(-size // block)
-    padded = np.zeros((count * block, width))
-    padded[:size] = values
-    local = np.cumsum(padded.reshape(count, block, width) * scale[:, None], axis=1)
-    local *= power[:, None]  # each block's recursion from a zero carry
-    carries = np.empty((count, width))
-    carry = seed.astype("float64")
+    sums = np.zeros((count, block, width))
+    flat = sums.reshape(count * block, width)
+    flat[:size] = values
+    sums *= scale[:, None]
+    np.cumsum(sums, axis=1, out=sums)  # y[j] = power[j] * (carry + sums[j]) inside a block
+    carry = seed
     for index in range(count):  # the carry from block to block: one step per block
-        carries[index] = carry
-        carry = local[index, -1] + power[-1] * carry
-    local += power[:, None] * carries[:, None, :]
-    out[:] = local.reshape(count * block, width)[:size]
+        sums[index] += carry
+        carry = power[-1] * sums[index, -1]
+    sums *= power[:, None]
+    out[:] = flat[:size]
