@@ -38,7 +38,8 @@ def lagged(values: np.ndarray, lag: int, rows: int) -> np.ndarray:
 def windows(values: np.ndarray, window: int, rows: int) -> np.ndarray:
     """``(rows, window)``: the trailing ``window`` values of each of the last ``rows`` positions.
 
-    A read-only strided view (no copy), so every row costs the same whatever its length.
+    A read-only strided view over the trailing span (copied once only if it is not contiguous),
+    so no window is materialised.
     """
     span = np.ascontiguousarray(tail(values, rows + window - 1), dtype="float64")
     step = span.itemsize

@@ -155,9 +155,14 @@ def test_window_equals_build_features_on_random_candles(candles, rows):
     assert_close(ours, theirs, tol=1e-9)
 
 
-@pytest.mark.parametrize("module", ["mlpkg.features.window", "mlpkg.features.build"])
+@pytest.mark.parametrize(
+    "module", ["mlpkg.features.window", "mlpkg.features.build", "mlpkg.models.inference"]
+)
 def test_the_serving_feature_path_imports_no_scipy(module):
-    """scipy.signal (which imports scipy.stats) cost ~1.6 s of the API's cold start."""
+    """scipy.signal (which imports scipy.stats) cost ~1.6 s of the API's cold start.
+
+    ``mlpkg.models.inference`` is what the serving runtime calls to score a window.
+    """
     probe = (
         f"import sys, {module}; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'scipy', 'tensorflow'}))"
