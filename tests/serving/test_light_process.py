@@ -31,11 +31,6 @@ NO_MLFLOW = ("mlflow", "sqlalchemy", "alembic")
 """Never imported by a server, whatever its model (a LightGBM member imports scikit-learn)."""
 
 
-def _window_imports_scipy() -> bool:
-    """features/window.py still runs scipy.signal (its NumPy rewrite lands from another branch)."""
-    return "scipy" in (ROOT / "mlpkg" / "features" / "window.py").read_text()
-
-
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -58,9 +53,6 @@ def test_importing_the_app_imports_no_mlflow_sqlalchemy_or_httpx():
     assert loaded.isdisjoint(NEVER), sorted(loaded & set(NEVER))
 
 
-@pytest.mark.xfail(
-    _window_imports_scipy(), reason="features/window.py imports scipy.signal", strict=True
-)
 def test_importing_the_app_imports_no_scipy_stats():
     assert "scipy.stats" not in _modules_after_import()
 
