@@ -148,7 +148,7 @@ class CliProgress:
             log.info("%s", event.text)
             return
         if event.kind not in self.kinds:
-            self.bar.write(event.text)
+            self.bar.write(event.text, file=sys.stderr)
             return
         if self.bar.total is None and event.total is not None:
             self.bar.total = event.total
