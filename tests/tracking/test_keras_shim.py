@@ -23,7 +23,7 @@ def test_keras_still_ships_the_tf2onnx_patch():
     keras_shim.patch_tf2onnx()  # and applying it works (idempotent)
     import numpy as np
 
-    assert np.object is object  # what tf2onnx 1.17 reads and NumPy 2 removed
+    assert np.object is object  # noqa: NPY001 (what tf2onnx 1.17 reads; NumPy 2 removed it)
 
 
 def test_a_moved_private_function_is_a_clear_error(monkeypatch):
