@@ -50,7 +50,7 @@ from mlpkg.evaluation.walk_forward import (
 )
 from mlpkg.models import DirectionEstimator
 from mlpkg.models.baselines import REFERENCE_BASELINE, naive_baselines
-from mlpkg.models.families import is_neural, make_estimator
+from mlpkg.models.families import is_seeded, make_estimator
 from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
 from mlpkg.pipelines.ledger import fix_holdout, holdout_start_for
 from mlpkg.progress import Progress
@@ -103,7 +103,7 @@ def family_spec(family: str, config: RunConfig) -> ModelSpec:
     """How to build a family's estimator for a fold (seeded when its fit depends on the seed)."""
     return ModelSpec(
         lambda seed: make_estimator(family, config, seed=seed),
-        seeded=is_neural(family) or family == "lightgbm",
+        seeded=is_seeded(family),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal, Self
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from mlpkg.config import Family
 from mlpkg.models.signals import Direction, Signal
 from mlpkg.progress import ProgressKind
 
@@ -138,9 +139,9 @@ class PredictionMetadata(ApiModel):
     )
 
 
-FamilyName = Literal["lstm", "gru", "cnn", "transformer", "lightgbm", "logistic"]
-"""A model family, as ``?model=`` takes it (``mlpkg.config.FAMILIES``; a test keeps them equal)."""
-ModelType = Literal["lstm", "gru", "cnn", "transformer", "lightgbm", "logistic", "ensemble"]
+FamilyName = Family
+"""A model family, as ``?model=`` takes it (``mlpkg.config.Family``: the OpenAPI enum)."""
+ModelType = Literal[Family, "ensemble"]
 """``prediction.modelType``: the family that answered, or ``ensemble`` (members combined)."""
 
 
