@@ -207,7 +207,7 @@ def _fake_kernel(fail: bool):
 @pytest.mark.parametrize("fail", [False, True])
 def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeypatch, fail):
     monkeypatch.setattr(batch.papermill, "execute_notebook", _fake_kernel(fail))
-    messages: list[str] = []
+    messages: list = []  # ProgressEvent
     summary = batch.run_batch(
         ["btc", "ETH"],
         notebooks=("10-train-pair",),
@@ -220,8 +220,10 @@ def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeyp
         ("BTC", "10-train-pair"),
         ("ETH", "10-train-pair"),
     ]
-    assert messages[1].startswith("[1/2] BTC 10-train-pair ... ")
-    assert messages[3].startswith("[2/2] ETH 10-train-pair ... ")
+    assert [m.kind for m in messages] == ["stage", "notebook", "stage", "notebook"]
+    assert messages[1].text.startswith("[1/2] BTC 10-train-pair ... ")
+    assert messages[3].text.startswith("[2/2] ETH 10-train-pair ... ")
+    assert [(m.done, m.total) for m in messages[1::2]] == [(1, 2), (2, 2)]
     client = _client(settings)
     for result in summary.results:
         run = client.get_run(result.run_id)
