@@ -10,6 +10,7 @@ runs, and the session once more at its end.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -70,10 +71,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fresh ``get_settings()`` per test; fail the test that creates a store in the repo root."""
+    """Fresh settings and MLflow URIs per test; fail a test that creates a store in the repo root.
+
+    ``get_settings()`` is cleared before and after each test. Training and the tests' own stores
+    set MLflow's global tracking and registry URIs; the in-process servers of tests/serving read
+    them, so each test's URIs are put back after it (where it changed them).
+    """
     get_settings.cache_clear()
     before = stray_stores()
+    mlflow = sys.modules.get("mlflow")
+    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) if mlflow else None
     yield
+    if mlflow is not None and uris != (mlflow.get_tracking_uri(), mlflow.get_registry_uri()):
+        mlflow.set_tracking_uri(uris[0])
+        mlflow.set_registry_uri(uris[1])
     get_settings.cache_clear()
     created = stray_stores() - before
     if created:
@@ -115,6 +126,14 @@ def tiny_config():
 def free_port() -> int:
     """A loopback port nobody listens on (bound, then closed)."""
     return _free_port()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as ``MLPKG_HOME`` (the store of the CLI and ``get_settings()``)."""
+    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -131,3 +132,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mlflow_store(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking and registry URIs at ``uri``; put the previous ones back.
+
+    The in-process servers of tests/serving read the global URIs: a test or fixture that
+    registers into another store must not leave them pointing there.
+    """
+    import mlflow
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def register_empty_version(client: Any, folder: Path, pair: str, *aliases: str) -> str:
+    """Register a version of the pair's model (an empty folder) and point ``aliases`` at it."""
+    from mlpkg.tracking.registry import model_name
+
+    name = model_name(pair)
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+    source = folder / "model"
+    source.mkdir(exist_ok=True)
+    version = str(client.create_model_version(name, source=source.as_uri()).version)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version)
+    return version

@@ -6,24 +6,12 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from support import tiny_cli_args
 
 from mlpkg import cli
-from mlpkg.config import get_settings
 from mlpkg.console import CliProgress, configure_logging
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    for key in [k for k in os.environ if k.startswith("MLPKG_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_help_lists_every_command_and_every_run_option(capsys):

@@ -131,6 +131,15 @@ class DirectionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Rows of history needed before the first scored row (0 unless the model windows)."""
         return 0
 
+    def _keep_params(self, arguments: dict[str, Any]) -> None:
+        """Store each ``__init__`` parameter unchanged as the attribute of the same name.
+
+        scikit-learn's contract (``get_params``/``clone`` read the ``__init__`` signature);
+        subclasses call ``self._keep_params(locals())`` as the whole body of ``__init__``.
+        """
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
     def _set_input_state(self, names: Sequence[str]) -> None:
         self.feature_names_in_ = np.asarray([str(n) for n in names], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

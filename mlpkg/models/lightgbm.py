@@ -130,17 +130,7 @@ class LightGBMDirectionClassifier(DirectionClassifier):
         seed: int = 42,
         num_threads: int = 1,
     ) -> None:
-        self.window = window
-        self.n_estimators = n_estimators
-        self.num_leaves = num_leaves
-        self.learning_rate = learning_rate
-        self.min_child_samples = min_child_samples
-        self.feature_fraction = feature_fraction
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.num_threads = num_threads
+        self._keep_params(locals())
 
     @property
     def context_rows(self) -> int:

@@ -19,6 +19,8 @@ Keras is imported inside the methods, so importing this module does not load Ten
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -83,9 +85,22 @@ class KerasSequenceClassifier(DirectionClassifier):
         """Rows of history needed before the first scored row: ``window - 1``."""
         return int(self.window) - 1
 
-    def _build(self, n_features: int) -> Any:
-        """Return the family's compiled Keras model for ``(batch, window, n_features)``."""
+    def _graph(self) -> Callable[..., Any]:
+        """The family's graph builder: ``build(window, n_features, *, <parameters>)``."""
         raise NotImplementedError
+
+    def _build(self, n_features: int) -> Any:
+        """Return the family's compiled Keras model for ``(batch, window, n_features)``.
+
+        The builder's keyword-only parameters take the estimator's values of the same name.
+        """
+        build = self._graph()
+        names = [
+            name
+            for name, parameter in inspect.signature(build).parameters.items()
+            if parameter.kind is parameter.KEYWORD_ONLY
+        ]
+        return build(self.window, n_features, **{name: getattr(self, name) for name in names})
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
         """Fit on contiguous, time-ordered rows.
@@ -397,29 +412,7 @@ class RecurrentClassifier(KerasSequenceClassifier):
         seed: int = 42,
         verbose: int = 0,
     ) -> None:
-        self.window = window
-        self.units = units
-        self.layers = layers
-        self.dropout = dropout
-        self.dense_units = dense_units
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.verbose = verbose
+        self._keep_params(locals())
 
-    def _build(self, n_features: int) -> Any:
-        return build_recurrent(
-            self.cell,
-            self.window,
-            n_features,
-            units=self.units,
-            layers=self.layers,
-            dropout=self.dropout,
-            dense_units=self.dense_units,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-        )
+    def _graph(self) -> Callable[..., Any]:
+        return functools.partial(build_recurrent, self.cell)

@@ -9,6 +9,7 @@ Keras is imported inside the functions, so ``import mlpkg.models`` does not load
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mlpkg.errors import ConfigError
@@ -165,32 +166,7 @@ class TransformerDirectionClassifier(KerasSequenceClassifier):
         seed: int = 42,
         verbose: int = 0,
     ) -> None:
-        self.window = window
-        self.d_model = d_model
-        self.heads = heads
-        self.layers = layers
-        self.ff_units = ff_units
-        self.dropout = dropout
-        self.dense_units = dense_units
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.verbose = verbose
+        self._keep_params(locals())
 
-    def _build(self, n_features: int) -> Any:
-        return build_transformer(
-            self.window,
-            n_features,
-            d_model=self.d_model,
-            heads=self.heads,
-            layers=self.layers,
-            ff_units=self.ff_units,
-            dropout=self.dropout,
-            dense_units=self.dense_units,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-        )
+    def _graph(self) -> Callable[..., Any]:
+        return build_transformer
