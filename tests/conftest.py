@@ -96,6 +96,48 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_schema_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Build MLflow's SQLite schema once per test process; every new store copies it.
+
+    A new MLflow SQLite store runs MLflow's own schema creation and its alembic migrations
+    (``mlflow.store.db.utils._initialize_tables``): 3 to 8 s of CPU for each of the suite's
+    hundreds of ``tmp_path`` stores. Here that real function runs once, into a template file,
+    and each new store in this process gets the template's pages (``sqlite3`` backup): the same
+    tables at the same alembic head, no rows but the default workspace. MLflow then creates the
+    default experiment itself, with the new store's artifact root. Servers and notebooks in
+    subprocesses still create their stores the normal way.
+    """
+    import sqlite3
+
+    import sqlalchemy
+    from mlflow.store.db import utils
+    from mlflow.store.model_registry import sqlalchemy_store as registry_store
+
+    real = utils._initialize_tables
+    template = tmp_path_factory.mktemp("mlflow-schema") / "mlflow.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{template}")
+    real(engine)
+    engine.dispose()
+
+    def initialize(engine: sqlalchemy.engine.Engine) -> None:
+        if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+            real(engine)
+            return
+        target = engine.raw_connection()
+        try:
+            with sqlite3.connect(template) as source:
+                source.backup(target.driver_connection)
+        finally:
+            target.close()
+
+    utils._initialize_tables = initialize
+    registry_store._initialize_tables = initialize
+    yield
+    utils._initialize_tables = real
+    registry_store._initialize_tables = real
+
+
 def _read_shipped(pair: str) -> pd.DataFrame:
     path = resources.files("mlpkg.datasets") / f"{pair}USD_1h.csv.gz"
     with resources.as_file(path) as file:
