@@ -97,16 +97,17 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _mlflow_schema_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Build MLflow's SQLite schema once per test process; every new store copies it.
+def mlflow_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Build MLflow's SQLite schema once per test process (the file); every new store copies it.
 
     A new MLflow SQLite store runs MLflow's own schema creation and its alembic migrations
     (``mlflow.store.db.utils._initialize_tables``): 3 to 8 s of CPU for each of the suite's
     hundreds of ``tmp_path`` stores. Here that real function runs once, into a template file,
     and each new store in this process gets the template's pages (``sqlite3`` backup): the same
     tables at the same alembic head, no rows but the default workspace. MLflow then creates the
-    default experiment itself, with the new store's artifact root. Servers and notebooks in
-    subprocesses still create their stores the normal way.
+    default experiment itself, with the new store's artifact root. Subprocesses (servers, the
+    CLI, notebook kernels) create theirs the normal way unless the test copies this file into
+    their home first (``support.seed_store``; the notebook tests do).
     """
     import sqlite3
 
@@ -133,7 +134,7 @@ def _mlflow_schema_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 
     utils._initialize_tables = initialize
     registry_store._initialize_tables = initialize
-    yield
+    yield template
     utils._initialize_tables = real
     registry_store._initialize_tables = real
 
@@ -172,7 +173,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``tmp_path`` as ``MLPKG_HOME`` (the store of the CLI and ``get_settings()``)."""
+    """``tmp_path`` as ``MLPKG_HOME``: the home of the CLI and ``get_settings()``."""
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
     get_settings.cache_clear()
     return tmp_path

@@ -7,12 +7,14 @@ Fixtures built on them (``tiny_config``, ``free_port``) live in ``tests/conftest
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -166,3 +168,40 @@ def register_empty_version(client: Any, folder: Path, pair: str, *aliases: str) 
     for alias in aliases:
         client.set_registered_model_alias(name, alias, version)
     return version
+
+
+def seed_store(settings: Any, schema: Path) -> None:
+    """Copy the migrated empty MLflow schema (``mlflow_schema``) to ``settings``' SQLite store.
+
+    Only where no store exists yet; a process that opens it then skips MLflow's migrations.
+    """
+    target = Path(settings.resolved_tracking_uri.removeprefix("sqlite:///"))
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(schema, target)
+
+
+def prediction_record(candle_time: datetime, **fields: Any) -> Any:
+    """A served ``PredictionRecord`` for the candle at ``candle_time``; ``fields`` override.
+
+    By default: BTC, served an hour after the candle opened, h = 1 on hourly candles, an up lean
+    of 0.6 with signal HOLD from ``mlpkg-BTC`` version 1, close 100.
+    """
+    from mlpkg.storage import PredictionRecord
+
+    values: dict[str, Any] = {
+        "pair": "BTC",
+        "predicted_at": candle_time + timedelta(hours=1),
+        "candle_time": candle_time,
+        "horizon": 1,
+        "interval": timedelta(hours=1),
+        "probability": 0.6,
+        "direction": "up",
+        "confidence": 0.2,
+        "signal": "HOLD",
+        "model_name": "mlpkg-BTC",
+        "model_version": "1",
+        "run_id": None,
+        "close_at_prediction": 100.0,
+    }
+    return PredictionRecord.create(**{**values, **fields})

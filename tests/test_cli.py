@@ -53,24 +53,18 @@ def test_progress_writes_plain_lines_when_not_on_a_terminal(caplog):
     ]
 
 
+def _mlpkg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m mlpkg.cli *args`` in ``env``; its exit code and output, captured."""
+    command = [sys.executable, "-m", "mlpkg.cli", *args]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
 @pytest.mark.slow
 def test_train_predict_promote_are_quiet_and_say_what_happened(home):
     env = {**os.environ, "MLPKG_HOME": str(home), "PYTHONWARNINGS": ""}
-    mlpkg = [sys.executable, "-m", "mlpkg.cli"]
-    train = subprocess.run(
-        [
-            *mlpkg,
-            "train",
-            "--pair",
-            "BTC",
-            *tiny_cli_args(models="lstm,logistic"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    train = _mlpkg(env, "train", "--pair", "BTC", *tiny_cli_args(models="lstm,logistic"))
     assert train.returncode == 0, train.stderr[-2000:]
     out, err = train.stdout, train.stderr
     assert "DEVELOPMENT:" in out and "HOLDOUT (scored once)" in out
@@ -90,35 +84,14 @@ def test_train_predict_promote_are_quiet_and_say_what_happened(home):
     lines = [line.split(" ", 1)[1] for line in err.splitlines() if line.strip()]
     assert len(lines) == len(set(lines)), "a log line was printed twice"
 
-    predict = subprocess.run(
-        [*mlpkg, "predict", "--pair", "BTC"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    predict = _mlpkg(env, "predict", "--pair", "BTC")
     assert predict.returncode == 0, predict.stderr[-2000:]
     assert "BTC (candidate, version 1): P(up in 5 candles after" in predict.stdout
     assert "signal HOLD (no trade signal: not promoted)" in predict.stdout
 
-    promote = subprocess.run(
-        [*mlpkg, "promote", "--pair", "BTC", "--version", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    promote = _mlpkg(env, "promote", "--pair", "BTC", "--version", "1")
     assert promote.stdout.strip() == "mlpkg-BTC version 1 is now champion."
-    again = subprocess.run(
-        [*mlpkg, "predict", "--pair", "BTC"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = _mlpkg(env, "predict", "--pair", "BTC")
     assert "BTC (champion, version 1)" in again.stdout and "not promoted" not in again.stdout
 
 

@@ -20,7 +20,7 @@ import papermill
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from papermill.exceptions import PapermillExecutionError
-from support import tiny_params
+from support import seed_store, tiny_params
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.batch import choose_kernel, run_batch
@@ -151,13 +151,14 @@ def test_nb_clean_check_passes_keeping_the_parameters_tags():
 
 
 @pytest.fixture
-def kernel_env(tmp_path, monkeypatch) -> str:
+def kernel_env(tmp_path, monkeypatch, mlflow_schema) -> str:
     """Point the notebook kernels (they inherit this environment) at a store in tmp_path."""
     for key in [k for k in os.environ if k.startswith("MLPKG_") or k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
     monkeypatch.setenv("MLPKG_MLRUNS_DIR", str(tmp_path / "mlruns"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    seed_store(Settings(), mlflow_schema)  # the kernels skip MLflow's migrations
     return Settings().resolved_tracking_uri
 
 

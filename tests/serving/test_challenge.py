@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from support import mlflow_store, register_empty_version
+from support import mlflow_store, prediction_record, register_empty_version
 
 from mlpkg.config import Settings
 from mlpkg.serving.challenge import ChallengeCollector, ChallengeService, naive_reference
@@ -51,19 +51,12 @@ def _model(version: str, alias: str) -> SimpleNamespace:
 
 
 def _record(candle: int, version: str, probability: float, role: str) -> PredictionRecord:
-    record = PredictionRecord.create(
-        pair="BTC",
-        predicted_at=T0 + (candle + 1) * HOUR,
-        candle_time=T0 + candle * HOUR,
-        horizon=1,
-        interval=HOUR,
+    record = prediction_record(
+        T0 + candle * HOUR,
         probability=probability,
         direction="up" if probability >= 0.5 else "down",
         confidence=abs(probability - 0.5) * 2,
-        signal="HOLD",
-        model_name="mlpkg-BTC",
         model_version=version,
-        run_id=None,
         close_at_prediction=100.0 + (candle % 2),
     )
     return replace(record, role=role)
