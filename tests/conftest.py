@@ -10,10 +10,13 @@ runs, and the session once more at its end.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -96,47 +99,67 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
         )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def mlflow_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build MLflow's SQLite schema once per test process (the file); every new store copies it.
+class MigratedSchema:
+    """MLflow's SQLite schema built once per test process (a file); new stores copy its pages.
 
     A new MLflow SQLite store runs MLflow's own schema creation and its alembic migrations
     (``mlflow.store.db.utils._initialize_tables``): 3 to 8 s of CPU for each of the suite's
-    hundreds of ``tmp_path`` stores. Here that real function runs once, into a template file,
-    and each new store in this process gets the template's pages (``sqlite3`` backup): the same
-    tables at the same alembic head, no rows but the default workspace. MLflow then creates the
-    default experiment itself, with the new store's artifact root. Subprocesses (servers, the
-    CLI, notebook kernels) create theirs the normal way unless the test copies this file into
-    their home first (``support.seed_store``; the notebook tests do).
+    hundreds of ``tmp_path`` stores. Here that real function runs once, into ``path`` (on first
+    use), and each new store in this process gets the file's pages (``sqlite3`` backup): the
+    same tables at the same alembic head, no rows but the default workspace. MLflow then creates
+    the default experiment itself, with the new store's artifact root. Subprocesses (servers,
+    the CLI, notebook kernels) create theirs the normal way unless the test copies the file into
+    their home first (``support.seed_store`` with the ``mlflow_schema`` fixture).
     """
-    import sqlite3
 
-    import sqlalchemy
-    from mlflow.store.db import utils
-    from mlflow.store.model_registry import sqlalchemy_store as registry_store
+    def __init__(self, path: Path, real: Callable[[Any], None]) -> None:
+        self.path = path
+        self.real = real
+        self.lock = threading.Lock()  # in-process servers may open stores from their threads
 
-    real = utils._initialize_tables
-    template = tmp_path_factory.mktemp("mlflow-schema") / "mlflow.db"
-    engine = sqlalchemy.create_engine(f"sqlite:///{template}")
-    real(engine)
-    engine.dispose()
+    def file(self) -> Path:
+        """The template file, built by MLflow's own code the first time it is needed."""
+        with self.lock:
+            if not self.path.exists():
+                import sqlalchemy
 
-    def initialize(engine: sqlalchemy.engine.Engine) -> None:
+                building = self.path.with_suffix(".building")
+                engine = sqlalchemy.create_engine(f"sqlite:///{building}")
+                self.real(engine)
+                engine.dispose()
+                building.rename(self.path)
+        return self.path
+
+    def initialize(self, engine: Any) -> None:
+        """Stand-in for ``_initialize_tables``: copy the template into a new SQLite store."""
         if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-            real(engine)
+            self.real(engine)
             return
         target = engine.raw_connection()
         try:
-            with sqlite3.connect(template) as source:
+            with sqlite3.connect(self.file()) as source:
                 source.backup(target.driver_connection)
         finally:
             target.close()
 
-    utils._initialize_tables = initialize
-    registry_store._initialize_tables = initialize
-    yield template
-    utils._initialize_tables = real
-    registry_store._initialize_tables = real
+
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedSchema]:
+    """Every MLflow SQLite store this process creates copies one migrated schema."""
+    from mlflow.store.db import utils
+    from mlflow.store.model_registry import sqlalchemy_store as registry_store
+
+    real = utils._initialize_tables
+    schema = MigratedSchema(tmp_path_factory.mktemp("mlflow-schema") / "mlflow.db", real)
+    utils._initialize_tables = registry_store._initialize_tables = schema.initialize
+    yield schema
+    utils._initialize_tables = registry_store._initialize_tables = real
+
+
+@pytest.fixture(scope="session")
+def mlflow_schema(_migrated_schema: MigratedSchema) -> Path:
+    """The migrated empty MLflow store file, to copy into a subprocess's home (``seed_store``)."""
+    return _migrated_schema.file()
 
 
 def _read_shipped(pair: str) -> pd.DataFrame:

@@ -500,14 +500,6 @@ def api_token() -> str:
     return "tok-" + secrets.token_urlsafe(24)
 
 
-def _session_server(home: Path, **settings: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(home=home, env=server_env(home, **settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def light_wrong_features_model_dir(
     light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
