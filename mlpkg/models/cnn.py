@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from mlpkg.models.neural import KerasSequenceClassifier, classifier_head, sequence_input
 
 
+# The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
 def build_cnn(
     window: int,
     n_features: int,
@@ -100,6 +101,8 @@ class CNNDirectionClassifier(KerasSequenceClassifier):
 
     family: ClassVar[str] = "cnn"
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # so the training parameters the Keras families share are repeated in each family.
     def __init__(
         self,
         window: int = 60,

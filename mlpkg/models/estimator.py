@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mlpkg.errors import MlpkgError, ModelLoadError, NotFittedError
+from mlpkg.models.windows import TargetSplit, split_targets
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,6 +112,22 @@ def validate_target(y: pd.Series, X: pd.DataFrame) -> np.ndarray:
     if not finite.any():
         raise MlpkgError("Labels are all NaN: there is nothing to train on; pass labelled rows.")
     return values
+
+
+def windowed_fit_inputs(
+    X: pd.DataFrame, y: pd.Series, window: int, validation_fraction: float, purge: int
+) -> tuple[np.ndarray, np.ndarray, TargetSplit]:
+    """The checked features and labels of a windowed fit, and its chronological target split.
+
+    The first step of every windowed family's ``fit`` (see ``split_targets``).
+
+    Raises:
+        MlpkgError: on NaN features, misaligned labels or labels other than 0/1/NaN.
+        ConfigError: if there are too few labelled rows for the window and validation split.
+    """
+    values = validate_features(X)
+    target = validate_target(y, X)
+    return values, target, split_targets(target, window - 1, validation_fraction, purge)
 
 
 class DirectionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

@@ -24,8 +24,7 @@ import pandas as pd
 
 from mlpkg.errors import ModelLoadError
 from mlpkg.models.artifacts import corrupt, read_record, restore, write_record
-from mlpkg.models.estimator import DirectionClassifier, validate_features, validate_target
-from mlpkg.models.windows import split_targets
+from mlpkg.models.estimator import DirectionClassifier, windowed_fit_inputs
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +160,9 @@ class LightGBMDirectionClassifier(DirectionClassifier):
         """
         import lightgbm
 
-        values = validate_features(X)
-        target = validate_target(y, X)
-        split = split_targets(target, self.window - 1, self.validation_fraction, self.purge)
+        values, target, split = windowed_fit_inputs(
+            X, y, self.window, self.validation_fraction, self.purge
+        )
         table = window_summaries(values, self.window)
         params = self._booster_params()
         names = summary_names(X.columns, self.window)

@@ -39,8 +39,8 @@ from mlpkg.models.artifacts import (
     scaler_to_json,
     write_record,
 )
-from mlpkg.models.estimator import DirectionClassifier, validate_features, validate_target
-from mlpkg.models.windows import TargetSplit, split_targets, windows_at
+from mlpkg.models.estimator import DirectionClassifier, windowed_fit_inputs
+from mlpkg.models.windows import TargetSplit, windows_at
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,9 @@ class KerasSequenceClassifier(DirectionClassifier):
         import keras
         from sklearn.preprocessing import StandardScaler
 
-        values = validate_features(X)
-        target = validate_target(y, X)
-        split = split_targets(target, self.window - 1, self.validation_fraction, self.purge)
+        values, target, split = windowed_fit_inputs(
+            X, y, self.window, self.validation_fraction, self.purge
+        )
         scaler = StandardScaler().fit(values[: split.train_rows])
         scaled = scaler.transform(values)
         keras.utils.set_random_seed(self.seed)
@@ -322,6 +322,7 @@ def classifier_head(
     return model
 
 
+# The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
 def build_recurrent(
     cell: str,
     window: int,
@@ -396,6 +397,8 @@ class RecurrentClassifier(KerasSequenceClassifier):
 
     cell: ClassVar[str]
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # so the training parameters the Keras families share are repeated in each family.
     def __init__(
         self,
         window: int = 60,

@@ -40,6 +40,7 @@ def _encoder_block(
     return layers.LayerNormalization(epsilon=1e-6, name=f"ff_norm_{index}")(x)
 
 
+# The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
 def build_transformer(
     window: int,
     n_features: int,
@@ -148,6 +149,8 @@ class TransformerDirectionClassifier(KerasSequenceClassifier):
 
     family: ClassVar[str] = "transformer"
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # so the training parameters the Keras families share are repeated in each family.
     def __init__(
         self,
         window: int = 60,
