@@ -43,15 +43,13 @@ import pandas as pd
 from mlpkg.config import HoldoutConfig, Settings, split_model_key
 from mlpkg.data.replay import Clock, ReplayClock, WallClock, holdout_share_start
 from mlpkg.errors import MlpkgError
-from mlpkg.evaluation.drift import wilson_interval
+from mlpkg.serving.bodies import accuracy_body, drift_body
 from mlpkg.serving.challenge import ChallengeService
 from mlpkg.serving.drift import DriftMonitor, PairDrift
 from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
 from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
 from mlpkg.serving.schemas import (
-    DriftOut,
-    LiveAccuracy,
     LiveMessage,
     PredictionRecordOut,
     now_ms,
@@ -59,7 +57,7 @@ from mlpkg.serving.schemas import (
 from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import PredictionRecord, PredictionStore
 from mlpkg.storage.events import LiveEventStore
-from mlpkg.tracking.history import out_of_sample, walk_forward_accuracy
+from mlpkg.tracking.history import out_of_sample
 
 log = logging.getLogger(__name__)
 
@@ -76,33 +74,6 @@ def make_clock(settings: Settings) -> Clock:
     if settings.data_source == "replay":
         return ReplayClock(settings.replay_speed)
     return WallClock()
-
-
-def accuracy_body(
-    store: PredictionStore, pair: str, model: LoadedModel | None, version: str | None = None
-) -> LiveAccuracy:
-    """Live accuracy of one version over unique candles, with its Wilson 95 % interval.
-
-    Args:
-        store: The prediction store (counters, no scan).
-        pair: The pair.
-        model: The loaded model (its version and walk-forward accuracy), if any.
-        version: Another version than the loaded one.
-    """
-    chosen = version or (model.version if model else None)
-    counts = store.live_accuracy(pair, model_version=chosen)
-    interval = wilson_interval(counts["n_correct"], counts["n_realised"])
-    walk_forward = None
-    if model is not None and chosen == model.version:
-        walk_forward = walk_forward_accuracy(model.info)
-    return LiveAccuracy.model_validate(
-        {
-            **counts,
-            "model_version": chosen,
-            "ci95": list(interval) if interval else None,
-            "walk_forward_accuracy": walk_forward,
-        }
-    )
 
 
 @dataclass
@@ -400,32 +371,6 @@ class LiveService:
                 self._oos = {k: v for k, v in self._oos.items() if k[0] != model.pair}
                 self._oos[key] = cached
         return cached
-
-
-def drift_body(drift: PairDrift | None) -> DriftOut | None:
-    """The drift part of status and WebSocket bodies."""
-    if drift is None:
-        return None
-    check = drift.accuracy
-    return DriftOut(
-        model_version=drift.version,
-        candle_time=drift.candle_time.to_pydatetime(),
-        alert=drift.alert,
-        has_reference=drift.has_reference,
-        window=drift.window,
-        threshold=drift.threshold,
-        psi_max=drift.psi_max,
-        flagged=drift.flagged,
-        psi={k: round(v, 6) for k, v in drift.psi.items()},
-        noise_floor={k: round(v, 6) for k, v in drift.floors.items()},
-        accuracy_window=check.k if check else None,
-        accuracy_settled=check.settled if check else 0,
-        accuracy_recent=check.accuracy if check else None,
-        walk_forward_accuracy=check.walk_forward if check else None,
-        accuracy_floor=check.floor if check else None,
-        accuracy_alert=bool(check and check.alert),
-        computed_at=drift.computed_at,
-    )
 
 
 def _new_candles(index: pd.DatetimeIndex, last: pd.Timestamp | None) -> list[pd.Timestamp]:

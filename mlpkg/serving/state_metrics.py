@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mlpkg.serving.live import accuracy_body
+from mlpkg.serving.bodies import accuracy_body
 from mlpkg.storage.jobs import JobStatus
 
 if TYPE_CHECKING:

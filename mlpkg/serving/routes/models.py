@@ -13,9 +13,9 @@ from fastapi import APIRouter
 
 from mlpkg.config import DEFAULT_HORIZON, DEFAULT_INTERVAL, split_model_key
 from mlpkg.errors import ChallengerNotFoundError
+from mlpkg.serving.bodies import accuracy_body, drift_body
 from mlpkg.serving.deps import AuthDep, PairDep, StateDep
 from mlpkg.serving.errors import CHALLENGER_ERRORS, PAIR_AUTH_ERRORS, PAIR_ERRORS
-from mlpkg.serving.live import accuracy_body, drift_body
 from mlpkg.serving.model_cache import PairSlot
 from mlpkg.serving.pnl import pnl_body, policy_body
 from mlpkg.serving.runtime import RuntimeBundle

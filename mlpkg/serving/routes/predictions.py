@@ -21,9 +21,9 @@ from pydantic import BaseModel, BeforeValidator
 from mlpkg.config import DEFAULT_HORIZON, model_key, split_model_key
 from mlpkg.errors import ChallengerNotFoundError
 from mlpkg.models.signals import describe_prediction
+from mlpkg.serving.bodies import accuracy_body
 from mlpkg.serving.deps import MetricsDep, PairDep, SettingsDep, StateDep
 from mlpkg.serving.errors import MEMBER_ERRORS, PAIR_ERRORS, SOURCE_ERRORS, classify
-from mlpkg.serving.live import accuracy_body
 from mlpkg.serving.metrics import ServingMetrics
 from mlpkg.serving.predictor import CacheAnswer, ServedPrediction
 from mlpkg.serving.schemas import (
