@@ -256,6 +256,14 @@ def _result(summary, pair: str, notebook: str):
     return next(r for r in summary.results if (r.pair, r.notebook) == (pair, notebook))
 
 
+def _batch_run(batch, pair: str, notebook: str):
+    """The batch's result for ``pair``/``notebook``, a client of its store and its MLflow run."""
+    summary, settings, _ = batch
+    result = _result(summary, pair, notebook)
+    client = _client(settings.resolved_tracking_uri)
+    return result, client, client.get_run(result.run_id)
+
+
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_reports_the_failed_pair_and_runs_the_other(batch):
@@ -277,10 +285,7 @@ def test_batch_reports_the_failed_pair_and_runs_the_other(batch):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(batch):
-    summary, settings, _ = batch
-    result = _result(summary, "BTC", "10-train-pair")
-    client = _client(settings.resolved_tracking_uri)
-    run = client.get_run(result.run_id)
+    result, client, run = _batch_run(batch, "BTC", "10-train-pair")
     assert run.info.status == "FINISHED"
     assert run.data.tags["kind"] == "train"
     assert run.data.tags["notebook"] == "10-train-pair"
@@ -302,17 +307,14 @@ def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(bat
     } <= artifacts
     candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
     assert candidate.run_id == result.run_id
-    assert result.output == settings.home / "reports/executed/BTC/10-train-pair.ipynb"
+    assert result.output == batch[1].home / "reports/executed/BTC/10-train-pair.ipynb"
     assert result.output.is_file()
 
 
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_evaluate_run_is_finished_with_its_notebook(batch):
-    summary, settings, _ = batch
-    result = _result(summary, "BTC", "20-evaluate-pair")
-    client = _client(settings.resolved_tracking_uri)
-    run = client.get_run(result.run_id)
+    result, client, run = _batch_run(batch, "BTC", "20-evaluate-pair")
     assert run.info.status == "FINISHED"
     assert run.data.tags["kind"] == "evaluate"
     assert "dev_lstm_log_loss_mean" in run.data.metrics
@@ -322,10 +324,7 @@ def test_batch_evaluate_run_is_finished_with_its_notebook(batch):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_failed_run_is_failed_with_its_partial_notebook_and_error(batch):
-    summary, settings, _ = batch
-    result = _result(summary, "XMR", "10-train-pair")
-    client = _client(settings.resolved_tracking_uri)
-    run = client.get_run(result.run_id)
+    result, client, run = _batch_run(batch, "XMR", "10-train-pair")
     assert run.info.status == "FAILED"
     assert run.data.tags["error"] == result.error
     assert {"notebooks/10-train-pair.ipynb", "error.txt"} <= _artifacts(client, result.run_id)
