@@ -24,6 +24,14 @@ EVIDENCE = {
 }
 
 
+def _champion_and_challenger(client, tmp_path) -> tuple[str, str]:
+    """A BTC champion and a newer version registered as its challenger: their versions."""
+    champion = register_empty_version(client, tmp_path, "BTC", "champion")
+    version = register_empty_version(client, tmp_path, "BTC")
+    register_challenger("BTC", version, data_end="2019-08-20T00:00:00", reason="offline")
+    return champion, version
+
+
 def _tags(client, pair: str, version: str) -> dict[str, str]:
     return dict(client.get_model_version(model_name(pair), version).tags)
 
@@ -53,9 +61,7 @@ def test_a_newer_retrain_replaces_the_pending_challenger_and_it_is_recorded(
 
 
 def test_a_live_promotion_moves_the_champion_and_records_the_evidence(tracking_store, tmp_path):
-    register_empty_version(tracking_store, tmp_path, "BTC", "champion")
-    version = register_empty_version(tracking_store, tmp_path, "BTC")
-    register_challenger("BTC", version, data_end="2019-08-20T00:00:00", reason="offline")
+    _, version = _champion_and_challenger(tracking_store, tmp_path)
 
     close_challenge("BTC", version, "promoted", {**EVIDENCE, "reference": "champion v1"})
 
@@ -70,9 +76,7 @@ def test_a_live_promotion_moves_the_champion_and_records_the_evidence(tracking_s
 
 
 def test_a_rejected_challenger_leaves_the_champion_and_loses_the_alias(tracking_store, tmp_path):
-    champion = register_empty_version(tracking_store, tmp_path, "BTC", "champion")
-    version = register_empty_version(tracking_store, tmp_path, "BTC")
-    register_challenger("BTC", version, data_end="2019-08-20T00:00:00", reason="offline")
+    champion, version = _champion_and_challenger(tracking_store, tmp_path)
 
     close_challenge("BTC", version, "rejected", {**EVIDENCE, "reason": "no decision within 5000"})
 
