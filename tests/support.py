@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -205,3 +207,10 @@ def prediction_record(candle_time: datetime, **fields: Any) -> Any:
         "close_at_prediction": 100.0,
     }
     return PredictionRecord.create(**{**values, **fields})
+
+
+def loaded_by(modules: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of ``heavy`` a fresh interpreter has loaded after ``import <modules>``, sorted."""
+    code = f"import sys, {modules}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [name.strip(" '") for name in done.stdout.strip()[1:-1].split(",") if name.strip()]
