@@ -3,6 +3,10 @@
 ``tests/`` is on ``sys.path`` (pytest's ``pythonpath`` option in pyproject), so any test, in any
 sub-package, imports these with ``from support import tiny_run_config, poll_until, free_port``.
 Fixtures built on them (``tiny_config``, ``free_port``) live in ``tests/conftest.py``.
+Also here, so that no test module writes them again: ``mlflow_store`` (point MLflow's global URIs
+at a store, then back), ``register_empty_version``, ``prediction_record`` (a stored prediction
+with defaults), ``seed_store`` (copy the migrated MLflow schema into a subprocess's home) and
+``loaded_by`` (what a fresh ``import`` loads).
 """
 
 from __future__ import annotations
