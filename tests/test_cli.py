@@ -12,6 +12,7 @@ from support import tiny_cli_args
 
 from mlpkg import cli
 from mlpkg.console import CliProgress, configure_logging
+from mlpkg.progress import ProgressEvent, stage
 
 
 def test_help_lists_every_command_and_every_run_option(capsys):
@@ -45,12 +46,23 @@ def test_configure_logging_keeps_exactly_one_handler():
 
 def test_progress_writes_plain_lines_when_not_on_a_terminal(caplog):
     with caplog.at_level(logging.INFO, logger="mlpkg"), CliProgress(4, "x", bars=False) as seen:
-        seen("fold 1/2 lstm: fit 1.0s on 10 rows")
-        seen("final fit on every labelled row")
+        seen(ProgressEvent("fit", "fold 1/2 lstm: fit 1.0s on 10 rows", 1, 4))
+        seen(stage("final fit on every labelled row"))
     assert [r.getMessage() for r in caplog.records] == [
         "fold 1/2 lstm: fit 1.0s on 10 rows",
         "final fit on every labelled row",
     ]
+
+
+def test_progress_bar_counts_the_events_of_its_kinds_and_writes_the_others(capsys):
+    with CliProgress(None, "x", bars=True, kinds=("trial",)) as seen:
+        seen(stage("study s: 2 trial(s) to run"))
+        seen(ProgressEvent("trial", "trial 0 [1/2] complete", 1, 2))
+        seen(ProgressEvent("fit", "not counted here", 1, 9))
+        bar = seen.bar
+        assert (bar.n, bar.total) == (1, 2)  # the total came from the event
+    err = capsys.readouterr().err
+    assert "study s: 2 trial(s) to run" in err and "not counted here" in err
 
 
 def _mlpkg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

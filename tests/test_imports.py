@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import grimp
 
-KNOWN = {
-    frozenset({"mlpkg.models.ensemble", "mlpkg.models.families"}),
-}
-"""The pair not fixed yet: an ensemble loads its members through the family registry that lists
-it (a lazy import)."""
+KNOWN: set[frozenset[str]] = set()
+"""Pairs allowed to import each other while a fix is pending (none: keep it empty)."""
 
 
 def mutual_imports() -> set[frozenset[str]]:

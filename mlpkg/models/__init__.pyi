@@ -51,6 +51,9 @@ from .families import (
     is_neural as is_neural,
 )
 from .families import (
+    is_seeded as is_seeded,
+)
+from .families import (
     load_estimator as load_estimator,
 )
 from .families import (
@@ -69,6 +72,9 @@ from .lstm import LSTMDirectionClassifier as LSTMDirectionClassifier
 from .lstm import build_lstm as build_lstm
 from .mixture import combine as combine
 from .neural import KerasSequenceClassifier as KerasSequenceClassifier
+from .registry import FAMILY_TABLE as FAMILY_TABLE
+from .registry import FamilySpec as FamilySpec
+from .registry import family_spec as family_spec
 from .signals import (
     DirectionPrediction as DirectionPrediction,
 )

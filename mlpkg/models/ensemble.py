@@ -196,8 +196,9 @@ class EnsembleClassifier(DirectionClassifier):
         """
         from sklearn.base import clone
 
-        # The one import cycle left (families registers this class; members may be of any
-        # family): lazy, so neither module needs the other at import time.
+        # Members may be of any family: loaded through the loader of every saved estimator
+        # (imported here, as it imports every family's module). That loader names this class
+        # by import path (mlpkg.models.registry.ENSEMBLE_ESTIMATOR), so no import cycle.
         from mlpkg.models.families import load_estimator
 
         directory = Path(path)

@@ -1,4 +1,8 @@
-"""The family registry: build an estimator from a run config, reload any saved estimator."""
+"""Estimators of the family table: build one from a run config, reload any saved estimator.
+
+The classes come from ``mlpkg.models.registry.FAMILY_TABLE`` (importing this module imports
+every family's module; Keras and LightGBM themselves load on first use).
+"""
 
 from __future__ import annotations
 
@@ -6,46 +10,37 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlpkg.config import FAMILIES, NEURAL_FAMILIES
-from mlpkg.errors import ConfigError, ModelLoadError
+from mlpkg.errors import ModelLoadError
 from mlpkg.features.labels import purge_rows
 from mlpkg.models.artifacts import read_record
 from mlpkg.models.baselines import BASELINES
-from mlpkg.models.cnn import CNNDirectionClassifier
-from mlpkg.models.ensemble import EnsembleClassifier
 from mlpkg.models.estimator import DirectionClassifier
-from mlpkg.models.gru import GRUDirectionClassifier
-from mlpkg.models.lightgbm import LightGBMDirectionClassifier
-from mlpkg.models.logistic import LogisticDirectionClassifier
-from mlpkg.models.lstm import LSTMDirectionClassifier
 from mlpkg.models.pooled import pooled
-from mlpkg.models.transformer import TransformerDirectionClassifier
+from mlpkg.models.registry import (
+    ENSEMBLE_ESTIMATOR,
+    ENSEMBLE_FAMILY,
+    FAMILY_TABLE,
+    family_spec,
+    import_estimator,
+)
 
 if TYPE_CHECKING:
     from mlpkg.config import RunConfig
 
 ESTIMATORS: dict[str, type[DirectionClassifier]] = {
-    cls.family: cls
-    for cls in (
-        LSTMDirectionClassifier,
-        GRUDirectionClassifier,
-        CNNDirectionClassifier,
-        TransformerDirectionClassifier,
-        LightGBMDirectionClassifier,
-        LogisticDirectionClassifier,
-    )
+    name: spec.estimator_class() for name, spec in FAMILY_TABLE.items()
 }
-"""Estimator class of every model family, in ``FAMILIES`` order."""
-_SAVED: dict[str, type[DirectionClassifier]] = {
-    **ESTIMATORS,
-    **BASELINES,
-    EnsembleClassifier.family: EnsembleClassifier,
-}
+"""Estimator class of every model family, in ``FAMILIES`` order (from ``FAMILY_TABLE``)."""
 
 
 def is_neural(family: str) -> bool:
     """Return whether ``family`` is a Keras family (lstm, gru, cnn, transformer)."""
-    return family in NEURAL_FAMILIES
+    return family in FAMILY_TABLE and family_spec(family).neural
+
+
+def is_seeded(family: str) -> bool:
+    """Return whether the family's estimator takes a ``seed`` (its fit is random)."""
+    return "seed" in inspect.signature(estimator_class(family).__init__).parameters
 
 
 def estimator_class(family: str) -> type[DirectionClassifier]:
@@ -54,9 +49,7 @@ def estimator_class(family: str) -> type[DirectionClassifier]:
     Raises:
         ConfigError: on an unknown family.
     """
-    if family not in ESTIMATORS:
-        raise ConfigError(f"Unknown model family {family!r}; families: {', '.join(FAMILIES)}.")
-    return ESTIMATORS[family]
+    return ESTIMATORS[family_spec(family).name]
 
 
 def make_estimator(
@@ -96,10 +89,15 @@ def load_estimator(directory: Path) -> DirectionClassifier:
         ModelLoadError: if the directory is missing or corrupt, or records an unknown family.
     """
     record = read_record(Path(directory))
-    cls = _SAVED.get(record.family)
-    if cls is None:
+    saved = {**ESTIMATORS, **BASELINES}
+    if record.family == ENSEMBLE_FAMILY:
+        cls = import_estimator(ENSEMBLE_ESTIMATOR)
+    elif record.family in saved:
+        cls = saved[record.family]
+    else:
         raise ModelLoadError(
             f"{directory} holds a model of unknown family {record.family!r} (known: "
-            f"{', '.join(_SAVED)}); it was written by another mlpkg version: retrain it."
+            f"{', '.join([*saved, ENSEMBLE_FAMILY])}); it was written by another mlpkg version: "
+            "retrain it."
         )
     return cls.load(Path(directory))

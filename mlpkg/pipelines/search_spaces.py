@@ -1,10 +1,11 @@
-"""Hyperparameter search spaces, one per model family, declared here and nowhere else.
+"""Hyperparameter search spaces, one per model family: checked and turned into Optuna's.
 
 A space maps flattened run-config names (``lstm_units``, ``lightgbm_num_leaves``: the names of
 the CLI options, the notebook parameters and the MLflow params) to a typed range. Every bound
 is a valid value of its field (a test checks each against ``RunConfig``), so a sampled trial
-never fails validation. ``mlpkg tune`` turns a space into Optuna distributions; Optuna's TPE
-sampler picks the values.
+never fails validation. Each space is declared in its family's row of
+``mlpkg.models.registry.FAMILY_TABLE`` (the ranges are ``mlpkg.models.spaces``). ``mlpkg tune``
+turns a space into Optuna distributions; Optuna's TPE sampler picks the values.
 
 The neural families search their window, width, depth, dropout, learning rate and batch size
 (each with its own field names: ``cnn_filters``/``cnn_kernel_size``, ``transformer_d_model``/
@@ -15,85 +16,31 @@ keeps the value of the run config the search starts from (``--lstm-epochs 5`` an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mlpkg.config import FAMILIES
 from mlpkg.errors import ConfigError
+from mlpkg.models.registry import FAMILY_TABLE
+from mlpkg.models.spaces import Choice, FloatRange, IntRange, Parameter, SearchSpace
 
-
-@dataclass(frozen=True)
-class IntRange:
-    """Whole numbers from ``low`` to ``high`` inclusive (every ``step``; log-uniform if ``log``)."""
-
-    low: int
-    high: int
-    step: int = 1
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    """Real numbers from ``low`` to ``high`` (log-uniform if ``log``)."""
-
-    low: float
-    high: float
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One of a few values (an unordered category for the sampler)."""
-
-    options: tuple[int | float | str, ...]
-
-
-Parameter = IntRange | FloatRange | Choice
-SearchSpace = Mapping[str, Parameter]
-"""Flattened run-config name -> range."""
-
-_WINDOW = IntRange(16, 96, step=8)
-_DROPOUT = FloatRange(0.0, 0.5)
-_LEARNING_RATE = FloatRange(1e-4, 1e-2, log=True)
-_BATCH_SIZE = Choice((64, 128, 256, 512))
-
-
-def _neural(family: str, **own: Parameter) -> dict[str, Parameter]:
-    shared: dict[str, Parameter] = {
-        "window": _WINDOW,
-        "dropout": _DROPOUT,
-        "learning_rate": _LEARNING_RATE,
-        "batch_size": _BATCH_SIZE,
-    }
-    return {f"{family}_{name}": value for name, value in {**shared, **own}.items()}
-
+__all__ = [
+    "SEARCH_SPACES",
+    "Choice",
+    "FloatRange",
+    "IntRange",
+    "Parameter",
+    "SearchSpace",
+    "check_space",
+    "describe_space",
+    "largest_window",
+    "optuna_distributions",
+    "search_space",
+]
 
 SEARCH_SPACES: dict[str, dict[str, Parameter]] = {
-    "lstm": _neural("lstm", units=IntRange(16, 128, log=True), layers=IntRange(1, 3)),
-    "gru": _neural("gru", units=IntRange(16, 128, log=True), layers=IntRange(1, 3)),
-    "cnn": _neural(
-        "cnn",
-        filters=IntRange(8, 64, log=True),
-        kernel_size=IntRange(2, 5),
-        layers=IntRange(1, 4),
-    ),
-    "transformer": _neural(
-        "transformer",
-        d_model=Choice((16, 32, 64)),
-        heads=Choice((1, 2, 4)),
-        layers=IntRange(1, 3),
-        ff_units=IntRange(16, 128, log=True),
-    ),
-    "lightgbm": {
-        "lightgbm_num_leaves": IntRange(4, 64, log=True),
-        "lightgbm_learning_rate": FloatRange(5e-3, 0.2, log=True),
-        "lightgbm_min_child_samples": IntRange(20, 1000, log=True),
-        "lightgbm_feature_fraction": FloatRange(0.3, 1.0),
-    },
-    "logistic": {"logistic_c": FloatRange(1e-4, 100.0, log=True)},
+    name: dict(spec.space) for name, spec in FAMILY_TABLE.items()
 }
-"""The search space of every model family (keys: ``mlpkg.config.FAMILIES``)."""
+"""The search space of every model family (``FAMILY_TABLE``'s ``space`` column)."""
 
 
 def search_space(family: str) -> dict[str, Parameter]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from mlpkg.config import NEURAL_FAMILIES, RunConfig
+from mlpkg.config import FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
 from mlpkg.models.artifacts import SavedRecord, read_record
 from mlpkg.models.mixture import MEMBERS_DIR, MemberMixture, combine
+from mlpkg.models.registry import ServingRuntime, find_family
 from mlpkg.models.signals import POLICY_META
 from mlpkg.models.windows import windows_at
 from mlpkg.tracking.bundle import read_meta
@@ -284,18 +285,33 @@ def load_member(name: str, directory: Path, features: Sequence[str]) -> MemberRu
             f"{directory}/estimator.json reads other features than the bundle's meta.json; the "
             "files come from different models: retrain the pair."
         )
-    if record.family in NEURAL_FAMILIES and (directory / ONNX_FILE).is_file():
+    spec = find_family(record.family)
+    if spec is None:
+        raise ModelLoadError(
+            f"{directory} holds a {record.family!r} model, which the server cannot run; register "
+            f"a model family ({', '.join(FAMILIES)}) or an ensemble of them."
+        )
+    return _LOADERS[spec.runtime](name, directory, record)
+
+
+def _load_onnx(name: str, directory: Path, record: SavedRecord) -> MemberRuntime:
+    """A neural member: its ONNX graph, or Keras when it has none (registered before export)."""
+    if (directory / ONNX_FILE).is_file():
         return OnnxMember.load(name, directory, record)
-    if record.family == "logistic":
-        return LogisticMember.load(name, directory, record)
-    if record.family == "lightgbm":
-        return LightGBMMember.load(name, directory)
-    if record.family in NEURAL_FAMILIES:
-        return EstimatorMember.load(name, directory, record)
-    raise ModelLoadError(
-        f"{directory} holds a {record.family!r} model, which the server cannot run; register a "
-        "model family (lstm, gru, cnn, transformer, lightgbm, logistic) or an ensemble of them."
-    )
+    return EstimatorMember.load(name, directory, record)
+
+
+def _load_lightgbm(name: str, directory: Path, record: SavedRecord) -> MemberRuntime:
+    return LightGBMMember.load(name, directory)
+
+
+_LOADERS: dict[ServingRuntime, Callable[[str, Path, SavedRecord], MemberRuntime]] = {
+    "onnxruntime": _load_onnx,
+    "lightgbm": _load_lightgbm,
+    "numpy": LogisticMember.load,
+}
+"""The loader of each runtime kind of ``mlpkg.models.registry.FAMILY_TABLE`` (a test checks
+every kind has one)."""
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlpkg.config import NEURAL_FAMILIES
 from mlpkg.errors import ExportError
+from mlpkg.models.registry import ServingRuntime, find_family
 
 log = logging.getLogger(__name__)
 
-Runtime = Literal["onnxruntime", "lightgbm", "numpy", "keras"]
-"""What executes a member in the prediction server."""
+Runtime = Literal[ServingRuntime, "keras"]
+"""What executes a member in the prediction server (``keras``: a neural member whose ONNX
+export failed)."""
 ONNX_FILE = "model.onnx"
 """The ONNX graph of a neural member, beside its ``estimator.json``."""
 PARITY_TOLERANCE = 1e-5
 """Largest |P(up) ONNX - P(up) Keras| accepted at export (float32 rounding is ~1e-7)."""
 PROBE_WINDOWS = 64
 """Probe windows compared at export (scaled inputs drawn from N(0, 1), fixed seed)."""
-OTHER_RUNTIMES: dict[str, Runtime] = {"lightgbm": "lightgbm", "logistic": "numpy"}
-"""The runtime of the families that are not exported to ONNX."""
 
 
 def export_bundle(members: Mapping[str, Any], root: Path) -> dict[str, Runtime]:
@@ -65,10 +64,11 @@ def export_bundle(members: Mapping[str, Any], root: Path) -> dict[str, Runtime]:
     runtimes: dict[str, Runtime] = {}
     for name, member in members.items():
         family = str(getattr(member, "family", name))
-        if family in NEURAL_FAMILIES:
+        spec = find_family(family)
+        if spec is not None and spec.runtime == "onnxruntime":
             runtimes[name] = export_neural(member, Path(root) / "members" / name / ONNX_FILE)
         else:
-            runtimes[name] = OTHER_RUNTIMES.get(family, "numpy")
+            runtimes[name] = "numpy" if spec is None else spec.runtime
     return runtimes
 
 
@@ -131,7 +131,8 @@ def export_onnx(model: Any, path: Path, shape: tuple[int, int]) -> None:
 def _export_via_saved_model(model: Any, path: Path, shape: tuple[int, int]) -> None:
     import tensorflow as tf
     import tf2onnx  # type: ignore[import-untyped]
-    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+    from mlpkg.tracking.keras_shim import patch_tf2onnx
 
     patch_tf2onnx()  # tf2onnx 1.17 still reads np.object (removed in NumPy 2)
     with tempfile.TemporaryDirectory(prefix="mlpkg-savedmodel-") as tmp:

@@ -43,13 +43,6 @@ def _code_cells(path: Path):
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-
-
 def _client(uri: str) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
@@ -243,7 +236,7 @@ def batch(tmp_path_factory):
         reports_dir=Path("reports"),
         data_source="shipped",
     )
-    messages: list[str] = []
+    messages: list = []  # ProgressEvent
     uri = mlflow.get_tracking_uri()
     summary = run_batch(
         ["BTC", "XMR"], extra_params=TINY, settings=settings, progress=messages.append
@@ -278,8 +271,8 @@ def test_batch_reports_the_failed_pair_and_runs_the_other(batch):
     failed = _result(summary, "XMR", "10-train-pair")
     assert "XMR" in failed.error
     assert f"failed: XMR/10-train-pair: {failed.error}" in summary.text
-    assert any(m.startswith("[1/2] BTC 10-train-pair ... ok in ") for m in messages)
-    assert any(m.startswith("[2/2] XMR 20-evaluate-pair ... FAILED") for m in messages)
+    assert any(m.text.startswith("[1/2] BTC 10-train-pair ... ok in ") for m in messages)
+    assert any(m.text.startswith("[2/2] XMR 20-evaluate-pair ... FAILED") for m in messages)
 
 
 @pytest.mark.notebook
