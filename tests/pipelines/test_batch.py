@@ -26,13 +26,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, pairs=["BTC", "ETH", "XMR"])
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-
-
 def _client(settings: Settings) -> mlflow.MlflowClient:
     uri = settings.resolved_tracking_uri
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)

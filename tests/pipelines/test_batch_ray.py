@@ -26,13 +26,6 @@ with pair_run(pair, run_id=run_id):
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-
-
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """A project whose notebooks/ holds one tiny notebook: it loads the pair's candles."""
