@@ -56,10 +56,6 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_flat(**params)
 
 
-def _progress(message: str) -> None:
-    log.info(message)
-
-
 def _fold_progress(config: RunConfig, what: str) -> CliProgress:
     """A bar over the development fits of ``config`` (plain lines when not on a terminal)."""
     from mlpkg.models.families import is_neural
@@ -148,7 +144,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         grace_folds=args.grace_folds,
         max_failures=args.max_failures,
     )
-    result = run_tune(request, progress=_progress)
+    with CliProgress(None, f"{request.config.pair} trials", kinds=("trial",)) as progress:
+        result = run_tune(request, progress=progress)
     sys.stdout.write(result.text + "\n")
     return 0
 
@@ -295,7 +292,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from mlpkg.pipelines.batch import run_batch
 
     total = len(args.pairs) * 2  # the train and evaluate notebooks of each pair
-    with CliProgress(total, "batch", counts=lambda m: not m.endswith("...")) as progress:
+    with CliProgress(total, "batch", kinds=("notebook",)) as progress:
         summary = run_batch(
             args.pairs,
             extra_params=_run_config_overrides(args),
@@ -423,7 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(get_settings().log_level)
     try:
-        _mark_orphans()
+        if args.func is not cmd_serve:  # the server's leader does it (ServingState.lead)
+            _mark_orphans()
         return int(args.func(args))
     except MlpkgError as exc:
         sys.stderr.write(f"error: {exc}\n")

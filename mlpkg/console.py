@@ -2,9 +2,10 @@
 
 * :func:`configure_logging` installs exactly one handler (so no line is printed twice) and turns
   the chatter of MLflow, Alembic, TensorFlow, Ray and Optuna down to warnings at the source.
-* :class:`CliProgress` shows a tqdm bar over the expected fits (folds x models x seeds), with a
-  second bar over each neural fit's epochs, when stderr is a terminal; otherwise (CI, pipes,
-  papermill) it writes plain log lines.
+* :class:`CliProgress` renders ``mlpkg.progress.ProgressEvent``s: a tqdm bar over the events of
+  the kinds it counts (``fit`` by default: folds x models x seeds), with a second bar over each
+  neural fit's epochs, when stderr is a terminal; otherwise (CI, pipes, papermill) it writes
+  each event's text as a log line.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Collection
 from contextvars import Token
 from types import TracebackType
 from typing import Any, Self
 
 from tqdm import tqdm
+
+from mlpkg.progress import ProgressEvent
 
 log = logging.getLogger("mlpkg")
 
@@ -105,13 +108,14 @@ def on_terminal() -> bool:
 
 
 class CliProgress:
-    """A progress callback: a fit bar (and an epoch bar) on a terminal, log lines otherwise.
+    """A progress callback: a bar (and an epoch bar) on a terminal, log lines otherwise.
 
     Args:
-        total: Expected number of fits (``None``: unknown).
+        total: Expected number of counted steps (``None``: unknown, or taken from the events).
         description: The bar's label (e.g. ``"BTC development folds"``).
         bars: Force bars on or off (default: only on a terminal).
-        counts: Which messages are a finished step (default: ``fold ...`` fit messages).
+        kinds: The event kinds (``ProgressKind``) the bar counts (default: ``fit``); other
+            events are shown as text.
     """
 
     def __init__(
@@ -120,28 +124,36 @@ class CliProgress:
         description: str,
         *,
         bars: bool | None = None,
-        counts: Callable[[str], bool] | None = None,
+        kinds: Collection[str] = ("fit",),
     ) -> None:
-        self.counts = counts or (lambda message: message.startswith("fold "))
+        self.kinds = frozenset(kinds)
         self.bars = on_terminal() if bars is None else bars
         self.bar = (
-            tqdm(total=total, desc=description, unit="fit", file=sys.stderr, dynamic_ncols=True)
+            tqdm(
+                total=total,
+                desc=description,
+                unit="/".join(sorted(self.kinds)),
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
             if self.bars
             else None
         )
         self._token: Token[Any] | None = None
         self._redirect: Any = None
 
-    def __call__(self, message: str) -> None:
-        """Record one event: a finished fit moves the bar; other events are shown as text."""
+    def __call__(self, event: ProgressEvent) -> None:
+        """Record one event: a counted step moves the bar; other events are shown as text."""
         if self.bar is None:
-            log.info(message)
+            log.info("%s", event.text)
             return
-        if self.counts(message):
-            self.bar.update(1)
-            self.bar.set_postfix_str(message.split(":", 1)[0][:60], refresh=True)
-        else:
-            self.bar.write(message)
+        if event.kind not in self.kinds:
+            self.bar.write(event.text, file=sys.stderr)
+            return
+        if self.bar.total is None and event.total is not None:
+            self.bar.total = event.total
+        self.bar.update(1)
+        self.bar.set_postfix_str(event.text.split(":", 1)[0][:60], refresh=True)
 
     def __enter__(self) -> Self:
         if self.bars:

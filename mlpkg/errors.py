@@ -109,3 +109,7 @@ class CalendarError(ConfigError):
 
 class UnknownModelError(ModelNotFoundError):
     """No model of a pair is registered for the (interval, horizon) asked for (HTTP 404)."""
+
+
+class LibraryInternalsError(MlpkgError):
+    """A private attribute a shim reads is gone from the installed library (an upgrade)."""

@@ -10,9 +10,13 @@ runs, and the session once more at its end.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -70,10 +74,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fresh ``get_settings()`` per test; fail the test that creates a store in the repo root."""
+    """Fresh settings and MLflow URIs per test; fail a test that creates a store in the repo root.
+
+    ``get_settings()`` is cleared before and after each test. Training and the tests' own stores
+    set MLflow's global tracking and registry URIs; the in-process servers of tests/serving read
+    them, so each test's URIs are put back after it (where it changed them).
+    """
     get_settings.cache_clear()
     before = stray_stores()
+    mlflow = sys.modules.get("mlflow")
+    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) if mlflow else None
     yield
+    if mlflow is not None and uris != (mlflow.get_tracking_uri(), mlflow.get_registry_uri()):
+        mlflow.set_tracking_uri(uris[0])
+        mlflow.set_registry_uri(uris[1])
     get_settings.cache_clear()
     created = stray_stores() - before
     if created:
@@ -83,6 +97,69 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
             "or the default home): give it a tmp_path home or tracking URI.",
             pytrace=False,
         )
+
+
+class MigratedSchema:
+    """MLflow's SQLite schema built once per test process (a file); new stores copy its pages.
+
+    A new MLflow SQLite store runs MLflow's own schema creation and its alembic migrations
+    (``mlflow.store.db.utils._initialize_tables``): 3 to 8 s of CPU for each of the suite's
+    hundreds of ``tmp_path`` stores. Here that real function runs once, into ``path`` (on first
+    use), and each new store in this process gets the file's pages (``sqlite3`` backup): the
+    same tables at the same alembic head, no rows but the default workspace. MLflow then creates
+    the default experiment itself, with the new store's artifact root. Subprocesses (servers,
+    the CLI, notebook kernels) create theirs the normal way unless the test copies the file into
+    their home first (``support.seed_store`` with the ``mlflow_schema`` fixture).
+    """
+
+    def __init__(self, path: Path, real: Callable[[Any], None]) -> None:
+        self.path = path
+        self.real = real
+        self.lock = threading.Lock()  # in-process servers may open stores from their threads
+
+    def file(self) -> Path:
+        """The template file, built by MLflow's own code the first time it is needed."""
+        with self.lock:
+            if not self.path.exists():
+                import sqlalchemy
+
+                building = self.path.with_suffix(".building")
+                engine = sqlalchemy.create_engine(f"sqlite:///{building}")
+                self.real(engine)
+                engine.dispose()
+                building.rename(self.path)
+        return self.path
+
+    def initialize(self, engine: Any) -> None:
+        """Stand-in for ``_initialize_tables``: copy the template into a new SQLite store."""
+        if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+            self.real(engine)
+            return
+        target = engine.raw_connection()
+        try:
+            with sqlite3.connect(self.file()) as source:
+                source.backup(target.driver_connection)
+        finally:
+            target.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedSchema]:
+    """Every MLflow SQLite store this process creates copies one migrated schema."""
+    from mlflow.store.db import utils
+    from mlflow.store.model_registry import sqlalchemy_store as registry_store
+
+    real = utils._initialize_tables
+    schema = MigratedSchema(tmp_path_factory.mktemp("mlflow-schema") / "mlflow.db", real)
+    utils._initialize_tables = registry_store._initialize_tables = schema.initialize
+    yield schema
+    utils._initialize_tables = registry_store._initialize_tables = real
+
+
+@pytest.fixture(scope="session")
+def mlflow_schema(_migrated_schema: MigratedSchema) -> Path:
+    """The migrated empty MLflow store file, to copy into a subprocess's home (``seed_store``)."""
+    return _migrated_schema.file()
 
 
 def _read_shipped(pair: str) -> pd.DataFrame:
@@ -115,6 +192,14 @@ def tiny_config():
 def free_port() -> int:
     """A loopback port nobody listens on (bound, then closed)."""
     return _free_port()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as ``MLPKG_HOME``: the home of the CLI and ``get_settings()``."""
+    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

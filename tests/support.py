@@ -3,15 +3,24 @@
 ``tests/`` is on ``sys.path`` (pytest's ``pythonpath`` option in pyproject), so any test, in any
 sub-package, imports these with ``from support import tiny_run_config, poll_until, free_port``.
 Fixtures built on them (``tiny_config``, ``free_port``) live in ``tests/conftest.py``.
+Also here, so that no test module writes them again: ``mlflow_store`` (point MLflow's global URIs
+at a store, then back), ``register_empty_version``, ``prediction_record`` (a stored prediction
+with defaults), ``seed_store`` (copy the migrated MLflow schema into a subprocess's home) and
+``loaded_by`` (what a fresh ``import`` loads).
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,3 +140,81 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mlflow_store(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking and registry URIs at ``uri``; put the previous ones back.
+
+    The in-process servers of tests/serving read the global URIs: a test or fixture that
+    registers into another store must not leave them pointing there.
+    """
+    import mlflow
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def register_empty_version(client: Any, folder: Path, pair: str, *aliases: str) -> str:
+    """Register a version of the pair's model (an empty folder) and point ``aliases`` at it."""
+    from mlpkg.tracking.registry import model_name
+
+    name = model_name(pair)
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+    source = folder / "model"
+    source.mkdir(exist_ok=True)
+    version = str(client.create_model_version(name, source=source.as_uri()).version)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version)
+    return version
+
+
+def seed_store(settings: Any, schema: Path) -> None:
+    """Copy the migrated empty MLflow schema (``mlflow_schema``) to ``settings``' SQLite store.
+
+    Only where no store exists yet; a process that opens it then skips MLflow's migrations.
+    """
+    target = Path(settings.resolved_tracking_uri.removeprefix("sqlite:///"))
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(schema, target)
+
+
+def prediction_record(candle_time: datetime, **fields: Any) -> Any:
+    """A served ``PredictionRecord`` for the candle at ``candle_time``; ``fields`` override.
+
+    By default: BTC, served an hour after the candle opened, h = 1 on hourly candles, an up lean
+    of 0.6 with signal HOLD from ``mlpkg-BTC`` version 1, close 100.
+    """
+    from mlpkg.storage import PredictionRecord
+
+    values: dict[str, Any] = {
+        "pair": "BTC",
+        "predicted_at": candle_time + timedelta(hours=1),
+        "candle_time": candle_time,
+        "horizon": 1,
+        "interval": timedelta(hours=1),
+        "probability": 0.6,
+        "direction": "up",
+        "confidence": 0.2,
+        "signal": "HOLD",
+        "model_name": "mlpkg-BTC",
+        "model_version": "1",
+        "run_id": None,
+        "close_at_prediction": 100.0,
+    }
+    return PredictionRecord.create(**{**values, **fields})
+
+
+def loaded_by(modules: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of ``heavy`` a fresh interpreter has loaded after ``import <modules>``, sorted."""
+    code = f"import sys, {modules}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [name.strip(" '") for name in done.stdout.strip()[1:-1].split(",") if name.strip()]

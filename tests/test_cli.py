@@ -6,24 +6,13 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from support import tiny_cli_args
 
 from mlpkg import cli
-from mlpkg.config import get_settings
 from mlpkg.console import CliProgress, configure_logging
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    for key in [k for k in os.environ if k.startswith("MLPKG_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+from mlpkg.progress import ProgressEvent, stage
 
 
 def test_help_lists_every_command_and_every_run_option(capsys):
@@ -57,32 +46,37 @@ def test_configure_logging_keeps_exactly_one_handler():
 
 def test_progress_writes_plain_lines_when_not_on_a_terminal(caplog):
     with caplog.at_level(logging.INFO, logger="mlpkg"), CliProgress(4, "x", bars=False) as seen:
-        seen("fold 1/2 lstm: fit 1.0s on 10 rows")
-        seen("final fit on every labelled row")
+        seen(ProgressEvent("fit", "fold 1/2 lstm: fit 1.0s on 10 rows", 1, 4))
+        seen(stage("final fit on every labelled row"))
     assert [r.getMessage() for r in caplog.records] == [
         "fold 1/2 lstm: fit 1.0s on 10 rows",
         "final fit on every labelled row",
     ]
 
 
+def test_progress_bar_counts_the_events_of_its_kinds_and_writes_the_others(capsys):
+    with CliProgress(None, "x", bars=True, kinds=("trial",)) as seen:
+        seen(stage("study s: 2 trial(s) to run"))
+        seen(ProgressEvent("trial", "trial 0 [1/2] complete", 1, 2))
+        seen(ProgressEvent("fit", "not counted here", 1, 9))
+        bar = seen.bar
+        assert (bar.n, bar.total) == (1, 2)  # the total came from the event
+    err = capsys.readouterr().err
+    assert "study s: 2 trial(s) to run" in err and "not counted here" in err
+
+
+def _mlpkg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m mlpkg.cli *args`` in ``env``; its exit code and output, captured."""
+    command = [sys.executable, "-m", "mlpkg.cli", *args]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
 @pytest.mark.slow
 def test_train_predict_promote_are_quiet_and_say_what_happened(home):
     env = {**os.environ, "MLPKG_HOME": str(home), "PYTHONWARNINGS": ""}
-    mlpkg = [sys.executable, "-m", "mlpkg.cli"]
-    train = subprocess.run(
-        [
-            *mlpkg,
-            "train",
-            "--pair",
-            "BTC",
-            *tiny_cli_args(models="lstm,logistic"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    train = _mlpkg(env, "train", "--pair", "BTC", *tiny_cli_args(models="lstm,logistic"))
     assert train.returncode == 0, train.stderr[-2000:]
     out, err = train.stdout, train.stderr
     assert "DEVELOPMENT:" in out and "HOLDOUT (scored once)" in out
@@ -102,35 +96,14 @@ def test_train_predict_promote_are_quiet_and_say_what_happened(home):
     lines = [line.split(" ", 1)[1] for line in err.splitlines() if line.strip()]
     assert len(lines) == len(set(lines)), "a log line was printed twice"
 
-    predict = subprocess.run(
-        [*mlpkg, "predict", "--pair", "BTC"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    predict = _mlpkg(env, "predict", "--pair", "BTC")
     assert predict.returncode == 0, predict.stderr[-2000:]
     assert "BTC (candidate, version 1): P(up in 5 candles after" in predict.stdout
     assert "signal HOLD (no trade signal: not promoted)" in predict.stdout
 
-    promote = subprocess.run(
-        [*mlpkg, "promote", "--pair", "BTC", "--version", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    promote = _mlpkg(env, "promote", "--pair", "BTC", "--version", "1")
     assert promote.stdout.strip() == "mlpkg-BTC version 1 is now champion."
-    again = subprocess.run(
-        [*mlpkg, "predict", "--pair", "BTC"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = _mlpkg(env, "predict", "--pair", "BTC")
     assert "BTC (champion, version 1)" in again.stdout and "not promoted" not in again.stdout
 
 

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-import mlflow
 import pytest
 
 from mlpkg import cli
-from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.tune import apply_tuned_params
 from mlpkg.tracking import runs, trials
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for key in [k for k in os.environ if k.startswith("MLPKG_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
-    get_settings.cache_clear()
-    uri = mlflow.get_tracking_uri()
-    yield tmp_path
-    get_settings.cache_clear()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
 
 
 def test_tune_without_a_family_names_the_families(home, capsys):

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from support import loaded_by
 
 import mlpkg
 from mlpkg.config import FeatureConfig, get_settings
 
 
 def test_importing_mlpkg_loads_no_tensorflow_pandas_or_mlflow():
-    code = (
-        "import sys, mlpkg; heavy = [m for m in ('tensorflow', 'keras', 'pandas', 'mlflow', "
-        "'sklearn') if m in sys.modules]; print(','.join(heavy))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == ""
+    assert loaded_by("mlpkg", ("tensorflow", "keras", "pandas", "mlflow", "sklearn")) == []
     assert set(mlpkg.__all__) >= {
         "load_candles",
         "build_features",

@@ -44,8 +44,10 @@ def tiled(base: pd.DataFrame, rows: int) -> pd.DataFrame:
 
 
 def ours(candles: pd.DataFrame) -> None:
-    """Our implementations of the same indicator set that `ta_calls` computes."""
-    high, low, close, volume = (candles[c] for c in ("high", "low", "close", "volume"))
+    """Our NumPy kernels for the same indicator set that `ta_calls` computes, every row."""
+    high, low, close, volume = (
+        candles[c].to_numpy(dtype="float64") for c in ("high", "low", "close", "volume")
+    )
     ind.rsi(close)
     ind.macd(close)
     ind.bollinger(close)
@@ -56,7 +58,7 @@ def ours(candles: pd.DataFrame) -> None:
     ind.ichimoku(high, low)
     ind.adx(high, low, close)
     ind.cci(high, low, close)
-    ind.parabolic_sar(high, low)
+    ind.parabolic_sar_values(high, low)
 
 
 def ta_calls(candles: pd.DataFrame) -> None:

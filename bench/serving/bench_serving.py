@@ -14,8 +14,8 @@ loopback:
    and the model again, but the store keeps one row per (version, candle), so only the first
    request writes;
 3. ``mlpkg serve`` with the cache on (60 s): repeated requests are answered from memory;
-   With ``--workers 1 2`` the cache-off server is measured once per worker count
-   (``mlpkg serve --workers N``: N uvicorn processes, one leader);
+   With ``--workers 1 2`` (the default) the cache-off server is measured once per worker
+   count (``mlpkg serve --workers N``: N uvicorn processes, one leader);
 4. ``--modes ... retrain``: the cache-off server (one worker) while it retrains BTC (a manual
    job: LSTM, one epoch, in its own process): the latency of ``/api/predictions`` during the
    retrain, beside the same server before it;
@@ -28,7 +28,7 @@ Each gets ``--requests`` requests from ``--concurrency`` client threads after a 
 reported: p50/p99 latency, requests/s, the RSS of the server process tree and of its largest
 process (a worker), and the cold start (process start to the first successful prediction).
 
-    .venv/bin/python bench/serving/bench_serving.py
+    .venv/bin/python bench/serving/bench_serving.py        # every goal row of issue 20
     .venv/bin/python bench/serving/bench_serving.py --home . --requests 500 --concurrency 1 4 8
     nice -n 10 .venv/bin/python bench/serving/bench_serving.py --requests 500 --workers 1 2 \
         --modes fresh static cached retrain
@@ -450,7 +450,7 @@ def parse_args() -> argparse.Namespace:
         help="candidates of the model trained when --home is not given (default: the LSTM, "
         "served by ONNX Runtime; 'lightgbm,logistic,stacked' is make run's default)",
     )
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=500)
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -482,8 +482,9 @@ def parse_args() -> argparse.Namespace:
         "--workers",
         type=int,
         nargs="+",
-        default=[1],
-        help="worker processes of the cache-off server; one measurement per value",
+        default=[1, 2],
+        help="worker processes of the cache-off server; one measurement per value (the goal "
+        "compares 2 with 1)",
     )
     return parser.parse_args()
 
@@ -491,6 +492,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log.info("at the start: %s", describe_machine())
     for noisy in ("mlflow", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     home, version = prepare(args.home.resolve() if args.home else None, args.models)

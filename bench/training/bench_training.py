@@ -25,6 +25,7 @@ from _machine import describe_machine, peak_rss_mib
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.train import train_pair
+from mlpkg.progress import ProgressEvent
 
 
 def main() -> None:
@@ -38,8 +39,8 @@ def main() -> None:
     stamps: list[tuple[str, float]] = []
     started, cpu = time.perf_counter(), time.process_time()
 
-    def progress(message: str) -> None:
-        stamps.append((message, time.perf_counter() - started))
+    def progress(event: ProgressEvent) -> None:
+        stamps.append((event.text, time.perf_counter() - started))
 
     with tempfile.TemporaryDirectory() as tmp:
         result = train_pair(config, Settings(home=Path(tmp), pairs=[args.pair]), progress=progress)

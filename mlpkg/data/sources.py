@@ -36,7 +36,6 @@ from mlpkg.config import (
     normalize_pair,
 )
 from mlpkg.data.calendars import get_calendar, session_report
-from mlpkg.data.core_client import fetch_core_candles
 from mlpkg.data.schema import (
     CANDLE_COLUMNS,
     INDEX_NAME,
@@ -94,6 +93,8 @@ def load_candles(
     elif source == "file":
         candles = _load_user_file(name, settings)
     elif source == "core":
+        from mlpkg.data.core_client import fetch_core_candles  # httpx only for core
+
         candles = fetch_core_candles(name, settings)
     else:
         raise ConfigError(

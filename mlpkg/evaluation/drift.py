@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mlpkg.errors import MlpkgError
 
@@ -289,6 +288,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return None
     if not 0 <= successes <= n:
         raise MlpkgError(f"successes must lie in [0, {n}], got {successes}.")
+    from scipy import stats  # here: SciPy stays out of the prediction server's import
+
     interval = stats.binomtest(successes, n).proportion_ci(
         confidence_level=confidence, method="wilson"
     )
@@ -308,4 +309,6 @@ def accuracy_floor(walk_forward_accuracy: float, k: int, quantile: float = ALERT
             f"accuracy_floor needs k >= 1 and an accuracy in [0, 1], got {k}, "
             f"{walk_forward_accuracy}."
         )
+    from scipy import stats
+
     return float(stats.binom.ppf(quantile, k, walk_forward_accuracy)) / k

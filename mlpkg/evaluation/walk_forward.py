@@ -23,6 +23,7 @@ import pandas as pd
 from mlpkg.errors import MlpkgError
 from mlpkg.evaluation.splits import Fold
 from mlpkg.models import DirectionEstimator
+from mlpkg.progress import Progress, ProgressEvent, emit, raise_if_stopped
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ PREDICTION_COLUMNS = (
     "future_return",
 )
 FITS_ATTR = "fits"
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def run_walk_forward(
         models: Name -> spec (factory of an unfitted estimator given a seed).
         folds: From :func:`mlpkg.evaluation.splits.walk_forward_splits`.
         seeds: Seeds of the seeded models (the first is the base seed).
-        progress: Called with a one-line message after each fit.
+        progress: Called with a ``fit`` event (done/total over every fit) after each fit.
         on_fit: Called with the fold and each fit's result (e.g. to keep fitted models).
 
     Returns:
@@ -160,10 +160,13 @@ def run_walk_forward(
         fit (``fold, model, seed, fit_seconds, predict_seconds, train_rows, stopping_point``).
     """
     _check_inputs(X, y, future_returns)
-    frames, fits = [], []
+    frames: list[pd.DataFrame] = []
+    fits: list[dict[str, Any]] = []
+    total = len(folds) * sum(len(seeds) if spec.seeded else 1 for spec in models.values())
     for fold in folds:
         for name, spec in models.items():
             for seed in seeds if spec.seeded else seeds[:1]:
+                raise_if_stopped(f"fit {len(fits) + 1}/{total} (fold {fold.index + 1} {name})")
                 result = fit_and_score(
                     spec,
                     seed,
@@ -178,28 +181,23 @@ def run_walk_forward(
                     on_fit(fold, result)
                 copies = [seed] if spec.seeded else list(seeds)
                 frames += [_fold_frame(X, y, future_returns, fold, result, s) for s in copies]
-                _report(progress, fold, len(folds), name, seed if spec.seeded else None, result)
+                seeded = seed if spec.seeded else None
+                emit(progress, _fit_event(fold, len(folds), name, seeded, result, len(fits), total))
     result_frame = pd.concat(frames, ignore_index=True) if frames else empty_predictions()
     result_frame.attrs[FITS_ATTR] = fits
     return result_frame
 
 
-def _report(
-    progress: Progress | None,
-    fold: Fold,
-    n_folds: int,
-    name: str,
-    seed: int | None,
-    result: FitResult,
-) -> None:
+def _fit_event(
+    fold: Fold, n_folds: int, name: str, seed: int | None, result: FitResult, done: int, total: int
+) -> ProgressEvent:
     seeded = f" seed {seed}" if seed is not None else ""
-    message = (
+    text = (
         f"fold {fold.index + 1}/{n_folds} {name}{seeded}: fit "
         f"{result.record['fit_seconds']:.1f}s on {fold.train_rows} rows"
     )
-    log.debug(message)
-    if progress is not None:
-        progress(message)
+    log.debug(text)
+    return ProgressEvent("fit", text, done, total)
 
 
 def empty_predictions() -> pd.DataFrame:

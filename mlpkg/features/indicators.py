@@ -1,116 +1,120 @@
-"""The replaced service's 11 technical indicators, over the full history and vectorised.
+"""The replaced service's 11 technical indicators as NumPy kernels: every row, or the last n.
 
-Every function takes candle columns as ``pd.Series`` and returns a ``pd.Series`` or
-``pd.DataFrame`` on the same index. The value at row t uses only rows <= t: rolling windows look
-back, exponential averages run forward (``adjust=False``), and the only loop (Parabolic SAR) is a
-forward pass. Definitions follow the ``ta`` library (Wilder smoothing for RSI, ATR and ADX, the
-population standard deviation for Bollinger bands), except Parabolic SAR, which follows Wilder's
-rule as TA-Lib implements it; the differences are listed in ``docs/features.md``. Values are in
-price units where the indicator is a price (moving averages, bands, Ichimoku lines, SAR);
-``mlpkg.features.build`` turns them into scale-free features.
+Each function takes candle columns as float64 arrays (oldest first) and returns the values of
+the last ``rows`` rows (every row when ``rows`` is None), NaN where a window reaches before the
+first candle or an average has not yet seen its ``min_periods`` (as pandas' ``min_periods``).
+Row t reads only rows <= t: trailing windows (``mlpkg.features.rolling``), exponential averages
+seeded by the first value and run forward, and one forward loop (Parabolic SAR). Exponential
+averages and the SAR run over all the rows given, so a serving window passes the last
+``warmup_rows`` + n candles and asks for ``rows=n``.
+
+Definitions follow the ``ta`` library (Wilder smoothing for RSI, ATR and ADX, the population
+standard deviation for Bollinger bands), except Parabolic SAR, which follows Wilder's rule as
+TA-Lib implements it; the differences are listed in ``docs/features.md``. The tests compare
+every kernel with a pandas reference, ``ta`` and TA-Lib (``tests/features/test_indicators.py``).
+Values are in price units where the indicator is a price (averages, bands, Ichimoku lines, SAR);
+``mlpkg.features.columns`` turns them into scale-free features. Pure: no I/O, no SciPy.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
+
+from mlpkg.features.rolling import (
+    ewm,
+    means,
+    ratio,
+    rolling_max,
+    rolling_mean,
+    rolling_min,
+    stds,
+    sums,
+    tail,
+    windows,
+)
+
+Arrays = dict[str, np.ndarray]
 
 
-def _lags(values: np.ndarray, window: int) -> Iterator[np.ndarray]:
-    """Yield ``values`` shifted by 0 .. window-1 rows (NaN-padded), to reduce a window per row."""
-    for lag in range(min(window, len(values))):
-        yield np.concatenate([np.full(lag, np.nan), values[: len(values) - lag]])
+def _count(values: np.ndarray, rows: int | None) -> int:
+    return len(values) if rows is None else rows
 
 
-def rolling_std(values: pd.Series, window: int, ddof: int = 0) -> pd.Series:
-    """Standard deviation over the last ``window`` rows, computed window by window.
-
-    ``ddof`` 0 gives the population deviation, 1 the sample one. Unlike pandas' running update,
-    each row's result depends on its own window only, so it does not drift with the length of
-    the history (a suffix of the history gives identical values), and a flat window gives
-    exactly 0 (pandas can leave ~1e-9 there after a move has left the window).
-    """
-    centre = sma(values, window).to_numpy()
-    squares = np.zeros(len(values))
-    for lagged in _lags(values.to_numpy(dtype="float64"), window):
-        squares += (lagged - centre) ** 2
-    return pd.Series(np.sqrt(squares / (window - ddof)), index=values.index)
-
-
-def safe_divide(numerator: pd.Series, denominator: pd.Series, fill: float) -> pd.Series:
-    """Return ``numerator / denominator``, with ``fill`` where the denominator is exactly zero.
-
-    NaN inputs (warm-up rows) stay NaN, so a flat window gives a neutral value instead of
-    ``inf`` or NaN.
-    """
-    den = denominator.to_numpy(dtype="float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = numerator.to_numpy(dtype="float64") / den
-    values = np.where(den == 0.0, fill, ratio)
-    return pd.Series(values, index=numerator.index)
-
-
-def wilder_mean(values: pd.Series, window: int) -> pd.Series:
-    """Wilder's running average: an EWM with ``alpha = 1 / window`` seeded by the first value."""
-    return values.ewm(alpha=1.0 / window, adjust=False, min_periods=window).mean()
-
-
-def ema(values: pd.Series, span: int) -> pd.Series:
-    """Exponential moving average with ``alpha = 2 / (span + 1)`` seeded by the first value."""
-    return values.ewm(span=span, adjust=False, min_periods=span).mean()
-
-
-def sma(values: pd.Series, window: int) -> pd.Series:
+def sma(values: np.ndarray, window: int, rows: int | None = None) -> np.ndarray:
     """Simple moving average over the last ``window`` rows."""
-    return values.rolling(window, min_periods=window).mean()
+    return rolling_mean(values, window, _count(values, rows))
 
 
-def rsi(close: pd.Series, window: int = 14) -> pd.Series:
+def ema(values: np.ndarray, span: int, rows: int | None = None) -> np.ndarray:
+    """Exponential moving average, ``alpha = 2 / (span + 1)``, seeded by the first value."""
+    return tail(ewm(values, 2.0 / (span + 1), min_periods=span), _count(values, rows))
+
+
+def wilder_mean(values: np.ndarray, window: int, rows: int | None = None) -> np.ndarray:
+    """Wilder's running average: an EWM with ``alpha = 1 / window`` seeded by the first value."""
+    return tail(ewm(values, 1.0 / window, min_periods=window), _count(values, rows))
+
+
+def rsi(close: np.ndarray, window: int = 14, rows: int | None = None) -> np.ndarray:
     """Relative Strength Index with Wilder smoothing, in [0, 100].
 
     ``100 * avg_gain / (avg_gain + avg_loss)``, which equals ``100 - 100 / (1 + RS)``; 50 when
-    both averages are zero (a flat window; ``ta`` gives 100 there).
+    both averages are zero (a flat window; ``ta`` gives 100 there). Seeded on row 1.
     """
-    change = close.diff()
-    gain = wilder_mean(change.clip(lower=0.0), window)
-    loss = wilder_mean(-change.clip(upper=0.0), window)
-    return 100.0 * safe_divide(gain, gain + loss, fill=0.5)
+    change = np.diff(close)
+    moves = np.column_stack([np.maximum(change, 0.0), -np.minimum(change, 0.0)])
+    averages = tail(ewm(moves, 1.0 / window, min_periods=window), _count(close, rows))
+    gain, loss = averages[:, 0], averages[:, 1]
+    return 100.0 * ratio(gain, gain + loss, 0.5)
 
 
-def macd(close: pd.Series, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
-    """MACD line (EMA fast - EMA slow), its signal EMA and the histogram, in price units."""
-    line = ema(close, fast) - ema(close, slow)
-    signal_line = ema(line, signal)
-    return pd.DataFrame(
-        {"macd": line, "macd_signal": signal_line, "macd_hist": line - signal_line},
-        index=close.index,
-    )
+def macd(
+    close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9, rows: int | None = None
+) -> Arrays:
+    """EMA fast and slow, the MACD line (their difference), its signal EMA and the histogram.
+
+    The signal EMA is seeded on the first row where the slow EMA is defined (pandas' seed).
+    """
+    count = _count(close, rows)
+    quick = ewm(close, 2.0 / (fast + 1), min_periods=fast)
+    steady = ewm(close, 2.0 / (slow + 1), min_periods=slow)
+    line = quick - steady
+    signal_line = ewm(line[slow - 1 :], 2.0 / (signal + 1), min_periods=signal)
+    line, signal_line = tail(line, count), tail(signal_line, count)
+    return {
+        "ema_fast": tail(quick, count),
+        "ema_slow": tail(steady, count),
+        "macd": line,
+        "macd_signal": signal_line,
+        "macd_hist": line - signal_line,
+    }
 
 
-def bollinger(close: pd.Series, window: int = 20, n_std: float = 2.0) -> pd.DataFrame:
-    """Bollinger bands (population std, see ``rolling_std``), %B and bandwidth ``(up - low) / mid``.
+def bollinger(
+    close: np.ndarray, window: int = 20, n_std: float = 2.0, rows: int | None = None
+) -> Arrays:
+    """Bollinger bands (population std of each window), %B and bandwidth ``(up - low) / mid``.
 
     %B is ``(close - lower) / (upper - lower)`` (0.5 when the bands touch).
     """
-    middle = sma(close, window)
-    spread = n_std * rolling_std(close, window)
+    count = _count(close, rows)
+    frames = windows(close, window, count)
+    middle, spread = means(frames), n_std * stds(frames, ddof=0)
     upper, lower = middle + spread, middle - spread
-    return pd.DataFrame(
-        {
-            "bb_middle": middle,
-            "bb_upper": upper,
-            "bb_lower": lower,
-            "bb_percent_b": safe_divide(close - lower, upper - lower, fill=0.5),
-            "bb_bandwidth": safe_divide(upper - lower, middle, fill=0.0),
-        },
-        index=close.index,
-    )
+    return {
+        "bb_middle": middle,
+        "bb_upper": upper,
+        "bb_lower": lower,
+        "bb_percent_b": ratio(tail(close, count) - lower, upper - lower, 0.5),
+        "bb_bandwidth": ratio(upper - lower, middle, 0.0),
+    }
 
 
-def volume_indicators(close: pd.Series, volume: pd.Series, window: int = 20) -> pd.DataFrame:
+def volume_indicators(
+    close: np.ndarray, volume: np.ndarray, window: int = 20, rows: int | None = None
+) -> Arrays:
     """Volume ratio and the stationary forms of OBV and VPT over ``window`` rows.
 
     ``volume_ratio`` is volume over its ``window``-row mean (1 when the mean is 0). OBV and VPT
@@ -119,129 +123,131 @@ def volume_indicators(close: pd.Series, volume: pd.Series, window: int = 20) -> 
     ``sum(sign(dclose) * volume) / sum(volume)`` in [-1, 1] (a tie counts 0; ``ta`` counts it
     as up), ``vpt_flow`` is ``sum(return * volume) / sum(volume)``, a volume-weighted return.
     """
-    total = volume.rolling(window, min_periods=window).sum()
-    change = close.diff()
-    signed = np.sign(change) * volume
-    weighted = close.pct_change() * volume
-    return pd.DataFrame(
-        {
-            "volume_ratio": safe_divide(volume, total / window, fill=1.0),
-            "obv_flow": safe_divide(signed.rolling(window, min_periods=window).sum(), total, 0.0),
-            "vpt_flow": safe_divide(weighted.rolling(window, min_periods=window).sum(), total, 0.0),
-        },
-        index=close.index,
-    )
+    count = _count(close, rows)
+    recent = tail(close, count + window)
+    moved = tail(volume, count + window - 1)
+    signed = np.sign(recent[1:] - recent[:-1]) * moved
+    weighted = (recent[1:] / recent[:-1] - 1.0) * moved
+    total = sums(windows(volume, window, count))
+    return {
+        "volume_ratio": ratio(tail(volume, count), total / window, 1.0),
+        "obv_flow": ratio(sums(windows(signed, window, count)), total, 0.0),
+        "vpt_flow": ratio(sums(windows(weighted, window, count)), total, 0.0),
+    }
 
 
 def stochastic(
-    high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14, smooth: int = 3
-) -> pd.DataFrame:
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    window: int = 14,
+    smooth: int = 3,
+    rows: int | None = None,
+) -> Arrays:
     """Stochastic oscillator: %K over ``window`` rows and %D its ``smooth``-row SMA, in [0, 100].
 
     %K is 50 when the window's high equals its low.
     """
-    highest = high.rolling(window, min_periods=window).max()
-    lowest = low.rolling(window, min_periods=window).min()
-    k = 100.0 * safe_divide(close - lowest, highest - lowest, fill=0.5)
-    return pd.DataFrame({"stoch_k": k, "stoch_d": sma(k, smooth)}, index=close.index)
+    count = _count(close, rows)
+    longer = count + smooth - 1  # %D averages the last ``smooth`` %K values
+    highest, lowest = rolling_max(high, window, longer), rolling_min(low, window, longer)
+    k = 100.0 * ratio(tail(close, longer) - lowest, highest - lowest, 0.5)
+    return {"stoch_k": k[smooth - 1 :], "stoch_d": rolling_mean(k, smooth, count)}
 
 
-def williams_r(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> pd.Series:
+def williams_r(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14, rows: int | None = None
+) -> np.ndarray:
     """Williams %R in [-100, 0]: ``-100 * (highest - close) / (highest - lowest)``; -50 if flat."""
-    highest = high.rolling(window, min_periods=window).max()
-    lowest = low.rolling(window, min_periods=window).min()
-    return -100.0 * safe_divide(highest - close, highest - lowest, fill=0.5)
+    count = _count(close, rows)
+    highest, lowest = rolling_max(high, window, count), rolling_min(low, window, count)
+    return -100.0 * ratio(highest - tail(close, count), highest - lowest, 0.5)
 
 
-def _midpoint(high: pd.Series, low: pd.Series, window: int) -> pd.Series:
-    highest = high.rolling(window, min_periods=window).max()
-    return 0.5 * (highest + low.rolling(window, min_periods=window).min())
+def _midpoint(high: np.ndarray, low: np.ndarray, window: int, rows: int) -> np.ndarray:
+    middle: np.ndarray = 0.5 * (rolling_max(high, window, rows) + rolling_min(low, window, rows))
+    return middle
 
 
 def ichimoku(
-    high: pd.Series, low: pd.Series, conversion: int = 9, base: int = 26, span: int = 52
-) -> pd.DataFrame:
+    high: np.ndarray,
+    low: np.ndarray,
+    conversion: int = 9,
+    base: int = 26,
+    span: int = 52,
+    rows: int | None = None,
+) -> Arrays:
     """Ichimoku lines at the current bar (no forward shift of the spans, so causal).
 
     Tenkan-sen and kijun-sen are the midpoints of the ``conversion`` / ``base`` windows, span A
     their mean and span B the midpoint of the ``span`` window; this is ``ta``'s
     ``visual=False``. The chikou span (the current close drawn 26 bars back) is omitted.
     """
-    tenkan = _midpoint(high, low, conversion)
-    kijun = _midpoint(high, low, base)
-    return pd.DataFrame(
-        {
-            "tenkan": tenkan,
-            "kijun": kijun,
-            "span_a": 0.5 * (tenkan + kijun),
-            "span_b": _midpoint(high, low, span),
-        },
-        index=high.index,
-    )
+    count = _count(high, rows)
+    tenkan, kijun = _midpoint(high, low, conversion, count), _midpoint(high, low, base, count)
+    return {
+        "tenkan": tenkan,
+        "kijun": kijun,
+        "span_a": 0.5 * (tenkan + kijun),
+        "span_b": _midpoint(high, low, span, count),
+    }
 
 
-def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
-    """True range ``max(high, prev_close) - min(low, prev_close)`` (``high - low`` on row 0)."""
-    previous = close.shift(1).to_numpy()
-    top = np.fmax(high.to_numpy(), previous)
-    bottom = np.fmin(low.to_numpy(), previous)
-    return pd.Series(top - bottom, index=close.index)
+def _moves(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """``(n, 3)``: true range (``high - low`` on row 0), +DM and -DM (0 on row 0)."""
+    up, down = np.diff(high), -np.diff(low)
+    moves = np.zeros((len(close), 3))
+    moves[:1, 0] = high[:1] - low[:1]
+    moves[1:, 0] = np.maximum(high[1:], close[:-1]) - np.minimum(low[1:], close[:-1])
+    moves[1:, 1] = np.where((up > down) & (up > 0.0), up, 0.0)
+    moves[1:, 2] = np.where((down > up) & (down > 0.0), down, 0.0)
+    return moves
 
 
-def adx(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> pd.DataFrame:
+def adx(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14, rows: int | None = None
+) -> Arrays:
     """Wilder's directional movement: +DI, -DI and ADX in [0, 100], plus ATR in price units.
 
     +DM is the rise of the high when it beats the fall of the low (else 0), -DM the reverse;
     both and the true range are Wilder-smoothed; ``DX = 100 |+DI - -DI| / (+DI + -DI)`` and ADX
-    is the Wilder average of DX.
+    is the Wilder average of DX (seeded on the first row where DX is defined).
     """
-    up = high.diff()
-    down = -low.diff()
-    plus_dm = up.where((up > down) & (up > 0.0), 0.0)
-    minus_dm = down.where((down > up) & (down > 0.0), 0.0)
-    atr = wilder_mean(true_range(high, low, close), window)
-    plus_di = 100.0 * safe_divide(wilder_mean(plus_dm, window), atr, fill=0.0)
-    minus_di = 100.0 * safe_divide(wilder_mean(minus_dm, window), atr, fill=0.0)
-    dx = 100.0 * safe_divide((plus_di - minus_di).abs(), plus_di + minus_di, fill=0.0)
-    return pd.DataFrame(
-        {"plus_di": plus_di, "minus_di": minus_di, "adx": wilder_mean(dx, window), "atr": atr},
-        index=close.index,
-    )
+    count, alpha = _count(close, rows), 1.0 / window
+    smoothed = ewm(_moves(high, low, close), alpha, min_periods=window)
+    atr = smoothed[:, 0]
+    plus_di = 100.0 * ratio(smoothed[:, 1], atr, 0.0)
+    minus_di = 100.0 * ratio(smoothed[:, 2], atr, 0.0)
+    dx = 100.0 * ratio(np.abs(plus_di - minus_di), plus_di + minus_di, 0.0)
+    average = ewm(dx[window - 1 :], alpha, min_periods=window)
+    return {
+        "plus_di": tail(plus_di, count),
+        "minus_di": tail(minus_di, count),
+        "adx": tail(average, count),
+        "atr": tail(atr, count),
+    }
 
 
 def cci(
-    high: pd.Series, low: pd.Series, close: pd.Series, window: int = 20, constant: float = 0.015
-) -> pd.Series:
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    window: int = 20,
+    constant: float = 0.015,
+    rows: int | None = None,
+) -> np.ndarray:
     """Commodity Channel Index: ``(tp - SMA(tp)) / (constant * mean |tp - SMA(tp)|)``.
 
     ``tp = (high + low + close) / 3``; the mean absolute deviation is taken over the window
-    around the window's own mean (as ``ta`` does), one lag at a time so it stays vectorised.
-    0 when the deviation is zero.
+    around the window's own mean (as ``ta`` does). 0 when the deviation is zero.
     """
-    typical = (high + low + close) / 3.0
-    mean = sma(typical, window)
-    centre = mean.to_numpy()
-    deviation = np.zeros(len(typical))
-    for lagged in _lags(typical.to_numpy(dtype="float64"), window):
-        deviation += np.abs(lagged - centre)
-    mad = pd.Series(deviation / window, index=close.index)
-    return safe_divide(typical - mean, constant * mad, fill=0.0)
-
-
-def parabolic_sar(
-    high: pd.Series, low: pd.Series, step: float = 0.02, max_step: float = 0.2
-) -> pd.DataFrame:
-    """Wilder's Parabolic SAR as TA-Lib computes it: ``sar``, ``trend`` (+1 up, -1 down), ``af``.
-
-    ``sar`` is TA-Lib's ``SAR(high, low, acceleration=step, maximum=max_step)`` bar for bar;
-    ``trend`` and ``af`` are the trend and acceleration factor in force after the bar (``af``
-    is the one the next bar's SAR uses). The first row is NaN: its high and low only seed the
-    first trend (see ``parabolic_sar_values``).
-    """
-    sar, trend, factor = parabolic_sar_values(
-        high.to_numpy(dtype="float64"), low.to_numpy(dtype="float64"), step, max_step
-    )
-    return pd.DataFrame({"sar": sar, "trend": trend, "af": factor}, index=high.index)
+    count = _count(close, rows)
+    span = count + window - 1
+    typical = (tail(high, span) + tail(low, span) + tail(close, span)) / 3.0
+    frames = windows(typical, window, count)
+    mean = means(frames)
+    deviation = sums(np.abs(frames - mean[:, None])) / window
+    return ratio(typical[window - 1 :] - mean, constant * deviation, 0.0)
 
 
 def _starts_down(highs: list[float], lows: list[float]) -> bool:
@@ -274,7 +280,9 @@ def parabolic_sar_values(
         max_step: Largest acceleration factor.
 
     Returns:
-        ``(sar, trend, af)`` float64 arrays of ``len(high)``; row 0 is NaN in all three.
+        ``(sar, trend, af)`` float64 arrays of ``len(high)``: the SAR in price units, +1 / -1
+        for the trend after the bar, and the acceleration factor the next SAR uses; row 0 is
+        NaN in all three (its high and low only seed the first trend).
     """
     size = len(high)
     stops, signs, factors = [math.nan] * size, [math.nan] * size, [math.nan] * size

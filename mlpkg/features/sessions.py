@@ -1,7 +1,8 @@
 """Features of the closures a candle crosses (markets that close: every calendar but 24/7).
 
-Two scale-free columns, computed by both ``build_features`` (pandas path) and
-``window_features`` (NumPy path) through ``closure_columns``, so the two paths cannot disagree:
+Two scale-free columns, computed by ``closure_columns`` inside the feature kernels
+(``mlpkg.features.columns``) for every row (``build_features``) or the last rows of a prediction
+(``window_features``):
 
 - ``closed_bars``: ``log1p`` of the intervals of clock time between the previous candle's
   interval and this candle's open (0 inside a session; about 2.9 over an equity night of

@@ -5,11 +5,13 @@ Keras is imported inside the functions, so ``import mlpkg.models`` does not load
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mlpkg.models.neural import KerasSequenceClassifier, classifier_head, sequence_input
 
 
+# The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
 def build_cnn(
     window: int,
     n_features: int,
@@ -99,6 +101,8 @@ class CNNDirectionClassifier(KerasSequenceClassifier):
 
     family: ClassVar[str] = "cnn"
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # so the training parameters the Keras families share are repeated in each family.
     def __init__(
         self,
         window: int = 60,
@@ -116,30 +120,7 @@ class CNNDirectionClassifier(KerasSequenceClassifier):
         seed: int = 42,
         verbose: int = 0,
     ) -> None:
-        self.window = window
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.layers = layers
-        self.dropout = dropout
-        self.dense_units = dense_units
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.verbose = verbose
+        self._keep_params(locals())
 
-    def _build(self, n_features: int) -> Any:
-        return build_cnn(
-            self.window,
-            n_features,
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            layers=self.layers,
-            dropout=self.dropout,
-            dense_units=self.dense_units,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-        )
+    def _graph(self) -> Callable[..., Any]:
+        return build_cnn

@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mlpkg.errors import MlpkgError, ModelLoadError, NotFittedError
+from mlpkg.models.windows import TargetSplit, split_targets
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -113,6 +114,22 @@ def validate_target(y: pd.Series, X: pd.DataFrame) -> np.ndarray:
     return values
 
 
+def windowed_fit_inputs(
+    X: pd.DataFrame, y: pd.Series, window: int, validation_fraction: float, purge: int
+) -> tuple[np.ndarray, np.ndarray, TargetSplit]:
+    """The checked features and labels of a windowed fit, and its chronological target split.
+
+    The first step of every windowed family's ``fit`` (see ``split_targets``).
+
+    Raises:
+        MlpkgError: on NaN features, misaligned labels or labels other than 0/1/NaN.
+        ConfigError: if there are too few labelled rows for the window and validation split.
+    """
+    values = validate_features(X)
+    target = validate_target(y, X)
+    return values, target, split_targets(target, window - 1, validation_fraction, purge)
+
+
 class DirectionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Shared base of every mlpkg estimator: P(up) of the row's h-step direction.
 
@@ -130,6 +147,15 @@ class DirectionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def context_rows(self) -> int:
         """Rows of history needed before the first scored row (0 unless the model windows)."""
         return 0
+
+    def _keep_params(self, arguments: dict[str, Any]) -> None:
+        """Store each ``__init__`` parameter unchanged as the attribute of the same name.
+
+        scikit-learn's contract (``get_params``/``clone`` read the ``__init__`` signature);
+        subclasses call ``self._keep_params(locals())`` as the whole body of ``__init__``.
+        """
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
 
     def _set_input_state(self, names: Sequence[str]) -> None:
         self.feature_names_in_ = np.asarray([str(n) for n in names], dtype=object)

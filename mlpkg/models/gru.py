@@ -10,6 +10,9 @@ from typing import Any, ClassVar
 
 from mlpkg.models.neural import RecurrentClassifier, build_recurrent
 
+# Mirrors mlpkg/models/lstm.py line for line on purpose: each family is its own module (its
+# builder and its estimator class), and the two differ only in the Keras cell they name.
+
 
 def build_gru(window: int, n_features: int, **params: Any) -> Any:
     """Build and compile the stacked-GRU binary classifier.

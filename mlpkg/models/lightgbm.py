@@ -24,8 +24,7 @@ import pandas as pd
 
 from mlpkg.errors import ModelLoadError
 from mlpkg.models.artifacts import corrupt, read_record, restore, write_record
-from mlpkg.models.estimator import DirectionClassifier, validate_features, validate_target
-from mlpkg.models.windows import split_targets
+from mlpkg.models.estimator import DirectionClassifier, windowed_fit_inputs
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +129,7 @@ class LightGBMDirectionClassifier(DirectionClassifier):
         seed: int = 42,
         num_threads: int = 1,
     ) -> None:
-        self.window = window
-        self.n_estimators = n_estimators
-        self.num_leaves = num_leaves
-        self.learning_rate = learning_rate
-        self.min_child_samples = min_child_samples
-        self.feature_fraction = feature_fraction
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.num_threads = num_threads
+        self._keep_params(locals())
 
     @property
     def context_rows(self) -> int:
@@ -171,9 +160,9 @@ class LightGBMDirectionClassifier(DirectionClassifier):
         """
         import lightgbm
 
-        values = validate_features(X)
-        target = validate_target(y, X)
-        split = split_targets(target, self.window - 1, self.validation_fraction, self.purge)
+        values, target, split = windowed_fit_inputs(
+            X, y, self.window, self.validation_fraction, self.purge
+        )
         table = window_summaries(values, self.window)
         params = self._booster_params()
         names = summary_names(X.columns, self.window)

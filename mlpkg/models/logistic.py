@@ -47,8 +47,7 @@ class LogisticDirectionClassifier(DirectionClassifier):
     family: ClassVar[str] = "logistic"
 
     def __init__(self, c: float = 1.0, max_iter: int = 2000) -> None:
-        self.c = c
-        self.max_iter = max_iter
+        self._keep_params(locals())
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
         """Fit on the rows with a finite label; return self.

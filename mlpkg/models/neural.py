@@ -19,6 +19,8 @@ Keras is imported inside the methods, so importing this module does not load Ten
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -37,8 +39,8 @@ from mlpkg.models.artifacts import (
     scaler_to_json,
     write_record,
 )
-from mlpkg.models.estimator import DirectionClassifier, validate_features, validate_target
-from mlpkg.models.windows import TargetSplit, split_targets, windows_at
+from mlpkg.models.estimator import DirectionClassifier, windowed_fit_inputs
+from mlpkg.models.windows import TargetSplit, windows_at
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,22 @@ class KerasSequenceClassifier(DirectionClassifier):
         """Rows of history needed before the first scored row: ``window - 1``."""
         return int(self.window) - 1
 
-    def _build(self, n_features: int) -> Any:
-        """Return the family's compiled Keras model for ``(batch, window, n_features)``."""
+    def _graph(self) -> Callable[..., Any]:
+        """The family's graph builder: ``build(window, n_features, *, <parameters>)``."""
         raise NotImplementedError
+
+    def _build(self, n_features: int) -> Any:
+        """Return the family's compiled Keras model for ``(batch, window, n_features)``.
+
+        The builder's keyword-only parameters take the estimator's values of the same name.
+        """
+        build = self._graph()
+        names = [
+            name
+            for name, parameter in inspect.signature(build).parameters.items()
+            if parameter.kind is parameter.KEYWORD_ONLY
+        ]
+        return build(self.window, n_features, **{name: getattr(self, name) for name in names})
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
         """Fit on contiguous, time-ordered rows.
@@ -105,9 +120,9 @@ class KerasSequenceClassifier(DirectionClassifier):
         import keras
         from sklearn.preprocessing import StandardScaler
 
-        values = validate_features(X)
-        target = validate_target(y, X)
-        split = split_targets(target, self.window - 1, self.validation_fraction, self.purge)
+        values, target, split = windowed_fit_inputs(
+            X, y, self.window, self.validation_fraction, self.purge
+        )
         scaler = StandardScaler().fit(values[: split.train_rows])
         scaled = scaler.transform(values)
         keras.utils.set_random_seed(self.seed)
@@ -307,6 +322,7 @@ def classifier_head(
     return model
 
 
+# The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
 def build_recurrent(
     cell: str,
     window: int,
@@ -381,6 +397,8 @@ class RecurrentClassifier(KerasSequenceClassifier):
 
     cell: ClassVar[str]
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # so the training parameters the Keras families share are repeated in each family.
     def __init__(
         self,
         window: int = 60,
@@ -397,29 +415,7 @@ class RecurrentClassifier(KerasSequenceClassifier):
         seed: int = 42,
         verbose: int = 0,
     ) -> None:
-        self.window = window
-        self.units = units
-        self.layers = layers
-        self.dropout = dropout
-        self.dense_units = dense_units
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.verbose = verbose
+        self._keep_params(locals())
 
-    def _build(self, n_features: int) -> Any:
-        return build_recurrent(
-            self.cell,
-            self.window,
-            n_features,
-            units=self.units,
-            layers=self.layers,
-            dropout=self.dropout,
-            dense_units=self.dense_units,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-        )
+    def _graph(self) -> Callable[..., Any]:
+        return functools.partial(build_recurrent, self.cell)

@@ -9,6 +9,7 @@ Keras is imported inside the functions, so ``import mlpkg.models`` does not load
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mlpkg.errors import ConfigError
@@ -39,6 +40,7 @@ def _encoder_block(
     return layers.LayerNormalization(epsilon=1e-6, name=f"ff_norm_{index}")(x)
 
 
+# The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
 def build_transformer(
     window: int,
     n_features: int,
@@ -147,6 +149,8 @@ class TransformerDirectionClassifier(KerasSequenceClassifier):
 
     family: ClassVar[str] = "transformer"
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # so the training parameters the Keras families share are repeated in each family.
     def __init__(
         self,
         window: int = 60,
@@ -165,32 +169,7 @@ class TransformerDirectionClassifier(KerasSequenceClassifier):
         seed: int = 42,
         verbose: int = 0,
     ) -> None:
-        self.window = window
-        self.d_model = d_model
-        self.heads = heads
-        self.layers = layers
-        self.ff_units = ff_units
-        self.dropout = dropout
-        self.dense_units = dense_units
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.purge = purge
-        self.seed = seed
-        self.verbose = verbose
+        self._keep_params(locals())
 
-    def _build(self, n_features: int) -> Any:
-        return build_transformer(
-            self.window,
-            n_features,
-            d_model=self.d_model,
-            heads=self.heads,
-            layers=self.layers,
-            ff_units=self.ff_units,
-            dropout=self.dropout,
-            dense_units=self.dense_units,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-        )
+    def _graph(self) -> Callable[..., Any]:
+        return build_transformer

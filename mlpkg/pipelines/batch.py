@@ -27,14 +27,15 @@ import papermill
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.errors import ConfigError
-from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.pipelines.notebook_run import (
     NotebookJob,
     NotebookResult,
     kernel_environment,
+    notebook_event,
     patched_environ,
     run_job,
 )
+from mlpkg.progress import Progress, ProgressEvent, stage
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,10 @@ def _plan(
     ]
 
 
+def _log_progress(event: ProgressEvent) -> None:
+    log.info("%s", event.text)
+
+
 def run_batch(
     pairs: Sequence[str],
     *,
@@ -210,7 +215,7 @@ def run_batch(
         UnknownPairError: if a pair is not configured.
     """
     settings = settings or get_settings()
-    report = progress or log.info
+    report = progress or _log_progress
     jobs = _plan(pairs, notebooks, jsonable_params(extra_params), settings)
     if executor == "ray":
         from mlpkg.pipelines.batch_ray import run_jobs_on_ray
@@ -218,13 +223,12 @@ def run_batch(
         return BatchSummary(run_jobs_on_ray(jobs, settings, report, address=address))
     n_pairs = len({job.pair for job in jobs})
     pair_numbers = {pair: i for i, pair in enumerate(dict.fromkeys(j.pair for j in jobs), 1)}
-    results = []
+    results: list[NotebookResult] = []
     with patched_environ(kernel_environment(settings), remove=("MLFLOW_RUN_ID",)):
         for job in jobs:
             prefix = f"[{pair_numbers[job.pair]}/{n_pairs}] {job.pair} {job.name}"
-            report(f"{prefix} ...")
+            report(stage(f"{prefix} ..."))
             result = run_job(job, settings)
-            outcome = "ok" if result.ok else f"FAILED ({result.error})"
-            report(f"{prefix} ... {outcome} in {result.seconds:.0f} s")
             results.append(result)
+            report(notebook_event(prefix, result, len(results), len(jobs)))
     return BatchSummary(tuple(results))

@@ -21,16 +21,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlpkg.config import Settings
-from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.pipelines.cluster import THREAD_ENV, ray_session
 from mlpkg.pipelines.notebook_run import (
     NotebookJob,
     NotebookResult,
     describe_error,
     kernel_environment,
+    notebook_event,
     patched_environ,
     run_job,
 )
+from mlpkg.progress import Progress, stage
 from mlpkg.tracking.runs import ensure_experiment, mark_orphaned_runs
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,11 @@ def run_jobs_on_ray(
         for pair, pair_jobs in by_pair.items():
             refs[task.remote(pair_jobs, settings, cpus_per_pair)] = pair
             for job in pair_jobs:
-                progress(f"[{numbers[pair]}/{len(by_pair)}] {pair} {job.name} ... (Ray task)")
+                progress(
+                    stage(f"[{numbers[pair]}/{len(by_pair)}] {pair} {job.name} ... (Ray task)")
+                )
         log.info("batch: %d pair(s) on %d Ray CPU(s)", len(by_pair), cluster.cpus)
-        pending = list(refs)
+        pending, count = list(refs), 0
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             pair = refs[done[0]]
@@ -92,11 +95,9 @@ def run_jobs_on_ray(
                 crashed = True
                 finished[pair] = _crashed(by_pair[pair], exc)
             for result in finished[pair]:
-                outcome = "ok" if result.ok else f"FAILED ({result.error})"
-                progress(
-                    f"[{numbers[pair]}/{len(by_pair)}] {pair} {result.notebook} ... {outcome} "
-                    f"in {result.seconds:.0f} s"
-                )
+                count += 1
+                prefix = f"[{numbers[pair]}/{len(by_pair)}] {pair} {result.notebook}"
+                progress(notebook_event(prefix, result, count, len(jobs)))
     if crashed:
         mark_orphaned_runs(settings)
     return tuple(result for pair in by_pair for result in finished[pair])

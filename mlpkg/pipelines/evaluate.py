@@ -45,7 +45,6 @@ from mlpkg.evaluation.splits import (
 from mlpkg.evaluation.walk_forward import (
     FitResult,
     ModelSpec,
-    Progress,
     fits_frame,
     run_walk_forward,
 )
@@ -54,6 +53,7 @@ from mlpkg.models.baselines import REFERENCE_BASELINE, naive_baselines
 from mlpkg.models.families import is_seeded, make_estimator
 from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
 from mlpkg.pipelines.ledger import fix_holdout, holdout_start_for
+from mlpkg.progress import Progress
 from mlpkg.tracking import runs
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def evaluate_development(
     Args:
         dataset: The pair's dataset.
         config: The run config.
-        progress: Called with one line per fold and fit.
+        progress: Called with a ``fit`` event per fit.
         holdout_start: The pair's recorded holdout start (None: ``configured_holdout_start``).
         require_holdout: False when the holdout will not be scored (``evaluate``).
     """
@@ -326,7 +326,7 @@ def development_run(
         config: The run config.
         settings: Machine settings (default ``get_settings()``).
         run_id: Resume this run instead of starting a new one.
-        progress: Called with one line per fold and fit.
+        progress: Called with a ``fit`` event per fit.
     """
     settings = settings or get_settings()
     dataset = prepare_dataset(config, settings)

@@ -5,13 +5,16 @@ imports it, so TensorFlow, LightGBM and matplotlib load here, never in a server.
 settings come from the server as JSON in ``MLPKG_JOB_SETTINGS`` (the server may have been built
 from code, not the environment). The job row (``JobStore``) is the only channel back:
 
-- each ``train_pair`` progress line is written as the job's ``stage``;
+- each ``train_pair`` progress event is stored on the job row (``JobStore.set_progress``: its
+  text is the job's ``stage``, the event its ``progress``);
 - success: ``after_training`` records what the run produced (``JobStore.finish``);
 - a training error fails the job with its message;
-- SIGTERM (cancel, or the service stopping) stops the run where it is: the job ends
-  ``cancelled`` with its last stage and the MLflow run ends FAILED. Once the final model is
-  being registered (the last stage) SIGTERM is ignored, so a version is never half-registered;
-  the server's grace period then ends with SIGKILL;
+- SIGTERM (cancel, or the service stopping) only sets a stop flag; training checks it at its
+  cancellation checkpoints (``mlpkg.progress.raise_if_stopped``: before every fit, the holdout
+  and the final stage, and between the batches of a neural fit), and the job ends ``cancelled``
+  with its last stage and the MLflow run ends FAILED. The final stage (refit, register) runs
+  under ``cannot_stop``, so a version is never half-registered; the server's grace period then
+  ends with SIGKILL;
 - if the server dies (this process is re-parented), the job cancels itself the same way.
 
 It runs at a lower CPU priority (``MLPKG_JOB_NICENESS``, +10), so predictions keep the CPU
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.errors import JobCancelledError
+from mlpkg.progress import ProgressEvent, raise_if_stopped, stage, stop_when
 from mlpkg.storage import JobRecord, JobStatus, JobStore
 
 if TYPE_CHECKING:
@@ -46,8 +50,6 @@ log = logging.getLogger("mlpkg.job")
 
 SETTINGS_ENV = "MLPKG_JOB_SETTINGS"
 """Environment variable carrying the server's ``Settings`` as JSON."""
-FINAL_STAGE = "final fit on every labelled row"
-"""``train_pair``'s last progress line: from there on SIGTERM no longer stops the job."""
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED, EXIT_NOT_RUNNING = 0, 1, 3, 4
 PARENT_CHECK_S = 1.0
 """How often the process checks that its server is still alive."""
@@ -94,33 +96,65 @@ def after_training(jobs: JobStore, record: JobRecord, result: TrainResult) -> No
 
 
 class _Stopper:
-    """SIGTERM and a lost server become ``JobCancelledError`` (until the final stage)."""
+    """Records the job's progress; SIGTERM and a lost server set its stop flag (``should_stop``)."""
 
     def __init__(self, jobs: JobStore, job_id: str) -> None:
         self.jobs, self.job_id = jobs, job_id
         self.stage = "loading the candles"
         self.reason = ""
+        self._stop = threading.Event()
         self._parent = os.getppid()
 
-    def progress(self, message: str) -> None:
-        """``train_pair``'s progress callback: record the stage."""
-        self.stage = message
-        self.jobs.set_stage(self.job_id, message)
+    def progress(self, event: ProgressEvent) -> None:
+        """``train_pair``'s progress callback: store the event (its text is the stage)."""
+        self.stage = event.text
+        self.jobs.set_progress(self.job_id, event)
+
+    def should_stop(self) -> bool:
+        """Whether SIGTERM came or the server is gone (training stops at its next checkpoint)."""
+        return self._stop.is_set()
 
     def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        """Stop the run where it is, unless it is registering its final model."""
+        """Ask the run to stop at its next cancellation checkpoint."""
         self.reason = self.reason or "cancelled (SIGTERM)"
-        if self.stage != FINAL_STAGE:
-            raise JobCancelledError(f"{self.reason}; stopped at: {self.stage}")
+        self._stop.set()
 
     def watch_parent(self) -> None:
-        """Send ourselves SIGTERM when the server that started us is gone (daemon thread)."""
-        stop = threading.Event()
-        while not stop.wait(PARENT_CHECK_S):
+        """Ask the run to stop when the server that started us is gone (daemon thread)."""
+        while not self._stop.wait(PARENT_CHECK_S):
             if os.getppid() != self._parent:
-                self.reason = "the server stopped"
-                os.kill(os.getpid(), signal.SIGTERM)
+                self.reason = self.reason or "the server stopped"
+                self._stop.set()
                 return
+
+
+def _stop_between_batches() -> Any:
+    """A Keras callback: a cancellation checkpoint after every batch of a neural fit."""
+    import keras
+
+    class StopBetweenBatches(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            raise_if_stopped(f"batch {batch + 1} of a neural fit")
+
+    return StopBetweenBatches()
+
+
+def _train(
+    config: RunConfig, settings: Settings, record: JobRecord, stopper: _Stopper
+) -> TrainResult:
+    """``train_pair`` with the job's progress and its stop flag (checked between batches too)."""
+    from mlpkg.models.neural import EPOCH_OBSERVERS
+    from mlpkg.pipelines.train import train_pair
+
+    observers = (*EPOCH_OBSERVERS.get(), _stop_between_batches)
+    token = EPOCH_OBSERVERS.set(observers)
+    try:
+        with stop_when(stopper.should_stop):
+            return train_pair(
+                config, settings, progress=stopper.progress, as_challenger=as_challenger(record)
+            )
+    finally:
+        EPOCH_OBSERVERS.reset(token)
 
 
 def run_job(jobs: JobStore, job_id: str, settings: Settings) -> int:
@@ -133,16 +167,13 @@ def run_job(jobs: JobStore, job_id: str, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, stopper.on_sigterm)
     threading.Thread(target=stopper.watch_parent, name="mlpkg-job-parent", daemon=True).start()
     try:
-        stopper.progress(stopper.stage)
+        stopper.progress(stage(stopper.stage))
         config = RunConfig.from_flat(**record.params, pair=record.pair)
-        from mlpkg.pipelines.train import train_pair
-
-        result = train_pair(
-            config, settings, progress=stopper.progress, as_challenger=as_challenger(record)
-        )
+        result = _train(config, settings, record, stopper)
     except JobCancelledError as exc:
         log.info("training job %s cancelled (%s)", job_id, exc)
-        jobs.stop_cancelled(job_id, f"Cancelled while running ({exc}); nothing was registered.")
+        reason = f"{stopper.reason or 'cancelled'}; stopped at: {stopper.stage} ({exc})"
+        jobs.stop_cancelled(job_id, f"Cancelled while running ({reason}); nothing was registered.")
         return EXIT_CANCELLED
     except Exception as exc:  # a failed training fails its job
         log.exception("training job %s for %s failed", job_id, record.pair)

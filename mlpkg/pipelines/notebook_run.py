@@ -19,6 +19,7 @@ import papermill
 from pydantic import SecretStr
 
 from mlpkg.config import Settings
+from mlpkg.progress import ProgressEvent
 from mlpkg.tracking import runs
 
 Status = Literal["ok", "failed"]
@@ -144,4 +145,12 @@ def run_job(job: NotebookJob, settings: Settings) -> NotebookResult:
     status: Status = "failed" if exc is not None else "ok"
     return NotebookResult(
         job.pair, job.name, status, run_id, time.perf_counter() - started, error, job.output
+    )
+
+
+def notebook_event(prefix: str, result: NotebookResult, done: int, total: int) -> ProgressEvent:
+    """The ``notebook`` event of a finished notebook (``done`` of ``total`` in the batch)."""
+    outcome = "ok" if result.ok else f"FAILED ({result.error})"
+    return ProgressEvent(
+        "notebook", f"{prefix} ... {outcome} in {result.seconds:.0f} s", done, total
     )

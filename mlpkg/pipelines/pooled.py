@@ -21,12 +21,12 @@ import pandas as pd
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.errors import ConfigError
-from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.pooled import PoolMember, using_pool
 from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
 from mlpkg.pipelines.evaluate import Development, development_split, evaluate_pair
 from mlpkg.pipelines.ledger import fix_holdout, holdout_start_for
 from mlpkg.pipelines.train import TrainResult, train_pair
+from mlpkg.progress import Progress
 from mlpkg.tracking import ledger, registry
 
 log = logging.getLogger(__name__)

@@ -35,15 +35,18 @@ from mlpkg.evaluation.report import (
     summarize_holdout,
 )
 from mlpkg.evaluation.selection import Procedure
-from mlpkg.evaluation.walk_forward import Progress
 from mlpkg.models.baselines import NAIVE_BASELINES
 from mlpkg.pipelines.evaluate import Development, development_run
 from mlpkg.pipelines.holdout import fit_final, rescore_champion, score_holdout
 from mlpkg.pipelines.signals import POLICY_META, trade_signals
+from mlpkg.progress import Progress, cannot_stop, emit, raise_if_stopped, stage
 from mlpkg.tracking import challengers, ledger, registry, runs
 from mlpkg.tracking.bundle import ModelBundle, log_bundle
 
 log = logging.getLogger(__name__)
+
+FINAL_STAGE = "final fit on every labelled row"
+"""The last stage of ``train_pair``: from there on it cannot be stopped (``cannot_stop``)."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,8 @@ def run_holdout(
     (``mlpkg.tracking.ledger``), and the rule's DM level is alpha_k for that use k. The ledger
     records that a decision has read every candle of this run.
     """
-    if progress:
-        progress(f"holdout: refit {development.procedure.name} on the development period")
+    raise_if_stopped("the holdout refit")
+    emit(progress, stage(f"holdout: refit {development.procedure.name} on the development period"))
     holdout = score_holdout(development, config)
     candidate = development.procedure.name
     scored = holdout.loc[holdout["model"] == candidate, "open_time"]
@@ -177,31 +180,62 @@ def train_pair(
     with development_run("train", config, settings, run_id=run_id, progress=progress) as developed:
         development, train_run_id = developed
         holdout = run_holdout(config, development, progress)
-        if progress:
-            progress("final fit on every labelled row")
-        bundle = final_bundle(config, development)
-        policy, signals = trade_signals(config, development, holdout.extra.get("predictions"))
-        bundle.extra[POLICY_META] = policy.as_dict()
-        example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
-        model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
-        version = registry.register_version(
-            config.model_key,
-            model_uri,
-            train_run_id,
-            candidate=bundle.candidate,
-            decision=holdout.decision,
-            dev_log_loss=development.selection.scores[bundle.candidate],
-            holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
-            dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
-        )
-        if as_challenger:
-            last = development.dataset.candles.index[-1]
-            challengers.register_challenger(
-                config.model_key, version, data_end=last.isoformat(), reason=holdout.decision.reason
-            )
-        elif holdout.decision.promote:
-            registry.promote(config.model_key, version)
-    log.info("%s: registered version %s (%s)", config.model_key, version, holdout.decision.reason)
-    return TrainResult(
-        train_run_id, version, holdout.decision, development, holdout, bundle, signals
+        raise_if_stopped(FINAL_STAGE)
+        emit(progress, stage(FINAL_STAGE))
+        with cannot_stop():  # a version is never half-registered
+            version = _finish(config, development, holdout, train_run_id, as_challenger)
+    log.info(
+        "%s: registered version %s (%s)",
+        config.model_key,
+        version.version,
+        holdout.decision.reason,
     )
+    return TrainResult(
+        train_run_id,
+        version.version,
+        holdout.decision,
+        development,
+        holdout,
+        version.bundle,
+        version.signals,
+    )
+
+
+@dataclass(frozen=True)
+class _Registered:
+    version: str
+    bundle: ModelBundle
+    signals: str
+
+
+def _finish(
+    config: RunConfig,
+    development: Development,
+    holdout: HoldoutReport,
+    train_run_id: str,
+    as_challenger: bool,
+) -> _Registered:
+    """Refit on every labelled row, log the bundle, register it and move the aliases."""
+    bundle = final_bundle(config, development)
+    policy, signals = trade_signals(config, development, holdout.extra.get("predictions"))
+    bundle.extra[POLICY_META] = policy.as_dict()
+    example = development.dataset.X.iloc[-(bundle.context_rows + 3) :]
+    model_uri = log_bundle(bundle, list(runs.PIP_REQUIREMENTS), example)
+    version = registry.register_version(
+        config.model_key,
+        model_uri,
+        train_run_id,
+        candidate=bundle.candidate,
+        decision=holdout.decision,
+        dev_log_loss=development.selection.scores[bundle.candidate],
+        holdout_log_loss=float(holdout.metrics.loc[bundle.candidate, "log_loss"]),
+        dev_accuracy=float(development.report.summary.loc[bundle.candidate, "accuracy_mean"]),
+    )
+    if as_challenger:
+        last = development.dataset.candles.index[-1]
+        challengers.register_challenger(
+            config.model_key, version, data_end=last.isoformat(), reason=holdout.decision.reason
+        )
+    elif holdout.decision.promote:
+        registry.promote(config.model_key, version)
+    return _Registered(version, bundle, signals)

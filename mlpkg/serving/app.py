@@ -59,13 +59,14 @@ async def poll_models(state: ServingState) -> None:
 async def lead(state: ServingState) -> None:
     """Wait for the leader lease, then run the leader's work (job runner, live loop).
 
-    Runs until cancelled; the lease is released when the state closes (or the process ends).
+    Runs until cancelled, beside the requests (the port is open before the job runner starts);
+    the lease is released when the state closes (or the process ends).
     """
     if not state.lease.held:
         while not state.lease.try_acquire():
             await asyncio.sleep(LEASE_POLL_S)
         log.info("this worker is now the leader")
-        await anyio.to_thread.run_sync(state.lead)
+    await anyio.to_thread.run_sync(state.lead)
     if state.settings.live_scoring:
         await run_live(state.live, settings=state.settings)
 
@@ -76,7 +77,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     A start-up failure (e.g. a corrupt prediction store) is logged as one line that says what
     to do, before uvicorn's traceback, and whatever was opened is closed again. A worker that
-    finds the lease free takes it before it answers (so a single server is the leader at once).
+    finds the lease free takes it before it answers (so a single server is the leader at once);
+    the leader's work (orphaned runs, job recovery and runner, live loop) starts beside the
+    first requests, in the ``lead`` task.
     """
     settings: Settings = app.state.settings
     state = ServingState(settings)
@@ -86,8 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await anyio.to_thread.run_sync(state.open)
         followed = await anyio.to_thread.run_sync(state.events.last_id)
-        if state.lease.try_acquire():
-            await anyio.to_thread.run_sync(state.lead)
+        state.lease.try_acquire()
     except MlpkgError as exc:
         log.critical("mlpkg cannot start: %s", exc)
         await anyio.to_thread.run_sync(state.close)

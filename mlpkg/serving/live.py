@@ -46,9 +46,10 @@ from mlpkg.errors import MlpkgError
 from mlpkg.serving.bodies import accuracy_body, drift_body
 from mlpkg.serving.challenge import ChallengeService
 from mlpkg.serving.drift import DriftMonitor, PairDrift
+from mlpkg.serving.feed import CandleFeed
 from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.model_cache import LoadedModel, ModelCache
-from mlpkg.serving.predictor import CandleFeed, Predictor, ServedPrediction
+from mlpkg.serving.predictor import Predictor, ServedPrediction
 from mlpkg.serving.schemas import (
     LiveMessage,
     PredictionRecordOut,

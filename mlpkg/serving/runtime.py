@@ -28,7 +28,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from mlpkg.config import FAMILIES, RunConfig
 from mlpkg.errors import ModelLoadError, UnknownMemberError
@@ -163,6 +162,8 @@ class LogisticMember:
         """P(up) of every row (the training prior when one class was seen)."""
         if self.coef is None:
             return np.full(len(values), self.base_rate)
+        from scipy.special import expit  # here: SciPy only in servers with a logistic member
+
         z = ((values - self.mean) / self.scale) @ self.coef + self.intercept
         return np.asarray(expit(z), dtype=np.float64)
 

@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 
 from mlpkg.config import Family
 from mlpkg.models.signals import Direction, Signal
+from mlpkg.progress import ProgressKind
 
 
 def now_ms() -> int:
@@ -611,6 +612,17 @@ class SaveResponse(ApiModel):
     timestamp: int
 
 
+class ProgressOut(ApiModel):
+    """A job's last progress event (``mlpkg.progress.ProgressEvent``)."""
+
+    kind: ProgressKind = Field(
+        description="stage: a pipeline step; fit: one walk-forward fit (done/total count fits)."
+    )
+    text: str = Field(description="The event as one line (the job's stage).")
+    done: int | None = Field(default=None, description="Steps of this kind done so far.")
+    total: int | None = Field(default=None, description="Steps of this kind expected.")
+
+
 class JobOut(ApiModel):
     """A training job."""
 
@@ -632,6 +644,10 @@ class JobOut(ApiModel):
     )
     stage: str | None = Field(
         default=None, description="The last stage the job's training process reached."
+    )
+    progress: ProgressOut | None = Field(
+        default=None,
+        description="The last progress event of the job's training process (stage is its text).",
     )
 
 

@@ -15,15 +15,17 @@ import pandas as pd
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.models.signals import describe_prediction
+from mlpkg.serving.feed import CandleFeed
 from mlpkg.serving.lease import LeaderLease
 from mlpkg.serving.live import LiveService, make_clock
 from mlpkg.serving.model_cache import ModelCache
-from mlpkg.serving.predictor import CandleFeed, Predictor
+from mlpkg.serving.predictor import Predictor
 from mlpkg.serving.worker import TrainingWorker
 from mlpkg.storage import JobStore, PredictionStore, SQLiteStore, StorageError
 from mlpkg.storage.events import LiveEventStore
 from mlpkg.tracking import registry
-from mlpkg.tracking.runs import configure_tracking, mark_orphaned_runs
+from mlpkg.tracking.connection import configure_uri, sqlite_store
+from mlpkg.tracking.registry_store import running_runs
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ class ServingState:
         describe_prediction(
             0.5, strong=self.settings.signal_strong, normal=self.settings.signal_normal
         )
-        configure_tracking(self.settings)
+        configure_uri(self.settings)  # MLflow itself is not imported (registry_store reads)
         for store in (self.store, self.jobs, self.events):
             store.open()
             check_integrity(store)
@@ -120,10 +122,13 @@ class ServingState:
     def lead(self) -> None:
         """Become the leader (the lease is held): mark orphans, recover jobs, start the runner.
 
-        Runs marked RUNNING by a dead process are marked KILLED, jobs a dead leader left
-        running are marked failed and the queued ones run (blocking).
+        Runs marked RUNNING by a dead process are marked KILLED (by a short child process,
+        started only when the store has RUNNING runs, so MLflow stays out of this process),
+        jobs a dead leader left running are marked failed and the queued ones run (blocking).
         """
-        mark_orphaned_runs(self.settings)  # a killed `mlpkg train` must not stay RUNNING
+        db = sqlite_store()
+        if db is None or running_runs(db) > 0:  # a killed `mlpkg train` must not stay RUNNING
+            self.training.mark_orphans()
         self.training.start()
 
     def close(self) -> None:

@@ -440,7 +440,7 @@ class TrainingWorker:
         """Mark the dead process's MLflow run KILLED, then its job failed (or cancelled)."""
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         stage = job.stage or "before its first stage"
-        self._mark_orphans()  # first, so a finished job never shows beside a RUNNING run
+        self.mark_orphans()  # first, so a finished job never shows beside a RUNNING run
         try:
             if job.cancel_requested_at is not None:
                 self.jobs.stop_cancelled(
@@ -456,8 +456,11 @@ class TrainingWorker:
         except StorageError:
             log.exception("cannot mark training job %s finished", job.id)
 
-    def _mark_orphans(self) -> None:
-        """Mark the dead process's MLflow run KILLED (in a short process of the job module)."""
+    def mark_orphans(self) -> None:
+        """Mark orphaned MLflow runs KILLED, in a short process of the job module (blocking).
+
+        A separate process keeps MLflow out of the API process (``mark_orphaned_runs``).
+        """
         env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(exclude={"api_token"})}
         command = [sys.executable, "-m", JOB_MODULE, "--mark-orphans"]
         try:

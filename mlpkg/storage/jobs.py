@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from mlpkg.errors import JobNotFoundError, JobStateError, StorageError
+from mlpkg.progress import ProgressEvent
 from mlpkg.storage.sqlite import SQLiteStore, from_db_time, to_db_time
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class JobRecord:
     trigger: JobTrigger = "manual"
     cancel_requested_at: datetime | None = None
     stage: str | None = None
+    progress: ProgressEvent | None = None
 
     @property
     def done(self) -> bool:
@@ -138,6 +140,8 @@ _JOBS_SCHEDULE: tuple[str, ...] = (
     )""",
 )
 """Periodic retraining as an operator last set it (any API worker writes, the leader acts)."""
+_JOBS_PROGRESS: tuple[str, ...] = ("ALTER TABLE jobs ADD COLUMN progress TEXT",)
+"""The running job's last progress event as JSON (kind, text, done, total); stage is its text."""
 
 
 def _json_default(value: Any) -> Any:
@@ -180,7 +184,15 @@ def _record_from_row(row: sqlite3.Row) -> JobRecord:
         trigger=row["trigger"],
         cancel_requested_at=from_db_time(row["cancel_requested_at"]),
         stage=row["stage"],
+        progress=_progress_from_json(row["progress"]),
     )
+
+
+def _progress_from_json(text: str | None) -> ProgressEvent | None:
+    if text is None:
+        return None
+    fields = json.loads(text)
+    return ProgressEvent(fields["kind"], fields["text"], fields.get("done"), fields.get("total"))
 
 
 class JobStore(SQLiteStore):
@@ -191,6 +203,7 @@ class JobStore(SQLiteStore):
         _JOBS_V2,
         _JOBS_STAGE,
         _JOBS_SCHEDULE,
+        _JOBS_PROGRESS,
     )
 
     def create(self, pair: str, params: dict[str, Any], trigger: JobTrigger = "manual") -> str:
@@ -302,6 +315,14 @@ class JobStore(SQLiteStore):
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET stage = ? WHERE id = ? AND status = 'running'", (stage, job_id)
+            )
+
+    def set_progress(self, job_id: str, event: ProgressEvent) -> None:
+        """Record a running job's progress event (its text is the stage; no-op unless running)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET stage = ?, progress = ? WHERE id = ? AND status = 'running'",
+                (event.text, _to_json("progress", event.as_dict()), job_id),
             )
 
     def save_schedule(self, enabled: bool, every_s: float | None) -> str:

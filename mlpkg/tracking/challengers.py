@@ -17,9 +17,7 @@ import logging
 import math
 from collections.abc import Mapping
 
-import mlflow
-from mlflow.exceptions import MlflowException
-
+from mlpkg.tracking.connection import mlflow_module
 from mlpkg.tracking.registry import CHAMPION, alias_version, model_name
 
 log = logging.getLogger(__name__)
@@ -29,7 +27,7 @@ PROMOTED_LIVE = "promoted-live"
 
 
 def _tags(pair: str, version: str, tags: Mapping[str, object]) -> None:
-    client = mlflow.MlflowClient()
+    client = mlflow_module().MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(model_name(pair), version, key, str(value)[:4000])
 
@@ -59,7 +57,7 @@ def register_challenger(pair: str, version: str, *, data_end: str, reason: str) 
             **({"replaces": replaced} if replaced else {}),
         },
     )
-    mlflow.MlflowClient().set_registered_model_alias(model_name(pair), CHALLENGER, version)
+    mlflow_module().MlflowClient().set_registered_model_alias(model_name(pair), CHALLENGER, version)
     return replaced
 
 
@@ -88,7 +86,9 @@ def close_challenge(pair: str, version: str, state: str, evidence: Mapping[str, 
         tags["decision"] = PROMOTED_LIVE
         tags["reason"] = f"promoted live: {evidence.get('reason')}"
     _tags(pair, version, tags)
-    client = mlflow.MlflowClient()
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_module().MlflowClient()
     if state == "promoted":
         client.set_registered_model_alias(model_name(pair), CHAMPION, version)
     try:

@@ -131,7 +131,8 @@ def export_onnx(model: Any, path: Path, shape: tuple[int, int]) -> None:
 def _export_via_saved_model(model: Any, path: Path, shape: tuple[int, int]) -> None:
     import tensorflow as tf
     import tf2onnx  # type: ignore[import-untyped]
-    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+    from mlpkg.tracking.keras_shim import patch_tf2onnx
 
     patch_tf2onnx()  # tf2onnx 1.17 still reads np.object (removed in NumPy 2)
     with tempfile.TemporaryDirectory(prefix="mlpkg-savedmodel-") as tmp:

@@ -15,13 +15,11 @@ import logging
 import math
 from functools import lru_cache
 
-import mlflow
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from mlpkg.errors import OutOfSampleNotFoundError
+from mlpkg.tracking.connection import mlflow_module
 from mlpkg.tracking.registry import VersionInfo
-from mlpkg.tracking.runs import is_missing, read_csv_artifact
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +39,12 @@ def walk_forward_accuracy(info: VersionInfo) -> float | None:
 
 @lru_cache(maxsize=64)
 def _run_accuracy(run_id: str, candidate: str) -> float | None:
+    from mlflow.exceptions import MlflowException  # MLflow only when the tag is missing
+
+    from mlpkg.tracking.runs import is_missing
+
     try:
-        run = mlflow.MlflowClient().get_run(run_id)
+        run = mlflow_module().MlflowClient().get_run(run_id)
     except MlflowException as exc:
         if not is_missing(exc):
             raise
@@ -122,7 +124,7 @@ def out_of_sample(info: VersionInfo) -> pd.DataFrame:
             f"Version {info.version} has no training run: its out-of-sample predictions are "
             "unknown. Train the pair with `mlpkg train` to get a version that has them."
         )
-    run = mlflow.MlflowClient().get_run(info.run_id)
+    run = mlflow_module().MlflowClient().get_run(info.run_id)
     candidate = info.candidate or str(run.data.tags.get("candidate", ""))
     development = _read_frame(info.run_id, DEVELOPMENT_FILE)
     if development is None or not candidate:
@@ -138,6 +140,8 @@ def out_of_sample(info: VersionInfo) -> pd.DataFrame:
 
 
 def _read_frame(run_id: str, name: str) -> pd.DataFrame | None:
+    from mlpkg.tracking.runs import read_csv_artifact  # imports MLflow
+
     frame = read_csv_artifact(run_id, name, index_col=0)
     if frame is None:
         log.info("run %s has no %s", run_id, name)

@@ -17,8 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import mlflow
-
+from mlpkg.tracking.connection import mlflow_module
 from mlpkg.tracking.registry import VersionInfo
 
 _DEV_LOSS = re.compile(r"^dev_(?!fold\d|dm_)(?P<model>.+)_log_loss_mean$")
@@ -135,5 +134,5 @@ def version_metrics(info: VersionInfo) -> VersionMetrics:
     """Read a registered version's run metrics from MLflow (one call) and group them."""
     metrics: dict[str, float] = {}
     if info.run_id:
-        metrics = dict(mlflow.MlflowClient().get_run(info.run_id).data.metrics)
+        metrics = dict(mlflow_module().MlflowClient().get_run(info.run_id).data.metrics)
     return summarize_metrics(info, metrics)

@@ -27,14 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
-from mlflow.exceptions import MlflowException
-
 from mlpkg.config import split_model_key
 from mlpkg.errors import ModelNotFoundError, RegistryError
-from mlpkg.tracking.bundle import ModelBundle, download_bundle_files, load_bundle
+from mlpkg.tracking import registry_store
+from mlpkg.tracking.bundle import BUNDLE_DIR, ModelBundle, download_bundle_files, load_bundle
+from mlpkg.tracking.connection import mlflow_module, sqlite_store
 
-if TYPE_CHECKING:  # keeps the promotion rule (SciPy) out of the prediction server's imports
+if TYPE_CHECKING:  # the promotion rule (SciPy) and MLflow stay out of the server's imports
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
     from mlpkg.evaluation.promotion import PromotionDecision
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,18 @@ CANDIDATE = "candidate"
 CHAMPION = "champion"
 DEV_REFIT_HOLDOUT_TAG = "dev_refit_holdout_log_loss"
 """Version tag: the holdout log loss of the procedure refit on the development period."""
+
+
+def _client() -> MlflowClient:
+    """An MLflow client (imports MLflow on first use: writes, and reads of other stores)."""
+    client: MlflowClient = mlflow_module().MlflowClient()
+    return client
+
+
+def _mlflow_error() -> type[MlflowException]:
+    from mlflow.exceptions import MlflowException
+
+    return MlflowException
 
 
 def _not_found(exc: MlflowException) -> bool:
@@ -122,9 +136,9 @@ def register_version(
     if dev_accuracy is not None and math.isfinite(dev_accuracy):
         tags["dev_accuracy"] = f"{dev_accuracy:.6f}"
     with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints two lines of its own
-        version = mlflow.register_model(model_uri, name, tags=tags)
+        version = mlflow_module().register_model(model_uri, name, tags=tags)
     log.info("registered %s version %s (candidate %s)", name, version.version, candidate)
-    client = mlflow.MlflowClient()
+    client = _client()
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     return str(version.version)
 
@@ -133,7 +147,7 @@ def tag_version(
     pair: str, version: str | None, tags: Mapping[str, str], *, run_id: str | None = None
 ) -> None:
     """Set ``tags`` on a registered version of the pair (if given) and on its run (if given)."""
-    client = mlflow.MlflowClient()
+    client = _client()
     for key, value in tags.items():
         if version is not None:
             client.set_model_version_tag(model_name(pair), version, key, value)
@@ -147,10 +161,13 @@ def alias_version(pair: str, alias: str) -> VersionInfo | None:
     Raises:
         RegistryError: when the registry cannot answer (anything but "not found").
     """
-    client = mlflow.MlflowClient()
+    db = sqlite_store()
+    if db is not None:  # read without MLflow (registry_store)
+        row = registry_store.alias_version(db, model_name(pair), alias)
+        return None if row is None else _version_info(row)
     try:
-        mv = client.get_model_version_by_alias(model_name(pair), alias)
-    except MlflowException as exc:
+        mv = _client().get_model_version_by_alias(model_name(pair), alias)
+    except _mlflow_error() as exc:
         if _not_found(exc):
             return None
         raise RegistryError(
@@ -163,11 +180,15 @@ def alias_version(pair: str, alias: str) -> VersionInfo | None:
 
 def list_versions(pair: str) -> list[VersionInfo]:
     """Return all registered versions of a pair, newest first (empty if none)."""
-    client = mlflow.MlflowClient()
-    try:
-        found = client.search_model_versions(f"name='{model_name(pair)}'")
-    except MlflowException:
-        return []
+    db = sqlite_store()
+    found: list[object]
+    if db is not None:
+        found = list(registry_store.versions(db, model_name(pair)))
+    else:
+        try:
+            found = list(_client().search_model_versions(f"name='{model_name(pair)}'"))
+        except _mlflow_error():
+            return []
     infos = [_version_info(mv) for mv in found]
     return sorted(infos, key=lambda v: int(v.version), reverse=True)
 
@@ -177,7 +198,7 @@ def _version_info(mv: object) -> VersionInfo:
     return VersionInfo(
         version=str(getattr(mv, "version", "")),
         run_id=str(getattr(mv, "run_id", "") or ""),
-        aliases=tuple(getattr(mv, "aliases", []) or []),
+        aliases=tuple(sorted(getattr(mv, "aliases", []) or [])),
         log_loss_mean=_number(tags.get("dev_log_loss")),
         created_at_ms=int(getattr(mv, "creation_timestamp", 0) or 0),
         holdout_log_loss=_number(tags.get(DEV_REFIT_HOLDOUT_TAG, tags.get("holdout_log_loss"))),
@@ -190,7 +211,7 @@ def _version_info(mv: object) -> VersionInfo:
 
 def promote(pair: str, version: str, *, manual: PromotionDecision | None = None) -> None:
     """Point the pair's ``champion`` alias at ``version`` (``manual``: record it as by hand)."""
-    client = mlflow.MlflowClient()
+    client = _client()
     if manual is not None:
         client.set_model_version_tag(model_name(pair), version, "decision", "manual")
         client.set_model_version_tag(model_name(pair), version, "reason", manual.reason)
@@ -212,7 +233,9 @@ def load_model(pair: str, alias: str, dst: Path) -> tuple[ModelBundle, VersionIn
 def download_model(pair: str, alias: str, dst: Path) -> tuple[Path, VersionInfo]:
     """Download the pair's version behind ``alias`` into ``dst``; return its bundle folder.
 
-    Nothing is loaded (no Keras): the server reads the folder with ``mlpkg.serving.runtime``.
+    With a SQLite store whose artifacts are local, nothing is copied and MLflow is not imported:
+    the folder returned is the version's own bundle folder in the store (read it, never write
+    it). Nothing is loaded (no Keras): the server reads the folder with ``mlpkg.serving.runtime``.
 
     Raises:
         ModelNotFoundError: if the pair has no version under that alias.
@@ -228,7 +251,21 @@ def download_model(pair: str, alias: str, dst: Path) -> tuple[Path, VersionInfo]
             else f"train one with `mlpkg train --pair {pair}` (or `make run`)"
         )
         raise ModelNotFoundError(f"No {alias} model for {pair}: {hint}.")
+    local = _local_bundle(pair, alias, info.version)
+    if local is not None:
+        return local, info
     return download_bundle_files(f"models:/{model_name(pair)}/{info.version}", dst), info
+
+
+def _local_bundle(pair: str, alias: str, version: str) -> Path | None:
+    """The version's bundle folder inside a SQLite store's local artifacts (no copy), if any."""
+    db = sqlite_store()
+    row = None if db is None else registry_store.alias_version(db, model_name(pair), alias)
+    if row is None or row.version != version:
+        return None
+    folder = registry_store.local_folder(row.storage_location)
+    bundle = None if folder is None else folder / "artifacts" / BUNDLE_DIR
+    return bundle if bundle is not None and bundle.is_dir() else None
 
 
 def registered_aliases(pair: str) -> dict[str, str]:
@@ -237,9 +274,12 @@ def registered_aliases(pair: str) -> dict[str, str]:
     ``list_versions`` cannot be used for this: MLflow's version search leaves ``aliases``
     empty.
     """
+    db = sqlite_store()
+    if db is not None:
+        return registry_store.aliases(db, model_name(pair))
     try:
-        model = mlflow.MlflowClient().get_registered_model(model_name(pair))
-    except MlflowException:
+        model = _client().get_registered_model(model_name(pair))
+    except _mlflow_error():
         return {}
     return {str(alias): str(version) for alias, version in (model.aliases or {}).items()}
 
@@ -275,8 +315,13 @@ def model_keys(pair: str | None = None) -> list[str]:
     A pair may have several models, one per (interval, horizon): ``BTC`` (the default, 1 h and
     h = 5) and e.g. ``BTC-4h-h6`` (``mlpkg.config.model_key``).
     """
-    pattern = f"{model_name(pair)}%" if pair else f"{model_name('')}%"
-    found = mlflow.MlflowClient().search_registered_models(filter_string=f"name LIKE '{pattern}'")
-    keys = [str(model.name).removeprefix(model_name("")) for model in found]
+    prefix = model_name(pair) if pair else model_name("")
+    db = sqlite_store()
+    if db is not None:
+        names = registry_store.model_names(db, prefix)
+    else:
+        found = _client().search_registered_models(filter_string=f"name LIKE '{prefix}%'")
+        names = [str(model.name) for model in found]
+    keys = [name.removeprefix(model_name("")) for name in names]
     parsed = {key: split_model_key(key) for key in keys}
     return sorted(k for k, p in parsed.items() if p is not None and (not pair or p[0] == pair))

@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from mlpkg.config import RunConfig, Settings, get_settings
+from mlpkg.tracking.connection import configure_uri
 
 if TYPE_CHECKING:  # matplotlib stays out of the prediction server's imports
     from matplotlib.figure import Figure
@@ -43,17 +44,11 @@ EXPERIMENT_KIND = "custom_model_development"
 def configure_tracking(settings: Settings | None = None) -> str:
     """Point MLflow at the SQLite store under ``mlruns/`` and return the tracking URI.
 
-    Also silences MLflow's artifact-download progress bars (one per model load) and the
-    "View run ... at: <url>" lines MLflow 3 prints to stdout when a run ends on a tracking
-    server, unless the user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` or
-    ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` themselves.
+    The URI is recorded in ``mlpkg.tracking.connection`` too (see ``configure_uri``: it also
+    silences MLflow's artifact-download progress bars and its "View run ... at: <url>" lines).
     """
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    settings = settings or get_settings()
-    settings.resolve(settings.mlruns_dir).mkdir(parents=True, exist_ok=True)
-    uri = settings.resolved_tracking_uri
-    mlflow.set_tracking_uri(uri)
+    uri = configure_uri(settings)
+    mlflow.set_tracking_uri(uri)  # configure_uri did it already (mlflow is imported here)
     mlflow.set_registry_uri(uri)
     return uri
 

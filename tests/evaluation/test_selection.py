@@ -17,6 +17,12 @@ from mlpkg.evaluation.selection import (
 )
 
 
+def _rows(model: str, p, y, times, fold, seed: int, **extra) -> pd.DataFrame:
+    """One model's development predictions in the columns the evaluation writes."""
+    columns = {"fold": fold, "seed": seed, **extra, "open_time": times, "model": model}
+    return pd.DataFrame({**columns, "proba_up": p, "y_true": y, "future_return": 0.0})
+
+
 def _dev_predictions(n_folds: int = 3, rows: int = 300, seeds=(42,)) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     frames = []
@@ -27,20 +33,7 @@ def _dev_predictions(n_folds: int = 3, rows: int = 300, seeds=(42,)) -> pd.DataF
             quality = {"lstm": 0.10, "gru": 0.05, "logistic": 0.0}
             for model, q in quality.items():
                 p = np.clip(0.5 + q * (2 * y - 1) + rng.normal(0, 0.1, rows), 0.05, 0.95)
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "fold": fold,
-                            "seed": seed,
-                            "cutoff": times[0],
-                            "open_time": times,
-                            "model": model,
-                            "proba_up": p,
-                            "y_true": y,
-                            "future_return": 0.0,
-                        }
-                    )
-                )
+                frames.append(_rows(model, p, y, times, fold, seed, cutoff=times[0]))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -118,19 +111,7 @@ def _contiguous_predictions(seeds=(42,), rows: int = 200) -> pd.DataFrame:
     for seed in seeds:
         for model, q in {"lstm": 0.10 - 0.09 * (seed - 42), "gru": 0.05, "logistic": 0.0}.items():
             p = np.clip(0.5 + q * (2 * y - 1) + rng.normal(0, 0.1, 3 * rows), 0.05, 0.95)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "fold": np.repeat(np.arange(3), rows),
-                        "seed": seed,
-                        "open_time": times,
-                        "model": model,
-                        "proba_up": p,
-                        "y_true": y,
-                        "future_return": 0.0,
-                    }
-                )
-            )
+            frames.append(_rows(model, p, y, times, np.repeat(np.arange(3), rows), seed))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -138,7 +138,8 @@ def test_output_is_long_format_with_one_row_per_model_and_test_row(oracle_data):
         assert (rows["cutoff"] == X.index[fold.train_end - 1]).all()
         assert (rows["cutoff"] < rows["open_time"]).all()
         np.testing.assert_array_equal(rows["y_true"], y.iloc[fold.test_start : fold.test_end])
-    assert len(messages) == 6 and "fold 3/3 majority" in messages[-1]
+    assert [(m.kind, m.done, m.total) for m in messages] == [("fit", n, 6) for n in range(1, 7)]
+    assert "fold 3/3 majority" in messages[-1].text
     fits = fits_frame(predictions)
     assert len(fits) == 6 and (fits["fit_seconds"] > 0).all()
     assert (fits["train_rows"] == [f.train_rows for f in folds for _ in range(2)]).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -159,3 +160,27 @@ def test_random_candles_give_nan_only_in_warmup_and_no_infinity(candles):
     assert np.isfinite(features.iloc[WARM:].to_numpy()).all()
     assert features["rsi_14"].iloc[WARM:].between(0.0, 100.0).all()
     assert math.isclose(features["hour_sin"].iloc[-1] ** 2 + features["hour_cos"].iloc[-1] ** 2, 1)
+
+
+FROZEN = Path(__file__).parent / "data" / "features_before_numpy.csv.gz"
+"""Feature values of the pandas implementation that trained the registered models (before the
+NumPy kernels): 13 rows of BTC (24/5 config: the 54 + the 2 closure features) and 12 of ETH (a
+custom config: other lags, three volatility windows; its first three rows lie in that config's
+longer warm-up, NaN), in long form with 17 significant digits."""
+FROZEN_CONFIGS = {
+    "24/5": FeatureConfig(calendar="24/5"),
+    "custom": FeatureConfig(return_lookbacks=(1, 2, 60), volatility_windows=(5, 30, 70)),
+}
+
+
+@pytest.mark.parametrize(("pair", "config"), [("BTC", "24/5"), ("ETH", "custom")])
+def test_features_equal_the_values_registered_models_were_trained_with(pair, config):
+    """A model trained before the kernels were NumPy still gets its features, within 1e-9."""
+    frozen = pd.read_csv(FROZEN, parse_dates=["open_time"])
+    frozen = frozen[(frozen["pair"] == pair) & (frozen["config"] == config)]
+    expected = frozen.pivot(index="open_time", columns="feature", values="value")
+    features = build_features(load_candles(pair, "shipped"), FROZEN_CONFIGS[config])
+    assert sorted(features.columns) == sorted(expected.columns)
+    ours = features.loc[expected.index, expected.columns]
+    assert len(ours) >= 12 and ours.iloc[-8:].notna().all().all()  # NaN only in the warm-up
+    np.testing.assert_allclose(ours.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-9)

@@ -10,7 +10,8 @@ import pytest
 
 from mlpkg.config import SHIPPED_PAIRS, FeatureConfig
 from mlpkg.errors import CandleValidationError, ConfigError
-from mlpkg.features.build import LONGEST_WINDOW, build_features, feature_names, warmup_rows
+from mlpkg.features.build import build_features, feature_names, warmup_rows
+from mlpkg.features.columns import LONGEST_WINDOW
 from mlpkg.features.cross_asset import (
     CROSS_LOOKBACK,
     cross_asset_values,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,3 +153,21 @@ def test_window_equals_build_features_on_random_candles(candles, rows):
     theirs = build_features(candles, CONFIG).to_numpy()[-rows:]
     assert np.isfinite(ours).all()
     assert_close(ours, theirs, tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "module", ["mlpkg.features.window", "mlpkg.features.build", "mlpkg.models.inference"]
+)
+def test_the_serving_feature_path_imports_no_scipy(module):
+    """scipy.signal (which imports scipy.stats) cost ~1.6 s of the API's cold start.
+
+    ``mlpkg.models.inference`` is what the serving runtime calls to score a window.
+    """
+    probe = (
+        f"import sys, {module}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'scipy', 'tensorflow'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout

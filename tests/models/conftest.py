@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -81,10 +82,19 @@ NEURAL = ("lstm", "gru", "cnn", "transformer")
 LEARNED = (*NEURAL, "lightgbm", "logistic")
 BASELINE_NAMES = ("majority", "always_up", "persistence")
 ALL_MODELS = (*LEARNED, *BASELINE_NAMES, "ensemble")
+SLOW_FAMILIES = ("gru", "cnn", "transformer")
+"""Neural families whose fitting tests run only in the whole suite (``make test``): in
+``make test-fast`` the LSTM runs the Keras estimator code all four share (models/neural.py), and
+tests/models/test_neural.py still builds each family's graph."""
 NAN_TAIL = 5
 """Unlabelled rows at the end of the battery data (like the last `horizon` rows)."""
 NAN_GAPS = (40, 41, 42, 130)
 """Rows in the middle of the battery data whose label is NaN (e.g. a candle gap)."""
+
+
+def fitting(names: Sequence[str]) -> list:
+    """``names`` as parameters of a test that fits them: ``SLOW_FAMILIES`` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_FAMILIES else n for n in names]
 
 
 def make_model(name: str, **overrides):

@@ -38,7 +38,7 @@ from sklearn.utils.estimator_checks import (
 from mlpkg.errors import MlpkgError, ModelLoadError, NotFittedError
 from mlpkg.models import DirectionEstimator, load_estimator
 
-from .conftest import ALL_MODELS, LEARNED, NAN_TAIL, NEURAL, make_model
+from .conftest import ALL_MODELS, LEARNED, NAN_TAIL, NEURAL, fitting, make_model
 
 # Keras' own save path trips a NumPy 2 deprecation (tf.Variable.__array__ lacks ``copy``).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -72,7 +72,7 @@ def test_sklearn_checks_that_apply_to_time_series_estimators(name, check):
     check(name, make_model(name))
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_clone_round_trips_params_and_drops_fitted_state(name, fitted_cache):
     model, _ = fitted_cache.get(name)
     copy = clone(model)
@@ -86,7 +86,7 @@ def test_clone_round_trips_params_and_drops_fitted_state(name, fitted_cache):
         copy.predict_proba(fitted_cache.data[0])
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_fit_returns_self_and_sets_only_learned_state(name, fitted_cache):
     model, returned = fitted_cache.get(name)
     fresh = make_model(name)
@@ -104,7 +104,7 @@ def test_fit_returns_self_and_sets_only_learned_state(name, fitted_cache):
     assert 0 < model.train_rows_ <= last_label + 1
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_stopping_point_is_within_the_budget_param(name, fitted_cache):
     model, _ = fitted_cache.get(name)
 
@@ -116,7 +116,7 @@ def test_stopping_point_is_within_the_budget_param(name, fitted_cache):
         assert model.stopping_point_ is None
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_predict_proba_has_a_row_per_input_row_nan_only_in_the_context_rows(name, fitted_cache):
     model, _ = fitted_cache.get(name)
     X, _ = fitted_cache.data
@@ -135,7 +135,7 @@ def test_predict_proba_has_a_row_per_input_row_nan_only_in_the_context_rows(name
     assert np.isnan(model.predict_proba(X.iloc[:context])).all()
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_score_of_row_t_depends_only_on_the_rows_up_to_t(name, fitted_cache):
     model, _ = fitted_cache.get(name)
     X, _ = fitted_cache.data
@@ -149,7 +149,7 @@ def test_score_of_row_t_depends_only_on_the_rows_up_to_t(name, fitted_cache):
     np.testing.assert_allclose(_p_up(model, changed)[:150], full[:150], atol=_tol(name), rtol=0)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_same_seed_without_the_unlabelled_tail_gives_identical_probabilities(name, fitted_cache):
     # Same seed => same model (neural: within 1e-6). And fitting with the last labels NaN
     # equals fitting without those rows: they are neither targets nor counted in the
@@ -163,7 +163,7 @@ def test_same_seed_without_the_unlabelled_tail_gives_identical_probabilities(nam
     assert short.stopping_point_ == model.stopping_point_
 
 
-@pytest.mark.parametrize("name", NEURAL)
+@pytest.mark.parametrize("name", fitting(NEURAL))
 def test_different_seed_gives_different_probabilities(name, fitted_cache):
     model, _ = fitted_cache.get(name)
     X, y = fitted_cache.data
@@ -172,7 +172,7 @@ def test_different_seed_gives_different_probabilities(name, fitted_cache):
     assert np.nanmax(np.abs(_p_up(other, X) - _p_up(model, X))) > 1e-4
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_save_load_round_trip_gives_identical_probabilities(name, fitted_cache, tmp_path):
     model, _ = fitted_cache.get(name)
     X, _ = fitted_cache.data
@@ -228,7 +228,7 @@ def _small():
         (lambda X: X[["f1", "f0", "f2", "return_5"]], "different order"),
     ],
 )
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_predict_proba_rejects_wrong_columns_naming_them(name, fitted_cache, change, message):
     model, _ = fitted_cache.get(name)
     X, _ = fitted_cache.data
@@ -237,7 +237,7 @@ def test_predict_proba_rejects_wrong_columns_naming_them(name, fitted_cache, cha
         model.predict_proba(change(X))
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", fitting(ALL_MODELS))
 def test_nan_features_are_rejected_naming_the_column(name, fitted_cache):
     model, _ = fitted_cache.get(name)
     X, y = fitted_cache.data

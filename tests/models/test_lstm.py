@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from support import loaded_by
 
 from mlpkg.models.lstm import build_lstm
 
@@ -44,10 +42,4 @@ def test_build_lstm_same_seed_gives_same_initial_weights():
 
 
 def test_importing_mlpkg_models_does_not_import_tensorflow_or_lightgbm():
-    code = (
-        "import sys, mlpkg.models; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'lightgbm') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-
-    assert out.stdout.strip() == "[]"
+    assert loaded_by("mlpkg.models", ("tensorflow", "keras", "lightgbm")) == []

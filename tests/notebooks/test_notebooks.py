@@ -20,7 +20,7 @@ import papermill
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from papermill.exceptions import PapermillExecutionError
-from support import tiny_params
+from support import seed_store, tiny_params
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.batch import choose_kernel, run_batch
@@ -41,13 +41,6 @@ def _ids(paths):
 
 def _code_cells(path: Path):
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
 
 
 def _client(uri: str) -> mlflow.MlflowClient:
@@ -151,13 +144,14 @@ def test_nb_clean_check_passes_keeping_the_parameters_tags():
 
 
 @pytest.fixture
-def kernel_env(tmp_path, monkeypatch) -> str:
+def kernel_env(tmp_path, monkeypatch, mlflow_schema) -> str:
     """Point the notebook kernels (they inherit this environment) at a store in tmp_path."""
     for key in [k for k in os.environ if k.startswith("MLPKG_") or k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
     monkeypatch.setenv("MLPKG_MLRUNS_DIR", str(tmp_path / "mlruns"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    seed_store(Settings(), mlflow_schema)  # the kernels skip MLflow's migrations
     return Settings().resolved_tracking_uri
 
 
@@ -242,7 +236,7 @@ def batch(tmp_path_factory):
         reports_dir=Path("reports"),
         data_source="shipped",
     )
-    messages: list[str] = []
+    messages: list = []  # ProgressEvent
     uri = mlflow.get_tracking_uri()
     summary = run_batch(
         ["BTC", "XMR"], extra_params=TINY, settings=settings, progress=messages.append
@@ -253,6 +247,14 @@ def batch(tmp_path_factory):
 
 def _result(summary, pair: str, notebook: str):
     return next(r for r in summary.results if (r.pair, r.notebook) == (pair, notebook))
+
+
+def _batch_run(batch, pair: str, notebook: str):
+    """The batch's result for ``pair``/``notebook``, a client of its store and its MLflow run."""
+    summary, settings, _ = batch
+    result = _result(summary, pair, notebook)
+    client = _client(settings.resolved_tracking_uri)
+    return result, client, client.get_run(result.run_id)
 
 
 @pytest.mark.notebook
@@ -269,17 +271,14 @@ def test_batch_reports_the_failed_pair_and_runs_the_other(batch):
     failed = _result(summary, "XMR", "10-train-pair")
     assert "XMR" in failed.error
     assert f"failed: XMR/10-train-pair: {failed.error}" in summary.text
-    assert any(m.startswith("[1/2] BTC 10-train-pair ... ok in ") for m in messages)
-    assert any(m.startswith("[2/2] XMR 20-evaluate-pair ... FAILED") for m in messages)
+    assert any(m.text.startswith("[1/2] BTC 10-train-pair ... ok in ") for m in messages)
+    assert any(m.text.startswith("[2/2] XMR 20-evaluate-pair ... FAILED") for m in messages)
 
 
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(batch):
-    summary, settings, _ = batch
-    result = _result(summary, "BTC", "10-train-pair")
-    client = _client(settings.resolved_tracking_uri)
-    run = client.get_run(result.run_id)
+    result, client, run = _batch_run(batch, "BTC", "10-train-pair")
     assert run.info.status == "FINISHED"
     assert run.data.tags["kind"] == "train"
     assert run.data.tags["notebook"] == "10-train-pair"
@@ -301,17 +300,14 @@ def test_batch_train_run_holds_params_metrics_plots_notebook_and_a_candidate(bat
     } <= artifacts
     candidate = client.get_model_version_by_alias("mlpkg-BTC", "candidate")
     assert candidate.run_id == result.run_id
-    assert result.output == settings.home / "reports/executed/BTC/10-train-pair.ipynb"
+    assert result.output == batch[1].home / "reports/executed/BTC/10-train-pair.ipynb"
     assert result.output.is_file()
 
 
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_evaluate_run_is_finished_with_its_notebook(batch):
-    summary, settings, _ = batch
-    result = _result(summary, "BTC", "20-evaluate-pair")
-    client = _client(settings.resolved_tracking_uri)
-    run = client.get_run(result.run_id)
+    result, client, run = _batch_run(batch, "BTC", "20-evaluate-pair")
     assert run.info.status == "FINISHED"
     assert run.data.tags["kind"] == "evaluate"
     assert "dev_lstm_log_loss_mean" in run.data.metrics
@@ -321,10 +317,7 @@ def test_batch_evaluate_run_is_finished_with_its_notebook(batch):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_batch_failed_run_is_failed_with_its_partial_notebook_and_error(batch):
-    summary, settings, _ = batch
-    result = _result(summary, "XMR", "10-train-pair")
-    client = _client(settings.resolved_tracking_uri)
-    run = client.get_run(result.run_id)
+    result, client, run = _batch_run(batch, "XMR", "10-train-pair")
     assert run.info.status == "FAILED"
     assert run.data.tags["error"] == result.error
     assert {"notebooks/10-train-pair.ipynb", "error.txt"} <= _artifacts(client, result.run_id)

@@ -57,6 +57,8 @@ def ray_local() -> Iterator[None]:
 
     assert not ray.is_initialized()
     quiet_ray()
+    # The raylet's default 60 s start wait timed out on this 2-core machine at load 9-12.
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")
     ray.init(
         num_cpus=2,
         include_dashboard=False,

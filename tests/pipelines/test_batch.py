@@ -26,13 +26,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, pairs=["BTC", "ETH", "XMR"])
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-
-
 def _client(settings: Settings) -> mlflow.MlflowClient:
     uri = settings.resolved_tracking_uri
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -207,7 +200,7 @@ def _fake_kernel(fail: bool):
 @pytest.mark.parametrize("fail", [False, True])
 def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeypatch, fail):
     monkeypatch.setattr(batch.papermill, "execute_notebook", _fake_kernel(fail))
-    messages: list[str] = []
+    messages: list = []  # ProgressEvent
     summary = batch.run_batch(
         ["btc", "ETH"],
         notebooks=("10-train-pair",),
@@ -220,8 +213,10 @@ def test_run_batch_logs_the_notebook_and_sets_the_final_status(settings, monkeyp
         ("BTC", "10-train-pair"),
         ("ETH", "10-train-pair"),
     ]
-    assert messages[1].startswith("[1/2] BTC 10-train-pair ... ")
-    assert messages[3].startswith("[2/2] ETH 10-train-pair ... ")
+    assert [m.kind for m in messages] == ["stage", "notebook", "stage", "notebook"]
+    assert messages[1].text.startswith("[1/2] BTC 10-train-pair ... ")
+    assert messages[3].text.startswith("[2/2] ETH 10-train-pair ... ")
+    assert [(m.done, m.total) for m in messages[1::2]] == [(1, 2), (2, 2)]
     client = _client(settings)
     for result in summary.results:
         run = client.get_run(result.run_id)

@@ -26,13 +26,6 @@ with pair_run(pair, run_id=run_id):
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-
-
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """A project whose notebooks/ holds one tiny notebook: it loads the pair's candles."""
@@ -52,7 +45,7 @@ def settings(tmp_path) -> Settings:
 def test_ray_executor_runs_each_pair_as_a_task_and_reports_like_the_local_one(settings):
     import ray
 
-    messages: list[str] = []
+    messages: list = []  # ProgressEvent
     summary = run_batch(
         ["BTC", "XMR"],
         notebooks=("90-candles",),
@@ -68,8 +61,10 @@ def test_ray_executor_runs_each_pair_as_a_task_and_reports_like_the_local_one(se
     failed = summary.results[1]
     assert "XMR" in failed.error
     assert f"failed: XMR/90-candles: {failed.error}" in summary.text
-    assert any(m.startswith("[1/2] BTC 90-candles ... ok in ") for m in messages)
-    assert any(m.startswith("[2/2] XMR 90-candles ... FAILED") for m in messages)
+    assert any(m.text.startswith("[1/2] BTC 90-candles ... ok in ") for m in messages)
+    assert any(m.text.startswith("[2/2] XMR 90-candles ... FAILED") for m in messages)
+    finished = [m for m in messages if m.kind == "notebook"]
+    assert sorted(m.done for m in finished) == [1, 2] and {m.total for m in finished} == {2}
     client = mlflow.MlflowClient(settings.resolved_tracking_uri)
     ok, bad = (client.get_run(r.run_id) for r in summary.results)
     assert ok.info.status == "FINISHED" and ok.data.metrics["candles"] > 10_000

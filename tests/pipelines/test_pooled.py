@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import mlflow
 import numpy as np
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from support import tiny_cli_args, tiny_run_config
 
 from mlpkg import cli
-from mlpkg.config import Settings, get_settings
+from mlpkg.config import Settings
 from mlpkg.errors import ConfigError
 from mlpkg.evaluation.promotion import manual_decision
 from mlpkg.models import pooled as pooled_module
@@ -70,18 +69,6 @@ def test_a_pooled_fit_outside_a_pool_is_a_clear_error():
         check_pooled(tiny_run_config(pair="LTC", pair_indicator=True), registering=True)
     with pytest.raises(ConfigError, match="holds no other pair"):
         check_pooled(tiny_run_config(pair="LTC", pool_pairs="LTC"), registering=False)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for key in [k for k in os.environ if k.startswith("MLPKG_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
-    get_settings.cache_clear()
-    previous = mlflow.get_tracking_uri()
-    yield tmp_path
-    get_settings.cache_clear()
-    mlflow.set_tracking_uri(previous)
 
 
 def test_no_pooled_fit_reads_a_holdout_row_or_a_later_row_of_any_pair(home, monkeypatch):

@@ -8,6 +8,7 @@ after it no raylet or gcs_server may remain.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +28,13 @@ from mlpkg import cli
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.data.sources import load_candles
 from mlpkg.pipelines import studies
-from mlpkg.pipelines.tune import TuneRequest, apply_tuned_params, run_tune, tuned_params
+from mlpkg.pipelines.tune import (
+    TuneRequest,
+    apply_tuned_params,
+    run_trial,
+    run_tune,
+    tuned_params,
+)
 from mlpkg.tracking import runs, trials
 
 from .conftest import kill_group
@@ -100,7 +107,7 @@ def mlflow_server(tmp_path_factory):
 def server_tune(tmp_path_factory, mlflow_server):
     """Six logistic trials, one at a time, logged by the Ray workers to the tracking server."""
     settings = Settings(home=tmp_path_factory.mktemp("tune"), tracking_uri=mlflow_server)
-    lines: list[str] = []
+    lines: list = []  # ProgressEvent
     result = run_tune(
         TuneRequest(BASE, "logistic", trials=6, concurrency=1), settings, progress=lines.append
     )
@@ -131,8 +138,12 @@ def test_a_tune_is_a_parent_run_with_one_child_run_per_trial(server_tune):
     ]
     assert all(set(r.data.params) == {"logistic_c"} for r in children.values())
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
-    assert {"best_trial.json", "search_space.json", "plots"} <= artifacts
-    assert len([line for line in lines if line.startswith("trial ")]) == 6
+    assert {"best_trial.json", "search_space.json", "trials.csv", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(result.parent_run_id, "plots")}
+    assert plots == {f"plots/tune_{n}.png" for n in ("history", "intermediate", "slices")}
+    finished = [event for event in lines if event.kind == "trial"]
+    assert [(e.done, e.total) for e in finished] == [(n, 6) for n in range(1, 7)]
+    assert all(e.text.startswith("trial ") for e in finished)
 
 
 def test_each_child_run_holds_its_folds_and_the_state_the_study_holds(server_tune):
@@ -172,7 +183,7 @@ def test_hopeless_trials_are_pruned_after_a_fold(server_tune):
         child = client.get_run(trial.user_attrs["mlflow_run_id"])
         assert child.info.status == "KILLED"
         assert "stopped by ASHA after fold" in child.data.tags["note"]
-    assert any(" pruned after fold " in line for line in lines)
+    assert any(" pruned after fold " in event.text for event in lines)
 
 
 def test_trials_never_read_the_holdout(server_tune):
@@ -239,15 +250,31 @@ def test_the_best_trial_feeds_train_params_from(server_tune):
     assert kept.models == ("lstm", "logistic")
 
 
+def _killed_once(marker: Path):
+    """A trainable that SIGKILLs its worker once, after the child run opened (fault injection).
+
+    A closure, so Ray pickles it by value: the workers need not import this test module.
+    """
+
+    def trainable(params, *, context, candles):
+        def crash(run_id: str) -> None:
+            if not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        run_trial(params, context=context, candles=candles, on_run_opened=crash)
+
+    return trainable
+
+
 def test_a_trial_whose_worker_is_killed_is_retried_and_resumes_its_run(tmp_path):
     settings = Settings(home=tmp_path)
     marker = tmp_path / "killed-once"
     result = run_tune(
-        TuneRequest(
-            BASE, "logistic", trials=3, concurrency=1, prune=False, crash_once_marker=marker
-        ),
+        TuneRequest(BASE, "logistic", trials=3, concurrency=1, prune=False),
         settings,
         progress=lambda _: None,
+        trainable=_killed_once(marker),
     )
     killed_pid = marker.read_text()
     assert result.counts == {"complete": 3}

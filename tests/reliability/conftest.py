@@ -500,14 +500,6 @@ def api_token() -> str:
     return "tok-" + secrets.token_urlsafe(24)
 
 
-def _session_server(home: Path, **settings: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(home=home, env=server_env(home, **settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def light_wrong_features_model_dir(
     light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
@@ -517,12 +509,24 @@ def light_wrong_features_model_dir(
     return ask_for_one_more_feature(copy_model_dir(light_model_dir, target))
 
 
-def _session_app(home: Path, **settings: str) -> Iterator[InProcessServer]:
+def _session_follower(home: Path, **settings: str) -> Iterator[InProcessServer]:
+    """An in-process server that never leads: the test holds its leader lease.
+
+    Its job runner and live loop never start, so a training job it accepts stays queued until
+    the test cancels it: the token and pair-name contracts end at the answer, and a job that
+    runs to success is tests/serving/test_train.py's (running them here, with the periodic
+    run-now's, cost about three minutes of the fast suite on the 2-core machine).
+    """
+    from mlpkg.serving.lease import LeaderLease
+
+    lease = LeaderLease(home / "mlruns" / "leader.lock")  # beside the default prediction store
+    assert lease.try_acquire()
     server = InProcessServer(home=home, env=server_env(home, **settings)).start()
     try:
         yield server
     finally:
         server.stop()
+        lease.release()
 
 
 @pytest.fixture(scope="session")
@@ -531,19 +535,20 @@ def open_server(
     light_model_dir: Path,
     light_wrong_features_model_dir: Path,
 ) -> Iterator[InProcessServer]:
-    """In process; shipped candles, no token. BTC: champion; ETH: no model; LTC: wrong features."""
+    """In process, a follower; shipped candles, no token. BTC: champion; ETH: no model; LTC: wrong
+    features."""
     home = make_home(tmp_path_factory, light_model_dir, "open-server")
     register_model_dir(home, "LTC", light_wrong_features_model_dir)
-    yield from _session_app(home, pairs="BTC,ETH,LTC")
+    yield from _session_follower(home, pairs="BTC,ETH,LTC")
 
 
 @pytest.fixture(scope="session")
 def token_app(
     tmp_path_factory: pytest.TempPathFactory, light_model_dir: Path, api_token: str
 ) -> Iterator[InProcessServer]:
-    """In process; shipped candles, ``MLPKG_API_TOKEN`` set; BTC has the champion."""
+    """In process, a follower; shipped candles, ``MLPKG_API_TOKEN`` set; BTC has the champion."""
     home = make_home(tmp_path_factory, light_model_dir, "token-app")
-    yield from _session_app(home, pairs="BTC", api_token=api_token)
+    yield from _session_follower(home, pairs="BTC", api_token=api_token)
 
 
 @pytest.fixture(scope="session")

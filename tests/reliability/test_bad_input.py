@@ -427,6 +427,7 @@ def core_answers(candles: pd.DataFrame) -> dict[str, tuple[int, str | bytes, str
     return answers
 
 
+# One Case per bad input, as in PAIR_NAMES and the file cases: the tables are alike by design.
 CORE_CASES = [
     Case("core: null close", "CNAN", 502, "bad_candles", "column 'close' is nan"),
     Case("core: unsorted", "CUNSORTED", 502, "bad_candles", "not sorted"),

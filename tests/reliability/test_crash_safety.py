@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import poll_until
+from support import poll_until, prediction_record
 
 from mlpkg.data.sources import load_shipped
-from mlpkg.storage import PredictionRecord, PredictionStore
+from mlpkg.storage import PredictionStore
 
 from .conftest import (
     ServerProcess,
@@ -158,19 +158,10 @@ def _filled_store(path: Path, rows: int = 2_000) -> None:
     with PredictionStore(path) as store:
         for i in range(rows):
             store.add(
-                PredictionRecord.create(
-                    pair="BTC",
+                prediction_record(
+                    start + i * HOUR,
                     predicted_at=start + i * HOUR,
-                    candle_time=start + i * HOUR,
                     horizon=5,
-                    interval=HOUR,
-                    probability=0.6,
-                    direction="up",
-                    confidence=0.2,
-                    signal="HOLD",
-                    model_name="mlpkg-BTC",
-                    model_version="1",
-                    run_id=None,
                     close_at_prediction=100.0 + i,
                 )
             )

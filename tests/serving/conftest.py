@@ -133,6 +133,22 @@ def make_settings(home: Path, store: str = "main", **overrides: Any) -> Settings
     return Settings(**values)
 
 
+def make_replay_settings(
+    home: Path, store: str, data_dir: Path, replay_speed: float, **overrides: Any
+) -> Settings:
+    """Settings for a live test server: the live loop on over a file replayed at ``replay_speed``
+    (replayed seconds per second), predictions never cached (``overrides`` win)."""
+    values: dict[str, Any] = {
+        "live_scoring": True,
+        "prediction_cache_s": 0,
+        "data_source": "replay",
+        "replay_from": "file",
+        "data_dir": data_dir,
+        "replay_speed": replay_speed,
+    }
+    return make_settings(home, store, **{**values, **overrides})
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that signals when start-up has finished (or failed)."""
 

@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from support import mlflow_store, prediction_record, register_empty_version
 
 from mlpkg.config import Settings
 from mlpkg.serving.challenge import ChallengeCollector, ChallengeService, naive_reference
@@ -36,27 +37,8 @@ def test_the_naive_reference_uses_only_outcomes_known_when_the_candle_closed():
 
 @pytest.fixture
 def registry_store(tmp_path: Path) -> Iterator[mlflow.MlflowClient]:
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    with mlflow_store(f"sqlite:///{tmp_path / 'mlflow.db'}"):
         yield mlflow.MlflowClient()
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
-
-
-def _version(client: mlflow.MlflowClient, tmp_path: Path, *aliases: str) -> str:
-    name = model_name("BTC")
-    if not client.search_registered_models(f"name='{name}'"):
-        client.create_registered_model(name)
-    source = tmp_path / "model"
-    source.mkdir(exist_ok=True)
-    version = str(client.create_model_version(name, source=source.as_uri()).version)
-    for alias in aliases:
-        client.set_registered_model_alias(name, alias, version)
-    return version
 
 
 def _model(version: str, alias: str) -> SimpleNamespace:
@@ -69,19 +51,12 @@ def _model(version: str, alias: str) -> SimpleNamespace:
 
 
 def _record(candle: int, version: str, probability: float, role: str) -> PredictionRecord:
-    record = PredictionRecord.create(
-        pair="BTC",
-        predicted_at=T0 + (candle + 1) * HOUR,
-        candle_time=T0 + candle * HOUR,
-        horizon=1,
-        interval=HOUR,
+    record = prediction_record(
+        T0 + candle * HOUR,
         probability=probability,
         direction="up" if probability >= 0.5 else "down",
         confidence=abs(probability - 0.5) * 2,
-        signal="HOLD",
-        model_name="mlpkg-BTC",
         model_version=version,
-        run_id=None,
         close_at_prediction=100.0 + (candle % 2),
     )
     return replace(record, role=role)
@@ -93,8 +68,8 @@ class Clock:
 
 
 def test_a_better_challenger_is_promoted_live_after_the_burn_in(registry_store, tmp_path):
-    champion = _version(registry_store, tmp_path, CHAMPION)
-    challenger = _version(registry_store, tmp_path)
+    champion = register_empty_version(registry_store, tmp_path, "BTC", CHAMPION)
+    challenger = register_empty_version(registry_store, tmp_path, "BTC")
     register_challenger("BTC", challenger, data_end=(T0 - 2 * HOUR).isoformat(), reason="r")
     # Closes alternate 100, 101, 100, ...: after an even candle the price goes up.
     n = 260

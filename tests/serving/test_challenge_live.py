@@ -23,7 +23,7 @@ from mlpkg.pipelines.train import train_pair
 from mlpkg.tracking import registry
 from mlpkg.tracking.challengers import CHALLENGER
 
-from .conftest import Running, make_settings, run_uvicorn
+from .conftest import Running, make_replay_settings, make_settings, run_uvicorn
 from .test_live import Subscriber, _ws_url
 
 PAIR = "CHAL"
@@ -50,16 +50,12 @@ def champion(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 @pytest.fixture(scope="module")
 def challenge_server(tracked: Registry, champion: dict[str, Any]) -> Iterator[Running]:
-    settings = make_settings(
+    settings = make_replay_settings(
         tracked.home,
-        store="challenge",
+        "challenge",
+        champion["folder"],
+        3600,
         pairs=[PAIR],
-        live_scoring=True,
-        prediction_cache_s=0,
-        data_source="replay",
-        replay_from="file",
-        data_dir=champion["folder"],
-        replay_speed=3600,
         retrain_every="1h",
         retrain_cooldown="365d",
         challenge_max=MAX_SHADOW,

@@ -18,13 +18,14 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from support import prediction_record
 
 from mlpkg.config import Settings
 from mlpkg.evaluation.drift import wilson_interval
 from mlpkg.serving.app import create_app
 from mlpkg.serving.dashboard import accuracy_series
 from mlpkg.serving.routes.dashboard import ASSETS
-from mlpkg.storage.predictions import PredictionRecord, PredictionStore
+from mlpkg.storage.predictions import PredictionStore
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "mlpkg" / "serving" / "static"
@@ -80,19 +81,12 @@ def test_the_stored_outcomes_of_a_version_add_up_to_its_live_accuracy_counters(t
             [("1", ""), ("1", ""), ("1", ""), ("2", ""), ("1", "lstm"), ("1", "")]
         ):
             store.add(
-                PredictionRecord.create(
-                    pair="BTC",
+                prediction_record(
+                    T0 + i * hour,
                     predicted_at=T0,
-                    candle_time=T0 + i * hour,
-                    horizon=1,
-                    interval=hour,
                     probability=0.6 if i % 2 else 0.4,
                     direction="up" if i % 2 else "down",
-                    confidence=0.2,
-                    signal="HOLD",
-                    model_name="mlpkg-BTC",
                     model_version=version,
-                    run_id=None,
                     close_at_prediction=float(closes.iloc[i]),
                     member=member,
                 )

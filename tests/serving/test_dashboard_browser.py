@@ -38,7 +38,7 @@ from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.app import create_app
 from mlpkg.tracking import registry
 
-from .conftest import TOKEN, Registry, Running, make_settings, run_uvicorn
+from .conftest import TOKEN, Registry, Running, make_replay_settings, make_settings, run_uvicorn
 from .test_dashboard import GRAFANA, exposed_names, grafana_metric_names
 
 pytestmark = pytest.mark.slow
@@ -87,15 +87,12 @@ def replayed(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> Rep
 
 def replay_settings(tracked: Registry, replayed: Replayed) -> Settings:
     """One candle per replayed second, live loop on, a token set (the page must not need it)."""
-    return make_settings(
+    return make_replay_settings(
         tracked.home,
-        store="dashboard",
+        "dashboard",
+        replayed.data_dir,
+        3600,
         pairs=[PAIR],
-        live_scoring=True,
-        data_source="replay",
-        replay_from="file",
-        data_dir=replayed.data_dir,
-        replay_speed=3600,
         live_poll_s=1,
         api_token="dashboard-token",
         prediction_cache_s=60,

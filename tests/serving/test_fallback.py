@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+from support import mlflow_store
 
 from mlpkg.evaluation.promotion import PromotionDecision
 from mlpkg.tracking import registry
@@ -17,19 +18,21 @@ def candidate_only(tracked):
 
     EOS: no other serving test registers it (XRP is the ensemble pair of test_members).
     """
-    client = mlflow.MlflowClient()
-    source = client.get_model_version("mlpkg-BTC", tracked.trained.version).source
-    rejected = PromotionDecision(False, (), "lstm is not promoted: fails beats_naive")
-    registry.register_version(
-        "EOS",
-        source,
-        tracked.trained.run_id,
-        candidate="lstm",
-        decision=rejected,
-        dev_log_loss=0.69,
-        holdout_log_loss=0.70,
-    )
-    assert registry.alias_version("EOS", registry.CHAMPION) is None
+    # The global URIs may point at another test's store: register into the session store.
+    with mlflow_store(make_settings(tracked.home).resolved_tracking_uri):
+        client = mlflow.MlflowClient()
+        source = client.get_model_version("mlpkg-BTC", tracked.trained.version).source
+        rejected = PromotionDecision(False, (), "lstm is not promoted: fails beats_naive")
+        registry.register_version(
+            "EOS",
+            source,
+            tracked.trained.run_id,
+            candidate="lstm",
+            decision=rejected,
+            dev_log_loss=0.69,
+            holdout_log_loss=0.70,
+        )
+        assert registry.alias_version("EOS", registry.CHAMPION) is None
     return tracked
 
 

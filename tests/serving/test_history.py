@@ -6,6 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support import prediction_record
 
 from mlpkg.storage import PredictionRecord, PredictionStore
 
@@ -18,19 +19,14 @@ HOUR = timedelta(hours=1)
 
 def _old_prediction(candles, *, back: int, direction: str) -> PredictionRecord:
     candle_time = candles.index[-back].to_pydatetime()
-    return PredictionRecord.create(
-        pair="BTC",
-        predicted_at=candle_time + HOUR,
-        candle_time=candle_time,
+    return prediction_record(
+        candle_time,
         horizon=5,
-        interval=HOUR,
         probability=0.8 if direction == "up" else 0.2,
         direction=direction,
         confidence=0.6,
         signal="BUY" if direction == "up" else "SELL",
-        model_name="mlpkg-BTC",
         model_version="0",
-        run_id=None,
         close_at_prediction=float(candles["close"].iloc[-back]),
     )
 

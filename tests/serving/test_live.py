@@ -32,7 +32,7 @@ from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.live import _new_candles
 from mlpkg.tracking import registry
 
-from .conftest import Running, auth, make_settings, run_server, run_uvicorn
+from .conftest import Running, auth, make_replay_settings, make_settings, run_server, run_uvicorn
 
 PAIR = "LIVE"
 """A user file's pair no other test registers: the retrains here touch no other model."""
@@ -88,16 +88,12 @@ def live_model(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> L
 @pytest.fixture(scope="module")
 def replay_server(tracked: Registry, live_model: LiveModel) -> Iterator[Running]:
     """Replay of the normal file: 20 h per second, periodic retrain every replayed day."""
-    settings = make_settings(
+    settings = make_replay_settings(
         tracked.home,
-        store="live",
+        "live",
+        live_model.normal_dir,
+        72_000,
         pairs=[PAIR],
-        live_scoring=True,
-        prediction_cache_s=0,
-        data_source="replay",
-        replay_from="file",
-        data_dir=live_model.normal_dir,
-        replay_speed=72_000,
         retrain_every="24h",
         drift_window=24,
         accuracy_window=10,
@@ -327,15 +323,13 @@ def _check_websocket(followed: Subscriber, leaving: Subscriber, refused: Subscri
 def test_a_shifted_feed_raises_the_drift_flag_and_a_drift_retrain_can_be_cancelled(
     tracked, live_model
 ):
-    settings = make_settings(
+    settings = make_replay_settings(
         tracked.home,
-        store="drift",
+        "drift",
+        live_model.shifted_dir,
+        3600,
         pairs=[PAIR],
-        live_scoring=True,
-        data_source="replay",
-        replay_from="file",
-        data_dir=live_model.shifted_dir,
-        replay_speed=3600,
+        prediction_cache_s=60,
         drift_window=24,
         accuracy_window=10,
         retrain_on_drift=True,

@@ -8,15 +8,13 @@ own ``predict_proba``.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from support import loaded_by
 
 from mlpkg.config import FAMILIES, NEURAL_FAMILIES
 from mlpkg.errors import ModelLoadError
@@ -110,13 +108,8 @@ def test_a_corrupt_onnx_file_is_refused_with_a_way_out(real_rows, fit_saved, tmp
 
 
 def test_reading_a_bundle_imports_neither_tensorflow_nor_scikit_learn():
-    code = (
-        "import sys, mlpkg.serving.runtime, mlpkg.serving.app\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'lightgbm', 'matplotlib') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().replace("'", '"')) == []
+    heavy = ("tensorflow", "keras", "sklearn", "lightgbm", "matplotlib")
+    assert loaded_by("mlpkg.serving.runtime, mlpkg.serving.app", heavy) == []
 
 
 def test_best_member_is_the_lowest_development_log_loss(tiny_config, real_rows):

@@ -22,7 +22,7 @@ from mlpkg.pipelines.dataset import prepare_dataset
 from mlpkg.pipelines.train import TrainResult, train_pair
 from mlpkg.tracking import registry
 
-from .conftest import make_settings, run_server
+from .conftest import make_replay_settings, make_settings, run_server
 
 RUN = {"models": "lightgbm", "source": "file", "n_folds": 2}
 
@@ -132,17 +132,13 @@ def test_the_live_loop_scores_a_registered_extra_model_on_its_own_candles(sessio
     """Loaded at start (no request), BTC 4 h / h = 6 is scored by the loop on each closed 4 h
     candle, settled six of its bars later, beside the default BTC model (1 h, h = 5), unchanged."""
     key, four_hours = "BTC-4h-h6", pd.Timedelta(hours=4)
-    settings = make_settings(
+    settings = make_replay_settings(
         sessions_home,
-        store="sessions-live",
+        "sessions-live",
+        sessions_home / "data",
+        28_800,  # 8 replayed hours per second: two 4 h candles
         pairs=["BTC"],
-        live_scoring=True,
-        prediction_cache_s=0,
-        data_source="replay",
-        replay_from="file",
-        data_dir=sessions_home / "data",
         replay_start="2019-09-20T00:00:00+00:00",
-        replay_speed=28_800,  # 8 replayed hours per second: two 4 h candles
     )
     with run_server(settings) as running:
         store = running.state.live.store

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support import prediction_record
 
 from mlpkg.storage import PredictionRecord
 
@@ -21,21 +22,8 @@ MUTATING = [
 
 
 def _record(served: datetime) -> PredictionRecord:
-    candle = served - timedelta(hours=1)
-    return PredictionRecord.create(
-        pair="ETH",
-        predicted_at=served,
-        candle_time=candle,
-        horizon=1,
-        interval=timedelta(hours=1),
-        probability=0.6,
-        direction="up",
-        confidence=0.2,
-        signal="HOLD",
-        model_name="mlpkg-ETH",
-        model_version="1",
-        run_id=None,
-        close_at_prediction=100.0,
+    return prediction_record(
+        served - timedelta(hours=1), pair="ETH", predicted_at=served, model_name="mlpkg-ETH"
     )
 
 

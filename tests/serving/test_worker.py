@@ -175,7 +175,7 @@ def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace_period(
     monkeypatch.setattr(worker_module, "CANCEL_GRACE_S", 0.5)
     worker = make_worker(jobs, FakeClock())
     marked: list[str] = []
-    monkeypatch.setattr(worker, "_mark_orphans", lambda: marked.append("orphans"))
+    monkeypatch.setattr(worker, "mark_orphans", lambda: marked.append("orphans"))
     job_id, _ = worker.submit("ETH", {})
     jobs.start(job_id)
     jobs.set_stage(job_id, "fold 1/2: lstm")

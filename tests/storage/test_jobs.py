@@ -163,3 +163,19 @@ def test_a_v1_job_store_migrates_interrupted_to_failed(tmp_path):
         )
         assert got["b"].status == JobStatus.SUCCEEDED
         assert jobs.create("BTC", {}, "periodic")
+
+
+def test_a_running_jobs_progress_event_is_stored_with_its_text_as_the_stage(jobs):
+    from mlpkg.progress import ProgressEvent
+
+    job_id = jobs.create("BTC", {})
+    event = ProgressEvent("fit", "fold 2/4 lstm: fit 3.0s on 900 rows", 5, 12)
+    jobs.set_progress(job_id, event)  # queued: not recorded
+    assert jobs.get(job_id).progress is None
+    jobs.start(job_id)
+    jobs.set_progress(job_id, event)
+    record = jobs.get(job_id)
+    assert record.progress == event
+    assert record.stage == event.text
+    jobs.fail(job_id, "boom")
+    assert jobs.get(job_id).progress == event  # kept when the job ends

@@ -6,25 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from support import prediction_record
 
-from mlpkg.storage import PredictionRecord, PredictionStore
+from mlpkg.storage import PredictionStore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
 def _record(candle: int, version: str, position: float | None, close: float, horizon: int = 2):
-    return PredictionRecord.create(
-        pair="BTC",
-        predicted_at=T0 + (candle + 1) * HOUR,
-        candle_time=T0 + candle * HOUR,
+    return prediction_record(
+        T0 + candle * HOUR,
         horizon=horizon,
-        interval=HOUR,
         probability=0.7,
-        direction="up",
         confidence=0.4,
         signal="BUY",
-        model_name="mlpkg-BTC",
         model_version=version,
         run_id="r",
         close_at_prediction=close,

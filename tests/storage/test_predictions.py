@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import prediction_record
 
 from mlpkg.storage import PredictionRecord, PredictionStore, StorageError, target_time
 
@@ -33,17 +34,15 @@ def make_record(
     member: str = "",
 ) -> PredictionRecord:
     candle_time = T0 + candle * HOUR
-    return PredictionRecord.create(
+    return prediction_record(
+        candle_time,
         pair=pair,
         predicted_at=served or candle_time + HOUR + timedelta(seconds=5),
-        candle_time=candle_time,
         horizon=horizon,
-        interval=HOUR,
         probability=0.7 if direction == "up" else 0.3,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         confidence=0.4,
         signal="BUY" if direction == "up" else "SELL",
-        model_name="mlpkg-BTC",
         model_version=model_version,
         run_id="abc123",
         close_at_prediction=close,

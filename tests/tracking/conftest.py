@@ -7,21 +7,15 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from support import mlflow_store
 
 
 @pytest.fixture
 def tracking_store(tmp_path: Path) -> Iterator[mlflow.MlflowClient]:
     """Point MLflow at a fresh SQLite store for one test; restore the previous URIs after."""
-    previous_tracking, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment = mlflow.create_experiment(
-        "mlpkg/TEST", artifact_location=(tmp_path / "artifacts").as_uri()
-    )
-    mlflow.set_experiment(experiment_id=experiment)
-    try:
+    with mlflow_store(f"sqlite:///{tmp_path / 'mlflow.db'}"):
+        experiment = mlflow.create_experiment(
+            "mlpkg/TEST", artifact_location=(tmp_path / "artifacts").as_uri()
+        )
+        mlflow.set_experiment(experiment_id=experiment)
         yield mlflow.MlflowClient()
-    finally:
-        mlflow.set_tracking_uri(previous_tracking)
-        mlflow.set_registry_uri(previous_registry)

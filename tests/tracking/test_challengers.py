@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from support import register_empty_version
+
 from mlpkg.tracking.challengers import (
     CHALLENGER,
     close_challenge,
@@ -9,8 +11,6 @@ from mlpkg.tracking.challengers import (
     register_challenger,
 )
 from mlpkg.tracking.registry import CHAMPION, alias_version, is_promoted, model_name
-
-from .test_registry import _register
 
 EVIDENCE = {
     "n": 880,
@@ -24,6 +24,14 @@ EVIDENCE = {
 }
 
 
+def _champion_and_challenger(client, tmp_path) -> tuple[str, str]:
+    """A BTC champion and a newer version registered as its challenger: their versions."""
+    champion = register_empty_version(client, tmp_path, "BTC", "champion")
+    version = register_empty_version(client, tmp_path, "BTC")
+    register_challenger("BTC", version, data_end="2019-08-20T00:00:00", reason="offline")
+    return champion, version
+
+
 def _tags(client, pair: str, version: str) -> dict[str, str]:
     return dict(client.get_model_version(model_name(pair), version).tags)
 
@@ -31,10 +39,10 @@ def _tags(client, pair: str, version: str) -> dict[str, str]:
 def test_a_newer_retrain_replaces_the_pending_challenger_and_it_is_recorded(
     tracking_store, tmp_path
 ):
-    champion = _register(tracking_store, tmp_path, "BTC", "champion")
-    first = _register(tracking_store, tmp_path, "BTC", "candidate")
+    champion = register_empty_version(tracking_store, tmp_path, "BTC", "champion")
+    first = register_empty_version(tracking_store, tmp_path, "BTC", "candidate")
     assert register_challenger("BTC", first, data_end="2019-08-20T00:00:00", reason="r1") is None
-    second = _register(tracking_store, tmp_path, "BTC", "candidate")
+    second = register_empty_version(tracking_store, tmp_path, "BTC", "candidate")
 
     replaced = register_challenger("BTC", second, data_end="2019-08-22T00:00:00", reason="r2")
 
@@ -53,9 +61,7 @@ def test_a_newer_retrain_replaces_the_pending_challenger_and_it_is_recorded(
 
 
 def test_a_live_promotion_moves_the_champion_and_records_the_evidence(tracking_store, tmp_path):
-    _register(tracking_store, tmp_path, "BTC", "champion")
-    version = _register(tracking_store, tmp_path, "BTC")
-    register_challenger("BTC", version, data_end="2019-08-20T00:00:00", reason="offline")
+    _, version = _champion_and_challenger(tracking_store, tmp_path)
 
     close_challenge("BTC", version, "promoted", {**EVIDENCE, "reference": "champion v1"})
 
@@ -70,9 +76,7 @@ def test_a_live_promotion_moves_the_champion_and_records_the_evidence(tracking_s
 
 
 def test_a_rejected_challenger_leaves_the_champion_and_loses_the_alias(tracking_store, tmp_path):
-    champion = _register(tracking_store, tmp_path, "BTC", "champion")
-    version = _register(tracking_store, tmp_path, "BTC")
-    register_challenger("BTC", version, data_end="2019-08-20T00:00:00", reason="offline")
+    champion, version = _champion_and_challenger(tracking_store, tmp_path)
 
     close_challenge("BTC", version, "rejected", {**EVIDENCE, "reason": "no decision within 5000"})
 

@@ -27,14 +27,6 @@ def settings(tmp_path_factory) -> Settings:
     return Settings(home=tmp_path_factory.mktemp("orphans"), pairs=["BTC", "ETH"])
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-
-
 def _client(settings: Settings) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri=settings.resolved_tracking_uri)
 

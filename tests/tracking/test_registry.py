@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from support import register_empty_version
+
 from mlpkg.tracking.registry import (
     model_name,
     registered_aliases,
@@ -44,33 +46,20 @@ def test_versions_carry_what_they_are_and_what_the_rule_decided(tracking_store, 
     assert "manual promotion" in champion.reason and is_promoted(champion)
 
 
-def _register(client, tmp_path, pair: str, *aliases: str) -> str:
-    """Register a version of the pair's model (an empty folder) and point aliases at it."""
-    name = model_name(pair)
-    if not client.search_registered_models(f"name='{name}'"):
-        client.create_registered_model(name)
-    source = tmp_path / "model"
-    source.mkdir(exist_ok=True)
-    version = str(client.create_model_version(name, source=source.as_uri()).version)
-    for alias in aliases:
-        client.set_registered_model_alias(name, alias, version)
-    return version
-
-
 def test_registered_aliases_maps_each_alias_to_its_version(tracking_store, tmp_path):
     assert registered_aliases("BTC") == {}
-    first = _register(tracking_store, tmp_path, "BTC", "candidate", "champion")
-    second = _register(tracking_store, tmp_path, "BTC", "candidate")
+    first = register_empty_version(tracking_store, tmp_path, "BTC", "candidate", "champion")
+    second = register_empty_version(tracking_store, tmp_path, "BTC", "candidate")
     assert registered_aliases("BTC") == {"candidate": second, "champion": first}
 
 
 def test_resolve_alias_falls_back_only_when_the_alias_is_missing(tracking_store, tmp_path):
     assert resolve_alias("BTC", "champion", "candidate") == ("champion", None)
-    candidate = _register(tracking_store, tmp_path, "BTC", "candidate")
+    candidate = register_empty_version(tracking_store, tmp_path, "BTC", "candidate")
     alias, info = resolve_alias("BTC", "champion", "candidate")
     assert alias == "candidate" and info is not None and info.version == candidate
     assert resolve_alias("BTC", "champion", None) == ("champion", None)
-    champion = _register(tracking_store, tmp_path, "BTC", "champion")
+    champion = register_empty_version(tracking_store, tmp_path, "BTC", "champion")
     alias, info = resolve_alias("BTC", "champion", "candidate")
     assert alias == "champion" and info is not None and info.version == champion
 
@@ -117,5 +106,31 @@ def test_only_not_found_reads_as_no_champion(tracking_store, monkeypatch):
         raise MlflowException("(sqlite3.OperationalError) database is locked")
 
     monkeypatch.setattr(mlflow.MlflowClient, "get_model_version_by_alias", locked)
+    monkeypatch.setattr("mlpkg.tracking.registry.sqlite_store", lambda: None)  # MLflow's path
     with pytest.raises(RegistryError, match="database is locked"):
         alias_version("BTC", "champion")
+
+
+def test_a_locked_sqlite_registry_is_an_error_not_no_champion(
+    tracking_store, tmp_path, monkeypatch
+):
+    """The same rule when the SQLite store is read without MLflow (registry_store)."""
+    import sqlite3
+
+    import pytest
+
+    from mlpkg.errors import RegistryError
+    from mlpkg.tracking import registry_store
+    from mlpkg.tracking.registry import alias_version
+
+    tracking_store.create_registered_model("mlpkg-BTC")
+    monkeypatch.setattr(registry_store, "BUSY_TIMEOUT_S", 0.05)
+    writer = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")  # a writer holds the file
+    try:
+        with pytest.raises(RegistryError, match="database is locked"):
+            alias_version("BTC", "champion")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert alias_version("BTC", "champion") is None

@@ -11,14 +11,6 @@ from mlpkg.config import Settings
 from mlpkg.tracking import runs
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri():
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-
-
 def _kind(settings: Settings, experiment_id: str) -> str | None:
     client = mlflow.MlflowClient(tracking_uri=settings.resolved_tracking_uri)
     return client.get_experiment(experiment_id).tags.get("mlflow.experimentKind")
