@@ -58,9 +58,11 @@ def measure(home: Path, calls: int) -> None:
     )
     from fastapi.testclient import TestClient
 
+    from mlpkg.config import get_settings
     from mlpkg.features.window import window_features
     from mlpkg.serving.app import create_app
 
+    get_settings.cache_clear()  # the environment above, not what training cached
     app = create_app()
     with TestClient(app):  # runs the lifespan: the served model, the store, the feed
         predictor = app.state.serving.predictor
