@@ -107,6 +107,10 @@ class CalendarError(ConfigError):
     """A trading calendar or candle interval is unknown, or candles do not fit it."""
 
 
+class ResultsNotFoundError(MlpkgError):
+    """A results folder holds no pooled-comparison summary and no unit files."""
+
+
 class UnknownModelError(ModelNotFoundError):
     """No model of a pair is registered for the (interval, horizon) asked for (HTTP 404)."""
 

@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlpkg.config import get_settings
-from mlpkg.errors import MlpkgError
+from mlpkg.errors import ResultsNotFoundError
 from mlpkg.evaluation.metrics import log_losses
 from mlpkg.evaluation.selection import candidate_scores
 from mlpkg.evaluation.significance import diebold_mariano
@@ -40,10 +40,6 @@ from mlpkg.pipelines.pooled_runs import (
 
 DM_LEVEL = 0.05
 """The one-sided DM p under which a variant's gain over ``per_pair`` counts as a verdict."""
-
-
-class ResultsNotFoundError(MlpkgError):
-    """A results folder holds no benchmark summary and no unit files."""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlpkg.errors import ResultsNotFoundError
 from mlpkg.pipelines.pooled_summary import (
     PairsSummary,
-    ResultsNotFoundError,
     dm_gain,
     load_summary,
     save_summary,
