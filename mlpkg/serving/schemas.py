@@ -514,6 +514,9 @@ class ReloadResponse(ApiModel):
     loaded: ModelHealth
 
 
+# The fields repeat the storage record's (``mlpkg.storage.PredictionRecord``) on purpose: this
+# is the published API contract (camelCase, documented, fuzzed), which must not change when the
+# store's columns do; ``from_attributes`` fills it from the record.
 class PredictionRecordOut(ApiModel):
     """One stored prediction with its outcome (``realised*`` null until the horizon passed)."""
 

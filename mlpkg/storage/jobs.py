@@ -99,6 +99,8 @@ _JOBS_V1: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS ix_jobs_created_at ON jobs (created_at)",
     "CREATE INDEX IF NOT EXISTS ix_jobs_status ON jobs (status)",
 )
+# Each migration spells its table in full on purpose: a shipped migration is history and must
+# never change, so the v2 table repeats the v1 columns it keeps.
 _JOBS_V2: tuple[str, ...] = (
     """CREATE TABLE jobs_v2 (
         id TEXT PRIMARY KEY,
