@@ -191,6 +191,11 @@ class TrainingWorker:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def started(self) -> bool:
+        """Whether the runner thread was started (it may have died since: see ``alive``)."""
+        return self._thread is not None
+
+    @property
     def alive(self) -> bool:
         """Whether the runner thread is running (only in the leader)."""
         return self._thread is not None and self._thread.is_alive()

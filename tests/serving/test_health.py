@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mlpkg.serving.routes.health import degraded_reasons
+from mlpkg.serving.schemas import StorageHealth, TrainingHealth, UpstreamHealth
+
 from .conftest import ORIGIN
 
 # Every test here uses the session's trained model (a real, tiny training run).
@@ -67,3 +70,14 @@ def test_openapi_docs_list_every_endpoint(server):
     }
     assert expected <= set(paths)
     assert server.client.get("/docs").status_code == 200
+
+
+def test_a_leader_runner_not_started_yet_is_healthy_only_within_its_start_grace():
+    upstream = UpstreamHealth(source="shipped", state="ok")
+    storage = StorageHealth(state="ok", path="predictions.db", rows=0)
+    starting = TrainingHealth(worker_alive=False, running_job=None, queued=0, leader=True)
+    assert degraded_reasons({}, upstream, storage, starting, starting=True) == []
+    dead = degraded_reasons({}, upstream, storage, starting, starting=False)
+    assert dead == ["training worker is not running"]
+    follower = TrainingHealth(worker_alive=False, running_job=None, queued=0, leader=False)
+    assert degraded_reasons({}, upstream, storage, follower) == []

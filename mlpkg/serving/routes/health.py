@@ -25,6 +25,9 @@ from mlpkg.serving.schemas import (
 )
 from mlpkg.serving.state import ServingState
 
+LEADER_START_GRACE_S = 30.0
+"""Seconds after start during which a leader whose runner has not started yet is healthy."""
+
 router = APIRouter(prefix="/api/health", tags=["health"])
 
 
@@ -56,7 +59,10 @@ def health_body(state: ServingState) -> HealthResponse:
         leader=state.lease.held,
         pid=os.getpid(),
     )
-    reasons = degraded_reasons(models, upstream, storage, training)
+    # The leader takes the lease before the port opens and starts its runner just after
+    # (``app.lead``): a runner not started yet is only a reason once that grace is over.
+    starting = not state.training.started and state.uptime_s < LEADER_START_GRACE_S
+    reasons = degraded_reasons(models, upstream, storage, training, starting=starting)
     reasons += live_reasons(state)
     seconds = state.uptime_s
     return HealthResponse(
@@ -119,8 +125,13 @@ def degraded_reasons(
     upstream: UpstreamHealth,
     storage: StorageHealth,
     training: TrainingHealth,
+    *,
+    starting: bool = False,
 ) -> list[str]:
-    """Say why the service is degraded, one reason per problem (empty when healthy)."""
+    """Say why the service is degraded, one reason per problem (empty when healthy).
+
+    ``starting``: the leader's runner has not been started yet, within its start-up grace.
+    """
     reasons = [
         f"{pair}: {m.error}" if m.error else f"{pair}: no model loaded"
         for pair, m in models.items()
@@ -131,7 +142,7 @@ def degraded_reasons(
         reasons.append(f"candle source {upstream.source}: {upstream.last_error}")
     if storage.state == "error":
         reasons.append(f"prediction store: {storage.error}")
-    if training.leader and not training.worker_alive:
+    if training.leader and not training.worker_alive and not starting:
         reasons.append("training worker is not running")
     return reasons
 
