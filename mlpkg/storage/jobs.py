@@ -312,13 +312,6 @@ class JobStore(SQLiteStore):
         values = {"finished_at": _now(), "error": error}
         self._transition(job_id, allowed, JobStatus.FAILED, values)
 
-    def set_stage(self, job_id: str, stage: str) -> None:
-        """Record the stage a running job reached (no-op for a job that is not running)."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET stage = ? WHERE id = ? AND status = 'running'", (stage, job_id)
-            )
-
     def set_progress(self, job_id: str, event: ProgressEvent) -> None:
         """Record a running job's progress event (its text is the stage; no-op unless running)."""
         with self._transaction() as conn:

@@ -12,6 +12,7 @@ import pytest
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.errors import ConfigError
+from mlpkg.progress import ProgressEvent
 from mlpkg.serving.worker import PeriodicSchedule, TrainingWorker, served_params
 from mlpkg.storage import JobStatus, JobStore
 
@@ -178,7 +179,7 @@ def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace_period(
     monkeypatch.setattr(worker, "mark_orphans", lambda: marked.append("orphans"))
     job_id, _ = worker.submit("ETH", {})
     jobs.start(job_id)
-    jobs.set_stage(job_id, "fold 1/2: lstm")
+    jobs.set_progress(job_id, ProgressEvent("fit", "fold 1/2: lstm", done=1, total=2))
     process = subprocess.Popen([sys.executable, "-c", IGNORES_SIGTERM], stdout=subprocess.PIPE)
     assert process.stdout.readline().strip() == b"ready"
     worker.cancel(job_id)  # a cancel request recorded on the row (any worker may do it)
