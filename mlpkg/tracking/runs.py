@@ -47,10 +47,7 @@ def configure_tracking(settings: Settings | None = None) -> str:
     The URI is recorded in ``mlpkg.tracking.connection`` too (see ``configure_uri``: it also
     silences MLflow's artifact-download progress bars and its "View run ... at: <url>" lines).
     """
-    uri = configure_uri(settings)
-    mlflow.set_tracking_uri(uri)  # configure_uri did it already (mlflow is imported here)
-    mlflow.set_registry_uri(uri)
-    return uri
+    return configure_uri(settings)  # this module imports mlflow, so it is pointed there at once
 
 
 def experiment_name(pair: str) -> str:
