@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from mlpkg.models.neural import KerasSequenceClassifier, classifier_head, sequence_input
+from mlpkg.models.neural import (
+    KerasSequenceClassifier,
+    classifier_head,
+    last_and_mean,
+    sequence_input,
+)
 
 
 # The keyword defaults equal the estimator's (the graph is also built alone, e.g. in tests).
@@ -61,13 +66,9 @@ def build_cnn(
             name=f"conv_{layer}",
         )(x)
         x = keras.layers.Dropout(dropout, seed=seed + layer, name=f"dropout_{layer}")(x)
-    last = keras.layers.Cropping1D((window - 1, 0), name="last_step")(x)
-    last = keras.layers.Flatten(name="last_step_flat")(last)
-    mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
-    pooled = keras.layers.Concatenate(name="pooled")([last, mean])
     return classifier_head(
         inputs,
-        pooled,
+        last_and_mean(x, window),
         name="cnn_direction",
         dense_units=dense_units,
         dropout=dropout,
@@ -102,7 +103,9 @@ class CNNDirectionClassifier(KerasSequenceClassifier):
     family: ClassVar[str] = "cnn"
 
     # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
-    # so the training parameters the Keras families share are repeated in each family.
+    # so the training parameters the Keras families share, and their Args in the docstring, are
+    # repeated in each family (neural.RecurrentClassifier, cnn.py, transformer.py); a test
+    # (tests/models/test_families.py) holds every default equal to the config's.
     def __init__(
         self,
         window: int = 60,

@@ -115,6 +115,9 @@ class LightGBMDirectionClassifier(DirectionClassifier):
     family: ClassVar[str] = "lightgbm"
     budget_param: ClassVar[str | None] = "n_estimators"
 
+    # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
+    # as in every family's estimator; tests/models/test_families.py holds the defaults equal to
+    # LightGBMConfig's.
     def __init__(
         self,
         window: int = 24,

@@ -291,6 +291,23 @@ def recurrent_stack(
     return x
 
 
+def last_and_mean(x: Any, window: int) -> Any:
+    """Pool a ``(batch, window, width)`` sequence: the last step beside the window's average.
+
+    The cnn and transformer graphs pool this way: average pooling alone dilutes the newest
+    row among ``window`` rows.
+
+    Returns:
+        ``(batch, 2 * width)``: the last step's values, then their mean over the window.
+    """
+    import keras
+
+    last = keras.layers.Cropping1D((window - 1, 0), name="last_step")(x)
+    last = keras.layers.Flatten(name="last_step_flat")(last)
+    mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    return keras.layers.Concatenate(name="pooled")([last, mean])
+
+
 def classifier_head(
     inputs: Any,
     x: Any,
@@ -398,7 +415,9 @@ class RecurrentClassifier(KerasSequenceClassifier):
     cell: ClassVar[str]
 
     # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
-    # so the training parameters the Keras families share are repeated in each family.
+    # so the training parameters the Keras families share, and their Args in the docstring, are
+    # repeated in each family (neural.RecurrentClassifier, cnn.py, transformer.py); a test
+    # (tests/models/test_families.py) holds every default equal to the config's.
     def __init__(
         self,
         window: int = 60,

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mlpkg.errors import ConfigError
-from mlpkg.models.neural import KerasSequenceClassifier, classifier_head, sequence_input
+from mlpkg.models.neural import (
+    KerasSequenceClassifier,
+    classifier_head,
+    last_and_mean,
+    sequence_input,
+)
 
 
 def _encoder_block(
@@ -107,14 +112,9 @@ def build_transformer(
             seed=seed + 3 * index,
             index=index,
         )
-    last = keras.layers.Flatten(name="last_step_flat")(
-        keras.layers.Cropping1D((window - 1, 0), name="last_step")(x)
-    )
-    mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
-    pooled = keras.layers.Concatenate(name="pooled")([last, mean])
     return classifier_head(
         inputs,
-        pooled,
+        last_and_mean(x, window),
         name="transformer_direction",
         dense_units=dense_units,
         dropout=dropout,
@@ -150,7 +150,9 @@ class TransformerDirectionClassifier(KerasSequenceClassifier):
     family: ClassVar[str] = "transformer"
 
     # scikit-learn reads the parameters from this explicit signature (it allows no **kwargs),
-    # so the training parameters the Keras families share are repeated in each family.
+    # so the training parameters the Keras families share, and their Args in the docstring, are
+    # repeated in each family (neural.RecurrentClassifier, cnn.py, transformer.py); a test
+    # (tests/models/test_families.py) holds every default equal to the config's.
     def __init__(
         self,
         window: int = 60,
