@@ -14,13 +14,12 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from support import SERVED, Registry, tiny_run_config, train_champion
+from support import SERVED, Registry, read_shipped_file, tiny_run_config, train_champion
 from support import free_port as _free_port
 
 from mlpkg.config import Settings, get_settings
@@ -162,18 +161,10 @@ def mlflow_schema(_migrated_schema: MigratedSchema) -> Path:
     return _migrated_schema.file()
 
 
-def _read_shipped(pair: str) -> pd.DataFrame:
-    path = resources.files("mlpkg.datasets") / f"{pair}USD_1h.csv.gz"
-    with resources.as_file(path) as file:
-        frame = pd.read_csv(file, index_col="open_time")
-    frame.index = pd.to_datetime(frame.index, utc=True)
-    return frame.astype("float64")
-
-
 @pytest.fixture(scope="session")
 def btc_full() -> pd.DataFrame:
     """All shipped hourly BTC candles (about 17,500 rows)."""
-    return _read_shipped("BTC")
+    return read_shipped_file("BTC")
 
 
 @pytest.fixture(scope="session")

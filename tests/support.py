@@ -5,8 +5,9 @@ sub-package, imports these with ``from support import tiny_run_config, poll_unti
 Fixtures built on them (``tiny_config``, ``free_port``) live in ``tests/conftest.py``.
 Also here, so that no test module writes them again: ``mlflow_store`` (point MLflow's global URIs
 at a store, then back), ``register_empty_version``, ``prediction_record`` (a stored prediction
-with defaults), ``seed_store`` (copy the migrated MLflow schema into a subprocess's home) and
-``loaded_by`` (what a fresh ``import`` loads).
+with defaults), ``seed_store`` (copy the migrated MLflow schema into a subprocess's home),
+``read_shipped_file`` (a shipped pair's raw candles) and ``loaded_by`` (what a fresh ``import``
+loads).
 """
 
 from __future__ import annotations
@@ -185,6 +186,23 @@ def seed_store(settings: Any, schema: Path) -> None:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(schema, target)
+
+
+def read_shipped_file(pair: str) -> Any:
+    """A shipped pair's hourly candles read straight from its file, as float64 on a UTC index.
+
+    No checksum, validation or cache of ``mlpkg.data.sources.load_shipped``: the raw rows, gaps
+    included, for tests of the layers above the data layer.
+    """
+    from importlib import resources
+
+    import pandas as pd
+
+    path = resources.files("mlpkg.datasets") / f"{pair}USD_1h.csv.gz"
+    with resources.as_file(path) as file:
+        frame = pd.read_csv(file, index_col="open_time")
+    frame.index = pd.to_datetime(frame.index, utc=True)
+    return frame.astype("float64")
 
 
 def prediction_record(candle_time: datetime, **fields: Any) -> Any:

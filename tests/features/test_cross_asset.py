@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pandas as pd
 import pytest
+from support import read_shipped_file
 
 from mlpkg.config import SHIPPED_PAIRS, FeatureConfig
 from mlpkg.errors import CandleValidationError, ConfigError
@@ -24,18 +23,10 @@ from mlpkg.features.window import window_features
 CONFIG = FeatureConfig(cross_assets=("BTC", "market"))
 
 
-def _shipped(pair: str) -> pd.DataFrame:
-    path = resources.files("mlpkg.datasets") / f"{pair}USD_1h.csv.gz"
-    with resources.as_file(path) as file:
-        frame = pd.read_csv(file, index_col="open_time")
-    frame.index = pd.to_datetime(frame.index, utc=True)
-    return frame.astype("float64")
-
-
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, pd.DataFrame]:
     """The last 1,500 candles of every shipped pair (same hours, a few gaps each)."""
-    return {pair: _shipped(pair).iloc[-1500:] for pair in SHIPPED_PAIRS}
+    return {pair: read_shipped_file(pair).iloc[-1500:] for pair in SHIPPED_PAIRS}
 
 
 def _truncated(references: dict[str, pd.DataFrame], end: pd.Timestamp) -> dict:
@@ -138,7 +129,7 @@ def test_references_are_put_on_the_runs_interval_and_the_pairs_bars_before_align
     from mlpkg.pipelines.dataset import build_dataset
 
     config = RunConfig.from_flat(pair="LTC", interval="4h", cross_assets="BTC", calendar="24/7")
-    hourly = {pair: _shipped(pair).iloc[-6000:] for pair in ("LTC", "BTC")}
+    hourly = {pair: read_shipped_file(pair).iloc[-6000:] for pair in ("LTC", "BTC")}
     dataset = build_dataset(hourly["LTC"], config, {"BTC": hourly["BTC"]})
     reference = dataset.references["BTC"]
     assert (np.diff(reference.index.asi8) % pd.Timedelta("4h").value == 0).all()
