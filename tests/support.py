@@ -6,7 +6,8 @@ Fixtures built on them (``tiny_config``, ``free_port``) live in ``tests/conftest
 Also here, so that no test module writes them again: ``mlflow_store`` (point MLflow's global URIs
 at a store, then back), ``register_empty_version``, ``prediction_record`` (a stored prediction
 with defaults), ``seed_store`` (copy the migrated MLflow schema into a subprocess's home),
-``read_shipped_file`` (a shipped pair's raw candles) and ``loaded_by`` (what a fresh ``import``
+``read_shipped_file`` (a shipped pair's raw candles), ``candles_around`` (random candles on a
+price path) and ``loaded_by`` (what a fresh ``import``
 loads).
 """
 
@@ -203,6 +204,36 @@ def read_shipped_file(pair: str) -> Any:
         frame = pd.read_csv(file, index_col="open_time")
     frame.index = pd.to_datetime(frame.index, utc=True)
     return frame.astype("float64")
+
+
+def candles_around(
+    rng: Any,
+    open_: Any,
+    close: Any,
+    *,
+    vol: float,
+    wick_share: float,
+    volume_mean: float,
+    zero_volume_share: float,
+    start: str,
+) -> Any:
+    """Random hourly candles on the ``open_`` / ``close`` path, the first opening at ``start``.
+
+    Wicks (half-normal, scale ``vol / 2``) on about ``1 - wick_share`` of the candles, exponential
+    volumes with about ``zero_volume_share`` zeros. The features' hypothesis strategies draw the
+    path, then call this with their own shares.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = len(close)
+    wick = np.abs(rng.normal(0.0, vol / 2, (2, rows))) * (rng.random((2, rows)) > wick_share)
+    high = np.maximum(open_, close) * np.exp(wick[0])
+    low = np.minimum(open_, close) * np.exp(-wick[1])
+    volume = rng.exponential(volume_mean, rows) * (rng.random(rows) > zero_volume_share)
+    index = pd.date_range(start, periods=rows, freq="h", tz="UTC", name="open_time")
+    frame = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    return pd.DataFrame(frame, index=index)
 
 
 def prediction_record(candle_time: datetime, **fields: Any) -> Any:

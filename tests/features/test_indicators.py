@@ -9,6 +9,7 @@ import ta
 import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import candles_around
 
 from mlpkg.config import FeatureConfig
 from mlpkg.data.sources import load_candles
@@ -309,13 +310,16 @@ def candle_frames(draw, min_rows=20, max_rows=120):
     steps = rng.normal(0.0, vol, rows) * (rng.random(rows) > draw(st.floats(0.0, 0.6)))
     close = scale * np.exp(np.cumsum(steps))
     open_ = np.concatenate([[close[0]], close[:-1]]) * np.exp(rng.normal(0.0, vol / 4, rows))
-    wick = np.abs(rng.normal(0.0, vol / 2, (2, rows))) * (rng.random((2, rows)) > 0.3)
-    high = np.maximum(open_, close) * np.exp(wick[0])
-    low = np.minimum(open_, close) * np.exp(-wick[1])
-    volume = rng.exponential(100.0, rows) * (rng.random(rows) > 0.1)
-    index = pd.date_range("2021-03-01", periods=rows, freq="h", tz="UTC", name="open_time")
-    frame = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
-    return pd.DataFrame(frame, index=index)
+    return candles_around(
+        rng,
+        open_,
+        close,
+        vol=vol,
+        wick_share=0.3,
+        volume_mean=100.0,
+        zero_volume_share=0.1,
+        start="2021-03-01",
+    )
 
 
 def _columns(candles, rows=None):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import candles_around
 
 from mlpkg.config import SHIPPED_PAIRS, FeatureConfig
 from mlpkg.data.sources import find_gaps, load_candles
@@ -136,13 +137,16 @@ def rough_candles(draw):
         np.cumsum(rng.normal(0.0, vol, rows) * moving)
     )
     open_ = np.concatenate([[close[0]], close[:-1]])
-    wick = np.abs(rng.normal(0.0, vol / 2, (2, rows))) * (rng.random((2, rows)) > 0.4)
-    high = np.maximum(open_, close) * np.exp(wick[0])
-    low = np.minimum(open_, close) * np.exp(-wick[1])
-    volume = rng.exponential(10.0, rows) * (rng.random(rows) > 0.3)
-    index = pd.date_range("2020-02-28 07:30", periods=rows, freq="h", tz="UTC", name="open_time")
-    data = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
-    return pd.DataFrame(data, index=index)
+    return candles_around(
+        rng,
+        open_,
+        close,
+        vol=vol,
+        wick_share=0.4,
+        volume_mean=10.0,
+        zero_volume_share=0.3,
+        start="2020-02-28 07:30",
+    )
 
 
 @settings(max_examples=25, deadline=None)
