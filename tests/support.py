@@ -99,23 +99,26 @@ def tiny_cli_args(**overrides: Any) -> list[str]:
     return [part for k, v in params.items() for part in (f"--{k.replace('_', '-')}", str(v))]
 
 
-def train_champion(home: Path, settings: Any = None, **served: object) -> Registry:
-    """Train BTC with the tiny run (``served`` overrides) into ``home``'s store; make it champion.
+def train_champion(
+    home: Path, settings: Any = None, *, pair: str = "BTC", **served: object
+) -> Registry:
+    """Train ``pair`` with the tiny run (``served`` overrides) into ``home``'s store; champion.
 
-    MLflow's global URIs then point at ``home`` (training sets them).
+    MLflow's global URIs then point at ``home`` (training sets them). Also the replay tests'
+    champions (a user file's pair, ``source="file"``, ``settings`` with its ``data_dir``).
     """
     from mlpkg.config import Settings as RunSettings
     from mlpkg.evaluation.promotion import manual_decision
     from mlpkg.pipelines.train import train_pair
     from mlpkg.tracking import registry
 
-    settings = settings or RunSettings(home=home, pairs=["BTC"])
-    result = train_pair(tiny_run_config(pair="BTC", **served), settings)
+    settings = settings or RunSettings(home=home, pairs=[pair])
+    result = train_pair(tiny_run_config(pair=pair, **served), settings)
     if not result.decision.promote:
         # A tiny model on a few hundred rows rarely beats the baselines: the promotion rule then
         # keeps it a candidate. The tests need a champion, so promote it by hand.
-        registry.promote("BTC", result.version, manual=manual_decision(result.version))
-    champion = registry.alias_version("BTC", registry.CHAMPION)
+        registry.promote(pair, result.version, manual=manual_decision(result.version))
+    champion = registry.alias_version(pair, registry.CHAMPION)
     assert champion is not None and champion.version == result.version
     return Registry(home, result, champion)
 

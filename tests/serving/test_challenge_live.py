@@ -15,11 +15,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from support import SERVED, Registry, poll_until, tiny_run_config
+from support import SERVED, Registry, poll_until, train_champion
 
 from mlpkg.data.sources import find_gaps, load_shipped
-from mlpkg.evaluation.promotion import manual_decision
-from mlpkg.pipelines.train import train_pair
 from mlpkg.tracking import registry
 from mlpkg.tracking.challengers import CHALLENGER
 
@@ -41,10 +39,8 @@ def champion(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> dic
     folder = tmp_path_factory.mktemp("challenge-data")
     candles.to_csv(folder / f"{PAIR}.csv")
     settings = make_settings(tracked.home, pairs=[PAIR], data_dir=folder)
-    config = tiny_run_config(pair=PAIR, source="file", data_end=DATA_END, **SERVED)
-    result = train_pair(config, settings)
-    if not result.decision.promote:
-        registry.promote(PAIR, result.version, manual=manual_decision(result.version))
+    served = {"source": "file", "data_end": DATA_END, **SERVED}
+    result = train_champion(tracked.home, settings, pair=PAIR, **served).trained
     return {"version": result.version, "folder": folder}
 
 

@@ -29,14 +29,11 @@ import httpx
 import pandas as pd
 import pytest
 import uvicorn
-from support import free_port, poll_until, tiny_run_config
+from support import free_port, poll_until, train_champion
 
 from mlpkg.config import Settings
 from mlpkg.data.sources import find_gaps, load_shipped
-from mlpkg.evaluation.promotion import manual_decision
-from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.app import create_app
-from mlpkg.tracking import registry
 
 from .conftest import TOKEN, Registry, Running, make_replay_settings, make_settings, run_uvicorn
 from .test_dashboard import GRAFANA, exposed_names, grafana_metric_names
@@ -78,10 +75,8 @@ def replayed(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> Rep
     folder = tmp_path_factory.mktemp("dashboard-data")
     candles.to_csv(folder / f"{PAIR}.csv")
     settings = make_settings(tracked.home, pairs=[PAIR], data_dir=folder)
-    config = tiny_run_config(pair=PAIR, source="file", data_end=DATA_END, models="lightgbm")
-    result = train_pair(config, settings)
-    if not result.decision.promote:
-        registry.promote(PAIR, result.version, manual=manual_decision(result.version))
+    served = {"source": "file", "data_end": DATA_END, "models": "lightgbm"}
+    result = train_champion(tracked.home, settings, pair=PAIR, **served).trained
     return Replayed(result.version, folder)
 
 

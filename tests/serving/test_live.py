@@ -22,15 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support import SERVED, Registry, poll_until, tiny_run_config
+from support import SERVED, Registry, poll_until, train_champion
 from websockets.sync.client import connect
 
 from mlpkg.data.sources import find_gaps, load_shipped
-from mlpkg.evaluation.promotion import manual_decision
-from mlpkg.pipelines.train import train_pair
 from mlpkg.serving.hub import PredictionHub
 from mlpkg.serving.live import _new_candles
-from mlpkg.tracking import registry
 
 from .conftest import Running, auth, make_replay_settings, make_settings, run_server, run_uvicorn
 
@@ -77,10 +74,8 @@ def live_model(tracked: Registry, tmp_path_factory: pytest.TempPathFactory) -> L
         folder.mkdir()
         frame.to_csv(folder / f"{PAIR}.csv")
     settings = make_settings(tracked.home, pairs=[PAIR], data_dir=normal)
-    config = tiny_run_config(pair=PAIR, source="file", data_end=DATA_END, **SERVED)
-    result = train_pair(config, settings)
-    if not result.decision.promote:
-        registry.promote(PAIR, result.version, manual=manual_decision(result.version))
+    served = {"source": "file", "data_end": DATA_END, **SERVED}
+    result = train_champion(tracked.home, settings, pair=PAIR, **served).trained
     assert "drift_reference" in result.bundle.extra
     return LiveModel(result.version, candles, normal, shifted)
 
