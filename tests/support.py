@@ -147,6 +147,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[Any], sig: int, *, grace_s: float) -> None:
+    """Stop a server process: ``sig`` (its graceful stop), then SIGKILL after ``grace_s`` s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 @contextmanager
 def mlflow_store(uri: str) -> Iterator[None]:
     """Point MLflow's global tracking and registry URIs at ``uri``; put the previous ones back.

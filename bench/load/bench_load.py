@@ -98,6 +98,8 @@ def start_server(home: Path, port: int, cache_s: float) -> subprocess.Popen[byte
         "MLPKG_LOG_LEVEL": "WARNING",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
+    # The same command as tests/reliability/conftest.py ServerProcess.start: a bench script
+    # imports nothing from the tests, so it spells the command itself.
     command = [
         sys.executable,
         "-m",
@@ -239,6 +241,7 @@ def report(results: Results, concurrency: int) -> None:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop the server (SIGTERM, then SIGKILL after 20 s)."""
+    # As tests/support.py stop_process does: a bench script imports nothing from the tests.
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=20)

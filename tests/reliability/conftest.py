@@ -42,7 +42,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from support import LOOPBACK, SERVED, Registry, free_port, poll_until, tiny_params, tiny_run_config
+from support import (
+    LOOPBACK,
+    SERVED,
+    Registry,
+    free_port,
+    poll_until,
+    stop_process,
+    tiny_params,
+    tiny_run_config,
+)
 
 from mlpkg.config import Settings
 
@@ -147,6 +156,8 @@ class ServerProcess:
 
     def start(self, *, wait: bool = True) -> ServerProcess:
         """Start the subprocess; with ``wait``, return once ``/api/health`` answers 200."""
+        # bench/load/bench_load.py start_server spells the same command (benches do not import
+        # the tests).
         command = [
             sys.executable,
             "-m",
@@ -193,13 +204,8 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the server gracefully (SIGTERM), killing it if it does not exit in 20 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGTERM, grace_s=20)
 
     def log_text(self) -> str:
         """Everything the server wrote so far."""

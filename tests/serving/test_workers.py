@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from support import Registry, free_port, poll_until
+from support import Registry, free_port, poll_until, stop_process
 
 from mlpkg.serving.lease import leader_pid
 from mlpkg.storage import PredictionStore
@@ -63,12 +63,7 @@ def _serve_workers(tracked: Registry, live: LiveModel, store: Path) -> Iterator[
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGINT, grace_s=60)
         log.close()
 
 
