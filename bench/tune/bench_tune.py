@@ -249,21 +249,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(describe_machine(), flush=True)
-    import ray
+    from mlpkg.pipelines.cluster import ray_session
 
-    from mlpkg.pipelines.cluster import quiet_ray
-
-    quiet_ray()
     started = time.perf_counter()
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        configure_logging=False,
-    )
-    print(f"  ray.init(num_cpus=2): {time.perf_counter() - started:.1f} s", flush=True)
-    try:
+    with ray_session(num_cpus=2):
+        print(f"  ray.init(num_cpus=2): {time.perf_counter() - started:.1f} s", flush=True)
         scale = (
             {"efficiency": 1.0, "trial_s_1": 12.0} if args.skip_scaling else scaling(args.repeats)
         )
@@ -271,8 +261,6 @@ def main() -> None:
         cost = {"empty_per_trial": 0.18, "mlpkg_per_trial": 0.78, "mlpkg_trial_s": 1.0}
         if not args.skip_overhead:
             cost = overhead()
-    finally:
-        ray.shutdown()
     if not args.skip_install:
         install()
     per_fold = scale["trial_s_1"] / 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -53,20 +52,12 @@ def ray_local() -> Iterator[None]:
     """An embedded 2-CPU Ray for the module; afterwards no raylet or gcs_server may remain."""
     import ray
 
-    from mlpkg.pipelines.cluster import quiet_ray
+    from mlpkg.pipelines.cluster import ray_session
 
     assert not ray.is_initialized()
-    quiet_ray()
     # The raylet's default 60 s start wait timed out on this 2-core machine at load 9-12.
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        configure_logging=False,
-    )
-    yield
-    ray.shutdown()
+    with ray_session(num_cpus=2):
+        yield
     _, alive = psutil.wait_procs(ray_daemons(), timeout=30)
     assert not alive, f"Ray daemons outlived ray.shutdown(): {alive}"
