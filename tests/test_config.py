@@ -88,6 +88,8 @@ def test_run_config_flattens_and_rebuilds():
     flat = config.to_flat()
     assert flat["pair"] == "ETH" and flat["lstm_epochs"] == 3 and flat["n_folds"] == 2
     assert config.gru.units == 8 and config.section("gru").units == 8
+    # Spelled out on purpose (the expected expansion of models="all", in the family table's
+    # order); tests/pipelines/test_train.py iterates CANDIDATES instead.
     assert config.models == (
         "lstm",
         "gru",

@@ -34,6 +34,8 @@ from mlpkg.pipelines.holdout import score_holdout
 
 def trial(config: RunConfig, rows: int, seed: int, drift: float) -> tuple[bool, list[bool]]:
     """One protocol run; returns (promoted, each condition passed)."""
+    # The steps of tests/pipelines/test_selection_rates.py _promoted (a bench script imports
+    # nothing from the tests): train_pair's protocol without MLflow, the ledger or a champion.
     dataset = build_dataset(synthetic_candles(rows, seed, hourly_drift=drift), config)
     development = evaluate_development(dataset, config)
     holdout = score_holdout(development, config)

@@ -32,6 +32,8 @@ CONFIG = RunConfig.from_flat(
 
 
 def _promoted(candles: pd.DataFrame) -> bool:
+    # train_pair's protocol without MLflow, the ledger or a champion; the benchmark
+    # bench/selection/bench_false_promotion.py (trial) runs the same steps at larger sizes.
     dataset = build_dataset(candles, CONFIG)
     development = evaluate_development(dataset, CONFIG)
     holdout = score_holdout(development, CONFIG)
