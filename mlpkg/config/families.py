@@ -51,6 +51,9 @@ class LSTMConfig(NeuralConfig):
     layers: int = Field(default=2, ge=1, le=4, description="Stacked LSTM layers.")
 
 
+# The same fields as LSTMConfig on purpose: the two graphs differ only in their cell
+# (mlpkg.models.neural.build_recurrent), but each family keeps its own section (flattened as
+# gru_*), and its descriptions name its cell (the notebooks' parameter help repeats them).
 class GRUConfig(NeuralConfig):
     """Stacked GRU, the same shape as the LSTM with GRU cells."""
 

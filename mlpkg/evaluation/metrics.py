@@ -175,6 +175,8 @@ def _trade_summary(positions: np.ndarray, net: np.ndarray, prefix: str) -> dict[
     }
 
 
+# The parameters of trade_returns, repeated: it passes them on (for the strategy, then for
+# buy-and-hold over the same periods), so callers call both alike.
 def strategy_returns(
     proba_up: ArrayLike,
     future_return: ArrayLike,

@@ -96,6 +96,8 @@ def _neural(
     return FamilySpec(name, section, estimator, "onnxruntime", neural_space(name, **own))
 
 
+# One row per family, alike by design (a declaration table); lstm and gru search the same
+# ranges because their graphs differ only in the recurrent cell.
 _ROWS = (
     _neural(
         "lstm",

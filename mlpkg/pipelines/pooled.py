@@ -157,6 +157,8 @@ def final_rows(result: TrainResult) -> dict[str, int]:
     return found
 
 
+# train_pooled and evaluate_pooled repeat the signatures of train_pair and evaluate_pair on
+# purpose: the CLI calls whichever the config asks for with the same arguments.
 def train_pooled(
     config: RunConfig,
     settings: Settings | None = None,
