@@ -11,6 +11,9 @@ from typing import Any, ClassVar
 
 from mlpkg.models.neural import RecurrentClassifier, build_recurrent
 
+# mlpkg/models/gru.py mirrors this module line for line on purpose: each family is its own
+# module (its builder and its estimator class), and the two differ only in the Keras cell.
+
 
 def build_lstm(window: int, n_features: int, **params: Any) -> Any:
     """Build and compile the stacked-LSTM binary classifier.
