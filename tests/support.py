@@ -13,6 +13,7 @@ loads).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -81,6 +82,22 @@ class Registry:
     home: Path
     trained: Any  # mlpkg.pipelines.train.TrainResult (imported lazily: it is heavy)
     champion: Any  # mlpkg.tracking.registry.VersionInfo
+
+
+MLPKG_CLI = str(Path(sys.executable).parent / "mlpkg")
+"""The ``mlpkg`` console script of this virtualenv."""
+
+
+def subprocess_env(home: Path, *drop: str) -> dict[str, str]:
+    """This environment for a subprocess homed at ``home`` (``MLPKG_HOME``), TensorFlow quiet.
+
+    Without this process's ``MLPKG_*`` variables, nor those starting with a ``drop`` prefix
+    (``"MLFLOW_"``, ``"RAY_"``).
+    """
+    prefixes = ("MLPKG_", *drop)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update({"MLPKG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return env
 
 
 def tiny_params(**overrides: Any) -> dict[str, Any]:

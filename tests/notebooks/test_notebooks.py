@@ -20,7 +20,7 @@ import papermill
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from papermill.exceptions import PapermillExecutionError
-from support import seed_store, tiny_params
+from support import seed_store, subprocess_env, tiny_params
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.batch import choose_kernel, run_batch
@@ -329,8 +329,7 @@ def test_batch_failed_run_is_failed_with_its_partial_notebook_and_error(batch):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_explore_notebook_runs_under_nbval_lax(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPKG_")}
-    env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    env = subprocess_env(tmp_path)
     cmd = [
         sys.executable,
         "-m",

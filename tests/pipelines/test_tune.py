@@ -22,7 +22,7 @@ import pandas as pd
 import psutil
 import pytest
 from optuna.trial import TrialState
-from support import free_port, poll_until
+from support import MLPKG_CLI, free_port, poll_until, subprocess_env
 
 from mlpkg import cli
 from mlpkg.config import RunConfig, Settings, get_settings
@@ -302,11 +302,10 @@ def _finished_trials(db: Path) -> int:
 
 
 def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, monkeypatch):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPKG_", "MLFLOW_", "RAY_"))}
-    env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    env = subprocess_env(tmp_path, "MLFLOW_", "RAY_")
     options = ["--pair", "BTC", "--family", "lightgbm"]
     command = [
-        str(Path(sys.executable).parent / "mlpkg"),
+        MLPKG_CLI,
         "tune",
         *options,
         "--trials",

@@ -49,6 +49,7 @@ from support import (
     free_port,
     poll_until,
     stop_process,
+    subprocess_env,
     tiny_params,
     tiny_run_config,
 )
@@ -222,15 +223,13 @@ def server_env(home: Path, **settings: str) -> dict[str, str]:
 
     ``settings`` keys are Settings field names (``pairs="BTC,ETH"`` -> ``MLPKG_PAIRS``).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPKG_")}
+    env = subprocess_env(home)
     env.update(
         {
-            "MLPKG_HOME": str(home),
             "MLPKG_PREDICTION_CACHE_S": "0",
             "MLPKG_MODEL_POLL_S": "0.5",
             "MLPKG_LIVE_SCORING": "false",  # predictions only when asked, as these tests expect
             "MLPKG_LOG_LEVEL": "INFO",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONUNBUFFERED": "1",
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }

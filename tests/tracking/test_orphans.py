@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
-from support import free_port, poll_until
+from support import MLPKG_CLI, free_port, poll_until, subprocess_env
 
 from mlpkg import cli
 from mlpkg.config import Settings, get_settings
@@ -125,10 +125,9 @@ def _running_run_ids(db: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_sigkilled_mlpkg_train_is_marked_killed_by_the_next_command(tmp_path, monkeypatch):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPKG_", "MLFLOW_"))}
-    env.update({"MLPKG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    env = subprocess_env(tmp_path, "MLFLOW_")
     command = [
-        str(Path(sys.executable).parent / "mlpkg"),
+        MLPKG_CLI,
         "train",
         "--pair",
         "BTC",
