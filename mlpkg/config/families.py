@@ -43,6 +43,8 @@ class NeuralConfig(ModelSection):
     )
 
 
+# One section per family from here on, alike by design (a declaration table: each family's own
+# flattened <family>_* parameters, their bounds and their help text).
 class LSTMConfig(NeuralConfig):
     """Stacked LSTM (the replaced service's v1 architecture: 2 x 50 units, window 60)."""
 
