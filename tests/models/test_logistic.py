@@ -51,3 +51,30 @@ def test_logistic_with_one_training_class_predicts_the_prior():
 
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], 7 / 8)
     assert model.coef_ is None
+
+
+def test_logistic_fits_with_one_blas_thread_and_restores_the_pools(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    during = []
+    real_fit = LogisticRegression.fit
+
+    def spying_fit(self, *args, **kwargs):
+        during.append(blas_threads())
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spying_fit)
+    rng = np.random.default_rng(3)
+    X, y = _frame(rng.normal(size=80), rng.integers(0, 2, 80))
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a 2-core machine
+        before = blas_threads()
+        LogisticDirectionClassifier().fit(X, y)
+        after = blas_threads()
+
+    assert before and set(before) == {2}
+    assert during == [[1] * len(before)], "L-BFGS runs on one BLAS thread"
+    assert after == before, "the process's thread pools are restored"

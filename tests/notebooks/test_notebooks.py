@@ -355,7 +355,9 @@ def test_compare_notebook_reads_a_training_run_back_from_mlflow(tmp_path, kernel
     from mlpkg.pipelines.train import train_pair
 
     # The module's one LSTM: a neural family's own output, its training curves, is checked here.
-    config = tiny_config(models="lstm,logistic,stacked", max_rows=900, n_folds=1, importance_rows=50)
+    config = tiny_config(
+        models="lstm,logistic,stacked", max_rows=900, n_folds=1, importance_rows=50
+    )
     trained = train_pair(config, Settings())
     logged = _artifacts(_client(kernel_env), trained.run_id)
     assert {"plots/training_curves_lstm.png", "plots/dev_reliability_lstm.png"} <= logged
