@@ -327,11 +327,17 @@ def test_batch_failed_run_is_failed_with_its_partial_notebook_and_error(batch):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_explore_notebook_runs_under_nbval_lax(tmp_path):
-    env = subprocess_env(tmp_path)
+    # That pytest loads only nbval and pytest-timeout (pyproject's `timeout`): the other
+    # plugins' imports (hypothesis, ...) cost 2 s of CPU.
+    env = {**subprocess_env(tmp_path), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     cmd = [
         sys.executable,
         "-m",
         "pytest",
+        "-p",
+        "nbval",
+        "-p",
+        "pytest_timeout",
         "--nbval-lax",
         "--nbval-current-env",
         "-p",
