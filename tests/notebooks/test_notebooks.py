@@ -20,7 +20,7 @@ import papermill
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from papermill.exceptions import PapermillExecutionError
-from support import seed_store, subprocess_env, tiny_params
+from support import seed_store, subprocess_env, tiny_params, tiny_run_config
 
 from mlpkg.config import RunConfig, Settings
 from mlpkg.pipelines.batch import choose_kernel, run_batch
@@ -146,16 +146,21 @@ def test_nb_clean_check_passes_keeping_the_parameters_tags():
 # -------------------------------------------------------------------------- execution
 
 
-@pytest.fixture
-def kernel_env(tmp_path, monkeypatch, mlflow_schema) -> str:
-    """Point the notebook kernels (they inherit this environment) at a store in tmp_path."""
+def _point_kernels_at(home: Path, monkeypatch: pytest.MonkeyPatch, mlflow_schema: Path) -> str:
+    """Point the notebook kernels (they inherit this environment) at a store in ``home``."""
     for key in [k for k in os.environ if k.startswith("MLPKG_") or k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
-    monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
-    monkeypatch.setenv("MLPKG_MLRUNS_DIR", str(tmp_path / "mlruns"))
+    monkeypatch.setenv("MLPKG_HOME", str(home))
+    monkeypatch.setenv("MLPKG_MLRUNS_DIR", str(home / "mlruns"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     seed_store(Settings(), mlflow_schema)  # the kernels skip MLflow's migrations
     return Settings().resolved_tracking_uri
+
+
+@pytest.fixture
+def kernel_env(tmp_path, monkeypatch, mlflow_schema) -> str:
+    """Point the notebook kernels at a store in tmp_path; return its URI."""
+    return _point_kernels_at(tmp_path, monkeypatch, mlflow_schema)
 
 
 def _execute(name: str, tmp_path: Path, **parameters):
@@ -355,30 +360,28 @@ def test_explore_notebook_runs_under_nbval_lax(tmp_path):
     assert "failed" not in completed.stdout.splitlines()[-1]
 
 
-@pytest.mark.notebook
-@pytest.mark.slow
-def test_compare_notebook_reads_a_training_run_back_from_mlflow(tmp_path, kernel_env, tiny_config):
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, mlflow_schema):
+    """Notebook 30 on BTC (default: the shipped pairs benchmark in part 2) after a training run.
+
+    One execution for the tests of part 1 (the run read back) and of part 2 (the shipped
+    summary). The training is the module's one LSTM: a neural family's own output, its training
+    curves, is checked on this run.
+    """
     from mlpkg.pipelines.train import train_pair
 
-    # The module's one LSTM: a neural family's own output, its training curves, is checked here.
-    config = tiny_config(
-        models="lstm,logistic,stacked", max_rows=900, n_folds=1, importance_rows=50
-    )
-    trained = train_pair(config, Settings())
-    logged = _artifacts(_client(kernel_env), trained.run_id)
-    assert {"plots/training_curves_lstm.png", "plots/dev_reliability_lstm.png"} <= logged
-    executed = _execute("30-compare-models", tmp_path, pair="BTC")
-
-    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
-    texts = "".join(o.get("text", "") for o in outputs)
-    assert f"MLflow run {trained.run_id}: 3 candidates" in texts
-    assert "HOLDOUT (scored once)" in texts and "Promotion:" in texts
-    part_one = [o for c in executed.cells[: _part_two(executed)] for o in c.get("outputs", [])]
-    images = [o for o in part_one if "image/png" in o.get("data", {})]
-    assert len(images) == 4, "log loss, reliability curves, importance, holdout backtest"
-    assert "HOLDOUT BACKTEST of the signal policy" in texts and "buy_hold" in texts
-    tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
-    assert "stacked" in tables and "log_loss_seed_std" in tables
+    home = tmp_path_factory.mktemp("compare")
+    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        uri = _point_kernels_at(home, monkeypatch, mlflow_schema)
+        config = tiny_run_config(
+            models="lstm,logistic,stacked", max_rows=900, n_folds=1, importance_rows=50
+        )
+        trained = train_pair(config, Settings())
+        executed = _execute("30-compare-models", home, pair="BTC")
+    mlflow.set_tracking_uri(uris[0])
+    mlflow.set_registry_uri(uris[1])
+    return trained, executed, uri
 
 
 def _part_two(executed) -> int:
@@ -394,18 +397,38 @@ def _texts(cells) -> str:
 
 @pytest.mark.notebook
 @pytest.mark.slow
-def test_compare_notebook_shows_the_shipped_pairs_benchmark_without_a_run(tmp_path, kernel_env):
+def test_the_compared_training_run_logged_the_lstms_training_curves(compared):
+    trained, _, uri = compared
+    logged = _artifacts(_client(uri), trained.run_id)
+    assert {"plots/training_curves_lstm.png", "plots/dev_reliability_lstm.png"} <= logged
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_reads_a_training_run_back_from_mlflow(compared):
+    trained, executed, _ = compared
+
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    texts = "".join(o.get("text", "") for o in outputs)
+    assert f"MLflow run {trained.run_id}: 3 candidates" in texts
+    assert "HOLDOUT (scored once)" in texts and "Promotion:" in texts
+    part_one = [o for c in executed.cells[: _part_two(executed)] for o in c.get("outputs", [])]
+    images = [o for o in part_one if "image/png" in o.get("data", {})]
+    assert len(images) == 4, "log loss, reliability curves, importance, holdout backtest"
+    assert "HOLDOUT BACKTEST of the signal policy" in texts and "buy_hold" in texts
+    tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "stacked" in tables and "log_loss_seed_std" in tables
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_shows_the_shipped_pairs_benchmark_by_default(compared):
     from mlpkg.pipelines.pooled_summary import load_summary
 
-    executed = _execute("30-compare-models", tmp_path, pair="")
+    _, executed, _ = compared
 
     shipped = load_summary(ROOT / "bench/pooled/summaries/full")
-    part_one, part_two = (
-        executed.cells[: _part_two(executed)],
-        executed.cells[_part_two(executed) :],
-    )
-    assert "Part 1 skipped (no pair)." in _texts(part_one)
-    assert not [o for c in part_one for o in c.get("outputs", []) if "data" in o]
+    part_two = executed.cells[_part_two(executed) :]
     texts = _texts(part_two)
     assert shipped.about.splitlines()[0] in texts
     for row in shipped.variants.itertuples():
@@ -416,6 +439,43 @@ def test_compare_notebook_shows_the_shipped_pairs_benchmark_without_a_run(tmp_pa
     assert f"Holdout uses per pair (every variant scored once): {uses}" in texts
     images = [o for c in part_two for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == shipped.variants["family"].nunique()
+
+
+@pytest.fixture(scope="module")
+def without_pair(tmp_path_factory, mlflow_schema):
+    """Notebook 30 without a pair and with a missing results folder: its error and partial copy.
+
+    One execution for the tests of part 1 skipped and of part 2's error.
+    """
+    home = tmp_path_factory.mktemp("compare-without-pair")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _point_kernels_at(home, monkeypatch, mlflow_schema)
+        with pytest.raises(PapermillExecutionError) as failure:
+            _execute("30-compare-models", home, pair="", pairs_results="no/such/folder")
+    return failure.value, nbformat.read(home / "30-compare-models.out.ipynb", as_version=4)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_skips_part_one_without_a_pair(without_pair):
+    _, executed = without_pair
+    part_one = executed.cells[: _part_two(executed)]
+    assert "Part 1 skipped (no pair)." in _texts(part_one)
+    assert not [o for c in part_one for o in c.get("outputs", []) if "data" in o]
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_compare_notebook_says_how_to_fix_a_missing_results_folder(without_pair):
+    failure, executed = without_pair
+    assert failure.ename == "ResultsNotFoundError"
+    assert "variants.csv" in failure.evalue and "bench_pooled.py" in failure.evalue
+    failed = [
+        i
+        for i, cell in enumerate(executed.cells)
+        if any(o.output_type == "error" for o in cell.get("outputs", []))
+    ]
+    assert len(failed) == 1 and failed[0] > _part_two(executed), "part 1 ran, part 2 failed"
 
 
 @pytest.mark.notebook
@@ -440,12 +500,3 @@ def test_compare_notebook_runs_a_tiny_pairs_comparison_when_no_results_are_given
     assert "Holdout uses per pair (every variant scored once): {'BTC': 4, 'ETH': 4}" in texts
     for column in ("dev_fold_std", "dev_seed_std", "holdout_dm_p", "dev_wins", "cold_pooled_dm_p"):
         assert column in texts
-
-
-@pytest.mark.notebook
-@pytest.mark.slow
-def test_compare_notebook_says_how_to_fix_a_missing_results_folder(tmp_path, kernel_env):
-    with pytest.raises(PapermillExecutionError) as failure:
-        _execute("30-compare-models", tmp_path, pair="", pairs_results="no/such/folder")
-    assert failure.value.ename == "ResultsNotFoundError"
-    assert "variants.csv" in failure.value.evalue and "bench_pooled.py" in failure.value.evalue
