@@ -2,7 +2,8 @@
 
 Static checks are fast. The executing tests (markers ``notebook`` and ``slow``) run the notebooks
 headless with tiny parameters into an MLflow SQLite store under ``tmp_path`` and assert on the
-runs they made.
+runs they made. Tests that check different things of the same execution share it (the module
+fixtures ``batch``, ``compared`` and ``without_pair``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ TINY = tiny_params(models="logistic", max_rows=900, n_folds=1, importance_rows=5
 """The suite's tiny run (tests/support.py) of logistic regression on 900 rows, TensorFlow-free.
 
 What the notebooks and the batch do is the same for every family; the one LSTM of this module
-(its training curves) is trained by the compare test, whose run notebook 30 reads back."""
+(its training curves) is trained by the ``compared`` fixture, whose run notebook 30 reads back."""
 executes = [pytest.mark.notebook, pytest.mark.slow]
 
 
