@@ -74,7 +74,10 @@ def _mlpkg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_train_predict_promote_are_quiet_and_say_what_happened(home):
+def test_train_predict_promote_are_quiet_and_say_what_happened(home, capsys):
+    """The train is a real process (TensorFlow's C++ start-up lines would go to its fd 2) in a
+    new home, so MLflow creates its store there; predict and promote read that store in process
+    (like the next test), which is all their output depends on."""
     env = {**os.environ, "MLPKG_HOME": str(home), "PYTHONWARNINGS": ""}
     train = _mlpkg(env, "train", "--pair", "BTC", *tiny_cli_args(models="lstm,logistic"))
     assert train.returncode == 0, train.stderr[-2000:]
@@ -96,15 +99,16 @@ def test_train_predict_promote_are_quiet_and_say_what_happened(home):
     lines = [line.split(" ", 1)[1] for line in err.splitlines() if line.strip()]
     assert len(lines) == len(set(lines)), "a log line was printed twice"
 
-    predict = _mlpkg(env, "predict", "--pair", "BTC")
-    assert predict.returncode == 0, predict.stderr[-2000:]
-    assert "BTC (candidate, version 1): P(up in 5 candles after" in predict.stdout
-    assert "signal HOLD (no trade signal: not promoted)" in predict.stdout
+    assert cli.main(["predict", "--pair", "BTC"]) == 0
+    predicted = capsys.readouterr().out
+    assert "BTC (candidate, version 1): P(up in 5 candles after" in predicted
+    assert "signal HOLD (no trade signal: not promoted)" in predicted
 
-    promote = _mlpkg(env, "promote", "--pair", "BTC", "--version", "1")
-    assert promote.stdout.strip() == "mlpkg-BTC version 1 is now champion."
-    again = _mlpkg(env, "predict", "--pair", "BTC")
-    assert "BTC (champion, version 1)" in again.stdout and "not promoted" not in again.stdout
+    assert cli.main(["promote", "--pair", "BTC", "--version", "1"]) == 0
+    assert capsys.readouterr().out.strip() == "mlpkg-BTC version 1 is now champion."
+    assert cli.main(["predict", "--pair", "BTC"]) == 0
+    again = capsys.readouterr().out
+    assert "BTC (champion, version 1)" in again and "not promoted" not in again
 
 
 def test_a_second_model_of_a_pair_per_interval_and_horizon(home, capsys):

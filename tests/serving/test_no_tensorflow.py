@@ -1,10 +1,12 @@
 """A server whose versions all carry ONNX never imports TensorFlow; older versions use Keras.
 
-The first test runs ``uvicorn mlpkg.serving.app:create_app`` as a real subprocess (as ``mlpkg
-serve`` does) that writes ``sorted(sys.modules)`` when it exits, answers predictions of the
-lstm champion and of the stacked (lstm + logistic) ensemble through it, stops it gracefully and
-reads the list. The two are trained here into a store of their own (the LSTM -> ONNX path; the
-rest of the serving tests use the session's TensorFlow-free LightGBM model).
+One real server process (``uvicorn mlpkg.serving.app:create_app``, as ``mlpkg serve`` runs it)
+writes ``sorted(sys.modules)`` when it exits: it answers predictions of the lstm champion and of
+the stacked (lstm + logistic) ensemble, runs a neural retrain in a child process and serves its
+version, stops gracefully, and the list is read. The two are trained here into a store of their
+own (the LSTM -> ONNX path; the rest of the serving tests use the session's TensorFlow-free
+LightGBM model). A version registered before ONNX is checked in process: which runtime serves it
+is the behaviour there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from support import Registry, free_port, poll_until, tiny_params, train_champion
 from mlpkg.tracking import registry
 from mlpkg.tracking.export import ONNX_FILE
 
-from .conftest import EnsembleRegistry, make_settings, register_stacked
+from .conftest import EnsembleRegistry, make_settings, register_stacked, run_server
 
 pytestmark = pytest.mark.slow
 
@@ -108,23 +110,6 @@ def _env(home: Path, tmp_path: Path, pairs: str) -> dict[str, str]:
     }
 
 
-def test_a_served_onnx_version_never_imports_tensorflow(onnx_tracked, tmp_path):
-    single, ensemble = onnx_tracked
-    xrp = ensemble.pair
-    with _serving(_env(single.home, tmp_path, f"BTC,{xrp}"), tmp_path) as base:
-        for query in ("BTC", xrp, f"{xrp}?model=lstm", f"{xrp}?ensemble=false"):
-            response = httpx.get(f"{base}/api/predictions/{query}", timeout=30)
-            assert response.status_code == 200, response.text
-        models = httpx.get(f"{base}/api/health", timeout=30).json()["models"]
-        assert models["BTC"]["runtime"] == "onnxruntime"
-        assert models[xrp]["runtime"] == "onnxruntime+numpy"
-        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
-    modules = set(json.loads((tmp_path / "modules.json").read_text()))
-    assert "onnxruntime" in modules  # it did serve through ONNX Runtime
-    loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
-    assert loaded == [], (tmp_path / "server.log").read_text()[-2000:]
-
-
 def _register_without_onnx(source_home: Path, home: Path, tmp_path: Path) -> None:
     """Register a copy of BTC's version 1 without its ONNX file (a pre-ONNX bundle) in ``home``.
 
@@ -155,28 +140,39 @@ def _register_without_onnx(source_home: Path, home: Path, tmp_path: Path) -> Non
 
 
 def test_a_version_registered_before_onnx_is_served_by_keras(onnx_tracked, tmp_path):
+    """In process (the app with its lifespan): what runtime serves it is the behaviour here, and
+    this process has Keras already (the first test's dump shows lazily loaded modules are seen)."""
     home = tmp_path / "home"
     _register_without_onnx(onnx_tracked[0].home, home, tmp_path)
-    with _serving(_env(home, tmp_path, "BTC"), tmp_path) as base:
-        loaded = httpx.get(f"{base}/api/models/BTC/status", timeout=30).json()["loaded"]
+    settings = make_settings(home, pairs=["BTC"], prediction_cache_s=0)
+    with run_server(settings) as running:
+        loaded = running.client.get("/api/models/BTC/status").json()["loaded"]
         assert loaded["loaded"] is True, loaded
         assert loaded["runtime"] == "keras"
         assert loaded["members"]["lstm"]["runtime"] == "keras"
-        body = httpx.get(f"{base}/api/predictions/BTC", timeout=60).json()["prediction"]
+        body = running.client.get("/api/predictions/BTC").json()["prediction"]
         assert body["metadata"]["runtime"] == "keras"
         assert 0.0 < body["prediction"] < 1.0
-    modules = set(json.loads((tmp_path / "modules.json").read_text()))
-    assert "keras" in modules  # the pre-ONNX version did need Keras
 
 
 NEURAL_HEAVY = (*HEAVY, "lightgbm")
 
 
-def test_a_neural_retrain_runs_in_a_child_and_the_server_stays_light(onnx_tracked, tmp_path):
-    """A manual LSTM job (1 epoch, a few hundred rows) trains in ``mlpkg.pipelines.job``."""
-    single, _ = onnx_tracked  # an LSTM BTC champion, served by ONNX Runtime
-    env = _env(single.home, tmp_path, "BTC,EOS")
-    with _serving(env, tmp_path) as base:
+def test_served_onnx_versions_and_a_neural_retrain_never_import_tensorflow(onnx_tracked, tmp_path):
+    """One server process: the ONNX versions answer, then a manual LSTM job (1 epoch, a few
+    hundred rows) trains in ``mlpkg.pipelines.job`` and its version is served; what the server
+    imported is read when it stops."""
+    single, ensemble = onnx_tracked  # an LSTM BTC champion and a stacked XRP one
+    xrp = ensemble.pair
+    with _serving(_env(single.home, tmp_path, f"BTC,{xrp},EOS"), tmp_path) as base:
+        for query in ("BTC", xrp, f"{xrp}?model=lstm", f"{xrp}?ensemble=false"):
+            response = httpx.get(f"{base}/api/predictions/{query}", timeout=30)
+            assert response.status_code == 200, response.text
+        models = httpx.get(f"{base}/api/health", timeout=30).json()["models"]
+        assert models["BTC"]["runtime"] == "onnxruntime"
+        assert models[xrp]["runtime"] == "onnxruntime+numpy"
+        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
+
         body = tiny_params(models="lstm", n_folds=1, max_rows=900)  # 1 epoch, 4 units
         accepted = httpx.post(f"{base}/api/train/EOS", json=body, timeout=30).json()
         job_url = f"{base}/api/train/jobs/{accepted['jobId']}"
@@ -200,6 +196,7 @@ def test_a_neural_retrain_runs_in_a_child_and_the_server_stays_light(onnx_tracke
         assert loaded["version"] == job["modelVersion"] and loaded["runtime"] == "onnxruntime"
         assert httpx.get(f"{base}/api/predictions/EOS", timeout=30).status_code == 200
     modules = set(json.loads((tmp_path / "modules.json").read_text()))
+    assert "onnxruntime" in modules  # it did serve through ONNX Runtime
     loaded_heavy = sorted(m for m in modules if m.split(".")[0] in NEURAL_HEAVY)
     assert loaded_heavy == [], (tmp_path / "server.log").read_text()[-2000:]
     assert "mlpkg.pipelines.train" not in modules and "mlpkg.pipelines.job" not in modules
