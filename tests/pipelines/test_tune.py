@@ -8,6 +8,7 @@ after it no raylet or gcs_server may remain.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -22,7 +23,7 @@ import pandas as pd
 import psutil
 import pytest
 from optuna.trial import TrialState
-from support import MLPKG_CLI, free_port, poll_until, subprocess_env
+from support import MLPKG_CLI, free_port, poll_until, seed_store, subprocess_env
 
 from mlpkg import cli
 from mlpkg.config import RunConfig, Settings, get_settings
@@ -61,9 +62,13 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` (SQL backend, one worker) on a free port, stopped afterwards."""
+def mlflow_server(tmp_path_factory, mlflow_schema):
+    """A real `mlflow server` (SQL backend, one worker) on a free port, stopped afterwards.
+
+    Its store starts as a copy of the migrated schema, so the server skips MLflow's migrations.
+    """
     home = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(mlflow_schema, home / "server.db")
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "mlflow"),
@@ -301,8 +306,16 @@ def _finished_trials(db: Path) -> int:
         return 0
 
 
-def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, monkeypatch):
+def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(
+    tmp_path, monkeypatch, mlflow_schema
+):
+    """`mlpkg tune` (its own embedded Ray) is SIGKILLed after its first complete trial.
+
+    A LightGBM trial (100 trees, no early stop, 3,000 candles) takes a second or two, so the
+    kill lands while trials remain: the resume then runs them, one at a time, on our Ray.
+    """
     env = subprocess_env(tmp_path, "MLFLOW_", "RAY_")
+    seed_store(Settings(home=tmp_path), mlflow_schema)  # the CLI skips MLflow's migrations
     options = ["--pair", "BTC", "--family", "lightgbm"]
     command = [
         MLPKG_CLI,
@@ -318,9 +331,9 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
         "--n-folds",
         "3",
         "--lightgbm-n-estimators",
-        "300",
+        "100",
         "--lightgbm-patience",
-        "300",
+        "100",
     ]
     output = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(
@@ -356,7 +369,7 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
     get_settings.cache_clear()
     try:
-        assert cli.main(["tune", "--resume", "--no-prune", *options]) == 0
+        assert cli.main(["tune", "--resume", "--no-prune", "--concurrency", "1", *options]) == 0
     finally:
         get_settings.cache_clear()
 
@@ -387,7 +400,9 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
 
 
 @pytest.mark.notebook
-def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(tmp_path, monkeypatch):
+def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(
+    tmp_path, monkeypatch, mlflow_schema
+):
     import papermill
     import ray
 
@@ -396,6 +411,7 @@ def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(tmp_path,
     for key in [k for k in os.environ if k.startswith(("MLPKG_", "MLFLOW_", "RAY_"))]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    seed_store(Settings(home=tmp_path), mlflow_schema)  # the kernel skips MLflow's migrations
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # joining our token-authenticated cluster
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "40-tune.ipynb"
     output = tmp_path / "40-tune.out.ipynb"
