@@ -40,7 +40,8 @@ from mlpkg.tracking import runs, trials
 
 from .conftest import RAY_TEST_ENV, kill_group
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local")]
+# The mlflow server is started first, so that it and Ray boot at the same time.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("_mlflow_server_process", "ray_local")]
 
 BASE = RunConfig.from_flat(pair="BTC", max_rows=1500, n_folds=3)
 STATE = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
@@ -62,10 +63,11 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory, mlflow_schema):
-    """A real `mlflow server` (SQL backend, one worker) on a free port, stopped afterwards.
+def _mlflow_server_process(tmp_path_factory, mlflow_schema):
+    """Start a real `mlflow server` (SQL backend, one worker) on a free port; stop it afterwards.
 
     Its store starts as a copy of the migrated schema, so the server skips MLflow's migrations.
+    Yields the process, its URL and its log file; ``mlflow_server`` waits until it answers.
     """
     home = tmp_path_factory.mktemp("mlflow-server")
     shutil.copyfile(mlflow_schema, home / "server.db")
@@ -89,16 +91,8 @@ def mlflow_server(tmp_path_factory, mlflow_schema):
     server = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        poll_until(
-            lambda: _healthy(url) or server.poll() is not None,
-            timeout=120,
-            what="mlflow server",
-            every=0.25,
-        )
-        assert server.poll() is None, (home / "server.log").read_text()[-3000:]
-        yield url
+        yield server, f"http://127.0.0.1:{port}", home / "server.log"
     finally:
         server.terminate()
         try:
@@ -106,6 +100,20 @@ def mlflow_server(tmp_path_factory, mlflow_schema):
         finally:
             assert kill_group(server.pid) == []
             log.close()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(_mlflow_server_process) -> str:
+    """The URL of the module's `mlflow server`, once it answers ``/health``."""
+    server, url, log = _mlflow_server_process
+    poll_until(
+        lambda: _healthy(url) or server.poll() is not None,
+        timeout=120,
+        what="mlflow server",
+        every=0.25,
+    )
+    assert server.poll() is None, log.read_text()[-3000:]
+    return url
 
 
 @pytest.fixture(scope="module")
