@@ -15,7 +15,7 @@ WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
-.PHONY: help install browser run static lint format test test-fast train tune evaluate serve predict lab mlflow-ui bench clean
+.PHONY: help install browser run static lint format test test-fast durations train tune evaluate serve predict lab mlflow-ui bench clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,14 +54,22 @@ format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 	$(BIN)/nb-clean clean --preserve-cell-metadata-field tags notebooks
 
 FUZZ := tests/reliability/test_fuzz_api.py
+# Each module goes whole to one worker (its module fixtures are built once), longest first
+# (tests/schedule.py orders them by tests/module_seconds.json; `make durations` refreshes it).
+XDIST = -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 # schemathesis' parametrized operations collapse to one item inside an xdist worker: the fuzzing
 # module runs in one plain process after the rest.
 test: static browser ## Run the static gates, then the whole suite on WORKERS pytest-xdist workers (.ci/run calls it)
-	$(BIN)/pytest -n $(WORKERS) --dist loadfile --ignore=$(FUZZ)
+	$(BIN)/pytest $(XDIST) --ignore=$(FUZZ)
 	$(BIN)/pytest -p no:xdist $(FUZZ)
 
 test-fast: $(STAMP) ## Run the tests not marked slow (routes in process, TensorFlow-free; WORKERS=0 for one process)
-	$(BIN)/pytest -m "not slow" -n $(WORKERS) --dist loadfile
+	$(BIN)/pytest -m "not slow" $(XDIST)
+
+durations: $(STAMP) ## Rerun the suite and write each test module's seconds to tests/module_seconds.json
+	$(BIN)/pytest $(XDIST) --ignore=$(FUZZ) --junitxml=.durations.xml -q
+	$(BIN)/python scripts/test_durations.py .durations.xml
+	rm -f .durations.xml
 
 train: $(STAMP) ## Batch-retrain pairs with papermill notebooks: make train PAIRS="BTC ETH"
 	$(BIN)/mlpkg batch --pairs $(PAIRS)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from schedule import heaviest_first, load_seconds
 from support import SERVED, Registry, read_shipped_file, tiny_run_config, train_champion
 from support import free_port as _free_port
 
@@ -50,6 +51,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for key in settings_variables():
         _removed_environment[key] = os.environ.pop(key)
     _stray_before.update(stray_stores())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Hand the longest modules to the xdist workers first (``tests/schedule.py``)."""
+    items[:] = heaviest_first(items, load_seconds())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
