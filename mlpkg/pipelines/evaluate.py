@@ -12,13 +12,12 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from mlpkg.config import RunConfig, Settings, get_settings
 from mlpkg.data.calendars import calendar_of
-from mlpkg.evaluation import plots
 from mlpkg.evaluation.importance import permutation_importance
 from mlpkg.evaluation.report import (
     DevelopmentReport,
@@ -55,6 +54,9 @@ from mlpkg.pipelines.dataset import PairDataset, prepare_dataset
 from mlpkg.pipelines.ledger import fix_holdout, holdout_start_for
 from mlpkg.progress import Progress
 from mlpkg.tracking import runs
+
+if TYPE_CHECKING:  # matplotlib loads with the plots only: a tune's trial workers draw none
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +277,8 @@ def family_importance(
 
 def development_figures(development: Development, config: RunConfig) -> dict[str, Figure]:
     """The plots every development run logs (base seed)."""
+    from mlpkg.evaluation import plots
+
     preds = development.base_predictions
     chosen = development.selection.chosen
     figures = {

@@ -10,6 +10,15 @@ import psutil
 import pytest
 
 RAY_DAEMONS = ("raylet", "gcs_server")
+RAY_TEST_ENV = {
+    # The raylet's default 60 s start wait timed out on this 2-core machine at load 9-12.
+    "RAY_raylet_start_wait_time_s": "180",
+    # Ray prestarts one idle Python worker per CPU when the first driver connects (about 2 s
+    # of CPU each, to import Ray). A tune's trials never use them (each trial is an actor with
+    # its own runtime_env, hence its own worker process), so the tests' Rays start none.
+    "RAY_prestart_worker_first_driver": "0",
+}
+"""Ray settings of the tests' embedded Rays (``ray_local``'s and a ``mlpkg tune`` subprocess's)."""
 
 
 def ray_daemons(root: psutil.Process | None = None) -> list[psutil.Process]:
@@ -55,8 +64,8 @@ def ray_local() -> Iterator[None]:
     from mlpkg.pipelines.cluster import ray_session
 
     assert not ray.is_initialized()
-    # The raylet's default 60 s start wait timed out on this 2-core machine at load 9-12.
-    os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")
+    for key, value in RAY_TEST_ENV.items():
+        os.environ.setdefault(key, value)
     with ray_session(num_cpus=2):
         yield
     _, alive = psutil.wait_procs(ray_daemons(), timeout=30)

@@ -8,6 +8,7 @@ after it no raylet or gcs_server may remain.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -22,7 +23,7 @@ import pandas as pd
 import psutil
 import pytest
 from optuna.trial import TrialState
-from support import MLPKG_CLI, free_port, poll_until, subprocess_env
+from support import MLPKG_CLI, free_port, poll_until, seed_store, subprocess_env
 
 from mlpkg import cli
 from mlpkg.config import RunConfig, Settings, get_settings
@@ -37,9 +38,10 @@ from mlpkg.pipelines.tune import (
 )
 from mlpkg.tracking import runs, trials
 
-from .conftest import kill_group
+from .conftest import RAY_TEST_ENV, kill_group
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local")]
+# The mlflow server is started first, so that it and Ray boot at the same time.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("_mlflow_server_process", "ray_local")]
 
 BASE = RunConfig.from_flat(pair="BTC", max_rows=1500, n_folds=3)
 STATE = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
@@ -61,9 +63,14 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` (SQL backend, one worker) on a free port, stopped afterwards."""
+def _mlflow_server_process(tmp_path_factory, mlflow_schema):
+    """Start a real `mlflow server` (SQL backend, one worker) on a free port; stop it afterwards.
+
+    Its store starts as a copy of the migrated schema, so the server skips MLflow's migrations.
+    Yields the process, its URL and its log file; ``mlflow_server`` waits until it answers.
+    """
     home = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(mlflow_schema, home / "server.db")
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "mlflow"),
@@ -84,16 +91,8 @@ def mlflow_server(tmp_path_factory):
     server = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        poll_until(
-            lambda: _healthy(url) or server.poll() is not None,
-            timeout=120,
-            what="mlflow server",
-            every=0.25,
-        )
-        assert server.poll() is None, (home / "server.log").read_text()[-3000:]
-        yield url
+        yield server, f"http://127.0.0.1:{port}", home / "server.log"
     finally:
         server.terminate()
         try:
@@ -104,8 +103,26 @@ def mlflow_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def mlflow_server(_mlflow_server_process) -> str:
+    """The URL of the module's `mlflow server`, once it answers ``/health``."""
+    server, url, log = _mlflow_server_process
+    poll_until(
+        lambda: _healthy(url) or server.poll() is not None,
+        timeout=120,
+        what="mlflow server",
+        every=0.25,
+    )
+    assert server.poll() is None, log.read_text()[-3000:]
+    return url
+
+
+@pytest.fixture(scope="module")
 def server_tune(tmp_path_factory, mlflow_server):
-    """Six logistic trials, one at a time, logged by the Ray workers to the tracking server."""
+    """Six logistic trials, one at a time, logged by the Ray workers to the tracking server.
+
+    ASHA prunes from the second trial on, but the seeded sampler's sixth trial completes: a
+    pruned last trial's worker may be stopped before its child run is marked KILLED.
+    """
     settings = Settings(home=tmp_path_factory.mktemp("tune"), tracking_uri=mlflow_server)
     lines: list = []  # ProgressEvent
     result = run_tune(
@@ -250,10 +267,15 @@ def test_the_best_trial_feeds_train_params_from(server_tune):
     assert kept.models == ("lstm", "logistic")
 
 
+WORKER_LIGHT = ("matplotlib", "tensorflow")
+"""What a logistic trial's worker never imports (it draws nothing and fits no network)."""
+
+
 def _killed_once(marker: Path):
     """A trainable that SIGKILLs its worker once, after the child run opened (fault injection).
 
-    A closure, so Ray pickles it by value: the workers need not import this test module.
+    A closure, so Ray pickles it by value: the workers need not import this test module. After
+    each trial it writes which of ``WORKER_LIGHT`` its worker has loaded to ``marker.loaded``.
     """
 
     def trainable(params, *, context, candles):
@@ -263,6 +285,8 @@ def _killed_once(marker: Path):
                 os.kill(os.getpid(), signal.SIGKILL)
 
         run_trial(params, context=context, candles=candles, on_run_opened=crash)
+        loaded = sorted(name for name in WORKER_LIGHT if name in sys.modules)
+        marker.with_suffix(".loaded").write_text(",".join(loaded))
 
     return trainable
 
@@ -288,6 +312,7 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_resumes_its_run(tmp_path)
     assert not psutil.pid_exists(int(killed_pid)) or (
         psutil.Process(int(killed_pid)).status() == psutil.STATUS_ZOMBIE
     )
+    assert marker.with_suffix(".loaded").read_text() == "", "a trial worker loaded a heavy module"
 
 
 def _finished_trials(db: Path) -> int:
@@ -301,15 +326,23 @@ def _finished_trials(db: Path) -> int:
         return 0
 
 
-def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, monkeypatch):
-    env = subprocess_env(tmp_path, "MLFLOW_", "RAY_")
+def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(
+    tmp_path, monkeypatch, mlflow_schema
+):
+    """`mlpkg tune` (its own embedded Ray) is SIGKILLed after its first complete trial.
+
+    A LightGBM trial (100 trees, no early stop, 3,000 candles) takes a second or two, so the
+    kill lands while trials remain: the resume then runs them, one at a time, on our Ray.
+    """
+    env = {**subprocess_env(tmp_path, "MLFLOW_", "RAY_"), **RAY_TEST_ENV}
+    seed_store(Settings(home=tmp_path), mlflow_schema)  # the CLI skips MLflow's migrations
     options = ["--pair", "BTC", "--family", "lightgbm"]
     command = [
         MLPKG_CLI,
         "tune",
         *options,
         "--trials",
-        "4",
+        "3",
         "--concurrency",
         "1",
         "--no-prune",
@@ -318,9 +351,9 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
         "--n-folds",
         "3",
         "--lightgbm-n-estimators",
-        "300",
+        "100",
         "--lightgbm-patience",
-        "300",
+        "100",
     ]
     output = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(
@@ -348,7 +381,7 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
     (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
     before = optuna.load_study(study_name=summary.study_name, storage=storage).trials
     kept = {t.number: t.value for t in before if t.state == TrialState.COMPLETE}
-    assert 1 <= len(kept) < 4
+    assert 1 <= len(kept) < 3
     in_flight = [t.number for t in before if t.state == TrialState.RUNNING]
 
     for key in [k for k in os.environ if k.startswith("MLPKG_")]:
@@ -356,7 +389,7 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
     get_settings.cache_clear()
     try:
-        assert cli.main(["tune", "--resume", "--no-prune", *options]) == 0
+        assert cli.main(["tune", "--resume", "--no-prune", "--concurrency", "1", *options]) == 0
     finally:
         get_settings.cache_clear()
 
@@ -365,7 +398,7 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
         for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials
     }
     assert {n: after[n].value for n in kept} == kept, "completed trials are kept as they were"
-    assert sum(t.state == TrialState.COMPLETE for t in after.values()) == 4
+    assert sum(t.state == TrialState.COMPLETE for t in after.values()) == 3
     for number in in_flight:
         assert after[number].state == TrialState.FAIL
         assert after[number].user_attrs[studies.INTERRUPTED_ATTR] is True
@@ -387,7 +420,9 @@ def test_a_tune_whose_driver_is_killed_resumes_without_losing_a_trial(tmp_path, 
 
 
 @pytest.mark.notebook
-def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(tmp_path, monkeypatch):
+def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(
+    tmp_path, monkeypatch, mlflow_schema
+):
     import papermill
     import ray
 
@@ -396,6 +431,7 @@ def test_the_tune_notebook_joins_a_running_cluster_and_logs_its_trials(tmp_path,
     for key in [k for k in os.environ if k.startswith(("MLPKG_", "MLFLOW_", "RAY_"))]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("MLPKG_HOME", str(tmp_path))
+    seed_store(Settings(home=tmp_path), mlflow_schema)  # the kernel skips MLflow's migrations
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # joining our token-authenticated cluster
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "40-tune.ipynb"
     output = tmp_path / "40-tune.out.ipynb"

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
-from support import MLPKG_CLI, free_port, poll_until, subprocess_env
+from support import MLPKG_CLI, free_port, poll_until, seed_store, subprocess_env
 
 from mlpkg import cli
 from mlpkg.config import Settings, get_settings
@@ -124,8 +124,11 @@ def _running_run_ids(db: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_sigkilled_mlpkg_train_is_marked_killed_by_the_next_command(tmp_path, monkeypatch):
+def test_a_sigkilled_mlpkg_train_is_marked_killed_by_the_next_command(
+    tmp_path, monkeypatch, mlflow_schema
+):
     env = subprocess_env(tmp_path, "MLFLOW_")
+    seed_store(Settings(home=tmp_path), mlflow_schema)  # `mlpkg train` skips the migrations
     command = [
         MLPKG_CLI,
         "train",
