@@ -220,8 +220,9 @@ class TrainingWorker:
             queued = self.jobs.recover()
             log.info("training runner starts; %d job(s) queued", len(queued))
             self._stopping.clear()
-            self._thread = threading.Thread(target=self._loop, name="mlpkg-training", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._loop, name="mlpkg-training", daemon=True)
+            thread.start()  # returns once the thread runs: ``started`` never sees it not alive yet
+            self._thread = thread
 
     def stop(self) -> None:
         """Stop the runner: a running job's process gets SIGTERM, then SIGKILL after the grace.

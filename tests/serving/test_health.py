@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mlpkg.serving.routes.health import degraded_reasons
+from mlpkg.serving.routes.health import LEADER_START_GRACE_S, degraded_reasons, health_body
 from mlpkg.serving.schemas import StorageHealth, TrainingHealth, UpstreamHealth
 
 from .conftest import ORIGIN
@@ -42,7 +42,7 @@ def test_health_is_degraded_and_says_why_when_a_pair_has_no_model(server):
 def test_health_is_healthy_when_every_pair_is_served(start_server):
     running = start_server(pairs=["BTC"], store="healthy")
     body = running.client.get("/api/health").json()
-    assert body["status"] == "healthy" and body["reasons"] == []
+    assert body["status"] == "healthy" and body["reasons"] == [], body["reasons"]
 
 
 def test_cors_allows_the_configured_origin_only(server):
@@ -81,3 +81,32 @@ def test_a_leader_runner_not_started_yet_is_healthy_only_within_its_start_grace(
     assert dead == ["training worker is not running"]
     follower = TrainingHealth(worker_alive=False, running_job=None, queued=0, leader=False)
     assert degraded_reasons({}, upstream, storage, follower) == []
+
+
+class _StartsWhileRead:
+    """The leader's runner, seen as not started until its ``alive`` is read, started after."""
+
+    def __init__(self, runner: object) -> None:
+        self._runner = runner
+        self._started = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._runner, name)
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def alive(self) -> bool:
+        alive, self._started = self._started, True  # the thread starts just after this read
+        return alive
+
+
+def test_a_runner_that_starts_while_health_is_read_is_not_reported_dead(start_server, monkeypatch):
+    running = start_server(pairs=["BTC"], store="racing")
+    state = running.state
+    assert state.lease.held and state.uptime_s < LEADER_START_GRACE_S
+    monkeypatch.setattr(state, "training", _StartsWhileRead(state.training))
+    body = health_body(state)
+    assert "training worker is not running" not in body.reasons, body.reasons

@@ -52,6 +52,7 @@ def health_body(state: ServingState) -> HealthResponse:
     upstream = UpstreamHealth.model_validate(state.feed.upstream, from_attributes=True)
     storage = _storage_health(state)
     running = next((j for j in state.jobs.active() if j.status == "running"), None)
+    started = state.training.started  # read before ``alive``: the runner may start in between
     training = TrainingHealth.from_object(
         state.training,
         worker_alive=state.training.alive,
@@ -61,7 +62,7 @@ def health_body(state: ServingState) -> HealthResponse:
     )
     # The leader takes the lease before the port opens and starts its runner just after
     # (``app.lead``): a runner not started yet is only a reason once that grace is over.
-    starting = not state.training.started and state.uptime_s < LEADER_START_GRACE_S
+    starting = not started and state.uptime_s < LEADER_START_GRACE_S
     reasons = degraded_reasons(models, upstream, storage, training, starting=starting)
     reasons += live_reasons(state)
     seconds = state.uptime_s
