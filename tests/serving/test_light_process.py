@@ -88,6 +88,10 @@ def store_copy(tracked: Registry, tmp_path: Path) -> Path:
 def _promote_a_new_version(home: Path) -> str:
     """Register the champion's model again as a new version and make it champion."""
     uri = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"
+    # MLflow resolves a "models:/m-..." source through the *global* tracking URI (a TODO in its
+    # registry store's create_model_version): point it here (conftest restores it afterwards).
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = registry.model_name("BTC")
     champion = client.get_model_version_by_alias(name, registry.CHAMPION)
