@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import pytest
 from support import free_port
 
 from mlpkg.errors import ClusterUnavailableError
-from mlpkg.pipelines.cluster import check_reachable, ray_session
+from mlpkg.pipelines.cluster import THREAD_ENV, check_reachable, ray_session
 
 
 def test_an_unreachable_address_fails_fast_with_what_to_do():
@@ -50,7 +51,10 @@ def test_limit_threads_caps_blas_openmp_and_tensorflow_pools():
         "print(json.dumps({'env': {k: os.environ[k] for k in THREAD_ENV},\n"
         "                  'pools': [p['num_threads'] for p in threadpool_info()]}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # Without the suite's own one-thread settings (the Makefile sets them): limit_threads must.
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV}
+    command = [sys.executable, "-c", code]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(seen["env"].values()) == {"1"}
     assert seen["env"]["TF_NUM_INTRAOP_THREADS"] == seen["env"]["OMP_NUM_THREADS"] == "1"

@@ -1,6 +1,6 @@
 """A periodic retrain becomes a live challenger and its shadow evidence reaches a decision.
 
-End to end on a real server replaying a user file of real EOS candles (one replayed hour per
+End to end on a real server replaying a user file of real EOS candles (two replayed hours per
 second): the pair ``CHAL`` has a tiny champion trained up to ``DATA_END``; one replayed hour
 after the start a periodic retrain is queued (then a year of cooldown, so there is one); its
 version becomes the ``challenger``, is scored in shadow on every candle after its data, and is
@@ -50,7 +50,7 @@ def challenge_server(tracked: Registry, champion: dict[str, Any]) -> Iterator[Ru
         tracked.home,
         "challenge",
         champion["folder"],
-        3600,
+        7200,
         pairs=[PAIR],
         retrain_every="1h",
         retrain_cooldown="365d",
