@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from support import poll_until
+
 from mlpkg.serving.routes.health import LEADER_START_GRACE_S, degraded_reasons, health_body
 from mlpkg.serving.schemas import StorageHealth, TrainingHealth, UpstreamHealth
 
@@ -13,6 +15,13 @@ from .conftest import ORIGIN
 
 
 def test_health_answers_200_and_reports_the_loaded_champion(server, tracked):
+    # The leader's job runner starts just after the port opens (``app.lead``): a server this
+    # test is the first to use may answer before it runs.
+    poll_until(
+        lambda: server.client.get("/api/health").json()["training"]["workerAlive"],
+        timeout=60,
+        what="the leader's job runner",
+    )
     response = server.client.get("/api/health")
     assert response.status_code == 200
     body = response.json()
