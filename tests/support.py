@@ -7,8 +7,7 @@ Also here, so that no test module writes them again: ``mlflow_store`` (point MLf
 at a store, then back), ``register_empty_version``, ``prediction_record`` (a stored prediction
 with defaults), ``seed_store`` (copy the migrated MLflow schema into a subprocess's home),
 ``read_shipped_file`` (a shipped pair's raw candles), ``candles_around`` (random candles on a
-price path) and ``loaded_by`` (what a fresh ``import``
-loads).
+price path) and ``loaded_by`` (what a fresh ``import`` loads).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from support import Registry
+from support import Registry, mlflow_store
 
 from mlpkg.tracking import registry
 
@@ -88,15 +88,14 @@ def store_copy(tracked: Registry, tmp_path: Path) -> Path:
 def _promote_a_new_version(home: Path) -> str:
     """Register the champion's model again as a new version and make it champion."""
     uri = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"
-    # MLflow resolves a "models:/m-..." source through the *global* tracking URI (a TODO in its
-    # registry store's create_model_version): point it here (conftest restores it afterwards).
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = registry.model_name("BTC")
     champion = client.get_model_version_by_alias(name, registry.CHAMPION)
     tags = {**champion.tags, "decision": "manual"}
-    new = client.create_model_version(name, champion.source, champion.run_id, tags=tags)
+    # MLflow resolves a "models:/m-..." source through the *global* tracking URI (a TODO in its
+    # registry store's create_model_version): point it at this store while registering.
+    with mlflow_store(uri):
+        new = client.create_model_version(name, champion.source, champion.run_id, tags=tags)
     client.set_registered_model_alias(name, registry.CHAMPION, new.version)
     return str(new.version)
 
