@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q mlpkg  # as pip compiles site-packages: no process compiles it later
 	$(BIN)/python -m ipykernel install --sys-prefix --name mlpkg --display-name "Python (mlpkg)" >/dev/null
 	touch $(STAMP)
 
@@ -64,7 +65,9 @@ format: $(STAMP) ## Apply ruff formatting and autofixes, strip notebook outputs
 FUZZ := tests/reliability/test_fuzz_api.py
 # Each module goes whole to one worker (its module fixtures are built once), longest first
 # (tests/schedule.py orders them by tests/module_seconds.json; `make durations` refreshes it).
-XDIST = -n $(WORKERS) --dist loadfile --no-loadscope-reorder
+# schemathesis' pytest plugin (2 s of CPU to import in each worker) serves only the fuzzing
+# module, which make test runs in a process of its own.
+XDIST = -n $(WORKERS) --dist loadfile --no-loadscope-reorder -p no:schemathesis
 # Several workers on two cores, each with BLAS', OpenMP's and TensorFlow's default pools of two
 # threads, oversubscribe the cores: one thread each per test process, as a Ray task gets its
 # share (pipelines/cluster.py THREAD_ENV). Measured: 49 s less CPU for the whole suite with
