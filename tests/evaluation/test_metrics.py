@@ -44,6 +44,21 @@ def test_classification_metrics_match_sklearn():
     assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(Y, P))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_every_score_equals_sklearns_on_random_blocks_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300).astype(float)
+    p = np.round(rng.random(300), 1)  # ties, and some exactly 0.5
+    decisions = (p > 0.5).astype(float)
+    result = classification_metrics(y, p)
+
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, decisions), abs=1e-12)
+    expected = skm.balanced_accuracy_score(y, decisions)
+    assert result["balanced_accuracy"] == pytest.approx(expected, abs=1e-12)
+    assert result["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-12)
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-12)
+
+
 def test_roc_auc_counts_ties_half_like_sklearn():
     y, p = [0, 1, 0, 1, 1], [0.5, 0.5, 0.3, 0.7, 0.5]
     assert classification_metrics(y, p)["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p))
