@@ -182,7 +182,8 @@ class TrainingWorker:
         self._applied = ""  # the change stamp of the stored toggle this process applied
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        self._stopping = threading.Event()
+        self._stopping = threading.Event()  # set once, by stop(): the runner never restarts
+        self._lifecycle = threading.Lock()  # start() and stop() one at a time
         self._submit_lock = threading.Lock()
         self._cooldown_until: dict[str, pd.Timestamp] = {}
         self._last_end: dict[str, pd.Timestamp] = {}  # replay: data end of the last auto job
@@ -214,26 +215,33 @@ class TrainingWorker:
     def start(self) -> None:
         """Fail the jobs a dead leader left running, then start the runner thread (once).
 
-        Call only in the process holding the leader lease.
+        Call only in the process holding the leader lease. After :meth:`stop` it does nothing:
+        a server stopped while it was becoming the leader has closed the job store already.
         """
-        if self._thread is None:
+        with self._lifecycle:
+            if self._thread is not None or self._stopping.is_set():
+                return
             queued = self.jobs.recover()
             log.info("training runner starts; %d job(s) queued", len(queued))
-            self._stopping.clear()
             thread = threading.Thread(target=self._loop, name="mlpkg-training", daemon=True)
             thread.start()  # returns once the thread runs: ``started`` never sees it not alive yet
             self._thread = thread
 
     def stop(self) -> None:
-        """Stop the runner: a running job's process gets SIGTERM, then SIGKILL after the grace.
+        """Stop the runner for good; a running job's process gets SIGTERM, then SIGKILL.
+
+        Waits for a :meth:`start` in progress (so no runner starts after it), then for the
+        job's process to exit after SIGTERM, or SIGKILL once the grace is over.
 
         Blocks until the job's process has exited (at most ``CANCEL_GRACE_S`` plus a moment).
         """
-        if self._thread is not None:
+        with self._lifecycle:
             self._stopping.set()
             self._wake.set()
-            self._thread.join(CANCEL_GRACE_S + 5.0)
-            if self._thread.is_alive():
+            thread = self._thread
+        if thread is not None:
+            thread.join(CANCEL_GRACE_S + 5.0)
+            if thread.is_alive():
                 log.warning("training job %s still running at shutdown", self.running_job)
             self._thread = None
 

@@ -5,6 +5,7 @@ The worker thread is never started here: jobs stay queued, so the rules are chec
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -190,3 +191,39 @@ def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace_period(
     assert job.status == JobStatus.CANCELLED
     assert "signal 9" in job.error and "fold 1/2: lstm" in job.error
     assert marked == ["orphans"]  # its MLflow run is marked KILLED
+
+
+def test_a_runner_stopped_before_it_started_never_starts(jobs):
+    """A server stopped while it was becoming the leader closes the job store next."""
+    worker = make_worker(jobs, FakeClock())
+    worker.stop()
+    worker.start()
+
+    assert not worker.started and not worker.alive
+
+
+def test_stop_waits_for_a_start_in_progress_and_ends_its_runner(jobs, monkeypatch):
+    worker = make_worker(jobs, FakeClock())
+    recovering, release = threading.Event(), threading.Event()
+    real_recover = jobs.recover
+
+    def slow_recover():
+        recovering.set()
+        assert release.wait(10)
+        return real_recover()
+
+    monkeypatch.setattr(jobs, "recover", slow_recover)
+    before = set(threading.enumerate())
+    starter = threading.Thread(target=worker.start)
+    starter.start()
+    assert recovering.wait(10)
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive(), "stop returned while start was still starting the runner"
+    release.set()
+    starter.join(10)
+    stopper.join(10)
+
+    assert not stopper.is_alive() and not worker.alive
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "mlpkg-training"]
