@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: the static gates and the schemathesis module run beside the xdist suite.
 #
-# The suite keeps its two workers about 85 % busy (they wait on servers, Ray and subprocesses);
-# the static gates (mypy: ~30 s of one core on a fresh clone) and the fuzzing module (a real
-# server, ~20 s) fill that idle time instead of running after it. Their output is printed after
+# The suite's workers wait on servers, Ray and subprocesses part of the time; the static gates
+# (mypy: ~37 s of one core on a fresh clone) and the fuzzing module (a real server, ~25 s of
+# CPU) use those moments instead of running after it. Their output is printed after
 # the suite's; the exit status fails if any of the three failed.
 # Usage: scripts/test_all.sh BIN FUZZ [pytest-xdist options...]
 set -uo pipefail

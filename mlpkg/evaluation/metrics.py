@@ -2,8 +2,8 @@
 
 Per-sample log losses stay in NumPy (sklearn only returns their mean; the DM test needs each).
 The classification scores are NumPy too, and ROC AUC is scipy's Mann-Whitney U: sklearn.metrics
-validates its input on every call (3.5 ms for the four scores of a 300-row block, 25 times the
-arithmetic), and a training scores every (seed, fold, model) block. The tests check each score
+validates its input on every call (3.5 ms for the four scores of a 300-row block, over 20 times
+the arithmetic), and a training scores every (seed, fold, model) block. The tests check each score
 against sklearn.metrics.
 
 Decisions follow the seed service: up when P(up) > 0.5 (exactly 0.5 counts as down).

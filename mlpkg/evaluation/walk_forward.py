@@ -171,8 +171,9 @@ def run_walk_forward(
         on_fit: Called with the fold and each fit's result (e.g. to keep fitted models).
 
     Returns:
-        Long frame with :data:`PREDICTION_COLUMNS`; ``attrs["fits"]`` lists one record per
-        fit (``fold, model, seed, fit_seconds, predict_seconds, train_rows, stopping_point``).
+        Long frame with :data:`PREDICTION_COLUMNS`; ``attrs["fits"]`` holds one record per fit
+        (``fold, model, seed, fit_seconds, predict_seconds, train_rows, stopping_point``) as a
+        :class:`FitRecords`, read by :func:`fits_frame`.
     """
     _check_inputs(X, y, future_returns)
     frames: list[pd.DataFrame] = []
@@ -232,5 +233,5 @@ def fits_frame(predictions: pd.DataFrame) -> pd.DataFrame:
         "stopping_point",
     ]
     records = predictions.attrs.get(FITS_ATTR)
-    rows = [dict(fit) for fit in records.rows] if records is not None else []
+    rows = list(records.rows) if records is not None else []
     return pd.DataFrame(rows, columns=columns)

@@ -230,10 +230,8 @@ class TrainingWorker:
     def stop(self) -> None:
         """Stop the runner for good; a running job's process gets SIGTERM, then SIGKILL.
 
-        Waits for a :meth:`start` in progress (so no runner starts after it), then for the
-        job's process to exit after SIGTERM, or SIGKILL once the grace is over.
-
-        Blocks until the job's process has exited (at most ``CANCEL_GRACE_S`` plus a moment).
+        Waits for a :meth:`start` in progress (so no runner starts after it), then until the
+        job's process has exited (at most ``CANCEL_GRACE_S`` plus a moment).
         """
         with self._lifecycle:
             self._stopping.set()
