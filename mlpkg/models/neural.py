@@ -334,8 +334,13 @@ def classifier_head(
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="binary_crossentropy",
-        metrics=["accuracy"],
+        # The metric object, not the name "accuracy": its variables exist now.
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )
+    # Adam's slots built now too. Variables created lazily inside the first traced train step
+    # make TensorFlow trace the step a second time: a tiny fit took 1.4 to 1.9x the CPU
+    # (bench/training/bench_neural_fit.py, docs/benchmarks.md).
+    model.optimizer.build(model.trainable_variables)
     return model
 
 

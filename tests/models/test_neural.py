@@ -67,6 +67,26 @@ def test_early_stopping_fires_and_restores_the_best_weights(fitted_cache):
     assert loss == pytest.approx(min(val_loss), rel=1e-4)
 
 
+def test_fit_creates_no_variable_inside_the_traced_train_step(fitted_cache):
+    # A variable first created while TensorFlow traces the step (Adam's slots, the accuracy's
+    # counters) makes it trace the step again: twice the tracing, most of a small fit's CPU.
+    import tensorflow as tf
+
+    X, y = fitted_cache.data
+    created_in_trace: list[str] = []
+
+    def creator(next_creator, **kwargs):
+        if tf.inside_function():
+            created_in_trace.append(kwargs.get("name") or "?")
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(creator):
+        model = LSTMDirectionClassifier(**{**TINY, "epochs": 1}).fit(X, y)
+
+    assert created_in_trace == []
+    assert set(model.history_) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+
+
 def test_fit_with_too_few_rows_raises_config_error(frame_factory):
     X, y = frame_factory(n_rows=8)
     with pytest.raises(ConfigError, match="Too few rows"):
