@@ -1,7 +1,8 @@
-"""Per-call wall times for the micro-benchmarks (shared by the bench scripts)."""
+"""Timings for the bench scripts: wall seconds per call and the process's CPU seconds."""
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 
@@ -18,3 +19,9 @@ def per_call(func: Callable[[], object], calls: int, warmup: int) -> np.ndarray:
         func()
         times[i] = time.perf_counter() - start
     return times
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its threads so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

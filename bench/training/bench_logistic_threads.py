@@ -17,13 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import contextlib
-import resource
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from _machine import describe_machine
+from _timing import cpu_seconds
 from threadpoolctl import threadpool_info
 
 from mlpkg.config import FeatureConfig
@@ -33,19 +33,14 @@ from mlpkg.features.labels import make_labels
 from mlpkg.models import logistic
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _per_fit(X: pd.DataFrame, y: pd.Series, calls: int) -> tuple[float, float]:
     """Mean CPU and wall seconds of ``calls`` fits, after one warm-up fit."""
     model = logistic.LogisticDirectionClassifier()
     model.fit(X, y)
-    cpu, wall = _cpu(), time.perf_counter()
+    cpu, wall = cpu_seconds(), time.perf_counter()
     for _ in range(calls):
         model.fit(X, y)
-    return (_cpu() - cpu) / calls, (time.perf_counter() - wall) / calls
+    return (cpu_seconds() - cpu) / calls, (time.perf_counter() - wall) / calls
 
 
 def main() -> None:

@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
 import argparse
-import resource
 from typing import Any
 
 import pandas as pd
 from _machine import describe_machine
+from _timing import cpu_seconds
 from support import TINY_SECTIONS
 
 from mlpkg.config import FeatureConfig
@@ -35,11 +35,6 @@ from mlpkg.models.families import ESTIMATORS
 
 NEURAL = ("lstm", "gru", "cnn", "transformer")
 ONE_THREAD = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _fit_counting(params: dict[str, Any], family: str, X: pd.DataFrame, y: pd.Series) -> int:
@@ -74,12 +69,12 @@ def main() -> None:
     sizes = {"tiny": TINY_SECTIONS, "default, 1 epoch": {f: {"epochs": 1} for f in NEURAL}}
     for size, sections in sizes.items():
         for family in NEURAL:
-            params = dict(sections[family])
+            params = sections[family]
             in_trace = _fit_counting(params, family, X, y)  # also the warm-up fit
-            start = _cpu()
+            start = cpu_seconds()
             for _ in range(args.calls):
                 ESTIMATORS[family](**params).fit(X, y)
-            cpu = (_cpu() - start) / args.calls
+            cpu = (cpu_seconds() - start) / args.calls
             print(
                 f"{size:<17} {family:<12} cpu {cpu:6.2f} s per fit  "
                 f"variables created in a trace: {in_trace}"

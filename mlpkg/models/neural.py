@@ -338,7 +338,7 @@ def classifier_head(
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )
     # Adam's slots built now too. Variables created lazily inside the first traced train step
-    # make TensorFlow trace the step a second time: a tiny fit took 1.4 to 1.9x the CPU
+    # make TensorFlow trace the step a second time: a tiny fit took 1.1 to 1.9x the CPU
     # (bench/training/bench_neural_fit.py, docs/benchmarks.md).
     model.optimizer.build(model.trainable_variables)
     return model
